@@ -1,0 +1,117 @@
+# tinyalign — build, deps, test, bench, quickstart.
+#   make              build build/tinyalign (release: -O3, OpenMP, OpenBLAS OpenMP build)
+#   make deps         install missing Debian packages (apt-get), skip what is present
+#   make test         deps + build + the whole suite; last line "N passed, N failed"
+#   make bench        speed benchmarks against PyTorch in the same run (not a test)
+#   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
+#   make debug | asan debug (-O0 -g) / AddressSanitizer+UBSan builds in build/debug, build/asan
+#   NO_OMP=1 make ... build without OpenMP (everything still passes)
+# Flags are remembered in $(BUILD)/.flags: changing them rebuilds everything.
+
+BUILD   ?= build
+CC      ?= cc
+CXX     ?= c++
+OPT     ?= -O3 -march=native -fno-math-errno
+SANITIZE ?=
+PYTHON  ?= /usr/bin/python3
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+
+ifeq ($(NO_OMP),1)
+OMPFLAGS :=
+else
+OMPFLAGS := -fopenmp
+endif
+
+# OpenBLAS: link the OpenMP build explicitly (Debian's default alternative is the pthread
+# build, whose threads fight OpenMP's spinning threads; see README "Threads").
+BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+ifeq ($(wildcard $(BLASDIR)/libopenblas.so.0),)
+BLASDIR := $(dir $(firstword $(wildcard /usr/lib/*/openblas-openmp/libopenblas.so.0)))
+endif
+BLASLIB := -L$(BLASDIR) -l:libopenblas.so.0 -Wl,-rpath,$(BLASDIR)
+BLASINC := $(shell pkg-config --cflags openblas 2>/dev/null)
+
+SPM_CFLAGS := $(shell pkg-config --cflags sentencepiece 2>/dev/null)
+SPM_LIBS   := $(shell pkg-config --libs sentencepiece sentencepiece_train 2>/dev/null || echo -lsentencepiece -lsentencepiece_train)
+CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+
+WARN     := -Wall -Wextra -Wno-unused-parameter
+CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) -D_DEFAULT_SOURCE
+CXXFLAGS := -std=c++17 $(WARN) $(OPT) $(SANITIZE) -Iinclude $(SPM_CFLAGS)
+LDFLAGS  := $(OMPFLAGS) $(SANITIZE)
+LDLIBS   := $(BLASLIB) $(SPM_LIBS) $(CJSON_LIBS) -lstdc++ -lm -lpthread
+
+LIB_C   := $(filter-out src/cli/main.c,$(sort $(shell find src -name '*.c')))
+LIB_CC  := $(sort $(shell find src -name '*.cc'))
+LIB_OBJ := $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CC:src/%.cc=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(LDFLAGS)
+
+.PHONY: all deps test tests bench quickstart debug asan clean info FORCE
+
+all: $(BUILD)/tinyalign
+	@$(BUILD)/tinyalign info
+
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(BUILD)/obj/%.o: src/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.cc $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtinyalign.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(BUILD)/libtinyalign.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/testhelp.h $(BUILD)/libtinyalign.a $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< -o $@ $(BUILD)/libtinyalign.a $(LDFLAGS) $(LDLIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+info: $(BUILD)/tinyalign
+	@$(BUILD)/tinyalign info
+
+deps:
+	@bash tools/deps.sh
+
+tests: $(BUILD)/tinyalign $(TEST_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@bash tests/run.sh $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/bench.sh $(BUILD)
+
+quickstart: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/quickstart.sh $(BUILD)
+
+debug:
+	@$(MAKE) --no-print-directory BUILD=build/debug OPT="-O0 -g" all
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+
+clean:
+	rm -rf build

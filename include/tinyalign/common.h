@@ -1,0 +1,93 @@
+/* common.h — shared plumbing for every tinyalign module: always-on asserts, checked
+ * allocation and file I/O, the error struct user-input errors travel in, a seeded RNG,
+ * and a wall clock. Nothing here knows about models or data.
+ *
+ * Error tiers (STYLE.md §5):
+ *   TA_ASSERT        impossible state (a programmer error): prints file:line and aborts;
+ *   ta_malloc/ta_fopen  resource failures: print what failed, the path and a hint, exit 1;
+ *   TaError          user-input errors (config, CLI, datasets, files): filled by the callee,
+ *                    returned to the caller, and only main/the trainer decides to exit.
+ */
+#ifndef TINYALIGN_COMMON_H
+#define TINYALIGN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TA_VERSION "0.1.0"
+
+/* Exit statuses (DESIGN.md "Command line"). */
+enum { TA_OK = 0, TA_ERUNTIME = 1, TA_EINPUT = 2 };
+
+/* Always-on assert: an impossible state, never user input. */
+#define TA_ASSERT(cond)                                                              \
+    do {                                                                             \
+        if (!(cond)) ta_assert_fail(#cond, __FILE__, __LINE__);                      \
+    } while (0)
+void ta_assert_fail(const char *expr, const char *file, int line);
+
+/* A user-facing error: one message naming the file / line / key and what was expected.
+ * Functions that can fail on user input take a TaError* and return TA_OK or TA_EINPUT
+ * (or TA_ERUNTIME). The message is complete and printed as is by the caller. */
+typedef struct {
+    int code;        /* TA_OK, TA_EINPUT or TA_ERUNTIME */
+    char msg[1024];
+} TaError;
+
+/* Sets err (if not NULL) and returns code. printf-style message. */
+int ta_err(TaError *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Checked allocation: never returns NULL; on failure prints the size and `what`, exits 1.
+ * Memory is freed with free(). ta_calloc zero-fills. */
+void *ta_malloc(size_t n, const char *what);
+void *ta_calloc(size_t n, const char *what);
+/* 64-byte aligned, zero-filled; free with free(). */
+void *ta_aligned_alloc(size_t n, const char *what);
+
+/* Reads a whole file into a malloc'd buffer (NUL-terminated; *len excludes the NUL).
+ * Returns NULL and fills err with the path and the OS reason on failure. */
+char *ta_read_file(const char *path, size_t *len, TaError *err);
+
+/* Writes buf to path atomically: path.tmp, fsync, rename, fsync of the directory.
+ * Returns TA_OK or TA_ERUNTIME with err filled. */
+int ta_write_file_atomic(const char *path, const void *buf, size_t len, TaError *err);
+
+/* fsync a directory so a rename inside it is durable. Returns 0 on success. */
+int ta_fsync_dir(const char *dir);
+
+/* mkdir -p. Returns TA_OK or TA_ERUNTIME with err filled. */
+int ta_mkdirs(const char *path, TaError *err);
+
+/* Monotonic wall clock in seconds. */
+double ta_now(void);
+
+/* ---- RNG: xoshiro256** seeded by splitmix64. Small, fast, serialisable state. ---- */
+typedef struct {
+    uint64_t s[4];
+} TaRng;
+
+void ta_rng_seed(TaRng *r, uint64_t seed);
+uint64_t ta_rng_u64(TaRng *r);
+/* Uniform in [0, 1) with 24 random bits (float) / 53 bits (double). */
+float ta_rng_f32(TaRng *r);
+double ta_rng_f64(TaRng *r);
+/* Uniform integer in [0, n), n > 0, without modulo bias. */
+uint64_t ta_rng_below(TaRng *r, uint64_t n);
+/* Standard normal (Box–Muller, one value per call, no cached second value). */
+double ta_rng_normal(TaRng *r);
+/* In-place Fisher–Yates shuffle of n uint32 ids. */
+void ta_rng_shuffle_u32(TaRng *r, uint32_t *a, size_t n);
+
+/* CRC32 (IEEE 802.3, as zlib's crc32) of a buffer, continuing from crc (start with 0). */
+uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len);
+
+/* Thread control: the number of threads the engine uses for OpenMP and OpenBLAS.
+ * ta_set_threads(n) sets both pools to n (n <= 0: keep the default = cores). */
+void ta_set_threads(int n);
+int ta_get_threads(void);
+/* A one-line description of the BLAS/OpenMP build ("OpenBLAS 0.3.21 ... Haswell, OpenMP 2 threads"). */
+void ta_runtime_info(char *buf, size_t cap);
+
+#endif

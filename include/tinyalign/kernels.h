@@ -1,0 +1,74 @@
+/* kernels.h — GPT-2 layer kernels, forward and backward, on float32 (llm.c layout).
+ *
+ * Dimension legend:
+ *   B  batch size (rows)            T  sequence length
+ *   C  channels (d_model)           NH attention heads, hs = C / NH head size
+ *   V  real vocabulary size         Vp padded vocabulary (multiple of 64; rows >= V are
+ *                                      zero and never affect loss or sampling)
+ *   L  layers                       OC output channels of a matmul
+ *
+ * Conventions (STYLE.md): outputs first, then what backward needs, then inputs and
+ * weights, dimensions last. Backward kernels ACCUMULATE into d* buffers (+=); the
+ * caller zeroes them once per step. Every parallel loop writes disjoint outputs, and no
+ * reduction order depends on the thread count, so results are bit-identical at any
+ * number of threads.
+ */
+#ifndef TINYALIGN_KERNELS_H
+#define TINYALIGN_KERNELS_H
+#include <stddef.h>
+
+/* out (B,T,C) = wte[inp] + wpe[t]. inp (B,T) token ids (< V, checked by the caller). */
+void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B,
+                     int T, int C);
+/* dwte (Vp,C), dwpe (maxT,C) += scatter of dout (B,T,C). */
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B,
+                      int T, int C);
+
+/* LayerNorm over C with eps 1e-5. out, inp (N,C) with N = B*T; mean, rstd (N) saved for
+ * backward; weight, bias (C). */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C);
+
+/* out (N,OC) = inp (N,C) @ weight^T + bias; weight (OC,C), bias (OC) or NULL. cblas_sgemm. */
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int N, int C, int OC);
+/* dinp (N,C) += dout @ weight; dweight (OC,C) += dout^T @ inp; dbias (OC) += sum_n dout.
+ * dinp may be NULL (no input gradient needed); dbias may be NULL. */
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int N, int C, int OC);
+/* Naive triple loop reference of the two above (tests only). */
+void matmul_forward_naive(float *out, const float *inp, const float *weight,
+                          const float *bias, int N, int C, int OC);
+
+/* Causal self-attention. inp (B,T,3C) holds q,k,v; out (B,T,C);
+ * preatt, att (B,NH,T,T) saved for backward (att = softmax(q k^T / sqrt(hs)) masked). */
+void attention_forward(float *out, float *preatt, float *att, const float *inp, int B, int T,
+                       int C, int NH);
+/* dinp (B,T,3C) += ...; dpreatt, datt (B,NH,T,T) scratch (overwritten, need not be zero). */
+void attention_backward(float *dinp, float *dpreatt, float *datt, const float *dout,
+                        const float *inp, const float *att, int B, int T, int C, int NH);
+
+/* GELU, tanh approximation (PyTorch approximate="tanh"). N elements. */
+void gelu_forward(float *out, const float *inp, size_t N);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+
+/* out = a + b, N elements; backward: da += dout, db += dout. */
+void residual_forward(float *out, const float *a, const float *b, size_t N);
+void residual_backward(float *da, float *db, const float *dout, size_t N);
+
+/* Per-row log-softmax pieces over the first V of Vp logits.
+ * lse (N) = logsumexp(logits[n, :V]); logp (N) = logits[n, target[n]] - lse[n]
+ * (targets < 0 give logp 0: "no target"). logits (N,Vp). */
+void logsoftmax_gather(float *logp, float *lse, const float *logits, const int *targets,
+                       int N, int V, int Vp);
+/* Turns logits into dlogits IN PLACE given dL/dlogp per row (dlogp (N)):
+ *   dlogits[n,v] = dlogp[n] * (1[v == target[n]] - softmax(logits[n])_v)  for v < V,
+ *   0 for padded columns v >= V and for rows whose target < 0 or dlogp == 0.
+ * lse from logsoftmax_gather. Every token-level objective (NLL, DPO, ORPO, ...) has this form. */
+void logits_to_dlogits(float *logits, const float *lse, const int *targets, const float *dlogp,
+                       int N, int V, int Vp);
+
+#endif

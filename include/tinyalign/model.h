@@ -1,0 +1,159 @@
+/* model.h — GPT-2 (pre-LN, GELU-tanh, learned positions, tied embedding / LM head,
+ * causal attention) with parameters, gradients and activations each in one slab.
+ *
+ * The model knows nothing about objectives: forward produces logits (B,T,Vp) and the
+ * per-token log-probs of the targets; backward starts from dlogits (B,T,Vp), which a loss
+ * head (objective module) writes, usually in place over the logits with
+ * logits_to_dlogits(). Forward-only instances (a frozen reference, generation) allocate
+ * no gradient or activation-gradient memory.
+ */
+#ifndef TINYALIGN_MODEL_H
+#define TINYALIGN_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinyalign/common.h"
+
+typedef struct {
+    int max_seq_len;       /* maxT, positions */
+    int vocab_size;        /* V, real vocabulary */
+    int padded_vocab_size; /* Vp, V rounded up to a multiple of 64 */
+    int n_layer;           /* L */
+    int n_head;            /* NH */
+    int d_model;           /* C */
+} GPT2Config;
+
+/* Parameter tensors, in slab order. Shapes for the whole stack of L layers. */
+enum {
+    P_WTE,      /* (Vp, C)   token embedding, tied with the LM head        */
+    P_WPE,      /* (maxT, C) position embedding                            */
+    P_LN1W,     /* (L, C)                                                  */
+    P_LN1B,     /* (L, C)                                                  */
+    P_QKVW,     /* (L, 3C, C)  rows: q (C), k (C), v (C); out x in         */
+    P_QKVB,     /* (L, 3C)                                                 */
+    P_ATTPROJW, /* (L, C, C)                                               */
+    P_ATTPROJB, /* (L, C)                                                  */
+    P_LN2W,     /* (L, C)                                                  */
+    P_LN2B,     /* (L, C)                                                  */
+    P_FCW,      /* (L, 4C, C)                                              */
+    P_FCB,      /* (L, 4C)                                                 */
+    P_FCPROJW,  /* (L, C, 4C)                                              */
+    P_FCPROJB,  /* (L, C)                                                  */
+    P_LNFW,     /* (C)                                                     */
+    P_LNFB,     /* (C)                                                     */
+    NUM_PARAM_TENSORS
+};
+
+typedef struct {
+    float *wte, *wpe, *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw,
+        *fcb, *fcprojw, *fcprojb, *lnfw, *lnfb;
+} ParamTensors;
+
+/* Activations for one (B,T). Shapes in comments; L-stacked ones are per layer. */
+enum {
+    A_ENCODED,  /* (B,T,C)        */
+    A_LN1,      /* (L,B,T,C)      */
+    A_LN1MEAN,  /* (L,B,T)        */
+    A_LN1RSTD,  /* (L,B,T)        */
+    A_QKV,      /* (L,B,T,3C)     */
+    A_ATTY,     /* (L,B,T,C)      */
+    A_PREATT,   /* (L,B,NH,T,T)   */
+    A_ATT,      /* (L,B,NH,T,T)   */
+    A_ATTPROJ,  /* (L,B,T,C)      */
+    A_RESID2,   /* (L,B,T,C)      */
+    A_LN2,      /* (L,B,T,C)      */
+    A_LN2MEAN,  /* (L,B,T)        */
+    A_LN2RSTD,  /* (L,B,T)        */
+    A_FCH,      /* (L,B,T,4C)     */
+    A_FCHGELU,  /* (L,B,T,4C)     */
+    A_FCPROJ,   /* (L,B,T,C)      */
+    A_RESID3,   /* (L,B,T,C)      */
+    A_LNF,      /* (B,T,C)        */
+    A_LNFMEAN,  /* (B,T)          */
+    A_LNFRSTD,  /* (B,T)          */
+    A_LOGITS,   /* (B,T,Vp)  logits; dlogits in place after the loss head */
+    A_LSE,      /* (B,T)     logsumexp over the real vocab */
+    A_LOGP,     /* (B,T)     log p(target) (0 where target < 0) */
+    NUM_ACT_TENSORS
+};
+
+typedef struct {
+    float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *preatt, *att, *attproj,
+        *resid2, *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *resid3, *lnf,
+        *lnf_mean, *lnf_rstd, *logits, *lse, *logp;
+} ActTensors;
+
+/* Scratch for backward: gradients w.r.t. activations, reused layer by layer. */
+typedef struct {
+    float *dresid;  /* (B,T,C)   gradient flowing down the residual stream      */
+    float *dbuf_c;  /* (B,T,C)   scratch: d of a C-wide activation               */
+    float *dbuf_c2; /* (B,T,C)   scratch                                         */
+    float *dqkv;    /* (B,T,3C)                                                  */
+    float *dfch;    /* (B,T,4C)                                                  */
+    float *dfchg;   /* (B,T,4C)                                                  */
+    float *dpreatt; /* (B,NH,T,T)                                                */
+    float *datt;    /* (B,NH,T,T)                                                */
+} BackScratch;
+
+typedef struct {
+    GPT2Config config;
+    size_t param_sizes[NUM_PARAM_TENSORS];
+    size_t num_params;
+    float *params_memory; /* one slab, num_params floats */
+    ParamTensors params;
+    float *grads_memory; /* same layout as params; NULL for forward-only models */
+    ParamTensors grads;
+    /* activations, sized for (B,T) at gpt2_alloc_acts */
+    int B, T;
+    size_t act_sizes[NUM_ACT_TENSORS];
+    size_t num_acts;
+    float *acts_memory;
+    ActTensors acts;
+    float *back_memory;
+    BackScratch back;
+    int *inputs;  /* (B,T) copy of the last forward's tokens */
+    int *targets; /* (B,T) copy of the last forward's targets (-1 = none) */
+} GPT2;
+
+/* Fills Vp and checks dimensions. Returns TA_OK or TA_EINPUT (message in err names the
+ * offending field: C % NH, sizes <= 0, ...). */
+int gpt2_config_check(GPT2Config *cfg, TaError *err);
+
+/* Allocates the parameter slab (zeroed) for cfg (Vp filled by gpt2_config_check).
+ * with_grads: also allocate the gradient slab. */
+void gpt2_init(GPT2 *m, const GPT2Config *cfg, int with_grads);
+/* GPT-2 initialisation: N(0, 0.02) for weights and embeddings, residual projections
+ * (attproj, fcproj) scaled by 1/sqrt(2L), biases 0, LN weight 1 / bias 0; padded wte
+ * rows 0. Deterministic given seed. */
+void gpt2_init_weights(GPT2 *m, uint64_t seed);
+/* Allocates activations (and, when the model has gradients, backward scratch) for up to
+ * B rows of T tokens. Idempotent when (B,T) fit already. */
+void gpt2_alloc_acts(GPT2 *m, int B, int T);
+/* Frees everything; safe on a zeroed struct. */
+void gpt2_free(GPT2 *m);
+
+/* Name (HF GPT-2 convention without the per-layer index) and shape of a param tensor. */
+const char *gpt2_param_name(int i);
+/* Bytes of parameters / gradients / activations / backward scratch, for the memory line. */
+void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap);
+
+/* Forward over tokens (B,T) (B <= allocated B, T <= allocated T and <= maxT).
+ * targets (B,T) or NULL; target < 0 means "no target at this position".
+ * Writes acts.logits (B,T,Vp), acts.lse and acts.logp (B,T). Token ids must be < V:
+ * checked, returns TA_EINPUT with a message naming the row and position otherwise. */
+int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err);
+
+/* Backward from dlogits stored in acts.logits (B,T,Vp) (as logits_to_dlogits leaves it),
+ * for the (B,T) of the last forward. ACCUMULATES into grads (call gpt2_zero_grad first). */
+void gpt2_backward(GPT2 *m);
+void gpt2_zero_grad(GPT2 *m);
+
+/* Convenience for pretraining/tests: mean NLL over positions with target >= 0, after
+ * gpt2_forward; if backward_too, also writes dlogits (d mean NLL) and runs backward. */
+float gpt2_mean_nll(GPT2 *m, int backward_too);
+
+/* Number of FLOPs of one forward+backward over B*T tokens (6N per token plus attention
+ * 12*L*T*C per token), for MFU reporting. */
+double gpt2_flops_per_token(const GPT2Config *c, int T);
+
+#endif

@@ -1,0 +1,40 @@
+/* main.c — the `tinyalign` entry point: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tinyalign/cli.h"
+#include "tinyalign/common.h"
+
+/* One line per subcommand; each lives in src/cli/cmd_<name>.c. */
+static const CliCommand COMMANDS[] = {
+    {"info", cmd_info, "print the build: version, BLAS kernel, OpenMP threads"},
+};
+static const int NUM_COMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]);
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "tinyalign %s — train and post-train small GPT-2 models on CPUs\n\n"
+            "usage: tinyalign <command> [args]   (tinyalign <command> --help for details)\n\n"
+            "commands:\n",
+            TA_VERSION);
+    for (int i = 0; i < NUM_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nexit status: 0 ok, 1 runtime failure, 2 bad input or usage,\n"
+               "             130/143 after a clean save on SIGINT/SIGTERM\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? TA_EINPUT : TA_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tinyalign %s\n", TA_VERSION);
+        return TA_OK;
+    }
+    for (int i = 0; i < NUM_COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "tinyalign: unknown command \"%s\" (see tinyalign --help)\n", argv[1]);
+    return TA_EINPUT;
+}

@@ -1,0 +1,277 @@
+/* common.c — asserts, checked allocation, atomic file writes, RNG, CRC32, threads.
+ * See include/tinyalign/common.h. This file deliberately holds no model or data logic. */
+#define _POSIX_C_SOURCE 200809L
+#include "tinyalign/common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenBLAS entry points (declared here to avoid depending on the header's location). */
+void openblas_set_num_threads(int num_threads);
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+void ta_assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "tinyalign: internal error: assertion `%s` failed at %s:%d\n", expr, file,
+            line);
+    fflush(stderr);
+    abort();
+}
+
+int ta_err(TaError *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+static void oom(size_t n, const char *what) {
+    fprintf(stderr, "tinyalign: out of memory allocating %.1f MiB for %s\n",
+            (double)n / (1024.0 * 1024.0), what ? what : "?");
+    exit(TA_ERUNTIME);
+}
+
+void *ta_malloc(size_t n, const char *what) {
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n, what);
+    return p;
+}
+
+void *ta_calloc(size_t n, const char *what) {
+    void *p = calloc(n ? n : 1, 1);
+    if (!p) oom(n, what);
+    return p;
+}
+
+void *ta_aligned_alloc(size_t n, const char *what) {
+    size_t rounded = (n + 63) / 64 * 64;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) oom(n, what);
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+char *ta_read_file(const char *path, size_t *len, TaError *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ta_err(err, TA_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        ta_err(err, TA_EINPUT, "%s: cannot seek (is it a regular file?)", path);
+        fclose(f);
+        return NULL;
+    }
+    long sz = ftell(f);
+    if (sz < 0) {
+        ta_err(err, TA_EINPUT, "%s: cannot determine size (is it a regular file?)", path);
+        fclose(f);
+        return NULL;
+    }
+    rewind(f);
+    char *buf = ta_malloc((size_t)sz + 1, path);
+    size_t got = fread(buf, 1, (size_t)sz, f);
+    fclose(f);
+    if (got != (size_t)sz) {
+        free(buf);
+        ta_err(err, TA_EINPUT, "%s: short read (%zu of %ld bytes)", path, got, sz);
+        return NULL;
+    }
+    buf[sz] = '\0';
+    if (len) *len = (size_t)sz;
+    return buf;
+}
+
+int ta_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static void dirname_of(const char *path, char *out, size_t cap) {
+    snprintf(out, cap, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (!slash) snprintf(out, cap, ".");
+    else if (slash == out) out[1] = '\0';
+    else *slash = '\0';
+}
+
+int ta_write_file_atomic(const char *path, const void *buf, size_t len, TaError *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *p = buf;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return ta_err(err, TA_ERUNTIME, "%s: write failed: %s (disk full?)", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(tmp);
+        return ta_err(err, TA_ERUNTIME, "%s: fsync/close failed: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return ta_err(err, TA_ERUNTIME, "%s: rename failed: %s", path, strerror(errno));
+    }
+    char dir[4096];
+    dirname_of(path, dir, sizeof dir);
+    ta_fsync_dir(dir);
+    return TA_OK;
+}
+
+int ta_mkdirs(const char *path, TaError *err) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t n = strlen(buf);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return ta_err(err, TA_ERUNTIME, "%s: cannot create directory: %s", buf,
+                              strerror(errno));
+            buf[i] = c;
+        }
+    }
+    return TA_OK;
+}
+
+double ta_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- RNG ---------------------------------------------------------------------------- */
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void ta_rng_seed(TaRng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t ta_rng_u64(TaRng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+float ta_rng_f32(TaRng *r) { return (float)(ta_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+
+double ta_rng_f64(TaRng *r) { return (double)(ta_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+uint64_t ta_rng_below(TaRng *r, uint64_t n) {
+    TA_ASSERT(n > 0);
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = ta_rng_u64(r);
+    while (x >= limit);
+    return x % n;
+}
+
+double ta_rng_normal(TaRng *r) {
+    double u1 = ta_rng_f64(r), u2 = ta_rng_f64(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void ta_rng_shuffle_u32(TaRng *r, uint32_t *a, size_t n) {
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)ta_rng_below(r, i);
+        uint32_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+/* ---- CRC32 (reflected polynomial 0xEDB88320), table built on first use --------------- */
+uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len) {
+    static uint32_t table[256];
+    static int ready = 0; /* benign: every thread computes the same table */
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    const unsigned char *p = buf;
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- threads ------------------------------------------------------------------------ */
+void ta_set_threads(int n) {
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+    n = omp_get_max_threads();
+#else
+    if (n <= 0) n = 1;
+#endif
+    /* OpenBLAS is the OpenMP build (see Makefile): it draws from the same pool, so the
+     * two never oversubscribe. Setting its count explicitly keeps both in step. */
+    openblas_set_num_threads(n);
+}
+
+int ta_get_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void ta_runtime_info(char *buf, size_t cap) {
+    const char *cfg = openblas_get_config();
+    const char *core = openblas_get_corename();
+#ifdef _OPENMP
+    snprintf(buf, cap, "BLAS: %s (kernel %s); OpenMP: on, %d threads", cfg ? cfg : "?",
+             core ? core : "?", omp_get_max_threads());
+#else
+    snprintf(buf, cap, "BLAS: %s (kernel %s); OpenMP: off (1 thread)", cfg ? cfg : "?",
+             core ? core : "?");
+#endif
+}
