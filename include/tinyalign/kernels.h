@@ -43,13 +43,14 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 void matmul_forward_naive(float *out, const float *inp, const float *weight,
                           const float *bias, int N, int C, int OC);
 
-/* Causal self-attention. inp (B,T,3C) holds q,k,v; out (B,T,C);
- * preatt, att (B,NH,T,T) saved for backward (att = softmax(q k^T / sqrt(hs)) masked). */
-void attention_forward(float *out, float *preatt, float *att, const float *inp, int B, int T,
-                       int C, int NH);
-/* dinp (B,T,3C) += ...; dpreatt, datt (B,NH,T,T) scratch (overwritten, need not be zero). */
-void attention_backward(float *dinp, float *dpreatt, float *datt, const float *dout,
-                        const float *inp, const float *att, int B, int T, int C, int NH);
+/* Causal self-attention. inp (B,T,3C) holds q,k,v (each (B,T,C), head h in channels
+ * [h*hs, (h+1)*hs)); out (B,T,C); att (B,NH,T,T) = softmax(q k^T / sqrt(hs)) with the
+ * causal mask (entries t2 > t are 0), saved for backward. */
+void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH);
+/* dinp (B,T,3C) += d(q,k,v); scratch (B,NH,2T) is overwritten (need not be zero).
+ * Parallel over (b, h): each pair owns disjoint q/k/v gradient slices. */
+void attention_backward(float *dinp, float *scratch, const float *dout, const float *inp,
+                        const float *att, int B, int T, int C, int NH);
 
 /* GELU, tanh approximation (PyTorch approximate="tanh"). N elements. */
 void gelu_forward(float *out, const float *inp, size_t N);

@@ -57,7 +57,6 @@ enum {
     A_LN1RSTD,  /* (L,B,T)        */
     A_QKV,      /* (L,B,T,3C)     */
     A_ATTY,     /* (L,B,T,C)      */
-    A_PREATT,   /* (L,B,NH,T,T)   */
     A_ATT,      /* (L,B,NH,T,T)   */
     A_ATTPROJ,  /* (L,B,T,C)      */
     A_RESID2,   /* (L,B,T,C)      */
@@ -74,13 +73,14 @@ enum {
     A_LOGITS,   /* (B,T,Vp)  logits; dlogits in place after the loss head */
     A_LSE,      /* (B,T)     logsumexp over the real vocab */
     A_LOGP,     /* (B,T)     log p(target) (0 where target < 0) */
+    A_DLOGP,    /* (B,T)     dL/dlogp written by the loss head (scratch) */
     NUM_ACT_TENSORS
 };
 
 typedef struct {
-    float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *preatt, *att, *attproj,
+    float *encoded, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *attproj,
         *resid2, *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *resid3, *lnf,
-        *lnf_mean, *lnf_rstd, *logits, *lse, *logp;
+        *lnf_mean, *lnf_rstd, *logits, *lse, *logp, *dlogp;
 } ActTensors;
 
 /* Scratch for backward: gradients w.r.t. activations, reused layer by layer. */
@@ -91,8 +91,7 @@ typedef struct {
     float *dqkv;    /* (B,T,3C)                                                  */
     float *dfch;    /* (B,T,4C)                                                  */
     float *dfchg;   /* (B,T,4C)                                                  */
-    float *dpreatt; /* (B,NH,T,T)                                                */
-    float *datt;    /* (B,NH,T,T)                                                */
+    float *attscr;  /* (B,NH,2T)  attention backward scratch                     */
 } BackScratch;
 
 typedef struct {
@@ -111,6 +110,7 @@ typedef struct {
     ActTensors acts;
     float *back_memory;
     BackScratch back;
+    int cur_B, cur_T; /* shape of the last forward (backward uses it) */
     int *inputs;  /* (B,T) copy of the last forward's tokens */
     int *targets; /* (B,T) copy of the last forward's targets (-1 = none) */
 } GPT2;

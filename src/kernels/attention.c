@@ -1,0 +1,88 @@
+/* attention.c — causal multi-head self-attention core (after the qkv projection).
+ * PyTorch: q,k,v = qkv.split(C, -1) viewed (B,NH,T,hs);
+ *          att = softmax((q @ k^T) / sqrt(hs) masked causally); y = att @ v -> (B,T,C).
+ * Both passes parallelise over (b, h): every pair owns its output / gradient slices. */
+#include <math.h>
+
+#include "tinyalign/kernels.h"
+#include "vecmath.h"
+
+void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const int C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = inp + (size_t)b * T * C3;
+            for (int t = 0; t < T; t++) {
+                const float *q = base + (size_t)t * C3 + h * hs;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                /* a[t2] = q . k[t2] * scale, running max for a stable softmax */
+                float maxv = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = base + (size_t)t2 * C3 + C + h * hs;
+                    float v = ta_dot(q, k, hs) * scale;
+                    a[t2] = v;
+                    if (v > maxv) maxv = v;
+                }
+                float sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    float e = expf(a[t2] - maxv);
+                    a[t2] = e;
+                    sum += e;
+                }
+                float inv = 1.0f / sum;
+                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+                /* y[t] = sum_t2 a[t2] v[t2] */
+                float *o = out + ((size_t)b * T + t) * C + h * hs;
+                for (int i = 0; i < hs; i++) o[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = base + (size_t)t2 * C3 + 2 * C + h * hs;
+                    ta_axpy(o, a[t2], v, hs);
+                }
+            }
+        }
+}
+
+/* Backward, row t at a time (forward: y[t] = sum_t2 a[t,t2] v[t2],
+ * a[t,:] = softmax(s[t,:]), s[t,t2] = scale * q[t].k[t2]):
+ *   da[t2]  = dy[t] . v[t2]               dv[t2] += a[t,t2] dy[t]
+ *   ds[t2]  = a[t,t2] (da[t2] - sum_j a[t,j] da[j])
+ *   dq[t]  += scale * sum_t2 ds[t2] k[t2]  dk[t2] += scale * ds[t2] q[t]            */
+void attention_backward(float *dinp, float *scratch, const float *dout, const float *inp,
+                        const float *att, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const int C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = inp + (size_t)b * T * C3;
+            float *dbase = dinp + (size_t)b * T * C3;
+            float *da = scratch + ((size_t)b * NH + h) * 2 * T;
+            float *ds = da + T;
+            for (int t = 0; t < T; t++) {
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                const float *dy = dout + ((size_t)b * T + t) * C + h * hs;
+                const float *q = base + (size_t)t * C3 + h * hs;
+                float *dq = dbase + (size_t)t * C3 + h * hs;
+                float dot = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = base + (size_t)t2 * C3 + 2 * C + h * hs;
+                    float *dv = dbase + (size_t)t2 * C3 + 2 * C + h * hs;
+                    da[t2] = ta_dot(dy, v, hs);
+                    ta_axpy(dv, a[t2], dy, hs);
+                    dot += a[t2] * da[t2];
+                }
+                for (int t2 = 0; t2 <= t; t2++) ds[t2] = a[t2] * (da[t2] - dot) * scale;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = base + (size_t)t2 * C3 + C + h * hs;
+                    float *dk = dbase + (size_t)t2 * C3 + C + h * hs;
+                    ta_axpy(dq, ds[t2], k, hs);
+                    ta_axpy(dk, ds[t2], q, hs);
+                }
+            }
+        }
+}

@@ -1,0 +1,81 @@
+/* layernorm.c — LayerNorm over the channel dimension (eps 1e-5), forward and backward.
+ * PyTorch: F.layer_norm(x, (C,), weight, bias, eps=1e-5). Statistics in float, two-pass
+ * (mean, then variance of the centred values) like PyTorch's CPU kernel. */
+#include <math.h>
+
+#include "tinyalign/kernels.h"
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C) {
+    const float eps = 1e-5f;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float m = 0.0f;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        float v = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + eps);
+        float *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+/* Backward of y = xhat * w + b with xhat = (x - mean) * rstd:
+ *   dw += sum_n dy * xhat;   db += sum_n dy
+ *   dxhat = dy * w
+ *   dx += rstd * (dxhat - mean_c(dxhat) - xhat * mean_c(dxhat * xhat))
+ * dx rows are disjoint (parallel over n); dw/db are reductions over n, done in a second
+ * pass parallel over channel blocks with n in order (fixed summation order). */
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * C;
+        const float *x = inp + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * s;
+            float dxhat = dy[c] * weight[c];
+            dnorm_mean += dxhat;
+            dnorm_norm_mean += dxhat * xhat;
+        }
+        dnorm_mean /= (float)C;
+        dnorm_norm_mean /= (float)C;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * s;
+            float dxhat = dy[c] * weight[c];
+            dx[c] += s * (dxhat - dnorm_mean - xhat * dnorm_norm_mean);
+        }
+    }
+    const int CB = 16;
+    int nblocks = (C + CB - 1) / CB;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblocks; blk++) {
+        int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        float dw[16] = {0}, db[16] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *dy = dout + (size_t)n * C;
+            const float *x = inp + (size_t)n * C;
+            float m = mean[n], s = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                dw[c - c0] += dy[c] * (x[c] - m) * s;
+                db[c - c0] += dy[c];
+            }
+        }
+        for (int c = c0; c < c1; c++) {
+            dweight[c] += dw[c - c0];
+            dbias[c] += db[c - c0];
+        }
+    }
+}
