@@ -51,16 +51,4 @@ static void t_run(const char *name, void (*fn)(void)) {
 
 static int t_done(void) { return t_failed ? 1 : 0; }
 
-/* Max |a-b| / (|b| + floor) style comparison helper used across tests. Returns the
- * worst index in *worst. */
-static double t_max_abs_diff(const float *a, const float *b, size_t n, size_t *worst) {
-    double m = 0.0;
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) { m = d; w = i; } /* NaN propagates as "worst" */
-    }
-    if (worst) *worst = w;
-    return m;
-}
 #endif

@@ -1,0 +1,345 @@
+/* test_kernels.c — every kernel's forward against a naive double-precision reference, and
+ * every backward against central finite differences of that double reference.
+ *
+ * For a kernel y = f(x1, x2, ...) the scalar probe is L = sum(y * w) with fixed random w;
+ * the float backward is run with dout = w, and each input gradient is compared with
+ * (L(x + h e_i) - L(x - h e_i)) / 2h evaluated entirely in double (h = 1e-6, so the FD
+ * error is ~1e-10 and the comparison measures the float kernel). Tolerances are written
+ * next to each check: |grad - fd| <= atol + rtol |fd|, atol relative to max |fd|. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testhelp.h"
+#include "tinyalign/common.h"
+#include "tinyalign/kernels.h"
+
+static TaRng RNG;
+
+static float *rand_f(size_t n, float scale) {
+    float *p = ta_malloc(n * sizeof(float), "t");
+    for (size_t i = 0; i < n; i++) p[i] = (float)ta_rng_normal(&RNG) * scale;
+    return p;
+}
+static double *to_d(const float *f, size_t n) {
+    double *d = ta_malloc(n * sizeof(double), "t");
+    for (size_t i = 0; i < n; i++) d[i] = f[i];
+    return d;
+}
+
+/* A differentiable double-precision probe: loss(ctx, x) with x the packed inputs. */
+typedef double (*ProbeFn)(void *ctx, const double *x);
+
+/* Compares grad (float, packed like x) with central differences of f. Returns 1 if ok. */
+static int fd_check(const char *what, ProbeFn f, void *ctx, double *x, size_t n,
+                    const float *grad, double atol_rel, double rtol, char *msg, size_t cap) {
+    const double h = 1e-6;
+    double *fd = ta_malloc(n * sizeof(double), "fd");
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x0 = x[i];
+        x[i] = x0 + h;
+        double lp = f(ctx, x);
+        x[i] = x0 - h;
+        double lm = f(ctx, x);
+        x[i] = x0;
+        fd[i] = (lp - lm) / (2 * h);
+        if (fabs(fd[i]) > mx) mx = fabs(fd[i]);
+    }
+    int ok = 1;
+    double atol = atol_rel * mx + 1e-7;
+    for (size_t i = 0; i < n && ok; i++) {
+        double d = fabs(grad[i] - fd[i]);
+        if (!(d <= atol + rtol * fabs(fd[i]))) {
+            snprintf(msg, cap, "%s: d/dx[%zu] backward %.9g vs finite difference %.9g (max|fd| %.3g)",
+                     what, i, grad[i], fd[i], mx);
+            ok = 0;
+        }
+    }
+    free(fd);
+    return ok;
+}
+
+static int fwd_check(const char *what, const float *got, const double *ref, size_t n, double atol,
+                     double rtol, char *msg, size_t cap) {
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - ref[i]);
+        if (!(d <= atol + rtol * fabs(ref[i]))) {
+            snprintf(msg, cap, "%s forward: y[%zu] %.9g vs double reference %.9g", what, i, got[i], ref[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static double dot_d(const double *y, const float *w, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += y[i] * w[i];
+    return s;
+}
+
+/* ---- encoder ------------------------------------------------------------------------- */
+typedef struct { int B, T, C, V; const int *inp; const float *w; double *y; } EncCtx;
+/* x = [wte (V*C), wpe (T*C)] */
+static double enc_probe(void *vc, const double *x) {
+    EncCtx *c = vc;
+    const double *wte = x, *wpe = x + (size_t)c->V * c->C;
+    for (int b = 0; b < c->B; b++)
+        for (int t = 0; t < c->T; t++)
+            for (int k = 0; k < c->C; k++)
+                c->y[((size_t)b * c->T + t) * c->C + k] =
+                    wte[(size_t)c->inp[b * c->T + t] * c->C + k] + wpe[(size_t)t * c->C + k];
+    return dot_d(c->y, c->w, (size_t)c->B * c->T * c->C);
+}
+static void t_encoder(void) {
+    int B = 2, T = 5, C = 40, V = 7; /* C not a multiple of the 32-channel block */
+    int inp[10] = {1, 3, 3, 0, 6, 3, 2, 1, 1, 5}; /* repeated ids exercise the scatter-add */
+    float *wte = rand_f((size_t)V * C, 1), *wpe = rand_f((size_t)T * C, 1);
+    float *w = rand_f((size_t)B * T * C, 1), *y = ta_malloc(sizeof(float) * B * T * C, "t");
+    encoder_forward(y, inp, wte, wpe, B, T, C);
+    float *g = ta_calloc(sizeof(float) * ((size_t)V * C + T * C), "t");
+    encoder_backward(g, g + (size_t)V * C, w, inp, B, T, C);
+    double *x = ta_malloc(sizeof(double) * ((size_t)V * C + T * C), "t");
+    for (int i = 0; i < V * C; i++) x[i] = wte[i];
+    for (int i = 0; i < T * C; i++) x[V * C + i] = wpe[i];
+    EncCtx c = {B, T, C, V, inp, w, ta_malloc(sizeof(double) * B * T * C, "t")};
+    enc_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("encoder", y, c.y, (size_t)B * T * C, 0, 1e-6, msg, sizeof msg) && /* one float add */
+             fd_check("encoder", enc_probe, &c, x, (size_t)V * C + T * C, g, 1e-6, 1e-6, msg, sizeof msg);
+    free(wte); free(wpe); free(w); free(y); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- layernorm ----------------------------------------------------------------------- */
+typedef struct { int N, C; const float *w; double *y; } LnCtx;
+/* x = [inp (N*C), weight (C), bias (C)] */
+static double ln_probe(void *vc, const double *x) {
+    LnCtx *c = vc;
+    const double *in = x, *wt = x + (size_t)c->N * c->C, *bi = wt + c->C;
+    for (int n = 0; n < c->N; n++) {
+        const double *r = in + (size_t)n * c->C;
+        double m = 0, v = 0;
+        for (int k = 0; k < c->C; k++) m += r[k];
+        m /= c->C;
+        for (int k = 0; k < c->C; k++) v += (r[k] - m) * (r[k] - m);
+        v /= c->C;
+        double s = 1.0 / sqrt(v + 1e-5);
+        for (int k = 0; k < c->C; k++) c->y[(size_t)n * c->C + k] = (r[k] - m) * s * wt[k] + bi[k];
+    }
+    return dot_d(c->y, c->w, (size_t)c->N * c->C);
+}
+static void t_layernorm(void) {
+    int N = 6, C = 37; /* odd C exercises the channel-block tail */
+    size_t NC = (size_t)N * C;
+    float *in = rand_f(NC, 2), *wt = rand_f(C, 1), *bi = rand_f(C, 1), *w = rand_f(NC, 1);
+    float *y = ta_malloc(NC * 4, "t"), *mean = ta_malloc(N * 4, "t"), *rstd = ta_malloc(N * 4, "t");
+    layernorm_forward(y, mean, rstd, in, wt, bi, N, C);
+    float *g = ta_calloc((NC + 2 * C) * 4, "t");
+    layernorm_backward(g, g + NC, g + NC + C, w, in, wt, mean, rstd, N, C);
+    double *x = ta_malloc((NC + 2 * C) * 8, "t");
+    for (size_t i = 0; i < NC; i++) x[i] = in[i];
+    for (int i = 0; i < C; i++) { x[NC + i] = wt[i]; x[NC + C + i] = bi[i]; }
+    LnCtx c = {N, C, w, ta_malloc(NC * 8, "t")};
+    ln_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("layernorm", y, c.y, NC, 1e-5, 1e-5, msg, sizeof msg) && /* float stats */
+             fd_check("layernorm", ln_probe, &c, x, NC + 2 * C, g, 1e-5, 1e-4, msg, sizeof msg);
+    free(in); free(wt); free(bi); free(w); free(y); free(mean); free(rstd); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- matmul -------------------------------------------------------------------------- */
+typedef struct { int N, C, OC; const float *w; double *y; } MmCtx;
+/* x = [inp (N*C), weight (OC*C), bias (OC)] */
+static double mm_probe(void *vc, const double *x) {
+    MmCtx *c = vc;
+    const double *in = x, *wt = x + (size_t)c->N * c->C, *bi = wt + (size_t)c->OC * c->C;
+    for (int n = 0; n < c->N; n++)
+        for (int o = 0; o < c->OC; o++) {
+            double s = bi[o];
+            for (int k = 0; k < c->C; k++) s += in[(size_t)n * c->C + k] * wt[(size_t)o * c->C + k];
+            c->y[(size_t)n * c->OC + o] = s;
+        }
+    return dot_d(c->y, c->w, (size_t)c->N * c->OC);
+}
+static void t_matmul(void) {
+    int N = 7, C = 13, OC = 70; /* OC > 64 exercises the bias-block tail */
+    size_t nin = (size_t)N * C, nw = (size_t)OC * C, nx = nin + nw + OC;
+    float *in = rand_f(nin, 1), *wt = rand_f(nw, 1), *bi = rand_f(OC, 1), *w = rand_f((size_t)N * OC, 1);
+    float *y = ta_malloc((size_t)N * OC * 4, "t"), *yn = ta_malloc((size_t)N * OC * 4, "t");
+    matmul_forward(y, in, wt, bi, N, C, OC);
+    matmul_forward_naive(yn, in, wt, bi, N, C, OC);
+    float *g = ta_calloc(nx * 4, "t");
+    matmul_backward(g, g + nin, g + nin + nw, w, in, wt, N, C, OC);
+    double *x = ta_malloc(nx * 8, "t");
+    for (size_t i = 0; i < nin; i++) x[i] = in[i];
+    for (size_t i = 0; i < nw; i++) x[nin + i] = wt[i];
+    for (int i = 0; i < OC; i++) x[nin + nw + i] = bi[i];
+    MmCtx c = {N, C, OC, w, ta_malloc((size_t)N * OC * 8, "t")};
+    mm_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("matmul (sgemm)", y, c.y, (size_t)N * OC, 1e-5, 1e-5, msg, sizeof msg) &&
+             fwd_check("matmul (naive)", yn, c.y, (size_t)N * OC, 1e-6, 1e-6, msg, sizeof msg) &&
+             fd_check("matmul", mm_probe, &c, x, nx, g, 1e-5, 1e-5, msg, sizeof msg);
+    free(in); free(wt); free(bi); free(w); free(y); free(yn); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- attention ----------------------------------------------------------------------- */
+typedef struct { int B, T, C, NH; const float *w; double *y; } AttCtx;
+/* x = qkv (B,T,3C) */
+static double att_probe(void *vc, const double *x) {
+    AttCtx *c = vc;
+    int B = c->B, T = c->T, C = c->C, NH = c->NH, hs = C / NH;
+    double sc = 1.0 / sqrt((double)hs), a[64];
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const double *q = x + ((size_t)b * T + t) * 3 * C + h * hs;
+                double mx = -INFINITY, sum = 0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const double *k = x + ((size_t)b * T + t2) * 3 * C + C + h * hs;
+                    double s = 0;
+                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
+                    a[t2] = s * sc;
+                    if (a[t2] > mx) mx = a[t2];
+                }
+                for (int t2 = 0; t2 <= t; t2++) { a[t2] = exp(a[t2] - mx); sum += a[t2]; }
+                for (int i = 0; i < hs; i++) {
+                    double s = 0;
+                    for (int t2 = 0; t2 <= t; t2++)
+                        s += a[t2] / sum * x[((size_t)b * T + t2) * 3 * C + 2 * C + h * hs + i];
+                    c->y[((size_t)b * T + t) * C + h * hs + i] = s;
+                }
+            }
+    return dot_d(c->y, c->w, (size_t)B * T * C);
+}
+static void t_attention(void) {
+    int B = 2, T = 6, C = 20, NH = 2; /* hs = 10: exercises the 8-wide dot tail */
+    size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C;
+    float *in = rand_f(nx, 1), *w = rand_f(ny, 1), *y = ta_malloc(ny * 4, "t");
+    float *att = ta_malloc((size_t)B * NH * T * T * 4, "t"), *scr = ta_malloc((size_t)B * NH * 2 * T * 4, "t");
+    attention_forward(y, att, in, B, T, C, NH);
+    float *g = ta_calloc(nx * 4, "t");
+    attention_backward(g, scr, w, in, att, B, T, C, NH);
+    double *x = to_d(in, nx);
+    AttCtx c = {B, T, C, NH, w, ta_malloc(ny * 8, "t")};
+    att_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("attention", y, c.y, ny, 1e-6, 1e-5, msg, sizeof msg) &&
+             fd_check("attention", att_probe, &c, x, nx, g, 1e-5, 1e-4, msg, sizeof msg);
+    /* causal mask: att above the diagonal is exactly zero, rows sum to 1 */
+    for (int bh = 0; bh < B * NH && ok; bh++)
+        for (int t = 0; t < T; t++) {
+            double s = 0;
+            for (int t2 = 0; t2 < T; t2++) {
+                float v = att[((size_t)bh * T + t) * T + t2];
+                if (t2 > t && v != 0.0f) { ok = 0; snprintf(msg, sizeof msg, "att[%d][%d] above diagonal = %g", t, t2, v); }
+                s += v;
+            }
+            if (fabs(s - 1) > 1e-6) { ok = 0; snprintf(msg, sizeof msg, "att row sums to %g", s); }
+        }
+    free(in); free(w); free(y); free(att); free(scr); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- gelu, residual ------------------------------------------------------------------ */
+typedef struct { size_t n; const float *w; double *y; } PwCtx;
+static double gelu_probe(void *vc, const double *x) {
+    PwCtx *c = vc;
+    for (size_t i = 0; i < c->n; i++)
+        c->y[i] = 0.5 * x[i] * (1 + tanh(sqrt(2 / M_PI) * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+    return dot_d(c->y, c->w, c->n);
+}
+static void t_gelu(void) {
+    size_t n = 300;
+    float *in = rand_f(n, 2.5f), *w = rand_f(n, 1), *y = ta_malloc(n * 4, "t");
+    in[0] = 0; in[1] = -8; in[2] = 8; /* zero and the saturated tails */
+    gelu_forward(y, in, n);
+    float *g = ta_calloc(n * 4, "t");
+    gelu_backward(g, in, w, n);
+    double *x = to_d(in, n);
+    PwCtx c = {n, w, ta_malloc(n * 8, "t")};
+    gelu_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("gelu", y, c.y, n, 1e-6, 1e-6, msg, sizeof msg) &&
+             fd_check("gelu", gelu_probe, &c, x, n, g, 1e-6, 1e-5, msg, sizeof msg);
+    free(in); free(w); free(y); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+static double res_probe(void *vc, const double *x) {
+    PwCtx *c = vc;
+    for (size_t i = 0; i < c->n; i++) c->y[i] = x[i] + x[c->n + i];
+    return dot_d(c->y, c->w, c->n);
+}
+static void t_residual(void) {
+    size_t n = 50;
+    float *a = rand_f(2 * n, 1), *w = rand_f(n, 1), *y = ta_malloc(n * 4, "t");
+    residual_forward(y, a, a + n, n);
+    float *g = ta_calloc(2 * n * 4, "t");
+    residual_backward(g, g + n, w, n);
+    double *x = to_d(a, 2 * n);
+    PwCtx c = {n, w, ta_malloc(n * 8, "t")};
+    res_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("residual", y, c.y, n, 0, 1e-7, msg, sizeof msg) &&
+             fd_check("residual", res_probe, &c, x, 2 * n, g, 1e-7, 1e-7, msg, sizeof msg);
+    free(a); free(w); free(y); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- softmax + cross-entropy (log-softmax gather, dlogits) ---------------------------- */
+typedef struct { int N, V, Vp; const int *tg; } CeCtx;
+/* x = logits (N, Vp); loss = mean over rows with target >= 0 of -log softmax(x[:V])[y] */
+static double ce_probe(void *vc, const double *x) {
+    CeCtx *c = vc;
+    double loss = 0;
+    int cnt = 0;
+    for (int n = 0; n < c->N; n++) {
+        if (c->tg[n] < 0) continue;
+        const double *l = x + (size_t)n * c->Vp;
+        double mx = -INFINITY, s = 0;
+        for (int v = 0; v < c->V; v++) if (l[v] > mx) mx = l[v];
+        for (int v = 0; v < c->V; v++) s += exp(l[v] - mx);
+        loss -= l[c->tg[n]] - mx - log(s);
+        cnt++;
+    }
+    return loss / cnt;
+}
+static void t_softmax_ce(void) {
+    int N = 5, V = 50, Vp = 64;
+    int tg[5] = {3, -1, 49, 0, 17}; /* one masked row */
+    float *lg = rand_f((size_t)N * Vp, 3);
+    for (int n = 0; n < N; n++) for (int v = V; v < Vp; v++) lg[(size_t)n * Vp + v] = 100.0f; /* padding must be ignored */
+    double *x = to_d(lg, (size_t)N * Vp);
+    float logp[5], lse[5], dlogp[5];
+    logsoftmax_gather(logp, lse, lg, tg, N, V, Vp);
+    double loss = 0;
+    for (int n = 0; n < N; n++) { loss -= logp[n]; dlogp[n] = tg[n] >= 0 ? -1.0f / 4 : 0.0f; }
+    loss /= 4;
+    CeCtx c = {N, V, Vp, tg};
+    double ref = ce_probe(&c, x);
+    T_CHECK(fabs(loss - ref) <= 1e-6 * fabs(ref), "loss %.9g vs double %.9g", loss, ref);
+    logits_to_dlogits(lg, lse, tg, dlogp, N, V, Vp); /* in place */
+    char msg[512];
+    int ok = fd_check("softmax+CE", ce_probe, &c, x, (size_t)N * Vp, lg, 1e-5, 1e-4, msg, sizeof msg);
+    free(x);
+    T_CHECK(ok, "%s", msg);
+    for (int n = 0; n < N; n++)
+        for (int v = V; v < Vp; v++) T_CHECK(lg[(size_t)n * Vp + v] == 0.0f, "padded dlogit nonzero");
+    free(lg);
+}
+
+int main(void) {
+    ta_rng_seed(&RNG, 42);
+    ta_set_threads(0);
+    t_run("fd/encoder", t_encoder);
+    t_run("fd/layernorm", t_layernorm);
+    t_run("fd/matmul", t_matmul);
+    t_run("fd/attention", t_attention);
+    t_run("fd/gelu", t_gelu);
+    t_run("fd/residual", t_residual);
+    t_run("fd/softmax_cross_entropy", t_softmax_ce);
+    return t_done();
+}
