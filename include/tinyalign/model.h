@@ -94,8 +94,20 @@ typedef struct {
     float *attscr;  /* (B,NH,2T)  attention backward scratch                     */
 } BackScratch;
 
+/* Optional per-kernel timing (seconds, accumulated) for `tinyalign bench`: set
+ * GPT2.prof to a zeroed GPT2Profile to collect, leave NULL (the default) for none. */
+enum {
+    K_ENCODER, K_LAYERNORM, K_MM_QKV, K_ATTENTION, K_MM_ATTPROJ, K_RESIDUAL, K_MM_FC, K_GELU,
+    K_MM_FCPROJ, K_LM_HEAD, K_LOGSOFTMAX, NUM_KERNEL_KINDS
+};
+typedef struct {
+    double fwd[NUM_KERNEL_KINDS], bwd[NUM_KERNEL_KINDS];
+} GPT2Profile;
+const char *gpt2_kernel_kind_name(int k);
+
 typedef struct {
     GPT2Config config;
+    GPT2Profile *prof; /* NULL unless profiling */
     size_t param_sizes[NUM_PARAM_TENSORS];
     size_t num_params;
     float *params_memory; /* one slab, num_params floats */

@@ -27,6 +27,23 @@ static const char *PARAM_NAMES[NUM_PARAM_TENSORS] = {
     "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias", "ln_f.weight",
     "ln_f.bias"};
 
+static const char *KERNEL_KIND_NAMES[NUM_KERNEL_KINDS] = {
+    "encoder", "layernorm", "matmul qkv", "attention", "matmul attproj", "residual",
+    "matmul fc", "gelu", "matmul fcproj", "lm head matmul", "logsoftmax/dlogits"};
+
+const char *gpt2_kernel_kind_name(int k) {
+    TA_ASSERT(k >= 0 && k < NUM_KERNEL_KINDS);
+    return KERNEL_KIND_NAMES[k];
+}
+
+/* Times one kernel call into m->prof when profiling is on. */
+#define PROF(m, dir, kind, call)                                                       \
+    do {                                                                               \
+        double t0_ = (m)->prof ? ta_now() : 0.0;                                       \
+        call;                                                                          \
+        if ((m)->prof) (m)->prof->dir[kind] += ta_now() - t0_;                         \
+    } while (0)
+
 const char *gpt2_param_name(int i) {
     TA_ASSERT(i >= 0 && i < NUM_PARAM_TENSORS);
     return PARAM_NAMES[i];
@@ -244,7 +261,7 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
 
     ParamTensors *p = &m->params;
     ActTensors *a = &m->acts;
-    encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C);
+    PROF(m, fwd, K_ENCODER, encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C));
     for (int l = 0; l < L; l++) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
         size_t oc = (size_t)l * BT * C, ob = (size_t)l * BT;
@@ -253,27 +270,35 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
         float *attproj = a->attproj + oc, *resid2 = a->resid2 + oc, *ln2 = a->ln2 + oc;
         float *fch = a->fch + 4 * oc, *fchg = a->fch_gelu + 4 * oc, *fcproj = a->fcproj + oc;
         float *resid3 = a->resid3 + oc;
-        layernorm_forward(ln1, a->ln1_mean + ob, a->ln1_rstd + ob, resid, p->ln1w + l * C,
-                          p->ln1b + l * C, (int)BT, C);
-        matmul_forward(qkv, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C, (int)BT, C,
-                       3 * C);
-        attention_forward(atty, att, qkv, B, T, C, NH);
-        matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C,
-                       (int)BT, C, C);
-        residual_forward(resid2, resid, attproj, BT * C);
-        layernorm_forward(ln2, a->ln2_mean + ob, a->ln2_rstd + ob, resid2, p->ln2w + l * C,
-                          p->ln2b + l * C, (int)BT, C);
-        matmul_forward(fch, ln2, p->fcw + (size_t)l * 4 * C * C, p->fcb + l * 4 * C, (int)BT, C,
-                       4 * C);
-        gelu_forward(fchg, fch, BT * 4 * C);
-        matmul_forward(fcproj, fchg, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + l * C,
-                       (int)BT, 4 * C, C);
-        residual_forward(resid3, resid2, fcproj, BT * C);
+        PROF(m, fwd, K_LAYERNORM,
+             layernorm_forward(ln1, a->ln1_mean + ob, a->ln1_rstd + ob, resid, p->ln1w + l * C,
+                               p->ln1b + l * C, (int)BT, C));
+        PROF(m, fwd, K_MM_QKV,
+             matmul_forward(qkv, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C,
+                            (int)BT, C, 3 * C));
+        PROF(m, fwd, K_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+        PROF(m, fwd, K_MM_ATTPROJ,
+             matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C,
+                            (int)BT, C, C));
+        PROF(m, fwd, K_RESIDUAL, residual_forward(resid2, resid, attproj, BT * C));
+        PROF(m, fwd, K_LAYERNORM,
+             layernorm_forward(ln2, a->ln2_mean + ob, a->ln2_rstd + ob, resid2, p->ln2w + l * C,
+                               p->ln2b + l * C, (int)BT, C));
+        PROF(m, fwd, K_MM_FC,
+             matmul_forward(fch, ln2, p->fcw + (size_t)l * 4 * C * C, p->fcb + l * 4 * C,
+                            (int)BT, C, 4 * C));
+        PROF(m, fwd, K_GELU, gelu_forward(fchg, fch, BT * 4 * C));
+        PROF(m, fwd, K_MM_FCPROJ,
+             matmul_forward(fcproj, fchg, p->fcprojw + (size_t)l * 4 * C * C,
+                            p->fcprojb + l * C, (int)BT, 4 * C, C));
+        PROF(m, fwd, K_RESIDUAL, residual_forward(resid3, resid2, fcproj, BT * C));
     }
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C);
-    matmul_forward(a->logits, a->lnf, p->wte, NULL, (int)BT, C, Vp);
-    logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp);
+    PROF(m, fwd, K_LAYERNORM,
+         layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
+    PROF(m, fwd, K_LM_HEAD, matmul_forward(a->logits, a->lnf, p->wte, NULL, (int)BT, C, Vp));
+    PROF(m, fwd, K_LOGSOFTMAX,
+         logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
     return TA_OK;
 }
 
@@ -294,12 +319,14 @@ void gpt2_backward(GPT2 *m) {
 
     /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
     memset(s->dbuf_c, 0, BT * C * sizeof(float));
-    matmul_backward(s->dbuf_c, g->wte, NULL, a->logits, a->lnf, p->wte, (int)BT, C, Vp);
+    PROF(m, bwd, K_LM_HEAD,
+         matmul_backward(s->dbuf_c, g->wte, NULL, a->logits, a->lnf, p->wte, (int)BT, C, Vp));
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
-    layernorm_backward(s->dresid, g->lnfw, g->lnfb, s->dbuf_c, last, p->lnfw, a->lnf_mean,
-                       a->lnf_rstd, (int)BT, C);
+    PROF(m, bwd, K_LAYERNORM,
+         layernorm_backward(s->dresid, g->lnfw, g->lnfb, s->dbuf_c, last, p->lnfw, a->lnf_mean,
+                            a->lnf_rstd, (int)BT, C));
 
     for (int l = L - 1; l >= 0; l--) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
@@ -311,30 +338,38 @@ void gpt2_backward(GPT2 *m) {
         /* dresid holds d resid3[l]. resid3 = resid2 + fcproj: both get dresid, so dresid
          * keeps flowing (it becomes d resid2) and serves as d fcproj. */
         memset(s->dfchg, 0, BT * 4 * C * sizeof(float));
-        matmul_backward(s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
-                        s->dresid, fchg, p->fcprojw + (size_t)l * 4 * C * C, (int)BT, 4 * C, C);
+        PROF(m, bwd, K_MM_FCPROJ,
+             matmul_backward(s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
+                             s->dresid, fchg, p->fcprojw + (size_t)l * 4 * C * C, (int)BT, 4 * C,
+                             C));
         memset(s->dfch, 0, BT * 4 * C * sizeof(float));
-        gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C);
+        PROF(m, bwd, K_GELU, gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C));
         memset(s->dbuf_c, 0, BT * C * sizeof(float));
-        matmul_backward(s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C, s->dfch,
-                        ln2, p->fcw + (size_t)l * 4 * C * C, (int)BT, C, 4 * C);
+        PROF(m, bwd, K_MM_FC,
+             matmul_backward(s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C,
+                             s->dfch, ln2, p->fcw + (size_t)l * 4 * C * C, (int)BT, C, 4 * C));
         /* ln2 = LN(resid2): accumulate into dresid (now d resid2) */
-        layernorm_backward(s->dresid, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2,
-                           p->ln2w + l * C, a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C);
+        PROF(m, bwd, K_LAYERNORM,
+             layernorm_backward(s->dresid, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2,
+                                p->ln2w + l * C, a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C));
         /* resid2 = resid + attproj: dresid is d attproj and (continuing) d resid */
         memset(s->dbuf_c, 0, BT * C * sizeof(float));
-        matmul_backward(s->dbuf_c, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
-                        s->dresid, atty, p->attprojw + (size_t)l * C * C, (int)BT, C, C);
+        PROF(m, bwd, K_MM_ATTPROJ,
+             matmul_backward(s->dbuf_c, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
+                             s->dresid, atty, p->attprojw + (size_t)l * C * C, (int)BT, C, C));
         memset(s->dqkv, 0, BT * 3 * C * sizeof(float));
-        attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH);
+        PROF(m, bwd, K_ATTENTION,
+             attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH));
         memset(s->dbuf_c2, 0, BT * C * sizeof(float));
-        matmul_backward(s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, s->dqkv,
-                        ln1, p->qkvw + (size_t)l * 3 * C * C, (int)BT, C, 3 * C);
-        layernorm_backward(s->dresid, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid,
-                           p->ln1w + l * C, a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C);
+        PROF(m, bwd, K_MM_QKV,
+             matmul_backward(s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C,
+                             s->dqkv, ln1, p->qkvw + (size_t)l * 3 * C * C, (int)BT, C, 3 * C));
+        PROF(m, bwd, K_LAYERNORM,
+             layernorm_backward(s->dresid, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid,
+                                p->ln1w + l * C, a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C));
     }
     /* dresid is now d encoded */
-    encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C);
+    PROF(m, bwd, K_ENCODER, encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C));
 }
 
 float gpt2_mean_nll(GPT2 *m, int backward_too) {
@@ -352,8 +387,9 @@ float gpt2_mean_nll(GPT2 *m, int backward_too) {
         float *dlogp = m->acts.dlogp;
         for (size_t i = 0; i < BT; i++)
             dlogp[i] = (m->targets[i] >= 0 && count) ? -1.0f / (float)count : 0.0f;
-        logits_to_dlogits(m->acts.logits, m->acts.lse, m->targets, dlogp, (int)BT,
-                          m->config.vocab_size, m->config.padded_vocab_size);
+        PROF(m, bwd, K_LOGSOFTMAX,
+             logits_to_dlogits(m->acts.logits, m->acts.lse, m->targets, dlogp, (int)BT,
+                               m->config.vocab_size, m->config.padded_vocab_size));
         gpt2_backward(m);
     }
     return loss;
