@@ -1,0 +1,1157 @@
+/* config.c — load, validate and resolve a JSON run config into a Config (config.h),
+ * apply --set overrides, print the resolved config, diff two configs, list the keys.
+ *
+ * Design: the file is parsed into a cJSON tree; overrides are checked and written into
+ * that tree; config_resolve then walks the tree once against the schema table
+ * (schema.c): unknown keys get a "did you mean" from an edit distance over key names and
+ * their familiar aliases; each value is checked (type, range, enum) and stored at its
+ * offset in Config; the model preset fills the dims that were not set explicitly; derived
+ * defaults (out_dir) are filled; cross-key checks run last.
+ *
+ * It deliberately does not open data, tokenizer or checkpoint paths (other modules do,
+ * relative to the working directory) and does not know model internals (Vp).
+ */
+#include "tinyalign/config.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- small helpers ---------------------------------------------------------------- */
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = ta_malloc(n, "config string");
+    memcpy(p, s, n);
+    return p;
+}
+
+static void *field(Config *c, const ConfigKey *k) { return (char *)c + k->offset; }
+static const void *cfield(const Config *c, const ConfigKey *k) {
+    return (const char *)c + k->offset;
+}
+
+/* Growable string buffer. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} Buf;
+
+static void buf_add(Buf *b, const char *s, size_t len) {
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->n + len + 1 > cap) cap *= 2;
+        char *p = ta_malloc(cap, "config text");
+        if (b->p) memcpy(p, b->p, b->n);
+        free(b->p);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+}
+static void buf_puts(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Shortest %g form that reads back as the same double: 0.0003, 1e-08, 1337. */
+static void fmt_num(double x, char *out, size_t cap) {
+    if (x == floor(x) && fabs(x) < 1e16) { /* integers as integers: 1000, not 1e+03 */
+        snprintf(out, cap, "%.0f", x);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, x);
+        if (strtod(out, NULL) == x) break;
+    }
+    char *e = strchr(out, 'e'); /* 1e-08 -> 1e-8 */
+    if (e && (e[1] == '-' || e[1] == '+')) {
+        char *d = e + 2, *z = d;
+        while (*z == '0' && z[1]) z++;
+        memmove(d, z, strlen(z) + 1);
+    }
+}
+
+/* A float-typed value: like fmt_num but always visibly a float (1.0, 0.0, 1e-8). */
+static void fmt_float(double x, char *out, size_t cap) {
+    fmt_num(x, out, cap);
+    if (!strpbrk(out, ".en") && strlen(out) + 3 <= cap) strcat(out, ".0");
+}
+
+/* ---- JSON text output (pretty and compact) -------------------------------------- */
+static void put_json_string(Buf *b, const char *s) {
+    buf_puts(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': buf_puts(b, "\\\""); break;
+        case '\\': buf_puts(b, "\\\\"); break;
+        case '\n': buf_puts(b, "\\n"); break;
+        case '\r': buf_puts(b, "\\r"); break;
+        case '\t': buf_puts(b, "\\t"); break;
+        case '\b': buf_puts(b, "\\b"); break;
+        case '\f': buf_puts(b, "\\f"); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *p);
+                buf_puts(b, esc);
+            } else {
+                buf_add(b, (const char *)p, 1);
+            }
+        }
+    }
+    buf_puts(b, "\"");
+}
+
+static int is_scalar(const cJSON *v) { return !cJSON_IsArray(v) && !cJSON_IsObject(v); }
+
+/* indent < 0: compact on one line ({"a": 1, "b": [1, 2]}). Arrays of scalars are always
+ * written on one line. */
+static void put_json(Buf *b, const cJSON *v, int indent) {
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        int obj = cJSON_IsObject(v);
+        int inline_ = indent < 0 || !v->child;
+        if (!inline_ && !obj) {
+            inline_ = 1;
+            for (const cJSON *c = v->child; c; c = c->next)
+                if (!is_scalar(c)) inline_ = 0;
+        }
+        buf_puts(b, obj ? "{" : "[");
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (inline_) {
+                if (c != v->child) buf_puts(b, ", ");
+            } else {
+                buf_puts(b, c != v->child ? ",\n" : "\n");
+                for (int i = 0; i < indent + 2; i++) buf_puts(b, " ");
+            }
+            if (obj) {
+                put_json_string(b, c->string ? c->string : "");
+                buf_puts(b, ": ");
+            }
+            put_json(b, c, inline_ ? -1 : indent + 2);
+        }
+        if (!inline_) {
+            buf_puts(b, "\n");
+            for (int i = 0; i < indent; i++) buf_puts(b, " ");
+        }
+        buf_puts(b, obj ? "}" : "]");
+    } else if (cJSON_IsRaw(v)) { /* pre-formatted number (float-typed keys) */
+        buf_puts(b, v->valuestring);
+    } else if (cJSON_IsString(v)) {
+        put_json_string(b, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        char num[64];
+        fmt_num(v->valuedouble, num, sizeof num);
+        buf_puts(b, num);
+    } else if (cJSON_IsBool(v)) {
+        buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    } else {
+        buf_puts(b, "null");
+    }
+}
+
+static const char *json_type_name(const cJSON *v) {
+    if (cJSON_IsString(v)) return "string";
+    if (cJSON_IsNumber(v) || cJSON_IsRaw(v)) return "number";
+    if (cJSON_IsBool(v)) return "boolean";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsArray(v)) return "array";
+    if (cJSON_IsObject(v)) return "object";
+    return "invalid";
+}
+
+/* `"eight" (string)`, `[0.9, 1.5] (array)`; long values are cut with "...". */
+static void describe(const cJSON *v, char *out, size_t cap) {
+    Buf b = {0};
+    put_json(&b, v, -1);
+    const size_t max = 60;
+    if (b.n > max) {
+        b.p[max] = '\0';
+        snprintf(out, cap, "%s... (%s)", b.p, json_type_name(v));
+    } else {
+        snprintf(out, cap, "%s (%s)", b.p ? b.p : "", json_type_name(v));
+    }
+    free(b.p);
+}
+
+/* ---- the schema: expectations and checks ------------------------------------------- */
+static int n_keys(void) {
+    int n;
+    config_keys(&n);
+    return n;
+}
+static int key_index(const ConfigKey *k) {
+    int n;
+    return (int)(k - config_keys(&n));
+}
+
+/* "> 0", ">= 1", "in [0, 0.5]", "in (0, 1]", "" */
+static void range_text(const ConfigKey *k, char *out, size_t cap) {
+    char lo[64], hi[64];
+    fmt_num(k->min, lo, sizeof lo);
+    fmt_num(k->max, hi, sizeof hi);
+    int has_lo = (k->flags & (CFG_GE | CFG_GT)) != 0, has_hi = (k->flags & (CFG_LE | CFG_LT)) != 0;
+    if (k->type == CFG_T_INT64 && has_hi) has_hi = 0; /* seed: the 2^53 cap is JSON's, not ours */
+    if (has_lo && has_hi)
+        snprintf(out, cap, "in %s%s, %s%s", k->flags & CFG_GT ? "(" : "[", lo, hi,
+                 k->flags & CFG_LT ? ")" : "]");
+    else if (has_lo)
+        snprintf(out, cap, "%s %s", k->flags & CFG_GT ? ">" : ">=", lo);
+    else if (has_hi)
+        snprintf(out, cap, "%s %s", k->flags & CFG_LT ? "<" : "<=", hi);
+    else
+        out[0] = '\0';
+}
+
+static void choices_text(const ConfigKey *k, char *out, size_t cap, const char *sep, int quote) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; k->choices[i]; i++) {
+        int w = snprintf(out + n, cap - n, "%s%s%s%s", i ? sep : "", quote ? "\"" : "",
+                         k->choices[i], quote ? "\"" : "");
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
+
+/* What a value of k must be: "an integer >= 1", "a number in [0, 0.5]",
+ * "one of \"a\", \"b\"", "an array of 2 numbers, each in [0, 1)". */
+static void expect_text(const ConfigKey *k, char *out, size_t cap) {
+    char r[160], ch[512];
+    range_text(k, r, sizeof r);
+    const char *sp = r[0] ? " " : "";
+    switch (k->type) {
+    case CFG_T_INT:
+    case CFG_T_INT64: snprintf(out, cap, "an integer%s%s", sp, r); break;
+    case CFG_T_FLOAT: snprintf(out, cap, "a number%s%s", sp, r); break;
+    case CFG_T_BOOL: snprintf(out, cap, "true or false"); break;
+    case CFG_T_STRING:
+        snprintf(out, cap, k->flags & CFG_NONEMPTY ? "a non-empty string" : "a string");
+        break;
+    case CFG_T_ENUM:
+        choices_text(k, ch, sizeof ch, ", ", 1);
+        snprintf(out, cap, "one of %s", ch);
+        break;
+    case CFG_T_FLOAT2:
+        snprintf(out, cap, "an array of 2 numbers%s%s", r[0] ? ", each " : "", r);
+        break;
+    case CFG_T_STRLIST: snprintf(out, cap, "an array of strings"); break;
+    }
+}
+
+static int in_range(const ConfigKey *k, double x) {
+    if (!isfinite(x)) return 0;
+    if ((k->flags & CFG_GE) && !(x >= k->min)) return 0;
+    if ((k->flags & CFG_GT) && !(x > k->min)) return 0;
+    if ((k->flags & CFG_LE) && !(x <= k->max)) return 0;
+    if ((k->flags & CFG_LT) && !(x < k->max)) return 0;
+    return 1;
+}
+
+static int enum_index(const ConfigKey *k, const char *s) {
+    for (int i = 0; k->choices[i]; i++)
+        if (!strcmp(k->choices[i], s)) return i;
+    return -1;
+}
+
+/* ---- edit distance and suggestions ----------------------------------------------- */
+/* Optimal string alignment distance (Levenshtein + adjacent transpositions), case-
+ * insensitive; strings longer than 63 bytes are cut. */
+static int edit_distance(const char *a, const char *b) {
+    enum { MAXL = 64 };
+    char x[MAXL], y[MAXL];
+    int n = 0, m = 0;
+    for (; a[n] && n < MAXL - 1; n++) x[n] = (char)tolower((unsigned char)a[n]);
+    for (; b[m] && m < MAXL - 1; m++) y[m] = (char)tolower((unsigned char)b[m]);
+    int dd[MAXL][MAXL];
+    for (int i = 0; i <= n; i++) dd[i][0] = i;
+    for (int j = 0; j <= m; j++) dd[0][j] = j;
+    for (int i = 1; i <= n; i++)
+        for (int j = 1; j <= m; j++) {
+            int cost = x[i - 1] != y[j - 1];
+            int v = dd[i - 1][j] + 1;
+            if (dd[i][j - 1] + 1 < v) v = dd[i][j - 1] + 1;
+            if (dd[i - 1][j - 1] + cost < v) v = dd[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] &&
+                dd[i - 2][j - 2] + 1 < v)
+                v = dd[i - 2][j - 2] + 1;
+            dd[i][j] = v;
+        }
+    return dd[n][m];
+}
+
+/* Familiar names for sections, for suggestions only. */
+static const char *const SECTION_ALIASES[][2] = {
+    {"run", "experiment,general,runtime"},
+    {"model", "network,arch,architecture"},
+    {"tokenizer", "tokeniser,tok,tokenization"},
+    {"data", "dataset,datasets,data_args"},
+    {"objective", "loss,algorithm,method,trainer_type"},
+    {"objective.reference", "ref,ref_model,reference_model"},
+    {"optim", "optimizer,optimiser,optimization,opt"},
+    {"train", "training,trainer,training_args"},
+};
+
+typedef struct {
+    const char *unknown_leaf, *unknown_parent; /* parent "" = top level */
+    int thr;
+    int found;
+    char best[256]; /* full canonical path */
+    int best_score, best_cross;
+} Suggest;
+
+/* Candidate `name` (a key leaf, section leaf or an alias) living under `parent`, that
+ * stands for the canonical `full` path. Same-parent candidates win ties. */
+static void suggest_try(Suggest *s, const char *parent, size_t parent_len, const char *name,
+                        size_t name_len, const char *full, size_t full_len) {
+    char nm[64];
+    if (name_len >= sizeof nm) return;
+    memcpy(nm, name, name_len);
+    nm[name_len] = '\0';
+    int d = edit_distance(s->unknown_leaf, nm);
+    if (d > s->thr) return;
+    int cross = !(strlen(s->unknown_parent) == parent_len &&
+                  !strncmp(s->unknown_parent, parent, parent_len));
+    int score = d + 2 * cross;
+    if (!s->found || score < s->best_score || (score == s->best_score && cross < s->best_cross)) {
+        s->found = 1;
+        snprintf(s->best, sizeof s->best, "%.*s", (int)full_len, full);
+        s->best_score = score;
+        s->best_cross = cross;
+    }
+}
+
+static void suggest_try_list(Suggest *s, const char *parent, size_t parent_len,
+                             const char *list, const char *full) {
+    while (list && *list) {
+        const char *comma = strchr(list, ',');
+        size_t len = comma ? (size_t)(comma - list) : strlen(list);
+        suggest_try(s, parent, parent_len, list, len, full, strlen(full));
+        list = comma ? comma + 1 : NULL;
+    }
+}
+
+/* The closest valid key for an unknown path ("optim.learnig_rate" -> "optim.lr"), or
+ * NULL. preset_only: candidates are the CFG_PRESET keys as bare names (a preset file). */
+static const char *suggest_key(const char *unknown, int preset_only, char *out, size_t cap) {
+    const char *dot = strrchr(unknown, '.');
+    char parent[256] = "";
+    if (dot && (size_t)(dot - unknown) < sizeof parent) {
+        memcpy(parent, unknown, (size_t)(dot - unknown));
+        parent[dot - unknown] = '\0';
+    }
+    Suggest s = {.unknown_leaf = dot ? dot + 1 : unknown, .unknown_parent = parent};
+    size_t len = strlen(s.unknown_leaf);
+    s.thr = len <= 2 ? 0 : len <= 5 ? 1 : (len / 4 > 2 ? (int)(len / 4) : 2);
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    for (int i = 0; i < n; i++) {
+        const ConfigKey *k = &keys[i];
+        const char *leaf = strrchr(k->path, '.') + 1;
+        if (preset_only) {
+            if (!(k->flags & CFG_PRESET)) continue;
+            suggest_try(&s, "", 0, leaf, strlen(leaf), leaf, strlen(leaf));
+            suggest_try_list(&s, "", 0, k->aliases, leaf);
+            continue;
+        }
+        size_t plen = (size_t)(leaf - 1 - k->path);
+        suggest_try(&s, k->path, plen, leaf, strlen(leaf), k->path, strlen(k->path));
+        suggest_try_list(&s, k->path, plen, k->aliases, k->path);
+        /* the sections this key lives in: "objective", "objective.reference" */
+        const char *start = k->path; /* start of the section's own name */
+        for (const char *d = strchr(k->path, '.'); d; d = strchr(d + 1, '.')) {
+            size_t sec_plen = start == k->path ? 0 : (size_t)(start - 1 - k->path);
+            suggest_try(&s, k->path, sec_plen, start, (size_t)(d - start), k->path,
+                        (size_t)(d - k->path));
+            start = d + 1;
+        }
+    }
+    if (!preset_only) /* familiar names of sections */
+        for (size_t i = 0; i < sizeof SECTION_ALIASES / sizeof SECTION_ALIASES[0]; i++) {
+            const char *sec = SECTION_ALIASES[i][0];
+            const char *sdot = strrchr(sec, '.');
+            suggest_try_list(&s, sec, sdot ? (size_t)(sdot - sec) : 0, SECTION_ALIASES[i][1], sec);
+        }
+    if (!s.found) return NULL;
+    snprintf(out, cap, "%s", s.best);
+    return out;
+}
+
+/* Valid keys directly under `parent` ("" = top level), comma-separated, for messages. */
+static void keys_under(const char *parent, char *out, size_t cap) {
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    size_t plen = strlen(parent), used = 0;
+    out[0] = '\0';
+    char seen[1024] = ",";
+    for (int i = 0; i < n; i++) {
+        const char *p = keys[i].path;
+        if (plen && (strncmp(p, parent, plen) || p[plen] != '.')) continue;
+        const char *rest = plen ? p + plen + 1 : p;
+        const char *dot = strchr(rest, '.');
+        size_t len = dot ? (size_t)(dot - rest) : strlen(rest);
+        char name[128];
+        if (len >= sizeof name) continue;
+        memcpy(name, rest, len);
+        name[len] = '\0';
+        char tag[132];
+        snprintf(tag, sizeof tag, ",%s,", name);
+        if (strstr(seen, tag)) continue;
+        if (strlen(seen) + len + 2 < sizeof seen) {
+            strcat(seen, name);
+            strcat(seen, ",");
+        }
+        int w = snprintf(out + used, cap - used, "%s%s", used ? ", " : "", name);
+        if (w < 0 || (size_t)w >= cap - used) break;
+        used += (size_t)w;
+    }
+}
+
+/* True when path is a section: a proper prefix of some key path. */
+static int is_section(const char *path) {
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    size_t len = strlen(path);
+    for (int i = 0; i < n; i++)
+        if (!strncmp(keys[i].path, path, len) && keys[i].path[len] == '.') return 1;
+    return 0;
+}
+
+static int err_unknown(TaError *err, const char *origin, const char *path, int preset_only) {
+    char sug[256];
+    if (suggest_key(path, preset_only, sug, sizeof sug))
+        return ta_err(err, TA_EINPUT, "%s: unknown key \"%s\"; did you mean \"%s\"?", origin, path,
+                      sug);
+    char list[700];
+    if (preset_only) {
+        int n;
+        const ConfigKey *keys = config_keys(&n);
+        size_t used = 0;
+        list[0] = '\0';
+        for (int i = 0; i < n; i++) {
+            if (!(keys[i].flags & CFG_PRESET)) continue;
+            int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                             strrchr(keys[i].path, '.') + 1);
+            if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
+        }
+        return ta_err(err, TA_EINPUT, "%s: unknown key \"%s\" (a model preset has: %s)", origin,
+                      path, list);
+    }
+    const char *dot = strrchr(path, '.');
+    char parent[256] = "";
+    if (dot) snprintf(parent, sizeof parent, "%.*s", (int)(dot - path), path);
+    keys_under(parent, list, sizeof list);
+    if (!dot)
+        return ta_err(err, TA_EINPUT, "%s: unknown section \"%s\" (valid sections: %s)", origin,
+                      path, list);
+    return ta_err(err, TA_EINPUT, "%s: unknown key \"%s\" (valid keys in \"%s\": %s)", origin,
+                  path, parent, list);
+}
+
+/* ---- checking and storing one value ---------------------------------------------- */
+static int err_value(TaError *err, const char *origin, const char *shown, const ConfigKey *k,
+                     const cJSON *v, const char *extra) {
+    char exp[640], got[160];
+    expect_text(k, exp, sizeof exp);
+    describe(v, got, sizeof got);
+    return ta_err(err, TA_EINPUT, "%s: \"%s\" must be %s, got %s%s", origin, shown, exp, got,
+                  extra ? extra : "");
+}
+
+/* Checks v against row k. origin names the source ("runs/x.json", "--set"), shown the
+ * key as the user wrote it. */
+static int check_value(const ConfigKey *k, const cJSON *v, const char *origin, const char *shown,
+                       TaError *err) {
+    switch (k->type) {
+    case CFG_T_INT:
+    case CFG_T_INT64: {
+        if (!cJSON_IsNumber(v)) return err_value(err, origin, shown, k, v, NULL);
+        double x = v->valuedouble;
+        double lim = k->type == CFG_T_INT ? (double)INT_MAX : 9007199254740992.0;
+        if (x != floor(x) || !in_range(k, x)) return err_value(err, origin, shown, k, v, NULL);
+        if (x > lim || x < -lim) {
+            char tmp[64];
+            snprintf(tmp, sizeof tmp, " (the largest allowed is %.0f)", lim);
+            return err_value(err, origin, shown, k, v, tmp);
+        }
+        return TA_OK;
+    }
+    case CFG_T_FLOAT:
+        if (!cJSON_IsNumber(v) || !in_range(k, v->valuedouble))
+            return err_value(err, origin, shown, k, v, NULL);
+        return TA_OK;
+    case CFG_T_BOOL:
+        if (!cJSON_IsBool(v)) return err_value(err, origin, shown, k, v, NULL);
+        return TA_OK;
+    case CFG_T_STRING:
+        if (!cJSON_IsString(v) || ((k->flags & CFG_NONEMPTY) && !v->valuestring[0]))
+            return err_value(err, origin, shown, k, v, NULL);
+        return TA_OK;
+    case CFG_T_ENUM: {
+        if (cJSON_IsString(v) && enum_index(k, v->valuestring) >= 0) return TA_OK;
+        char extra[128] = "";
+        if (cJSON_IsString(v)) {
+            int best = -1, bd = 3;
+            for (int i = 0; k->choices[i]; i++) {
+                int d = edit_distance(v->valuestring, k->choices[i]);
+                if (d < bd) { bd = d; best = i; }
+            }
+            if (best >= 0) snprintf(extra, sizeof extra, "; did you mean \"%s\"?", k->choices[best]);
+        }
+        return err_value(err, origin, shown, k, v, extra);
+    }
+    case CFG_T_FLOAT2: {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
+            return err_value(err, origin, shown, k, v, NULL);
+        for (const cJSON *c = v->child; c; c = c->next)
+            if (!cJSON_IsNumber(c) || !in_range(k, c->valuedouble))
+                return err_value(err, origin, shown, k, v, NULL);
+        return TA_OK;
+    }
+    case CFG_T_STRLIST:
+        if (!cJSON_IsArray(v)) return err_value(err, origin, shown, k, v, NULL);
+        for (const cJSON *c = v->child; c; c = c->next)
+            if (!cJSON_IsString(c)) return err_value(err, origin, shown, k, v, NULL);
+        return TA_OK;
+    }
+    return TA_OK;
+}
+
+static void strlist_free(CfgStrList *l) {
+    for (int i = 0; i < l->n; i++) free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Stores a checked value into c (frees what was there). */
+static void store_value(const ConfigKey *k, const cJSON *v, Config *c) {
+    void *f = field(c, k);
+    switch (k->type) {
+    case CFG_T_INT: *(int *)f = (int)v->valuedouble; break;
+    case CFG_T_INT64: *(int64_t *)f = (int64_t)v->valuedouble; break;
+    case CFG_T_FLOAT: *(double *)f = v->valuedouble; break;
+    case CFG_T_BOOL: *(bool *)f = cJSON_IsTrue(v); break;
+    case CFG_T_STRING:
+        free(*(char **)f);
+        *(char **)f = xstrdup(v->valuestring);
+        break;
+    case CFG_T_ENUM: *(int *)f = enum_index(k, v->valuestring); break;
+    case CFG_T_FLOAT2:
+        ((double *)f)[0] = v->child->valuedouble;
+        ((double *)f)[1] = v->child->next->valuedouble;
+        break;
+    case CFG_T_STRLIST: {
+        CfgStrList *l = f;
+        strlist_free(l);
+        int n = cJSON_GetArraySize(v);
+        l->items = ta_calloc((size_t)(n ? n : 1) * sizeof(char *), "config list");
+        for (const cJSON *e = v->child; e; e = e->next) l->items[l->n++] = xstrdup(e->valuestring);
+        break;
+    }
+    }
+}
+
+static cJSON *float_node(double x) {
+    char num[64];
+    fmt_float(x, num, sizeof num);
+    return cJSON_CreateRaw(num);
+}
+
+/* The value of k in c as a new cJSON node (floats as raw text, for output only). */
+static cJSON *value_to_cjson(const ConfigKey *k, const Config *c) {
+    const void *f = cfield(c, k);
+    switch (k->type) {
+    case CFG_T_INT: return cJSON_CreateNumber(*(const int *)f);
+    case CFG_T_INT64: return cJSON_CreateNumber((double)*(const int64_t *)f);
+    case CFG_T_FLOAT: return float_node(*(const double *)f);
+    case CFG_T_BOOL: return cJSON_CreateBool(*(const bool *)f);
+    case CFG_T_STRING: return cJSON_CreateString(*(char *const *)f ? *(char *const *)f : "");
+    case CFG_T_ENUM: return cJSON_CreateString(config_choice_name(k->path, *(const int *)f));
+    case CFG_T_FLOAT2: {
+        cJSON *a = cJSON_CreateArray();
+        cJSON_AddItemToArray(a, float_node(((const double *)f)[0]));
+        cJSON_AddItemToArray(a, float_node(((const double *)f)[1]));
+        return a;
+    }
+    case CFG_T_STRLIST: {
+        const CfgStrList *l = f;
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; i < l->n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(l->items[i]));
+        return a;
+    }
+    }
+    return cJSON_CreateNull();
+}
+
+/* ---- init / free / copy -------------------------------------------------------------- */
+static void set_row_default(const ConfigKey *k, Config *c) {
+    void *f = field(c, k);
+    switch (k->type) {
+    case CFG_T_INT:
+    case CFG_T_ENUM: *(int *)f = (int)k->def; break;
+    case CFG_T_INT64: *(int64_t *)f = (int64_t)k->def; break;
+    case CFG_T_FLOAT: *(double *)f = k->def; break;
+    case CFG_T_BOOL: *(bool *)f = k->def != 0; break;
+    case CFG_T_STRING:
+        free(*(char **)f);
+        *(char **)f = xstrdup(k->def_str ? k->def_str : "");
+        break;
+    case CFG_T_FLOAT2:
+        ((double *)f)[0] = k->def;
+        ((double *)f)[1] = k->def2;
+        break;
+    case CFG_T_STRLIST: strlist_free(f); break;
+    }
+}
+
+/* Defaults that depend on other keys. */
+static void derive(Config *c) {
+    if (!c->run.out_dir[0]) {
+        size_t n = strlen(c->run.name) + sizeof "runs/";
+        char *p = ta_malloc(n, "config string");
+        snprintf(p, n, "runs/%s", c->run.name);
+        free(c->run.out_dir);
+        c->run.out_dir = p;
+    }
+}
+
+void config_init_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    for (int i = 0; i < n; i++) set_row_default(&keys[i], c);
+    derive(c);
+}
+
+void config_free(Config *c) {
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    for (int i = 0; i < n; i++) {
+        if (keys[i].type == CFG_T_STRING) free(*(char **)field(c, &keys[i]));
+        if (keys[i].type == CFG_T_STRLIST) strlist_free(field(c, &keys[i]));
+    }
+    memset(c, 0, sizeof *c);
+}
+
+void config_copy(Config *dst, const Config *src) {
+    memcpy(dst, src, sizeof *dst);
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    for (int i = 0; i < n; i++) {
+        const ConfigKey *k = &keys[i];
+        if (k->type == CFG_T_STRING) {
+            const char *s = *(char *const *)cfield(src, k);
+            *(char **)field(dst, k) = xstrdup(s ? s : "");
+        } else if (k->type == CFG_T_STRLIST) {
+            const CfgStrList *a = cfield(src, k);
+            CfgStrList *b = field(dst, k);
+            b->items = ta_calloc((size_t)(a->n ? a->n : 1) * sizeof(char *), "config list");
+            for (int j = 0; j < a->n; j++) b->items[j] = xstrdup(a->items[j]);
+            b->n = a->n;
+        }
+    }
+}
+
+/* ---- sources: parse, override ------------------------------------------------------ */
+struct ConfigSource {
+    char *name;              /* file path or caller's name, used in messages */
+    cJSON *root;             /* a JSON object */
+    unsigned char *from_set; /* (n_keys) 1 when the key's value came from --set */
+};
+
+/* Parses text (NUL-terminated) into a JSON object; errors name `name` with line:col. */
+static cJSON *parse_json_object(const char *text, const char *name, const char *what,
+                                TaError *err) {
+    if (!strncmp(text, "\xEF\xBB\xBF", 3)) text += 3; /* UTF-8 byte-order mark */
+    const char *p = text;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (!*p) {
+        ta_err(err, TA_EINPUT, "%s: empty file, expected a JSON object (%s)", name, what);
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        const char *pos = end ? end : text;
+        /* cJSON reports a non-string where an object key belongs ({"a": 1,}) one byte past
+         * it: step back onto it when what precedes it is ',' or '{'. */
+        if (pos > text + 1 && !strchr(" \t\r\n\"", pos[-1])) {
+            const char *q = pos - 2;
+            while (q > text && strchr(" \t\r\n", *q)) q--;
+            if (*q == ',' || *q == '{') pos--;
+        }
+        int line = 1, col = 1;
+        for (const char *q = text; q < pos && *q; q++) {
+            if (*q == '\n') { line++; col = 1; }
+            else col++;
+        }
+        char near[32];
+        size_t n = 0;
+        while (pos[n] && pos[n] != '\n' && pos[n] != '\r' && n < 20) n++;
+        snprintf(near, sizeof near, "%.*s", (int)n, pos);
+        if (n)
+            ta_err(err, TA_EINPUT, "%s:%d:%d: invalid JSON near '%s'", name, line, col, near);
+        else
+            ta_err(err, TA_EINPUT, "%s:%d:%d: invalid JSON (unexpected end of %s)", name, line,
+                   col, *pos ? "line" : "file");
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        char got[160];
+        describe(root, got, sizeof got);
+        ta_err(err, TA_EINPUT, "%s: must be a JSON object (%s), got %s", name, what, got);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* ta_read_file, refusing directories and other non-regular files up front (fopen
+ * succeeds on a directory and its "size" is meaningless). */
+static char *read_text(const char *path, TaError *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        ta_err(err, TA_EINPUT, "%s: not a regular file (%s), expected a JSON file", path,
+               S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
+        return NULL;
+    }
+    return ta_read_file(path, NULL, err);
+}
+
+static ConfigSource *source_new(const char *name) {
+    ConfigSource *s = ta_calloc(sizeof *s, "config source");
+    s->name = xstrdup(name);
+    s->from_set = ta_calloc((size_t)n_keys(), "config source");
+    return s;
+}
+
+int config_source_open_string(ConfigSource **out, const char *json, const char *name,
+                              TaError *err) {
+    *out = NULL;
+    const char *what = "a config with sections run, model, tokenizer, data, objective, optim, train";
+    cJSON *root = parse_json_object(json, name, what, err);
+    if (!root) return TA_EINPUT;
+    ConfigSource *s = source_new(name);
+    s->root = root;
+    *out = s;
+    return TA_OK;
+}
+
+int config_source_open(ConfigSource **out, const char *path, TaError *err) {
+    *out = NULL;
+    if (!path) {
+        ConfigSource *s = source_new("(defaults)");
+        s->root = cJSON_CreateObject();
+        *out = s;
+        return TA_OK;
+    }
+    char *text = read_text(path, err);
+    if (!text) return TA_EINPUT; /* "path: cannot open: No such file or directory" */
+    int rc = config_source_open_string(out, text, path, err);
+    free(text);
+    return rc;
+}
+
+void config_source_free(ConfigSource *src) {
+    if (!src) return;
+    cJSON_Delete(src->root);
+    free(src->name);
+    free(src->from_set);
+    free(src);
+}
+
+int config_apply_override(ConfigSource *src, const char *assignment, TaError *err) {
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return ta_err(err, TA_EINPUT, "--set \"%s\": expected section.key=value (e.g. optim.lr=1e-4)",
+                      assignment);
+    char path[256];
+    if ((size_t)(eq - assignment) >= sizeof path)
+        return ta_err(err, TA_EINPUT, "--set: key too long in \"%s\"", assignment);
+    memcpy(path, assignment, (size_t)(eq - assignment));
+    path[eq - assignment] = '\0';
+    const char *text = eq + 1;
+
+    const ConfigKey *k = config_key_find(path);
+    if (!k) {
+        if (is_section(path)) {
+            char list[700];
+            keys_under(path, list, sizeof list);
+            return ta_err(err, TA_EINPUT,
+                          "--set: \"%s\" is a section; set one of its keys, e.g. --set %s.KEY=VALUE "
+                          "(keys: %s)",
+                          path, path, list);
+        }
+        return err_unknown(err, "--set", path, 0);
+    }
+    /* JSON when it parses, else a bare string. */
+    const char *end = NULL;
+    cJSON *v = text[0] ? cJSON_ParseWithOpts(text, &end, 1) : NULL;
+    if (!v) v = cJSON_CreateString(text);
+    else if ((k->type == CFG_T_STRING || k->type == CFG_T_ENUM) &&
+             (cJSON_IsNumber(v) || cJSON_IsBool(v))) {
+        cJSON_Delete(v); /* run.name=2024 means the string "2024" */
+        v = cJSON_CreateString(text);
+    }
+    if (check_value(k, v, "--set", path, err) != TA_OK) {
+        cJSON_Delete(v);
+        return TA_EINPUT;
+    }
+    /* Walk/create the sections, then replace or add the leaf. */
+    cJSON *obj = src->root;
+    char part[256];
+    const char *p = path;
+    for (const char *dot; (dot = strchr(p, '.')); p = dot + 1) {
+        snprintf(part, sizeof part, "%.*s", (int)(dot - p), p);
+        cJSON *child = cJSON_GetObjectItemCaseSensitive(obj, part);
+        if (!cJSON_IsObject(child)) {
+            if (child) cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
+            child = cJSON_AddObjectToObject(obj, part);
+        }
+        obj = child;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(obj, p))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, p, v);
+    else
+        cJSON_AddItemToObject(obj, p, v);
+    src->from_set[key_index(k)] = 1;
+    return TA_OK;
+}
+
+/* ---- resolve ----------------------------------------------------------------------- */
+typedef struct {
+    ConfigSource *src;
+    Config *c;
+    unsigned char *explicit_; /* (n_keys) set by the file or --set */
+    TaError *err;
+} Resolve;
+
+static const char *origin_of(const Resolve *r, const ConfigKey *k) {
+    return r->src->from_set[key_index(k)] ? "--set" : r->src->name;
+}
+
+static int walk(Resolve *r, const cJSON *obj, const char *prefix) {
+    for (const cJSON *e = obj->child; e; e = e->next) {
+        char full[512];
+        snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", e->string);
+        for (const cJSON *d = obj->child; d != e; d = d->next)
+            if (!strcmp(d->string, e->string))
+                return ta_err(r->err, TA_EINPUT, "%s: duplicate key \"%s\"", r->src->name, full);
+        const ConfigKey *k = config_key_find(full);
+        if (k) {
+            if (check_value(k, e, origin_of(r, k), full, r->err) != TA_OK) return TA_EINPUT;
+            store_value(k, e, r->c);
+            r->explicit_[key_index(k)] = 1;
+        } else if (is_section(full)) {
+            if (!cJSON_IsObject(e)) {
+                char list[700], got[160];
+                keys_under(full, list, sizeof list);
+                describe(e, got, sizeof got);
+                return ta_err(r->err, TA_EINPUT,
+                              "%s: \"%s\" must be an object (a section with keys %s), got %s",
+                              r->src->name, full, list, got);
+            }
+            if (walk(r, e, full) != TA_OK) return TA_EINPUT;
+        } else {
+            return err_unknown(r->err, r->src->name, full, 0);
+        }
+    }
+    return TA_OK;
+}
+
+/* model.preset: a JSON object of bare CFG_PRESET keys; fills the ones not set explicitly. */
+static int apply_preset(Resolve *r) {
+    const char *path = r->c->model.preset;
+    const ConfigKey *pk = config_key_find("model.preset");
+    TaError e2 = {0};
+    char *text = read_text(path, &e2);
+    if (!text)
+        return ta_err(r->err, TA_EINPUT, "%s: \"model.preset\": %s", origin_of(r, pk), e2.msg);
+    cJSON *root = parse_json_object(text, path, "a model preset", r->err);
+    free(text);
+    if (!root) return TA_EINPUT;
+    int rc = TA_OK;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        for (const cJSON *d = root->child; d != e; d = d->next)
+            if (!strcmp(d->string, e->string)) {
+                rc = ta_err(r->err, TA_EINPUT, "%s: duplicate key \"%s\"", path, e->string);
+                goto end;
+            }
+        char full[512];
+        snprintf(full, sizeof full, "model.%s", e->string);
+        const ConfigKey *k = config_key_find(full);
+        if (!k || !(k->flags & CFG_PRESET)) {
+            rc = err_unknown(r->err, path, e->string, 1);
+            goto end;
+        }
+        if ((rc = check_value(k, e, path, e->string, r->err)) != TA_OK) goto end;
+        if (!r->explicit_[key_index(k)]) store_value(k, e, r->c);
+    }
+end:
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int cross_checks(Resolve *r) {
+    const Config *c = r->c;
+    TaError *err = r->err;
+#define ORIGIN(path) origin_of(r, config_key_find(path))
+    if (c->model.init != CFG_INIT_SCRATCH && !c->model.path[0])
+        return ta_err(err, TA_EINPUT, "%s: \"model.path\" is required when \"model.init\" is \"%s\"",
+                      ORIGIN("model.init"), config_choice_name("model.init", c->model.init));
+    if (c->model.d_model % c->model.n_head != 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"model.d_model\" (%d) must be a multiple of \"model.n_head\" (%d)",
+                      ORIGIN("model.d_model"), c->model.d_model, c->model.n_head);
+    /* With init = checkpoint | hf the dims come from the model directory; the trainer
+     * checks max_len against those. */
+    if (c->model.init == CFG_INIT_SCRATCH && c->data.max_len > c->model.max_seq_len)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"data.max_len\" (%d) must be <= \"model.max_seq_len\" (%d)",
+                      ORIGIN("data.max_len"), c->data.max_len, c->model.max_seq_len);
+    if (c->data.format != CFG_DATA_TOKENS && c->data.max_prompt_len >= c->data.max_len)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"data.max_prompt_len\" (%d) must be < \"data.max_len\" (%d) for "
+                      "\"data.format\" \"%s\"",
+                      ORIGIN("data.max_prompt_len"), c->data.max_prompt_len, c->data.max_len,
+                      config_choice_name("data.format", c->data.format));
+    if (c->data.val[0] && c->data.val_fraction > 0) {
+        char num[64];
+        fmt_num(c->data.val_fraction, num, sizeof num);
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"data.val_fraction\" (%s) must be 0 when \"data.val\" is set (\"%s\")",
+                      ORIGIN("data.val_fraction"), num, c->data.val);
+    }
+    if (c->tokenizer.type == CFG_TOK_SENTENCEPIECE && !c->tokenizer.model[0] &&
+        c->data.format != CFG_DATA_TOKENS && c->model.init == CFG_INIT_SCRATCH)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"tokenizer.model\" is required when \"tokenizer.type\" is "
+                      "\"sentencepiece\" and \"data.format\" is \"%s\"",
+                      ORIGIN("tokenizer.model"), config_choice_name("data.format", c->data.format));
+    CfgObjectiveType t = c->objective.type;
+    if ((t == CFG_OBJ_DPO || t == CFG_OBJ_ORPO || t == CFG_OBJ_DDPO || t == CFG_OBJ_DORPO) &&
+        c->data.format != CFG_DATA_PREFERENCE && c->data.format != CFG_DATA_MULTI)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.type\" \"%s\" needs pairs: \"data.format\" must be "
+                      "\"preference\" or \"multi\", got \"%s\"",
+                      ORIGIN("objective.type"), config_choice_name("objective.type", t),
+                      config_choice_name("data.format", c->data.format));
+    if (c->train.patience > 0 && c->train.eval_every == 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.patience\" (%d) needs evaluations: set \"train.eval_every\" > 0",
+                      ORIGIN("train.patience"), c->train.patience);
+    if (c->train.keep_best && c->train.eval_every == 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.keep_best\" needs evaluations: set \"train.eval_every\" > 0",
+                      ORIGIN("train.keep_best"));
+#undef ORIGIN
+    return TA_OK;
+}
+
+int config_resolve(ConfigSource *src, Config *out, TaError *err) {
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    Config c;
+    memset(&c, 0, sizeof c);
+    for (int i = 0; i < n; i++) set_row_default(&keys[i], &c);
+    Resolve r = {.src = src, .c = &c, .explicit_ = ta_calloc((size_t)n, "config"), .err = err};
+    int rc = walk(&r, src->root, "");
+    if (rc != TA_OK) goto end;
+    if (c.model.preset[0] && (rc = apply_preset(&r)) != TA_OK) goto end;
+    for (int i = 0; i < n; i++)
+        if ((keys[i].flags & CFG_REQUIRED) && !r.explicit_[i]) {
+            rc = ta_err(err, TA_EINPUT, "%s: \"%s\" is required (%s)", src->name, keys[i].path,
+                        keys[i].doc);
+            goto end;
+        }
+    derive(&c);
+    rc = cross_checks(&r);
+end:
+    free(r.explicit_);
+    if (rc != TA_OK) {
+        config_free(&c);
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    *out = c;
+    return TA_OK;
+}
+
+int config_load(Config *out, const char *path, const char *const *sets, int n_sets,
+                TaError *err) {
+    memset(out, 0, sizeof *out);
+    ConfigSource *src = NULL;
+    int rc = config_source_open(&src, path, err);
+    for (int i = 0; rc == TA_OK && i < n_sets; i++) rc = config_apply_override(src, sets[i], err);
+    if (rc == TA_OK) rc = config_resolve(src, out, err);
+    config_source_free(src);
+    return rc;
+}
+
+int config_load_string(Config *out, const char *json, const char *name, TaError *err) {
+    memset(out, 0, sizeof *out);
+    ConfigSource *src = NULL;
+    int rc = config_source_open_string(&src, json, name, err);
+    if (rc == TA_OK) rc = config_resolve(src, out, err);
+    config_source_free(src);
+    return rc;
+}
+
+/* ---- output --------------------------------------------------------------------- */
+char *config_to_json(const Config *c) {
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    cJSON *root = cJSON_CreateObject();
+    for (int i = 0; i < n; i++) {
+        cJSON *obj = root;
+        char part[256];
+        const char *p = keys[i].path;
+        for (const char *dot; (dot = strchr(p, '.')); p = dot + 1) {
+            snprintf(part, sizeof part, "%.*s", (int)(dot - p), p);
+            cJSON *child = cJSON_GetObjectItemCaseSensitive(obj, part);
+            obj = child ? child : cJSON_AddObjectToObject(obj, part);
+        }
+        cJSON_AddItemToObject(obj, p, value_to_cjson(&keys[i], c));
+    }
+    Buf b = {0};
+    put_json(&b, root, 0);
+    buf_puts(&b, "\n");
+    cJSON_Delete(root);
+    return b.p;
+}
+
+static int values_equal(const ConfigKey *k, const Config *a, const Config *b) {
+    const void *x = cfield(a, k), *y = cfield(b, k);
+    switch (k->type) {
+    case CFG_T_INT:
+    case CFG_T_ENUM: return *(const int *)x == *(const int *)y;
+    case CFG_T_INT64: return *(const int64_t *)x == *(const int64_t *)y;
+    case CFG_T_FLOAT: return *(const double *)x == *(const double *)y;
+    case CFG_T_BOOL: return *(const bool *)x == *(const bool *)y;
+    case CFG_T_FLOAT2:
+        return ((const double *)x)[0] == ((const double *)y)[0] &&
+               ((const double *)x)[1] == ((const double *)y)[1];
+    case CFG_T_STRING: {
+        const char *s = *(char *const *)x, *t = *(char *const *)y;
+        return !strcmp(s ? s : "", t ? t : "");
+    }
+    case CFG_T_STRLIST: {
+        const CfgStrList *l = x, *m = y;
+        if (l->n != m->n) return 0;
+        for (int i = 0; i < l->n; i++)
+            if (strcmp(l->items[i], m->items[i])) return 0;
+        return 1;
+    }
+    }
+    return 0;
+}
+
+static void value_text(const ConfigKey *k, const Config *c, Buf *b) {
+    cJSON *v = value_to_cjson(k, c);
+    put_json(b, v, -1);
+    cJSON_Delete(v);
+}
+
+int config_diff(const Config *a, const Config *b, int math_only, char *buf, size_t cap) {
+    int n, count = 0;
+    const ConfigKey *keys = config_keys(&n);
+    Buf out = {0};
+    for (int i = 0; i < n; i++) {
+        const ConfigKey *k = &keys[i];
+        if (math_only && !(k->flags & CFG_MATH)) continue;
+        if (values_equal(k, a, b)) continue;
+        if (count++) buf_puts(&out, "\n");
+        buf_printf(&out, "%s: ", k->path);
+        value_text(k, a, &out);
+        buf_puts(&out, " -> ");
+        value_text(k, b, &out);
+    }
+    if (cap) snprintf(buf, cap, "%s", out.p ? out.p : "");
+    free(out.p);
+    return count;
+}
+
+int config_diff_math(const Config *a, const Config *b, char *buf, size_t cap) {
+    return config_diff(a, b, 1, buf, cap);
+}
+
+char *config_help_text(void) {
+    static const char *const TYPE_NAMES[] = {"int", "int", "float", "bool", "string", "enum",
+                                            "[float,float]", "[string]"};
+    int n;
+    const ConfigKey *keys = config_keys(&n);
+    Config d;
+    config_init_defaults(&d);
+    Buf b = {0};
+    buf_puts(&b, "Config keys (JSON sections; --set section.key=value overrides one).\n"
+                 "Relative paths are resolved against the current working directory.\n"
+                 "* = not part of the training math (may change on resume).\n\n");
+    buf_printf(&b, "  %-34s %-13s %-14s %s\n", "key", "type", "default", "meaning");
+    for (int i = 0; i < n; i++) {
+        const ConfigKey *k = &keys[i];
+        Buf def = {0};
+        if (!strcmp(k->path, "run.out_dir")) buf_puts(&def, "\"runs/<name>\"");
+        else value_text(k, &d, &def);
+        char extra[600] = "", r[160];
+        if (k->type == CFG_T_ENUM) {
+            char ch[512];
+            choices_text(k, ch, sizeof ch, "|", 0);
+            snprintf(extra, sizeof extra, " [%s]", ch);
+        } else {
+            range_text(k, r, sizeof r);
+            if (r[0]) snprintf(extra, sizeof extra, " (%s%s)", k->type == CFG_T_FLOAT2 ? "each " : "", r);
+        }
+        buf_printf(&b, "%c %-34s %-13s %-14s %s%s%s\n", k->flags & CFG_MATH ? ' ' : '*', k->path,
+                   TYPE_NAMES[k->type], def.p, k->doc, extra,
+                   k->flags & CFG_REQUIRED ? " (required)" : "");
+        free(def.p);
+    }
+    config_free(&d);
+    return b.p;
+}
+
+void config_print_help(FILE *f) {
+    char *s = config_help_text();
+    fputs(s, f);
+    free(s);
+}
+
+/* ---- conversions -------------------------------------------------------------------- */
+void config_to_adamw(const Config *c, AdamWConfig *out) {
+    /* plain assignments: AdamWConfig holds doubles (as Python does); no rounding here */
+    memset(out, 0, sizeof *out);
+    out->lr = c->optim.lr;
+    out->beta1 = c->optim.betas[0];
+    out->beta2 = c->optim.betas[1];
+    out->eps = c->optim.eps;
+    out->weight_decay = c->optim.weight_decay;
+    out->schedule = c->optim.schedule;
+    out->warmup_steps = c->optim.warmup_steps;
+    out->max_steps = c->train.max_steps;
+    out->min_lr_ratio = c->optim.min_lr_ratio;
+    out->grad_clip = c->optim.grad_clip;
+}
+
+void config_to_gpt2(const Config *c, GPT2Config *out) {
+    memset(out, 0, sizeof *out);
+    out->max_seq_len = c->model.max_seq_len;
+    out->vocab_size = c->model.vocab_size;
+    out->padded_vocab_size = 0;
+    out->n_layer = c->model.n_layer;
+    out->n_head = c->model.n_head;
+    out->d_model = c->model.d_model;
+}
