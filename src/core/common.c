@@ -67,6 +67,12 @@ void *ta_aligned_alloc(size_t n, const char *what) {
 }
 
 char *ta_read_file(const char *path, size_t *len, TaError *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        ta_err(err, TA_EINPUT, "%s: not a regular file%s", path,
+               S_ISDIR(st.st_mode) ? " (it is a directory)" : "");
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         ta_err(err, TA_EINPUT, "%s: cannot open: %s", path, strerror(errno));

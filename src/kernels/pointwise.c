@@ -1,17 +1,49 @@
 /* pointwise.c — GELU (tanh approximation) and the residual add, forward and backward.
- * PyTorch: F.gelu(x, approximate="tanh"); out = a + b. */
+ * PyTorch: F.gelu(x, approximate="tanh"); out = a + b.
+ *
+ * glibc's tanhf is scalar and cost a fifth of a training step, so tanh is computed from
+ * a branch-free expf (Cephes polynomial, ~2 ulp on the reduced range) that GCC
+ * vectorises: tanh(u) = 1 - 2 / (1 + e^{2u}). Its absolute error is ~1e-7, which is what
+ * GELU needs (y = 0.5 x (1 + tanh u)); the finite-difference test checks both passes
+ * against the double-precision formula. */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "tinyalign/kernels.h"
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+/* e^x for x in float range, vectorisable: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n e^r. */
+static inline float exp_vec(float x) {
+    x = x < -87.0f ? -87.0f : x; /* two plain selects: GCC if-converts these */
+    x = x > 88.0f ? 88.0f : x;
+    /* n = round(x / ln2) via truncation of a positive number (floorf would not vectorise
+     * without -fno-trapping-math) */
+    int32_t ni = (int32_t)(x * 1.44269504088896341f + 128.5f) - 128;
+    float n = (float)ni;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f; /* Cody-Waite: ln2 = hi - lo */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.0f;
+    int32_t bits = (ni + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return e * scale;
+}
+
+static inline float tanh_vec(float u) { return 1.0f - 2.0f / (1.0f + exp_vec(2.0f * u)); }
 
 void gelu_forward(float *out, const float *inp, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
+        out[i] = 0.5f * x * (1.0f + tanh_vec(u));
     }
 }
 
@@ -22,7 +54,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
+        float th = tanh_vec(u);
         float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
         dinp[i] += g * dout[i];
