@@ -8,6 +8,8 @@
 /* One line per subcommand; each lives in src/cli/cmd_<name>.c. */
 static const CliCommand COMMANDS[] = {
     {"info", cmd_info, "print the build: version, BLAS kernel, OpenMP threads"},
+    {"tokenizer", cmd_tokenizer, "train a SentencePiece tokenizer; encode / decode text"},
+    {"tokenize", cmd_tokenize, "tokenize .txt / .jsonl into a token shard (EOS after each document)"},
 };
 static const int NUM_COMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]);
 

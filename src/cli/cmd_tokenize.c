@@ -1,0 +1,297 @@
+/* cmd_tokenize.c — `tinyalign tokenize`: text (.txt or .jsonl) -> token shard.
+ *
+ * Documents: in .txt each non-blank line is one document (--doc-sep line, the default), or
+ * with --doc-sep blank each run of non-blank lines is one document (its lines joined with
+ * "\n"); blank = empty or only spaces/tabs/CR. In .jsonl each non-blank line is a JSON
+ * object whose --field (default "text") string is one document. The line ending is never
+ * part of a document. Each document's ids are followed by one EOS id; no BOS is added.
+ * Not here: shuffling, train/val splits, or several output shards.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "tinyalign/cli.h"
+#include "tinyalign/common.h"
+#include "tinyalign/shard.h"
+#include "tinyalign/tokenizer.h"
+
+static const char *HELP =
+    "usage: tinyalign tokenize --tokenizer MODEL --in FILE --out SHARD [options]\n"
+    "\n"
+    "Tokenizes documents into a token shard (64-byte header + uint16/uint32 ids), writing\n"
+    "the EOS id after every document. The shard is written to SHARD.tmp and renamed.\n"
+    "\n"
+    "  --tokenizer MODEL     SentencePiece .model, or a checkpoint directory\n"
+    "  --in FILE             .txt or .jsonl (chosen by extension; see --format)\n"
+    "  --out SHARD           output shard\n"
+    "  --format txt|jsonl    override the extension\n"
+    "  --doc-sep line|blank  .txt: each non-blank line is a document (line, default), or\n"
+    "                        blank-line-separated paragraphs, lines joined by \"\\n\" (blank)\n"
+    "  --field NAME          .jsonl: the string field holding the document (default text)\n"
+    "  --quiet               no progress line\n"
+    "\n"
+    "Blank lines are skipped in every format. Bad input exits 2 naming FILE:LINE.\n";
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tinyalign tokenize: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+typedef struct {
+    const char *in;
+    const Tokenizer *tok;
+    ShardWriter *w;
+    int eos;
+    unsigned long long docs;
+    /* progress */
+    size_t total, done;
+    double t0, last;
+    int show, tty;
+} Job;
+
+static void progress(Job *j, int final) {
+    if (!j->show) return;
+    double now = ta_now();
+    if (!final && now - j->last < (j->tty ? 0.25 : 5.0)) return;
+    j->last = now;
+    double mb = (double)j->done / 1e6, dt = now - j->t0;
+    fprintf(stderr, "%stokenize: %.1f / %.1f MB (%.0f%%), %.1f MB/s, %llu tokens%s",
+            j->tty ? "\r" : "", mb, (double)j->total / 1e6,
+            j->total ? 100.0 * (double)j->done / (double)j->total : 100.0,
+            dt > 0 ? mb / dt : 0.0, (unsigned long long)j->w->num_tokens,
+            j->tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+/* Encodes one document and appends its ids + EOS. */
+static int add_doc(Job *j, const char *text, size_t len, long lineno) {
+    int *ids, n;
+    TaError err = {0};
+    if (tokenizer_encode(j->tok, text, len, &ids, &n, &err) != TA_OK)
+        return fail(err.code, "%s:%ld: %s", j->in, lineno, err.msg);
+    int rc = shard_writer_append(j->w, ids, (size_t)n, &err);
+    if (rc == TA_OK) rc = shard_writer_append(j->w, &j->eos, 1, &err);
+    free(ids);
+    if (rc != TA_OK) return fail(rc, "%s", err.msg);
+    j->docs++;
+    return TA_OK;
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
+    return 1;
+}
+
+static const char *json_type(const cJSON *v) {
+    if (cJSON_IsObject(v)) return "an object";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    return "something else";
+}
+
+/* One JSONL line -> one document. */
+static int add_jsonl(Job *j, const char *line, size_t n, long lineno, const char *field) {
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(line, n, &end, 0);
+    if (!obj) {
+        if (end && end >= line && end <= line + n) {
+            char near[24];
+            size_t k = 0;
+            for (const char *p = end; p < line + n && k < 20; p++)
+                near[k++] = (unsigned char)*p < 32 ? ' ' : *p;
+            near[k] = '\0';
+            return fail(TA_EINPUT, "%s:%ld:%ld: not valid JSON (near \"%s\")", j->in, lineno,
+                        (long)(end - line) + 1, near);
+        }
+        return fail(TA_EINPUT, "%s:%ld: not valid JSON", j->in, lineno);
+    }
+    int rc = TA_OK;
+    while (end && end < line + n && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
+    if (end && end < line + n) {
+        rc = fail(TA_EINPUT, "%s:%ld:%ld: unexpected text after the JSON object", j->in, lineno,
+                  (long)(end - line) + 1);
+        goto end;
+    }
+    if (!cJSON_IsObject(obj)) {
+        rc = fail(TA_EINPUT, "%s:%ld: expected a JSON object with a \"%s\" field, found %s",
+                  j->in, lineno, field, json_type(obj));
+        goto end;
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    if (!v) {
+        rc = fail(TA_EINPUT, "%s:%ld: missing \"%s\" field", j->in, lineno, field);
+        goto end;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring) {
+        rc = fail(TA_EINPUT, "%s:%ld: \"%s\" must be a string, found %s", j->in, lineno, field,
+                  json_type(v));
+        goto end;
+    }
+    rc = add_doc(j, v->valuestring, strlen(v->valuestring), lineno);
+end:
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* Reads j->in line by line and feeds documents to the writer. */
+static int run(Job *j, FILE *f, int jsonl, int blank_sep, const char *field) {
+    char *line = NULL, *doc = NULL;
+    size_t cap = 0, doc_len = 0, doc_cap = 0;
+    long lineno = 0, doc_line = 0;
+    ssize_t got;
+    int rc = TA_OK;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        j->done += (size_t)got;
+        size_t n = (size_t)got;
+        char *s = line;
+        if (n && s[n - 1] == '\n') n--;
+        if (n && s[n - 1] == '\r') n--;
+        if (lineno == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3, n -= 3; /* BOM */
+        if (is_blank(s, n)) {
+            if (blank_sep && doc_len) {
+                rc = add_doc(j, doc, doc_len, doc_line);
+                doc_len = 0;
+            }
+        } else if (jsonl) {
+            rc = add_jsonl(j, s, n, lineno, field);
+        } else if (!blank_sep) {
+            rc = add_doc(j, s, n, lineno);
+        } else { /* append the line to the paragraph, joined by "\n" */
+            if (!doc_len) doc_line = lineno;
+            size_t need = doc_len + 1 + n;
+            if (need > doc_cap) {
+                doc_cap = need * 2;
+                char *d = ta_malloc(doc_cap, "document");
+                if (doc_len) memcpy(d, doc, doc_len);
+                free(doc);
+                doc = d;
+            }
+            if (doc_len) doc[doc_len++] = '\n';
+            memcpy(doc + doc_len, s, n);
+            doc_len += n;
+        }
+        if (rc != TA_OK) goto end;
+        progress(j, 0);
+    }
+    if (ferror(f)) {
+        rc = fail(TA_ERUNTIME, "%s:%ld: read error: %s", j->in, lineno, strerror(errno));
+        goto end;
+    }
+    if (blank_sep && doc_len) rc = add_doc(j, doc, doc_len, doc_line);
+end:
+    free(line);
+    free(doc);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *model = NULL, *in = NULL, *out = NULL, *format = NULL, *sep = "line",
+               *field = "text";
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i];
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            fputs(HELP, stdout);
+            return TA_OK;
+        }
+        if (!strcmp(k, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return fail(TA_EINPUT, "%s needs a value (see --help)", k);
+        const char *v = argv[++i];
+        if (!strcmp(k, "--tokenizer")) model = v;
+        else if (!strcmp(k, "--in")) in = v;
+        else if (!strcmp(k, "--out")) out = v;
+        else if (!strcmp(k, "--format")) format = v;
+        else if (!strcmp(k, "--doc-sep")) sep = v;
+        else if (!strcmp(k, "--field")) field = v;
+        else return fail(TA_EINPUT, "unknown option \"%s\" (see --help)", k);
+    }
+    if (!model || !in || !out)
+        return fail(TA_EINPUT, "--tokenizer MODEL, --in FILE and --out SHARD are required "
+                               "(see --help)");
+    int jsonl;
+    if (format) {
+        if (strcmp(format, "txt") && strcmp(format, "jsonl"))
+            return fail(TA_EINPUT, "--format \"%s\": expected txt or jsonl", format);
+        jsonl = !strcmp(format, "jsonl");
+    } else {
+        jsonl = ends_with(in, ".jsonl") || ends_with(in, ".json");
+    }
+    if (strcmp(sep, "line") && strcmp(sep, "blank"))
+        return fail(TA_EINPUT, "--doc-sep \"%s\": expected line or blank", sep);
+    int blank_sep = !strcmp(sep, "blank");
+    if (blank_sep && jsonl) return fail(TA_EINPUT, "--doc-sep applies to .txt input only");
+
+    FILE *f = fopen(in, "rb");
+    if (!f) return fail(TA_EINPUT, "%s: cannot open: %s", in, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return fail(TA_EINPUT, "%s: not a readable file", in);
+    }
+    Tokenizer *tok = NULL;
+    ShardWriter w = {0};
+    TaError err = {0};
+    int rc = tokenizer_load(&tok, model, &err);
+    if (rc != TA_OK) {
+        rc = fail(rc, "%s", err.msg);
+        goto end;
+    }
+    Job j = {.in = in, .tok = tok, .w = &w, .eos = tokenizer_eos_id(tok)};
+    if (j.eos < 0) {
+        rc = fail(TA_EINPUT, "%s: the tokenizer has no EOS piece to separate documents",
+                  tokenizer_path(tok));
+        goto end;
+    }
+    rc = shard_writer_open(&w, out, (uint32_t)tokenizer_vocab_size(tok), &err);
+    if (rc != TA_OK) {
+        rc = fail(rc, "%s", err.msg);
+        goto end;
+    }
+    j.total = (size_t)st.st_size;
+    j.t0 = j.last = ta_now();
+    j.show = !quiet && j.total > (1u << 20);
+    j.tty = isatty(fileno(stderr));
+    rc = run(&j, f, jsonl, blank_sep, field);
+    if (rc != TA_OK) goto end;
+    progress(&j, 1);
+    unsigned long long ntok = w.num_tokens;
+    unsigned tb = w.token_bytes;
+    rc = shard_writer_close(&w, &err);
+    if (rc != TA_OK) {
+        rc = fail(rc, "%s", err.msg);
+        goto end;
+    }
+    printf("wrote %s: %llu documents, %llu tokens (uint%u, vocab %d) in %.1f s\n", out, j.docs,
+           ntok, 8 * tb, tokenizer_vocab_size(tok), ta_now() - j.t0);
+end:
+    if (rc != TA_OK) shard_writer_abort(&w);
+    tokenizer_free(tok);
+    fclose(f);
+    return rc;
+}
