@@ -11,7 +11,7 @@
 BUILD   ?= build
 CC      ?= cc
 CXX     ?= c++
-OPT     ?= -O3 -march=native -fno-math-errno
+OPT     ?= -O3 -march=native -fno-math-errno -fno-trapping-math
 SANITIZE ?=
 PYTHON  ?= /usr/bin/python3
 
@@ -23,7 +23,7 @@ CXX := g++
 endif
 
 ifeq ($(NO_OMP),1)
-OMPFLAGS :=
+OMPFLAGS := -Wno-unknown-pragmas
 else
 OMPFLAGS := -fopenmp
 endif

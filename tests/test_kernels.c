@@ -215,20 +215,23 @@ static double att_probe(void *vc, const double *x) {
             }
     return dot_d(c->y, c->w, (size_t)B * T * C);
 }
-static void t_attention(void) {
+typedef void (*AttFwd)(float *, float *, const float *, int, int, int, int);
+typedef void (*AttBwd)(float *, float *, const float *, const float *, const float *, int, int,
+                       int, int);
+static void check_attention(AttFwd fwd, AttBwd bwd, const char *what) {
     int B = 2, T = 6, C = 20, NH = 2; /* hs = 10: exercises the 8-wide dot tail */
     size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C;
     float *in = rand_f(nx, 1), *w = rand_f(ny, 1), *y = ta_malloc(ny * 4, "t");
-    float *att = ta_malloc((size_t)B * NH * T * T * 4, "t"), *scr = ta_malloc((size_t)B * NH * 2 * T * 4, "t");
-    attention_forward(y, att, in, B, T, C, NH);
+    float *att = ta_malloc((size_t)B * NH * T * T * 4, "t"), *scr = ta_malloc((size_t)B * NH * T * T * 4, "t");
+    fwd(y, att, in, B, T, C, NH);
     float *g = ta_calloc(nx * 4, "t");
-    attention_backward(g, scr, w, in, att, B, T, C, NH);
+    bwd(g, scr, w, in, att, B, T, C, NH);
     double *x = to_d(in, nx);
     AttCtx c = {B, T, C, NH, w, ta_malloc(ny * 8, "t")};
     att_probe(&c, x);
     char msg[512];
-    int ok = fwd_check("attention", y, c.y, ny, 1e-6, 1e-5, msg, sizeof msg) &&
-             fd_check("attention", att_probe, &c, x, nx, g, 1e-5, 1e-4, msg, sizeof msg);
+    int ok = fwd_check(what, y, c.y, ny, 1e-6, 1e-5, msg, sizeof msg) &&
+             fd_check(what, att_probe, &c, x, nx, g, 1e-5, 1e-4, msg, sizeof msg);
     /* causal mask: att above the diagonal is exactly zero, rows sum to 1 */
     for (int bh = 0; bh < B * NH && ok; bh++)
         for (int t = 0; t < T; t++) {
@@ -242,6 +245,31 @@ static void t_attention(void) {
         }
     free(in); free(w); free(y); free(att); free(scr); free(g); free(x); free(c.y);
     T_CHECK(ok, "%s", msg);
+}
+static void t_attention(void) { check_attention(attention_forward, attention_backward, "attention (sgemm)"); }
+static void t_attention_naive(void) {
+    check_attention(attention_forward_naive, attention_backward_naive, "attention (naive)");
+}
+/* The fast path against the naive loops at a realistic shape (T=64, hs=32). */
+static void t_attention_fast_vs_naive(void) {
+    int B = 2, T = 64, C = 96, NH = 3;
+    size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *in = rand_f(nx, 1), *dy = rand_f(ny, 1);
+    float *y1 = ta_malloc(ny * 4, "t"), *y2 = ta_malloc(ny * 4, "t");
+    float *a1 = ta_malloc(na * 4, "t"), *a2 = ta_malloc(na * 4, "t"), *scr = ta_malloc(na * 4, "t");
+    float *g1 = ta_calloc(nx * 4, "t"), *g2 = ta_calloc(nx * 4, "t");
+    attention_forward(y1, a1, in, B, T, C, NH);
+    attention_forward_naive(y2, a2, in, B, T, C, NH);
+    attention_backward(g1, scr, dy, in, a1, B, T, C, NH);
+    attention_backward_naive(g2, scr, dy, in, a2, B, T, C, NH);
+    double dy_max = 0, dg_max = 0, da_max = 0;
+    for (size_t i = 0; i < ny; i++) dy_max = fmax(dy_max, fabs(y1[i] - y2[i]));
+    for (size_t i = 0; i < na; i++) da_max = fmax(da_max, fabs(a1[i] - a2[i]));
+    for (size_t i = 0; i < nx; i++) dg_max = fmax(dg_max, fabs(g1[i] - g2[i]));
+    free(in); free(dy); free(y1); free(y2); free(a1); free(a2); free(scr); free(g1); free(g2);
+    /* float32 with different summation orders: a few ulps of O(1) values */
+    T_CHECK(dy_max < 1e-5 && da_max < 1e-6 && dg_max < 1e-4,
+            "fast vs naive: out %.3g, att %.3g, grad %.3g", dy_max, da_max, dg_max);
 }
 
 /* ---- gelu, residual ------------------------------------------------------------------ */
@@ -338,6 +366,8 @@ int main(void) {
     t_run("fd/layernorm", t_layernorm);
     t_run("fd/matmul", t_matmul);
     t_run("fd/attention", t_attention);
+    t_run("fd/attention_naive", t_attention_naive);
+    t_run("attention/fast_vs_naive", t_attention_fast_vs_naive);
     t_run("fd/gelu", t_gelu);
     t_run("fd/residual", t_residual);
     t_run("fd/softmax_cross_entropy", t_softmax_ce);

@@ -47,10 +47,16 @@ void matmul_forward_naive(float *out, const float *inp, const float *weight,
  * [h*hs, (h+1)*hs)); out (B,T,C); att (B,NH,T,T) = softmax(q k^T / sqrt(hs)) with the
  * causal mask (entries t2 > t are 0), saved for backward. */
 void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH);
-/* dinp (B,T,3C) += d(q,k,v); scratch (B,NH,2T) is overwritten (need not be zero).
+/* dinp (B,T,3C) += d(q,k,v); scratch (B,NH,T,T) is overwritten (need not be zero).
  * Parallel over (b, h): each pair owns disjoint q/k/v gradient slices. */
 void attention_backward(float *dinp, float *scratch, const float *dout, const float *inp,
                         const float *att, int B, int T, int C, int NH);
+/* Dot-product loop references of the two above (tests); the naive backward needs only
+ * (B,NH,2T) of scratch. */
+void attention_forward_naive(float *out, float *att, const float *inp, int B, int T, int C,
+                             int NH);
+void attention_backward_naive(float *dinp, float *scratch, const float *dout, const float *inp,
+                              const float *att, int B, int T, int C, int NH);
 
 /* GELU, tanh approximation (PyTorch approximate="tanh"). N elements. */
 void gelu_forward(float *out, const float *inp, size_t N);

@@ -91,7 +91,7 @@ typedef struct {
     float *dqkv;    /* (B,T,3C)                                                  */
     float *dfch;    /* (B,T,4C)                                                  */
     float *dfchg;   /* (B,T,4C)                                                  */
-    float *attscr;  /* (B,NH,2T)  attention backward scratch                     */
+    float *attscr;  /* (B,NH,T,T) attention backward scratch                     */
 } BackScratch;
 
 /* Optional per-kernel timing (seconds, accumulated) for `tinyalign bench`: set

@@ -192,7 +192,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     m->back_memory = NULL;
     if (m->grads_memory) {
         size_t BT = (size_t)B * T, C = m->config.d_model, NH = m->config.n_head;
-        size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + B * NH * 2 * (size_t)T;
+        size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + B * NH * (size_t)T * T;
         m->back_memory = ta_aligned_alloc(n * sizeof(float), "backward scratch");
         float *q = m->back_memory;
         m->back.dresid = q; q += BT * C;
@@ -218,7 +218,7 @@ void gpt2_free(GPT2 *m) {
 static size_t back_floats(const GPT2 *m) {
     if (!m->back_memory) return 0;
     size_t BT = (size_t)m->B * m->T, C = m->config.d_model;
-    return 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * m->config.n_head * 2 * m->T;
+    return 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * m->config.n_head * m->T * m->T;
 }
 
 void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
