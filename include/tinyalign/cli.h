@@ -12,6 +12,7 @@ typedef struct {
 } CliCommand;
 
 int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

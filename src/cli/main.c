@@ -8,6 +8,7 @@
 /* One line per subcommand; each lives in src/cli/cmd_<name>.c. */
 static const CliCommand COMMANDS[] = {
     {"info", cmd_info, "print the build: version, BLAS kernel, OpenMP threads"},
+    {"bench", cmd_bench, "time training steps of a GPT-2 shape (make bench compares PyTorch)"},
     {"convert", cmd_convert, "convert GPT-2 model directories from / to Hugging Face (safetensors)"},
     {"tokenizer", cmd_tokenizer, "train a SentencePiece tokenizer; encode / decode text"},
     {"tokenize", cmd_tokenize, "tokenize .txt / .jsonl into a token shard (EOS after each document)"},
