@@ -60,6 +60,10 @@ int ta_fsync_dir(const char *dir);
 /* mkdir -p. Returns TA_OK or TA_ERUNTIME with err filled. */
 int ta_mkdirs(const char *path, TaError *err);
 
+/* snprintf for paths: formats into out (cap bytes) and asserts nothing was cut (Linux
+ * paths are < 4096 bytes, the size every caller uses). Returns out. */
+char *ta_pathf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Monotonic wall clock in seconds. */
 double ta_now(void);
 

@@ -169,6 +169,15 @@ int ta_mkdirs(const char *path, TaError *err) {
     return TA_OK;
 }
 
+char *ta_pathf(char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    TA_ASSERT(n >= 0 && (size_t)n < cap);
+    return out;
+}
+
 double ta_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
