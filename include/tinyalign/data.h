@@ -99,4 +99,28 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b);
  * log-prob cache key). */
 uint64_t dataset_hash(const Dataset *d);
 
+/* Which format the dataset was loaded as, and the 1-based line of example i (for messages). */
+DatasetKind dataset_kind(const Dataset *d);
+long dataset_line(const Dataset *d, size_t i);
+
+/* ---- multi-response datasets (DS_MULTI) ------------------------------------------------
+ * {"prompt": str, "responses": [{"text": str, "score"?: number, "embedding"?: [number]}]}
+ * For dataset_fill / dataset_size every (prompt, response) pair is one SFT example, in file
+ * order (prompt 0's responses first). The prompts, responses, scores and embeddings stay
+ * accessible as loaded for the curate commands. dataset_load accepts tok == NULL (and opt
+ * == NULL) for DS_MULTI only: the text is kept but nothing is tokenized, so dataset_fill
+ * must not be called and dataset_num_truncated is 0. Strings are NUL-terminated, owned by
+ * the Dataset. Every embedding in one file has the same length. */
+size_t dataset_multi_num_prompts(const Dataset *d);
+const char *dataset_multi_prompt(const Dataset *d, size_t i);
+int dataset_multi_num_responses(const Dataset *d, size_t i);
+/* Response j of prompt i: its text; its score and *has_score = 1, or 0 and 0 when it has
+ * none; its embedding and length, or NULL and 0. Any out-pointer may be NULL. */
+void dataset_multi_response(const Dataset *d, size_t i, int j, const char **text,
+                            double *score, int *has_score, const float **emb, int *emb_dim);
+/* The example index (for dataset_fill) of response j of prompt i. */
+size_t dataset_multi_example(const Dataset *d, size_t i, int j);
+/* The embedding length shared by the file's embeddings; 0 when none has one. */
+int dataset_multi_embedding_dim(const Dataset *d);
+
 #endif

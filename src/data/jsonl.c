@@ -1,0 +1,168 @@
+/* jsonl.c — JSONL line reader and JSON helpers for the dataset loader (see jsonl.h).
+ * Not here: what the objects mean (jsonl_dataset.c). */
+#define _POSIX_C_SOURCE 200809L
+#include "jsonl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+int jsonl_open(JsonlReader *r, const char *path, TaError *err) {
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->f = fopen(path, "rb");
+    if (!r->f) return ta_err(err, TA_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(r->f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        jsonl_close(r);
+        return ta_err(err, TA_EINPUT, "%s: is a directory, expected a JSONL file", path);
+    }
+    return TA_OK;
+}
+
+void jsonl_close(JsonlReader *r) {
+    if (r->f) fclose(r->f);
+    free(r->buf);
+    memset(r, 0, sizeof *r);
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
+    return 1;
+}
+
+int jsonl_next(JsonlReader *r, const char **line, size_t *len, TaError *err) {
+    for (;;) {
+        errno = 0;
+        ssize_t got = getline(&r->buf, &r->cap, r->f);
+        if (got < 0) {
+            if (ferror(r->f)) {
+                ta_err(err, TA_EINPUT, "%s:%ld: read error: %s", r->path, r->lineno + 1,
+                       strerror(errno ? errno : EIO));
+                return -1;
+            }
+            return 0;
+        }
+        r->lineno++;
+        char *s = r->buf;
+        size_t n = (size_t)got;
+        if (n && s[n - 1] == '\n') n--;
+        if (n && s[n - 1] == '\r') n--;
+        if (r->lineno == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3, n -= 3;
+        if (is_blank(s, n)) continue;
+        *line = s;
+        *len = n;
+        return 1;
+    }
+}
+
+/* 1-based column of byte offset off in line: code points before it + 1. */
+static long column_of(const char *line, size_t off) {
+    long col = 1;
+    for (size_t i = 0; i < off; i++)
+        if (((unsigned char)line[i] & 0xC0) != 0x80) col++;
+    return col;
+}
+
+const char *jsonl_type_name(const cJSON *v) {
+    if (cJSON_IsObject(v)) return "an object";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    return "an unknown JSON value";
+}
+
+/* Offset of the first "\u0000" escape in a JSON text, or -1. Escape pairs are skipped as
+ * a whole, so an escaped backslash followed by "u0000" is not taken for one. */
+static long find_nul_escape(const char *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && i + 6 <= n && !memcmp(s + i + 2, "0000", 4)) return (long)i;
+        i++; /* skip the escaped character */
+    }
+    return -1;
+}
+
+int jsonl_parse_object(const char *path, long lineno, const char *line, size_t len,
+                       cJSON **out, TaError *err) {
+    *out = NULL;
+    const char *nul = memchr(line, '\0', len);
+    if (nul)
+        return ta_err(err, TA_EINPUT, "%s:%ld:%ld: NUL byte in the line (not valid JSON text)",
+                      path, lineno, column_of(line, (size_t)(nul - line)));
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    if (!obj) {
+        if (!end || end < line || end > line + len) end = line + len;
+        size_t off = (size_t)(end - line);
+        char near[32];
+        size_t k = 0;
+        while (end + k < line + len && k < 20) k++;
+        if (end + k < line + len) /* do not cut a UTF-8 sequence in half */
+            while (k && ((unsigned char)end[k] & 0xC0) == 0x80) k--;
+        for (size_t i = 0; i < k; i++) near[i] = (unsigned char)end[i] < 32 ? ' ' : end[i];
+        near[k] = '\0';
+        const char *p = line;
+        while (p < line + len && (*p == ' ' || *p == '\t')) p++;
+        const char *hint = (lineno == 1 && p < line + len && *p == '[')
+                               ? " (a JSON array file? datasets are JSONL: one object per line)"
+                               : "";
+        if (k)
+            return ta_err(err, TA_EINPUT, "%s:%ld:%ld: invalid JSON near '%s'%s", path, lineno,
+                          column_of(line, off), near, hint);
+        return ta_err(err, TA_EINPUT, "%s:%ld:%ld: invalid JSON (unexpected end of line)%s",
+                      path, lineno, column_of(line, off), hint);
+    }
+    while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
+    if (end < line + len) {
+        cJSON_Delete(obj);
+        return ta_err(err, TA_EINPUT, "%s:%ld:%ld: unexpected text after the JSON object "
+                      "(one object per line)", path, lineno, column_of(line, (size_t)(end - line)));
+    }
+    if (!cJSON_IsObject(obj)) {
+        int arr = cJSON_IsArray(obj);
+        ta_err(err, TA_EINPUT, "%s:%ld: expected a JSON object, found %s%s", path, lineno,
+               jsonl_type_name(obj), arr ? " (datasets are JSONL: one object per line)" : "");
+        cJSON_Delete(obj);
+        return TA_EINPUT;
+    }
+    long z = find_nul_escape(line, len);
+    if (z >= 0) {
+        cJSON_Delete(obj);
+        return ta_err(err, TA_EINPUT,
+                      "%s:%ld:%ld: \\u0000 (NUL) in a string is not supported", path, lineno,
+                      column_of(line, (size_t)z));
+    }
+    *out = obj;
+    return TA_OK;
+}
+
+long jsonl_utf8_invalid_at(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned cp, min;
+        if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07, min = 0x10000;
+        else return (long)i; /* continuation byte, C0/C1 (overlong), F5..FF */
+        for (size_t k = 1; k <= need; k++) {
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80) return (long)i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (long)i;
+        i += need + 1;
+    }
+    return -1;
+}

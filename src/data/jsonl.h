@@ -1,0 +1,53 @@
+/* jsonl.h — internal to src/data: a JSONL line reader and the small JSON helpers the
+ * dataset loader shares (one object per line, errors that name file:line[:column],
+ * strict UTF-8 validation). Not a public header: the rest of the engine never sees cJSON.
+ *
+ * Lines: split on "\n"; a trailing "\r" is dropped; a UTF-8 byte-order mark at the start
+ * of line 1 is skipped; blank lines (only spaces, tabs, CR) are skipped but still counted,
+ * so line numbers are the ones an editor shows. Columns are 1-based and count characters
+ * (UTF-8 code points), not bytes.
+ */
+#ifndef TINYALIGN_DATA_JSONL_H
+#define TINYALIGN_DATA_JSONL_H
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "tinyalign/common.h"
+
+typedef struct {
+    FILE *f;
+    const char *path; /* not owned */
+    char *buf;        /* getline buffer */
+    size_t cap;
+    long lineno;      /* 1-based number of the line last returned */
+} JsonlReader;
+
+/* Opens path for reading. TA_EINPUT naming the path when it cannot be opened or is a
+ * directory. */
+int jsonl_open(JsonlReader *r, const char *path, TaError *err);
+
+/* The next non-blank line: returns 1 with *line (not NUL-terminated, valid until the next
+ * call) and *len, 0 at the end of the file, or -1 with err filled (TA_EINPUT) on a read
+ * error. r->lineno is the line's number. */
+int jsonl_next(JsonlReader *r, const char **line, size_t *len, TaError *err);
+
+void jsonl_close(JsonlReader *r); /* safe on a zeroed reader */
+
+/* Parses one line that must hold exactly one JSON object. On success *out is the object
+ * (free with cJSON_Delete) and TA_OK is returned. Otherwise TA_EINPUT with one message:
+ * "PATH:LINE:COL: invalid JSON near '...'", "PATH:LINE:COL: unexpected text after the
+ * JSON object", "PATH:LINE:COL: NUL character ..." or "PATH:LINE: expected a JSON object,
+ * found an array". */
+int jsonl_parse_object(const char *path, long lineno, const char *line, size_t len,
+                       cJSON **out, TaError *err);
+
+/* "a string", "a number", "an array", "an object", "a boolean", "null". */
+const char *jsonl_type_name(const cJSON *v);
+
+/* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms, surrogates,
+ * code points above U+10FFFF, stray or missing continuation bytes), or -1 when valid. */
+long jsonl_utf8_invalid_at(const char *s, size_t n);
+
+#endif
