@@ -34,6 +34,9 @@ run_one() { # name, command...
 if ! $PYTHON tools/ref_gpt2.py --out "$TA_REF/gpt2" > "$TA_REF/ref_gpt2.log" 2>&1; then
   echo "FAIL [ref] tools/ref_gpt2.py failed:"; tail -n 20 "$TA_REF/ref_gpt2.log"; fail=$((fail+1))
 fi
+if ! $PYTHON tools/ref_objectives.py --out "$TA_REF/objectives" > "$TA_REF/ref_objectives.log" 2>&1; then
+  echo "FAIL [ref] tools/ref_objectives.py failed:"; tail -n 20 "$TA_REF/ref_objectives.log"; fail=$((fail+1))
+fi
 
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue

@@ -1,0 +1,154 @@
+/* objective.h — loss heads: pretrain, sft, dpo (sigmoid / cDPO label smoothing, ipo, hinge,
+ * robust, + optional NLL on chosen = TRL rpo_alpha), orpo, and the deviation-weighted ddpo
+ * and dorpo (SEEDS.md §1.1, §1.2, §2.4).
+ *
+ * A loss head never sees logits. The model gives the per-token target log-probs
+ * logp (B,T) (logsoftmax_gather); the head returns dL/dlogp (B,T), which
+ * logits_to_dlogits turns into dlogits. Every objective here is a function of
+ * per-row sums of logp over two token sets:
+ *   response tokens  loss_mask[b,t] == 1            (completion only; prompt and padding out)
+ *   full tokens      targets[b,t] >= 0              (prompt + completion; padding out)
+ * so dL/dlogp is one constant per (row, set), written once per token.
+ *
+ * One optimizer step = K micro-batches. The normalisers (token counts, pair counts, the
+ * batch-mean weight) are taken over the WHOLE step first, so the K micro-batches give
+ * exactly the gradient and the loss/metrics of one big batch (dlogp of a token does not
+ * depend on how the step is split; sums differ only by rounding). Usage per step:
+ *
+ *     ObjectiveNorm norm = {0};  ObjectiveStats st = {0};
+ *     for k: objective_norm_add(&norm, o, &mb[k], &err);              // counts only
+ *     for k: forward(mb[k]) -> logp;
+ *            objective_forward_backward(o, &mb[k], logp, ref_k, &norm, dlogp, &st, &err);
+ *            logits_to_dlogits(...); backward (gradients accumulate, NOT divided by K)
+ *     objective_stats_finish(o, &st, &metrics);                        // loss + TRL metrics
+ *
+ * ObjectiveNorm and ObjectiveStats are plain arrays of doubles that are sums, so data-
+ * parallel ranks combine them with one MPI_Allreduce(MPI_SUM) each (norm before the
+ * forward passes, stats before finish). A zeroed struct is an empty one.
+ *
+ * Preference batches use data.h's pair layout: rows [0,P) chosen, [P,2P) rejected, row i
+ * and P+i one pair; the pair weight is weights[i] (the chosen row's).
+ * Sequence-level reference log-probs ref_seq_logp (B) are SUMS of the reference model's
+ * logp over each row's response tokens (objective_sequence_logps defines exactly that);
+ * ipo averages them itself.
+ *
+ * Not here: the reference model (reference module), token-level KL objectives, anything
+ * that needs the logits themselves.
+ */
+#ifndef TINYALIGN_OBJECTIVE_H
+#define TINYALIGN_OBJECTIVE_H
+
+#include "tinyalign/common.h"
+#include "tinyalign/config.h"
+#include "tinyalign/data.h"
+
+/* Normalisers of one optimizer step (sums over all its micro-batches). */
+typedef struct {
+    double n_rows;               /* rows */
+    double n_pairs;              /* preference pairs (0 for pretrain / sft) */
+    double n_full_tokens;        /* positions with target >= 0, all rows      (pretrain) */
+    double n_loss_tokens;        /* positions with loss_mask = 1, all rows     (sft)      */
+    double n_full_tokens_chosen; /* target >= 0 positions of chosen rows  (orpo full, dorpo quirk) */
+    double n_loss_tokens_chosen; /* loss_mask positions of chosen rows    (dpo sft_weight, orpo) */
+    double sum_weights;          /* sum over pairs of the pair weight (chosen row's weight) */
+} ObjectiveNorm;
+
+/* Running sums of one step (zero it at the start of the step: = {0} or
+ * objective_stats_init). Pair quantities are sums over pairs; loss and nll are already
+ * normalised by the step's ObjectiveNorm, so after the last micro-batch `loss` IS the step
+ * loss. All fields are sums of doubles (a data-parallel all-reduce adds them). */
+typedef struct {
+    double loss;            /* the objective value */
+    double nll;             /* the (unweighted) NLL term, normalised as the objective does */
+    double pairs;           /* pairs seen */
+    double rows;            /* rows seen */
+    double tokens;          /* loss tokens seen (pretrain: target tokens) */
+    double reward_chosen;   /* sum of implicit rewards r_w (dpo: beta(S_w - Sref_w); orpo: lambda A_w) */
+    double reward_rejected; /* sum of r_l */
+    double reward_correct;  /* pairs with r_w > r_l */
+    double logp_chosen;     /* sum of S_w (dpo), A_w (ipo, orpo) */
+    double logp_rejected;
+    double log_odds_ratio;  /* sum of logsigmoid(z) (dorpo: logsigmoid(w z)) */
+    double log_odds_chosen; /* sum of z */
+    double weight;          /* sum of pair weights */
+} ObjectiveStats;
+
+/* Metrics with TRL's names, in a fixed order; `present` says which ones the objective
+ * has, so a trainer writes every present one to metrics.jsonl without knowing the
+ * objective:  for (i = 0; i < OBJ_METRIC_COUNT; i++) if (m.m[i].present) put(m.m[i].name,
+ * m.m[i].value);  and reads one directly as m.m[OBJ_METRIC_LOSS].value. */
+typedef enum {
+    OBJ_METRIC_LOSS = 0,          /* "loss" */
+    OBJ_METRIC_NLL,               /* "nll_loss" */
+    OBJ_METRIC_REWARDS_CHOSEN,    /* "rewards/chosen"     mean r_w */
+    OBJ_METRIC_REWARDS_REJECTED,  /* "rewards/rejected"   mean r_l */
+    OBJ_METRIC_REWARDS_ACCURACY,  /* "rewards/accuracies" fraction of pairs with r_w > r_l */
+    OBJ_METRIC_REWARDS_MARGIN,    /* "rewards/margins"    mean (r_w - r_l) */
+    OBJ_METRIC_LOGPS_CHOSEN,      /* "logps/chosen"       mean S_w (dpo) or A_w (ipo, orpo) */
+    OBJ_METRIC_LOGPS_REJECTED,    /* "logps/rejected" */
+    OBJ_METRIC_LOG_ODDS_RATIO,    /* "log_odds_ratio"     mean logsigmoid(z) (dorpo: of w z) */
+    OBJ_METRIC_LOG_ODDS_CHOSEN,   /* "log_odds_chosen"    mean z */
+    OBJ_METRIC_WEIGHTS_MEAN,      /* "weights/mean"       mean pair weight (ddpo, dorpo) */
+    OBJ_METRIC_COUNT
+} ObjectiveMetricId;
+
+typedef struct {
+    const char *name; /* static string, TRL's name */
+    double value;     /* 0 when not present */
+    int present;      /* 1 if this objective defines the metric */
+} ObjectiveMetric;
+
+typedef struct {
+    ObjectiveMetric m[OBJ_METRIC_COUNT]; /* indexed by ObjectiveMetricId */
+} ObjectiveMetrics;
+
+void objective_norm_init(ObjectiveNorm *n);   /* zero = empty */
+void objective_stats_init(ObjectiveStats *s); /* zero = empty */
+
+/* 1 for dpo and ddpo (they need ref_seq_logp), 0 otherwise. */
+int objective_needs_reference(const CfgObjective *o);
+/* 1 for the pairwise objectives (dpo, orpo, ddpo, dorpo): batches in the pair layout. */
+int objective_is_pairwise(const CfgObjective *o);
+/* The TRL name of a metric id ("loss", "rewards/chosen", ...). */
+const char *objective_metric_name(ObjectiveMetricId id);
+
+/* Validates micro-batch b for objective o: pair layout (B == 2 n_pairs > 0), at least one
+ * response token in every row of a pair, loss_mask only where target >= 0, pair weights
+ * finite and >= 0 (ddpo, dorpo), sane objective parameters. Returns TA_OK, or TA_EINPUT
+ * with a message naming the pair / row. (objective_forward_backward runs it too.) */
+int objective_check_batch(const CfgObjective *o, const Batch *b, TaError *err);
+
+/* Adds micro-batch b's counts to n (call for every micro-batch of the step before the
+ * first objective_forward_backward). Validates b first (objective_check_batch): TA_OK, or
+ * TA_EINPUT with a message naming the pair / row, n unchanged. */
+int objective_norm_add(ObjectiveNorm *n, const CfgObjective *o, const Batch *b, TaError *err);
+
+/* Loss head for one micro-batch.
+ *   logp          (B,T) target log-probs of the policy (batch layout, stride T)
+ *   ref_seq_logp  (B)   reference response log-prob sums, or NULL when
+ *                       !objective_needs_reference(o)
+ *   norm          the whole step's normalisers (objective_norm_add on every micro-batch)
+ *   dlogp         (B,T) out: dL/dlogp of the step loss (0 at unused positions); may be NULL
+ *                 for a forward-only evaluation
+ *   stats         in/out: this micro-batch's sums are added
+ * Returns TA_OK; TA_EINPUT for a malformed batch (as objective_norm_add) or a missing
+ * reference; TA_ERUNTIME for a non-finite logp / reference value (names row and position)
+ * or an empty normaliser. On error dlogp and stats are left unchanged. */
+int objective_forward_backward(const CfgObjective *o, const Batch *b, const float *logp,
+                               const float *ref_seq_logp, const ObjectiveNorm *norm,
+                               float *dlogp, ObjectiveStats *stats, TaError *err);
+
+/* The same in double precision (logp, ref, dlogp all double): the finite-difference tests
+ * use it, and so can any caller holding double log-probs. Same math, same code. */
+int objective_forward_backward_f64(const CfgObjective *o, const Batch *b, const double *logp,
+                                   const double *ref_seq_logp, const ObjectiveNorm *norm,
+                                   double *dlogp, ObjectiveStats *stats, TaError *err);
+
+/* Means and TRL names from a step's sums (pair metrics are present only when pairs > 0). */
+void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, ObjectiveMetrics *out);
+
+/* seq_logp (B) = per-row sum of logp over response tokens (loss_mask), summed in double:
+ * THE definition of S used by every loss here, for the reference module to cache. */
+void objective_sequence_logps(float *seq_logp, const Batch *b, const float *logp);
+
+#endif

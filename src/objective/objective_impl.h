@@ -1,0 +1,52 @@
+/* objective_impl.h — what the loss-family files (sft.c, dpo.c, orpo.c) share with the
+ * dispatcher objective.c. Private to src/objective/.
+ *
+ * Every loss here is a function of per-row sums of logp over the row's response tokens
+ * (loss_mask) and over its full tokens (target >= 0), so a family computes, per row, one
+ * gradient constant for response tokens and one for the other (prompt) target tokens, and
+ * obj_write_row spreads them over the row. The same code serves float and double callers
+ * through ObjIO (exactly one of each f/d pointer pair is set). */
+#ifndef TINYALIGN_OBJECTIVE_IMPL_H
+#define TINYALIGN_OBJECTIVE_IMPL_H
+
+#include "tinyalign/objective.h"
+
+typedef struct {
+    const float *logp_f;  /* (B,T) */
+    const double *logp_d; /* (B,T) */
+    const float *ref_f;   /* (B) or NULL */
+    const double *ref_d;  /* (B) or NULL */
+    float *dlogp_f;       /* (B,T) or NULL */
+    double *dlogp_d;      /* (B,T) or NULL */
+} ObjIO;
+
+/* Sums of one row: s_resp = sum of logp over loss_mask tokens (n_resp of them),
+ * s_full = over all target >= 0 tokens (n_full), accumulated in double. */
+typedef struct {
+    double s_resp, s_full;
+    int n_resp, n_full;
+} ObjRowSums;
+
+void obj_row_sums(const ObjIO *io, const Batch *b, int row, ObjRowSums *out);
+/* Reference sum of a row (io must carry a reference). */
+double obj_ref(const ObjIO *io, int row);
+/* dlogp[row,t] = g_resp on response tokens, g_other on the other target >= 0 tokens, 0 on
+ * padding. No-op when io has no dlogp. */
+void obj_write_row(const ObjIO *io, const Batch *b, int row, double g_resp, double g_other);
+
+/* Numerically stable scalar pieces. */
+double obj_log_sigmoid(double u); /* log σ(u) = -softplus(-u) */
+double obj_sigmoid(double u);
+double obj_log1mexp(double a);    /* log(1 - e^a), a < 0 (SEEDS §1.2 two-branch form) */
+
+/* The families; batches are validated and normalisers checked before they run. */
+void obj_pretrain(const CfgObjective *o, const Batch *b, const ObjIO *io,
+                  const ObjectiveNorm *n, ObjectiveStats *st);
+void obj_sft(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
+             ObjectiveStats *st);
+void obj_dpo(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
+             ObjectiveStats *st); /* dpo and ddpo */
+void obj_orpo(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
+              ObjectiveStats *st); /* orpo and dorpo */
+
+#endif

@@ -1,0 +1,707 @@
+/* test_objective.c — the loss heads against an independent PyTorch reference
+ * (tools/ref_objectives.py, generated on every `make test`) and against themselves:
+ *   parity_*   loss, TRL metrics and dlogits of every objective / variant vs PyTorch
+ *              (float path: logsoftmax_gather -> objective -> logits_to_dlogits)
+ *   fd_*       central finite differences of the double-precision path, loss as a function
+ *              of every logit, against its own analytic dlogits
+ *   accumulate_*  4 micro-batches of 2 pairs == 1 batch of 8 pairs (dlogits bit-identical,
+ *              loss and metrics to double rounding)
+ *   orpo near P -> 1, DDPO(w = 1) == DPO bitwise, the metric table, bad input.
+ * The random inputs (logits, targets, masks, reference log-probs, weights) come from the
+ * reference file; the C side recomputes everything. */
+#include <math.h>
+#include <string.h>
+
+#include "refio.h"
+#include "testhelp.h"
+#include "tinyalign/common.h"
+#include "tinyalign/kernels.h"
+#include "tinyalign/objective.h"
+
+#define VP 64 /* padded vocabulary of the C side (the reference has V = 40 columns) */
+
+/* Variant names in tools/ref_objectives.py VARIANTS order (labels only: the configs
+ * themselves are read from the file). */
+static const char *VNAMES[] = {
+    "pretrain",    "sft",           "dpo_sigmoid", "dpo_ipo",      "dpo_hinge",
+    "dpo_cdpo",    "dpo_robust",    "dpo_rpo",     "orpo_response", "orpo_full",
+    "ddpo",        "dorpo_clean",   "dorpo_quirk", "dorpo_clean_full", "ddpo_robust_rpo",
+};
+#define NVAR ((int)(sizeof VNAMES / sizeof VNAMES[0]))
+
+/* ref_objectives.py METRICS order */
+static const char *MNAMES[OBJ_METRIC_COUNT] = {
+    "loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+    "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio", "log_odds_chosen",
+    "weights/mean"};
+
+static RefFile REF;
+static int B, T, V, P;
+static float *LOGITS;   /* (B,T,V) from the file */
+static int *TARGETS;    /* (B,T) */
+static uint8_t *MASK;   /* (B,T) */
+static float *REFLP;    /* (B) */
+static float *WEIGHTS;  /* (B) */
+static int CUR;         /* variant of the running case */
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+/* |got - ref| <= atol + rtol |ref| elementwise; on failure the worst element goes to msg. */
+static int compare(const char *what, const float *got, const float *ref, size_t n, double atol,
+                   double rtol, char *msg, size_t cap) {
+    double worst = -1;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)ref[i]);
+        double ex = isnan(d) ? INFINITY : d - (atol + rtol * fabs((double)ref[i]));
+        if (ex > 0 && ex > worst) { worst = ex; wi = i; }
+    }
+    if (worst > 0)
+        snprintf(msg, cap, "%s: element %zu got %.9g, reference %.9g (atol %.2g, rtol %.2g)",
+                 what, wi, got[wi], ref[wi], atol, rtol);
+    return !(worst > 0);
+}
+
+static int close_d(double got, double ref, double atol, double rtol) {
+    return fabs(got - ref) <= atol + rtol * fabs(ref); /* NaN fails */
+}
+
+static float max_abs(const float *x, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    return m;
+}
+
+static void cfg_from_row(CfgObjective *o, int k) {
+    RefRecord *r = ref_get(&REF, "cfgs");
+    TA_ASSERT(r && (int)r->dims[0] == NVAR && r->dims[1] == 9);
+    const float *c = (const float *)r->data + (size_t)k * 9;
+    memset(o, 0, sizeof *o);
+    o->type = (CfgObjectiveType)(int)c[0];
+    o->beta = c[1];
+    o->loss_type = (CfgLossType)(int)c[2];
+    o->label_smoothing = c[3];
+    o->sft_weight = c[4];
+    o->lambda = c[5];
+    o->nll_scope = (CfgNllScope)(int)c[6];
+    o->dorpo_match_trl_quirk = c[7] != 0;
+    o->odds_clamp = c[8];
+}
+
+/* A Batch over caller-owned arrays (rows in the pair layout when n_pairs > 0). */
+static Batch make_batch(int rows, int n_pairs, int *targets, uint8_t *mask, float *weights) {
+    Batch b;
+    memset(&b, 0, sizeof b);
+    b.B = rows;
+    b.T = T;
+    b.max_rows = rows;
+    b.max_T = T;
+    b.targets = targets;
+    b.loss_mask = mask;
+    b.weights = weights;
+    b.n_pairs = n_pairs;
+    return b;
+}
+
+/* Float path of one micro-batch: pad logits (rows,T,V) to VP with junk in the padded
+ * columns, log-softmax, the loss head, dlogits. dlogits_out (rows,T,V) may be NULL. */
+static int run_float(const CfgObjective *o, const Batch *b, const float *logits, const float *ref,
+                     const ObjectiveNorm *norm, float *dlogits_out, ObjectiveStats *st,
+                     TaError *err) {
+    size_t N = (size_t)b->B * b->T;
+    float *lg = ta_malloc(N * VP * sizeof(float), "logits");
+    float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
+    float *dlp = ta_malloc(N * sizeof(float), "dlp");
+    for (size_t i = 0; i < N; i++)
+        for (int v = 0; v < VP; v++) lg[i * VP + v] = v < V ? logits[i * V + v] : 1e3f;
+    logsoftmax_gather(lp, lse, lg, b->targets, (int)N, V, VP);
+    int rc = objective_forward_backward(o, b, lp, ref, norm, dlp, st, err);
+    if (rc == TA_OK) {
+        logits_to_dlogits(lg, lse, b->targets, dlp, (int)N, V, VP);
+        for (size_t i = 0; i < N; i++) {
+            for (int v = V; v < VP; v++) TA_ASSERT(lg[i * VP + v] == 0.0f);
+            if (dlogits_out) memcpy(dlogits_out + i * V, lg + i * VP, V * sizeof(float));
+        }
+    }
+    free(lg); free(lse); free(lp); free(dlp);
+    return rc;
+}
+
+/* Double log-softmax of one position: logp of target y and the softmax into p (V). */
+static double row_logp_d(const double *l, int y, double *p) {
+    double mx = -INFINITY, s = 0;
+    for (int v = 0; v < V; v++) mx = fmax(mx, l[v]);
+    for (int v = 0; v < V; v++) s += exp(l[v] - mx);
+    double lse = mx + log(s);
+    if (p)
+        for (int v = 0; v < V; v++) p[v] = exp(l[v] - lse);
+    return y >= 0 ? l[y] - lse : 0.0;
+}
+
+/* Double path loss (stats.loss) for double logits (rows,T,V); optional analytic dlogits. */
+static double loss_d(const CfgObjective *o, const Batch *b, const double *logits, const double *lp,
+                     const double *ref, const ObjectiveNorm *norm, double *dlogits) {
+    size_t N = (size_t)b->B * b->T;
+    ObjectiveStats st = {0};
+    TaError err;
+    double *dlp = dlogits ? ta_malloc(N * sizeof(double), "dlp") : NULL;
+    int rc = objective_forward_backward_f64(o, b, lp, ref, norm, dlp, &st, &err);
+    TA_ASSERT(rc == TA_OK);
+    if (dlogits) {
+        double *p = ta_malloc(V * sizeof(double), "p");
+        for (size_t i = 0; i < N; i++) {
+            row_logp_d(logits + i * V, b->targets[i], p);
+            for (int v = 0; v < V; v++)
+                dlogits[i * V + v] =
+                    b->targets[i] < 0 ? 0.0 : dlp[i] * ((v == b->targets[i]) - p[v]);
+        }
+        free(p);
+        free(dlp);
+    }
+    return st.loss;
+}
+
+static void load_inputs(void) {
+    RefRecord *lg = ref_get(&REF, "logits"), *tg = ref_get(&REF, "targets"),
+              *mk = ref_get(&REF, "loss_mask"), *rf = ref_get(&REF, "ref"),
+              *wt = ref_get(&REF, "weights");
+    TA_ASSERT(lg && tg && mk && rf && wt && lg->ndim == 3);
+    B = (int)lg->dims[0];
+    T = (int)lg->dims[1];
+    V = (int)lg->dims[2];
+    P = B / 2;
+    TA_ASSERT(V <= VP);
+    LOGITS = lg->data;
+    TARGETS = tg->data;
+    REFLP = rf->data;
+    WEIGHTS = wt->data;
+    MASK = ta_malloc((size_t)B * T, "mask");
+    for (int i = 0; i < B * T; i++) MASK[i] = (uint8_t)((int *)mk->data)[i];
+}
+
+static Batch full_batch(const CfgObjective *o) {
+    return make_batch(B, objective_is_pairwise(o) ? P : 0, TARGETS, MASK, WEIGHTS);
+}
+
+/* ---- parity with PyTorch ------------------------------------------------------------ */
+
+static void t_parity(void) {
+    CfgObjective o;
+    cfg_from_row(&o, CUR);
+    Batch b = full_batch(&o);
+    TaError err;
+    ObjectiveNorm norm = {0};
+    ObjectiveStats st = {0};
+    T_CHECK(objective_norm_add(&norm, &o, &b, &err) == TA_OK, "norm_add: %s", err.msg);
+    size_t n = (size_t)B * T * V;
+    float *dl = ta_malloc(n * sizeof(float), "dl");
+    int rc = run_float(&o, &b, LOGITS, objective_needs_reference(&o) ? REFLP : NULL, &norm, dl,
+                       &st, &err);
+    T_CHECK(rc == TA_OK, "forward_backward: %s", err.msg);
+    ObjectiveMetrics m;
+    objective_stats_finish(&o, &st, &m);
+    double ref_loss = ((float *)ref_get(&REF, "losses")->data)[CUR];
+    /* float32 log-probs summed in double: ~1e-7 relative per token, ~3e-7 seen on the loss */
+    T_CHECK(close_d(st.loss, ref_loss, 1e-6, 1e-5), "loss %.9g vs PyTorch %.9g", st.loss, ref_loss);
+    T_CHECK(m.m[OBJ_METRIC_LOSS].value == st.loss, "metric loss != stats loss");
+    const float *rm = (const float *)ref_get(&REF, "metrics")->data + (size_t)CUR * OBJ_METRIC_COUNT;
+    for (int i = 0; i < OBJ_METRIC_COUNT; i++) {
+        T_CHECK(!strcmp(m.m[i].name, MNAMES[i]), "metric %d named %s, expected %s", i, m.m[i].name,
+                MNAMES[i]);
+        T_CHECK(m.m[i].present == !isnan(rm[i]), "metric %s: present=%d but PyTorch %s it",
+                MNAMES[i], m.m[i].present, isnan(rm[i]) ? "does not define" : "defines");
+        if (m.m[i].present)
+            T_CHECK(close_d(m.m[i].value, rm[i], 2e-6, 1e-5), "metric %s: %.9g vs PyTorch %.9g",
+                    MNAMES[i], m.m[i].value, (double)rm[i]);
+    }
+    char name[32], msg[512];
+    snprintf(name, sizeof name, "dlogits.%d", CUR);
+    const float *rd = ref_get(&REF, name)->data;
+    /* float32 softmax times a double-computed dlogp: relative 1e-5 of each element plus 1e-5
+     * of the largest gradient (the cancellation in 1[v=y] - softmax_v) */
+    int ok = compare("dlogits", dl, rd, n, 1e-5 * max_abs(rd, n), 1e-5, msg, sizeof msg);
+    free(dl);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- finite differences of the double path ------------------------------------------ */
+
+/* Central differences of stats.loss w.r.t. every logit of (rows,T,V) double logits vs the
+ * analytic dlogits of the double path. h and the tolerance are the caller's. */
+static int fd_check(const CfgObjective *o, const Batch *b, double *logits, const double *ref,
+                    double h, double atol, double rtol, char *msg, size_t cap) {
+    size_t N = (size_t)b->B * b->T;
+    double *lp = ta_malloc(N * sizeof(double), "lp"), *an = ta_malloc(N * V * sizeof(double), "an");
+    for (size_t i = 0; i < N; i++) lp[i] = row_logp_d(logits + i * V, b->targets[i], NULL);
+    ObjectiveNorm norm = {0};
+    TaError err;
+    TA_ASSERT(objective_norm_add(&norm, o, b, &err) == TA_OK);
+    loss_d(o, b, logits, lp, ref, &norm, an);
+    int ok = 1;
+    for (size_t i = 0; i < N && ok; i++)
+        for (int v = 0; v < V && ok; v++) {
+            double *x = &logits[i * V + v], x0 = *x, save = lp[i];
+            *x = x0 + h;
+            lp[i] = row_logp_d(logits + i * V, b->targets[i], NULL);
+            double lplus = loss_d(o, b, logits, lp, ref, &norm, NULL);
+            *x = x0 - h;
+            lp[i] = row_logp_d(logits + i * V, b->targets[i], NULL);
+            double lminus = loss_d(o, b, logits, lp, ref, &norm, NULL);
+            *x = x0;
+            lp[i] = save;
+            double fd = (lplus - lminus) / (2 * h), a = an[i * V + v];
+            if (!close_d(a, fd, atol, rtol)) {
+                snprintf(msg, cap, "row %zu pos %zu v %d: analytic %.12g, finite difference %.12g",
+                         i / b->T, i % b->T, v, a, fd);
+                ok = 0;
+            }
+        }
+    free(lp);
+    free(an);
+    return ok;
+}
+
+static void t_fd(void) {
+    CfgObjective o;
+    cfg_from_row(&o, CUR);
+    Batch b = full_batch(&o);
+    size_t n = (size_t)B * T * V;
+    double *lg = ta_malloc(n * sizeof(double), "lg"), ref[64];
+    for (size_t i = 0; i < n; i++) lg[i] = LOGITS[i];
+    for (int r = 0; r < B; r++) ref[r] = REFLP[r];
+    char msg[512];
+    /* h = 1e-5: truncation ~h^2 f''' ~ 1e-10, round-off ~1e-16 |L| / h ~ 1e-10 */
+    int ok = fd_check(&o, &b, lg, objective_needs_reference(&o) ? ref : NULL, 1e-5, 1e-9, 1e-6,
+                      msg, sizeof msg);
+    free(lg);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- gradient accumulation ---------------------------------------------------------- */
+
+/* 4 micro-batches (2 pairs each; 4 rows each for pretrain/sft) vs the whole batch. */
+static void t_accumulate(void) {
+    CfgObjective o;
+    cfg_from_row(&o, CUR);
+    int pairwise = objective_is_pairwise(&o);
+    const int K = 4, per = pairwise ? P / K : B / K; /* pairs (or rows) per micro-batch */
+    TA_ASSERT(per * K == (pairwise ? P : B));
+    const float *ref = objective_needs_reference(&o) ? REFLP : NULL;
+    TaError err;
+    size_t n = (size_t)B * T * V;
+
+    Batch big = full_batch(&o);
+    ObjectiveNorm nb = {0};
+    ObjectiveStats sb = {0};
+    float *dbig = ta_malloc(n * sizeof(float), "dbig"), *dacc = ta_malloc(n * sizeof(float), "dacc");
+    T_CHECK(objective_norm_add(&nb, &o, &big, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(run_float(&o, &big, LOGITS, ref, &nb, dbig, &sb, &err) == TA_OK, "%s", err.msg);
+
+    /* micro-batch k's rows: pairwise -> chosen k*per.., rejected P + k*per..; else k*per.. */
+    int rows = pairwise ? 2 * per : per;
+    int *map = ta_malloc(sizeof(int) * K * rows, "map");
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < rows; j++)
+            map[k * rows + j] = pairwise ? (j < per ? k * per + j : P + k * per + (j - per))
+                                         : k * per + j;
+    int *tg = ta_malloc(sizeof(int) * K * rows * T, "tg");
+    uint8_t *mk = ta_malloc((size_t)K * rows * T, "mk");
+    float *wt = ta_malloc(sizeof(float) * K * rows, "wt"), *rf = ta_malloc(sizeof(float) * K * rows, "rf");
+    float *lg = ta_malloc(sizeof(float) * K * rows * T * V, "lg");
+    float *dl = ta_malloc(sizeof(float) * K * rows * T * V, "dl");
+    for (int q = 0; q < K * rows; q++) {
+        int r = map[q];
+        memcpy(tg + (size_t)q * T, TARGETS + (size_t)r * T, sizeof(int) * T);
+        memcpy(mk + (size_t)q * T, MASK + (size_t)r * T, T);
+        memcpy(lg + (size_t)q * T * V, LOGITS + (size_t)r * T * V, sizeof(float) * T * V);
+        wt[q] = WEIGHTS[r];
+        rf[q] = REFLP[r];
+    }
+    Batch mb[4];
+    ObjectiveNorm na = {0};
+    ObjectiveStats sa = {0};
+    for (int k = 0; k < K; k++) {
+        mb[k] = make_batch(rows, pairwise ? per : 0, tg + (size_t)k * rows * T,
+                           mk + (size_t)k * rows * T, wt + k * rows);
+        T_CHECK(objective_norm_add(&na, &o, &mb[k], &err) == TA_OK, "%s", err.msg);
+    }
+    T_CHECK(!memcmp(&na, &nb, sizeof na), "normalisers of the micro-batches differ from the big batch's");
+    for (int k = 0; k < K; k++)
+        T_CHECK(run_float(&o, &mb[k], lg + (size_t)k * rows * T * V, ref ? rf + k * rows : NULL, &na,
+                          dl + (size_t)k * rows * T * V, &sa, &err) == TA_OK, "%s", err.msg);
+    for (int q = 0; q < K * rows; q++)
+        memcpy(dacc + (size_t)map[q] * T * V, dl + (size_t)q * T * V, sizeof(float) * T * V);
+    int same = !memcmp(dacc, dbig, n * sizeof(float));
+    ObjectiveMetrics ma, mbig;
+    objective_stats_finish(&o, &sa, &ma);
+    objective_stats_finish(&o, &sb, &mbig);
+    free(dbig); free(dacc); free(map); free(tg); free(mk); free(wt); free(rf); free(lg); free(dl);
+    /* a token's dlogp depends only on its pair and the step normaliser: identical bits */
+    T_CHECK(same, "accumulated dlogits differ from the big batch's");
+    for (int i = 0; i < OBJ_METRIC_COUNT; i++) {
+        T_CHECK(ma.m[i].present == mbig.m[i].present, "metric %s presence differs", MNAMES[i]);
+        T_CHECK(close_d(ma.m[i].value, mbig.m[i].value, 1e-13, 1e-12),
+                "metric %s: accumulated %.17g vs big batch %.17g", MNAMES[i], ma.m[i].value,
+                mbig.m[i].value);
+    }
+}
+
+/* ---- ORPO near P -> 1 --------------------------------------------------------------- */
+
+static void t_orpo_saturated(void) {
+    RefRecord *lgr = ref_get(&REF, "sat.logits"), *tgr = ref_get(&REF, "sat.targets"),
+              *mkr = ref_get(&REF, "sat.loss_mask");
+    T_CHECK(lgr && tgr && mkr, "sat records missing");
+    int sB = (int)lgr->dims[0], sT = (int)lgr->dims[1];
+    int saveT = T;
+    T = sT;
+    uint8_t mk[64];
+    for (int i = 0; i < sB * sT; i++) mk[i] = (uint8_t)((int *)mkr->data)[i];
+    float ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    Batch b = make_batch(sB, sB / 2, tgr->data, mk, ones);
+    CfgObjective o = {.type = CFG_OBJ_ORPO, .lambda = 0.25, .odds_clamp = 1e-6, .beta = 0.1};
+    ObjectiveNorm norm = {0};
+    TaError err;
+    int rc = objective_norm_add(&norm, &o, &b, &err);
+    size_t N = (size_t)sB * sT, n = N * V;
+    /* float path: A of the 22-nat row rounds to 0 (or -ulp): clamped, finite */
+    float *dl = ta_malloc(n * sizeof(float), "dl");
+    ObjectiveStats st = {0};
+    if (rc == TA_OK) rc = run_float(&o, &b, lgr->data, NULL, &norm, dl, &st, &err);
+    int finite = 1;
+    for (size_t i = 0; i < n; i++) finite &= isfinite(dl[i]) != 0;
+    double ref_loss = ((float *)ref_get(&REF, "sat.loss")->data)[0];
+    double floss = st.loss;
+    free(dl);
+    /* double path from the same logits: A = -1e-9 exactly as PyTorch (float64) sees it */
+    double *lg = ta_malloc(n * sizeof(double), "lg"), *an = ta_malloc(n * sizeof(double), "an");
+    double *lp = ta_malloc(N * sizeof(double), "lp");
+    for (size_t i = 0; i < n; i++) lg[i] = ((float *)lgr->data)[i];
+    for (size_t i = 0; i < N; i++) lp[i] = row_logp_d(lg + i * V, b.targets[i], NULL);
+    double dloss = rc == TA_OK ? loss_d(&o, &b, lg, lp, NULL, &norm, an) : NAN;
+    float *anf = ta_malloc(n * sizeof(float), "anf");
+    for (size_t i = 0; i < n; i++) anf[i] = (float)an[i];
+    char msg[512];
+    const float *rd = ref_get(&REF, "sat.dlogits")->data;
+    int ok = compare("sat dlogits (double path)", anf, rd, n, 1e-7 * max_abs(rd, n), 1e-6, msg,
+                     sizeof msg);
+    /* the same batch with logp forced to exactly 0 (A = 0) on every response token, and far
+     * out (A = -1000): still finite */
+    double *dlp = ta_malloc(N * sizeof(double), "dlp");
+    int extreme_ok = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < N; i++) lp[i] = b.targets[i] < 0 ? 0 : mk[i] ? (pass ? -1000.0 : 0.0) : -1.0;
+        ObjectiveStats s2 = {0};
+        extreme_ok &= objective_forward_backward_f64(&o, &b, lp, NULL, &norm, dlp, &s2, &err) == TA_OK;
+        extreme_ok &= isfinite(s2.loss) != 0;
+        for (size_t i = 0; i < N; i++) extreme_ok &= isfinite(dlp[i]) != 0;
+    }
+    T = saveT;
+    free(lg); free(an); free(lp); free(anf); free(dlp);
+    T_CHECK(rc == TA_OK, "%s", err.msg);
+    T_CHECK(finite && isfinite(floss), "float path not finite: loss %g", floss);
+    T_CHECK(close_d(floss, ref_loss, 1e-5, 1e-5), "float loss %.9g vs PyTorch %.9g", floss, ref_loss);
+    T_CHECK(close_d(dloss, ref_loss, 1e-7, 1e-6), "double loss %.12g vs PyTorch %.12g", dloss, ref_loss);
+    T_CHECK(ok, "%s", msg);
+    T_CHECK(extreme_ok, "A = 0 or A = -1000 gave an error or a non-finite value");
+}
+
+/* FD of the double path on the saturated batch (one clamped row, one at A ~ -1e-3). */
+static void t_fd_orpo_saturated(void) {
+    RefRecord *lgr = ref_get(&REF, "sat.logits"), *tgr = ref_get(&REF, "sat.targets"),
+              *mkr = ref_get(&REF, "sat.loss_mask");
+    int sB = (int)lgr->dims[0], sT = (int)lgr->dims[1], saveT = T;
+    T = sT;
+    uint8_t mk[64];
+    for (int i = 0; i < sB * sT; i++) mk[i] = (uint8_t)((int *)mkr->data)[i];
+    Batch b = make_batch(sB, sB / 2, tgr->data, mk, NULL);
+    CfgObjective o = {.type = CFG_OBJ_ORPO, .lambda = 0.25, .odds_clamp = 1e-6};
+    size_t n = (size_t)sB * sT * V;
+    double *lg = ta_malloc(n * sizeof(double), "lg");
+    for (size_t i = 0; i < n; i++) lg[i] = ((float *)lgr->data)[i];
+    char msg[512];
+    /* dlogodds/dA ~ 600 and its derivative ~4e5 at A ~ -1.6e-3: a smaller step */
+    int ok = fd_check(&o, &b, lg, NULL, 1e-7, 1e-8, 1e-5, msg, sizeof msg);
+    T = saveT;
+    free(lg);
+    T_CHECK(ok, "%s", msg);
+}
+
+/* ---- DDPO with unit weights is DPO, to the bit --------------------------------------- */
+
+static void t_ddpo_unit_weights_is_dpo(void) {
+    float ones[64];
+    for (int i = 0; i < B; i++) ones[i] = 1.0f;
+    Batch b = make_batch(B, P, TARGETS, MASK, ones);
+    size_t n = (size_t)B * T * V;
+    float *d1 = ta_malloc(n * sizeof(float), "d1"), *d2 = ta_malloc(n * sizeof(float), "d2");
+    for (int lt = CFG_LOSS_SIGMOID; lt <= CFG_LOSS_ROBUST; lt++) {
+        CfgObjective dpo = {.type = CFG_OBJ_DPO, .beta = 0.1, .loss_type = (CfgLossType)lt,
+                            .label_smoothing = lt == CFG_LOSS_IPO || lt == CFG_LOSS_HINGE ? 0 : 0.1,
+                            .sft_weight = 0.3};
+        CfgObjective ddpo = dpo;
+        ddpo.type = CFG_OBJ_DDPO;
+        ObjectiveNorm n1 = {0}, n2 = {0};
+        ObjectiveStats s1 = {0}, s2 = {0};
+        TaError err;
+        T_CHECK(objective_norm_add(&n1, &dpo, &b, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(objective_norm_add(&n2, &ddpo, &b, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&dpo, &b, LOGITS, REFLP, &n1, d1, &s1, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&ddpo, &b, LOGITS, REFLP, &n2, d2, &s2, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(!memcmp(d1, d2, n * sizeof(float)), "loss type %d: dlogits differ", lt);
+        T_CHECK(!memcmp(&s1, &s2, sizeof s1), "loss type %d: stats differ (loss %.17g vs %.17g)", lt,
+                s1.loss, s2.loss);
+    }
+    free(d1);
+    free(d2);
+}
+
+/* ---- metrics table ------------------------------------------------------------------ */
+
+static void t_metric_table(void) {
+    for (int i = 0; i < OBJ_METRIC_COUNT; i++)
+        T_CHECK(!strcmp(objective_metric_name((ObjectiveMetricId)i), MNAMES[i]), "name %d", i);
+    /* which metrics each objective defines */
+    struct { CfgObjective o; const char *expect; } cases[] = {
+        {{.type = CFG_OBJ_PRETRAIN}, "loss"},
+        {{.type = CFG_OBJ_SFT}, "loss"},
+        {{.type = CFG_OBJ_DPO, .beta = 0.1}, "loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected"},
+        {{.type = CFG_OBJ_DPO, .beta = 0.1, .sft_weight = 1}, "loss nll_loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected"},
+        {{.type = CFG_OBJ_DDPO, .beta = 0.1}, "loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected weights/mean"},
+        {{.type = CFG_OBJ_ORPO, .lambda = 0.1, .odds_clamp = 1e-6}, "loss nll_loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected log_odds_ratio log_odds_chosen"},
+        {{.type = CFG_OBJ_DORPO, .lambda = 0.1, .odds_clamp = 1e-6}, "loss nll_loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected log_odds_ratio log_odds_chosen weights/mean"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        Batch b = full_batch(&cases[c].o);
+        ObjectiveNorm norm = {0};
+        ObjectiveStats st = {0};
+        TaError err;
+        T_CHECK(objective_norm_add(&norm, &cases[c].o, &b, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&cases[c].o, &b, LOGITS, REFLP, &norm, NULL, &st, &err) == TA_OK, "%s", err.msg);
+        ObjectiveMetrics m;
+        objective_stats_finish(&cases[c].o, &st, &m);
+        char got[512] = "";
+        for (int i = 0; i < OBJ_METRIC_COUNT; i++)
+            if (m.m[i].present) {
+                if (*got) strcat(got, " ");
+                strcat(got, m.m[i].name);
+                T_CHECK(isfinite(m.m[i].value), "case %zu: %s not finite", c, m.m[i].name);
+            }
+        T_CHECK(!strcmp(got, cases[c].expect), "case %zu: metrics \"%s\", expected \"%s\"", c, got,
+                cases[c].expect);
+    }
+    CfgObjective o = {.type = CFG_OBJ_DPO};
+    T_CHECK(objective_needs_reference(&o), "dpo needs a reference");
+    o.type = CFG_OBJ_DDPO;
+    T_CHECK(objective_needs_reference(&o), "ddpo needs a reference");
+    o.type = CFG_OBJ_ORPO;
+    T_CHECK(!objective_needs_reference(&o) && objective_is_pairwise(&o), "orpo");
+    o.type = CFG_OBJ_SFT;
+    T_CHECK(!objective_needs_reference(&o) && !objective_is_pairwise(&o), "sft");
+}
+
+/* forward-only (dlogp NULL) gives the same sums; objective_sequence_logps is S. */
+static void t_forward_only_and_seq_logps(void) {
+    CfgObjective o = {.type = CFG_OBJ_DORPO, .lambda = 0.3, .odds_clamp = 1e-6};
+    Batch b = full_batch(&o);
+    size_t N = (size_t)B * T;
+    float *lg = ta_malloc(N * VP * sizeof(float), "lg"), *lse = ta_malloc(N * sizeof(float), "lse");
+    float *lp = ta_malloc(N * sizeof(float), "lp"), *dlp = ta_malloc(N * sizeof(float), "dlp");
+    for (size_t i = 0; i < N; i++)
+        for (int v = 0; v < VP; v++) lg[i * VP + v] = v < V ? LOGITS[i * V + v] : 0;
+    logsoftmax_gather(lp, lse, lg, TARGETS, (int)N, V, VP);
+    ObjectiveNorm norm = {0};
+    ObjectiveStats s1 = {0}, s2 = {0};
+    TaError err;
+    int rc = objective_norm_add(&norm, &o, &b, &err);
+    if (rc == TA_OK) rc = objective_forward_backward(&o, &b, lp, NULL, &norm, dlp, &s1, &err);
+    if (rc == TA_OK) rc = objective_forward_backward(&o, &b, lp, NULL, &norm, NULL, &s2, &err);
+    float seq[64];
+    objective_sequence_logps(seq, &b, lp);
+    double worst = 0;
+    for (int r = 0; r < B; r++) {
+        double s = 0;
+        for (int t = 0; t < T; t++) s += MASK[r * T + t] ? lp[r * T + t] : 0;
+        worst = fmax(worst, fabs(s - seq[r]));
+    }
+    free(lg); free(lse); free(lp); free(dlp);
+    T_CHECK(rc == TA_OK, "%s", err.msg);
+    T_CHECK(!memcmp(&s1, &s2, sizeof s1), "forward-only stats differ");
+    T_CHECK(worst < 1e-5, "objective_sequence_logps off by %g", worst);
+}
+
+/* ---- bad input ---------------------------------------------------------------------- */
+
+/* Runs o on a (possibly damaged) copy of the batch; expects rc and a message containing
+ * `needle`, and stats untouched. */
+static int expect_fail(const CfgObjective *o, Batch *b, const float *lp, const float *ref,
+                       int expect_rc, const char *needle, char *why, size_t cap) {
+    TaError err = {0};
+    ObjectiveNorm norm = {0};
+    ObjectiveStats st = {0}, zero = {0};
+    float dlp[1024];
+    int rc = objective_norm_add(&norm, o, b, &err);
+    if (rc == TA_OK) {
+        rc = objective_forward_backward(o, b, lp, ref, &norm, dlp, &st, &err);
+    }
+    if (rc != expect_rc || !strstr(err.msg, needle) || memcmp(&st, &zero, sizeof st)) {
+        snprintf(why, cap, "rc %d (want %d), message \"%s\" (want \"%s\")", rc, expect_rc, err.msg,
+                 needle);
+        return 0;
+    }
+    return 1;
+}
+
+static void t_bad_input(void) {
+    size_t N = (size_t)B * T;
+    TA_ASSERT(N <= 1024);
+    int tg[1024];
+    uint8_t mk[1024];
+    float lp[1024], wt[64], rf[64];
+    char why[1400];
+    CfgObjective dpo = {.type = CFG_OBJ_DPO, .beta = 0.1};
+    CfgObjective ddpo = {.type = CFG_OBJ_DDPO, .beta = 0.1};
+    CfgObjective orpo = {.type = CFG_OBJ_ORPO, .lambda = 0.1, .odds_clamp = 1e-6};
+    CfgObjective dorpo = {.type = CFG_OBJ_DORPO, .lambda = 0.1, .odds_clamp = 1e-6};
+    CfgObjective sft = {.type = CFG_OBJ_SFT};
+#define RESET()                                                                       \
+    do {                                                                              \
+        memcpy(tg, TARGETS, N * sizeof(int));                                         \
+        memcpy(mk, MASK, N);                                                          \
+        memcpy(wt, WEIGHTS, B * sizeof(float));                                       \
+        memcpy(rf, REFLP, B * sizeof(float));                                         \
+        for (size_t i = 0; i < N; i++) lp[i] = tg[i] < 0 ? 0.0f : -1.5f;              \
+    } while (0)
+#define EXPECT(o, b, ref, rc, needle) \
+    T_CHECK(expect_fail(o, b, lp, ref, rc, needle, why, sizeof why), "%s:%d %s", #o, __LINE__, why)
+    Batch b = make_batch(B, P, tg, mk, wt);
+
+    /* a chosen / a rejected response without completion tokens */
+    RESET();
+    memset(mk + 2 * T, 0, T); /* row 2 = pair 2 chosen */
+    EXPECT(&dpo, &b, rf, TA_EINPUT, "pair 2: the chosen response (batch row 2) has no completion");
+    EXPECT(&orpo, &b, rf, TA_EINPUT, "pair 2");
+    RESET();
+    memset(mk + (size_t)(P + 5) * T, 0, T);
+    EXPECT(&dorpo, &b, rf, TA_EINPUT, "pair 5: the rejected response");
+    /* non-finite log-prob / reference */
+    RESET();
+    lp[1 * T + 0] = NAN;
+    EXPECT(&dpo, &b, rf, TA_ERUNTIME, "non-finite log-prob nan at batch row 1 position 0");
+    EXPECT(&orpo, &b, rf, TA_ERUNTIME, "non-finite log-prob");
+    RESET();
+    lp[(size_t)(P + 1) * T] = -INFINITY;
+    EXPECT(&ddpo, &b, rf, TA_ERUNTIME, "non-finite log-prob -inf");
+    RESET();
+    rf[P + 3] = INFINITY;
+    EXPECT(&dpo, &b, rf, TA_ERUNTIME, "non-finite reference log-prob inf for batch row 11");
+    RESET();
+    EXPECT(&dpo, &b, NULL, TA_EINPUT, "needs the reference");
+    /* weights */
+    RESET();
+    wt[4] = -0.5f;
+    EXPECT(&ddpo, &b, rf, TA_EINPUT, "pair 4: weight -0.5");
+    EXPECT(&dorpo, &b, rf, TA_EINPUT, "pair 4: weight -0.5");
+    wt[4] = NAN;
+    EXPECT(&ddpo, &b, rf, TA_EINPUT, "pair 4: weight nan");
+    /* layout */
+    RESET();
+    Batch odd = make_batch(B - 1, P, tg, mk, wt);
+    EXPECT(&dpo, &odd, rf, TA_EINPUT, "2 x n_pairs rows");
+    Batch nopairs = make_batch(B, 0, tg, mk, wt);
+    EXPECT(&orpo, &nopairs, rf, TA_EINPUT, "2 x n_pairs rows");
+    RESET();
+    {
+        size_t pad = 0;
+        while (pad < N && tg[pad] >= 0) pad++;
+        TA_ASSERT(pad < N);
+        mk[pad] = 1;
+    }
+    EXPECT(&dpo, &b, rf, TA_EINPUT, "loss_mask set where there is no target");
+    /* sft with no completion token in the whole step */
+    RESET();
+    memset(mk, 0, N);
+    Batch sb = make_batch(B, 0, tg, mk, wt);
+    EXPECT(&sft, &sb, NULL, TA_EINPUT, "no completion tokens");
+    /* parameters */
+    RESET();
+    CfgObjective robust = {.type = CFG_OBJ_DPO, .beta = 0.1, .loss_type = CFG_LOSS_ROBUST,
+                           .label_smoothing = 0.5};
+    EXPECT(&robust, &b, rf, TA_EINPUT, "label_smoothing");
+    /* a normaliser that does not contain the micro-batch (objective_norm_add forgotten) */
+    {
+        ObjectiveNorm empty = {0};
+        ObjectiveStats st = {0};
+        TaError err;
+        int rc = objective_forward_backward(&dpo, &b, lp, rf, &empty, NULL, &st, &err);
+        T_CHECK(rc == TA_ERUNTIME && strstr(err.msg, "objective_norm_add"), "empty norm: rc %d %s",
+                rc, err.msg);
+    }
+    /* objective_norm_add leaves n unchanged on a bad batch */
+    {
+        ObjectiveNorm n1 = {0}, n0;
+        TaError err;
+        T_CHECK(objective_norm_add(&n1, &dpo, &b, &err) == TA_OK, "%s", err.msg);
+        n0 = n1;
+        memset(mk + T, 0, T);
+        T_CHECK(objective_norm_add(&n1, &dpo, &b, &err) == TA_EINPUT, "bad batch accepted");
+        T_CHECK(!memcmp(&n0, &n1, sizeof n0), "norm changed by a rejected batch");
+    }
+#undef RESET
+#undef EXPECT
+}
+
+/* The comparator used above fails on a corrupted reference (guards against a vacuous pass). */
+static void t_comparator_detects_corruption(void) {
+    char name[32], msg[512];
+    snprintf(name, sizeof name, "dlogits.%d", 2);
+    RefRecord *r = ref_get(&REF, name);
+    size_t n = r->n;
+    float *bad = ta_malloc(n * sizeof(float), "bad");
+    memcpy(bad, r->data, n * sizeof(float));
+    T_CHECK(compare("same", bad, r->data, n, 0, 0, msg, sizeof msg), "identical arrays differ");
+    bad[n / 3] += 1e-3f * max_abs(r->data, n);
+    int caught = !compare("corrupt", bad, r->data, n, 1e-5 * max_abs(r->data, n), 1e-5, msg, sizeof msg);
+    bad[n / 3] = NAN;
+    caught &= !compare("nan", bad, r->data, n, 1.0, 1.0, msg, sizeof msg);
+    free(bad);
+    T_CHECK(caught, "comparator missed a corruption");
+}
+
+int main(void) {
+    if (ref_load(&REF, ref_path("objectives")) != 0) {
+        printf("FAIL objective_reference: cannot load %s (tools/ref_objectives.py)\n",
+               ref_path("objectives"));
+        return 1;
+    }
+    load_inputs();
+    RefRecord *cf = ref_get(&REF, "cfgs");
+    if (!cf || (int)cf->dims[0] != NVAR) {
+        printf("FAIL objective_reference: %d variants in the file, the test knows %d\n",
+               cf ? (int)cf->dims[0] : -1, NVAR);
+        return 1;
+    }
+    char name[64];
+    for (CUR = 0; CUR < NVAR; CUR++) {
+        snprintf(name, sizeof name, "parity_%s", VNAMES[CUR]);
+        t_run(name, t_parity);
+    }
+    for (CUR = 0; CUR < NVAR; CUR++) {
+        snprintf(name, sizeof name, "fd_%s", VNAMES[CUR]);
+        t_run(name, t_fd);
+    }
+    for (CUR = 0; CUR < NVAR; CUR++) {
+        snprintf(name, sizeof name, "accumulate_%s", VNAMES[CUR]);
+        t_run(name, t_accumulate);
+    }
+    t_run("orpo_saturated_finite_and_parity", t_orpo_saturated);
+    t_run("fd_orpo_saturated", t_fd_orpo_saturated);
+    t_run("ddpo_unit_weights_is_dpo_bitwise", t_ddpo_unit_weights_is_dpo);
+    t_run("metric_table", t_metric_table);
+    t_run("forward_only_and_sequence_logps", t_forward_only_and_seq_logps);
+    t_run("bad_input", t_bad_input);
+    t_run("comparator_detects_corruption", t_comparator_detects_corruption);
+    free(MASK);
+    ref_free(&REF);
+    return t_done();
+}
