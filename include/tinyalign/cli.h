@@ -11,6 +11,8 @@ typedef struct {
     const char *summary; /* one line for `tinyalign --help` */
 } CliCommand;
 
+int cmd_train(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

@@ -123,6 +123,7 @@ typedef struct {
     float *back_memory;
     BackScratch back;
     int cur_B, cur_T; /* shape of the last forward (backward uses it) */
+    int acts_borrowed; /* activations belong to another model (gpt2_borrow_acts) */
     int *inputs;  /* (B,T) copy of the last forward's tokens */
     int *targets; /* (B,T) copy of the last forward's targets (-1 = none) */
 } GPT2;
@@ -141,6 +142,10 @@ void gpt2_init_weights(GPT2 *m, uint64_t seed);
 /* Allocates activations (and, when the model has gradients, backward scratch) for up to
  * B rows of T tokens. Idempotent when (B,T) fit already. */
 void gpt2_alloc_acts(GPT2 *m, int B, int T);
+/* Makes dst (a forward-only model of the same dimensions) use src's activation buffers
+ * instead of its own: dst's forward then overwrites src's activations. For a reference
+ * model that always runs before the policy on a batch. dst must not own activations. */
+void gpt2_borrow_acts(GPT2 *dst, GPT2 *src);
 /* Frees everything; safe on a zeroed struct. */
 void gpt2_free(GPT2 *m);
 

@@ -7,6 +7,8 @@
 
 /* One line per subcommand; each lives in src/cli/cmd_<name>.c. */
 static const CliCommand COMMANDS[] = {
+    {"train", cmd_train, "train from a JSON config (pretrain, sft, dpo, orpo, ddpo, dorpo)"},
+    {"resume", cmd_resume, "continue a stopped run from its latest checkpoint, bit-exactly"},
     {"info", cmd_info, "print the build: version, BLAS kernel, OpenMP threads"},
     {"bench", cmd_bench, "time training steps of a GPT-2 shape (make bench compares PyTorch)"},
     {"convert", cmd_convert, "convert GPT-2 model directories from / to Hugging Face (safetensors)"},

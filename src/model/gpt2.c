@@ -165,6 +165,7 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
 void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     TA_ASSERT(B >= 1 && T >= 1 && T <= m->config.max_seq_len);
     if (m->acts_memory && B <= m->B && T <= m->T) return;
+    TA_ASSERT(!m->acts_borrowed);
     free(m->acts_memory);
     free(m->back_memory);
     free(m->inputs);
@@ -205,13 +206,32 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     }
 }
 
+void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
+    TA_ASSERT(!dst->acts_memory && !dst->grads_memory && src->acts_memory);
+    TA_ASSERT(dst->config.d_model == src->config.d_model &&
+              dst->config.n_layer == src->config.n_layer &&
+              dst->config.n_head == src->config.n_head &&
+              dst->config.padded_vocab_size == src->config.padded_vocab_size);
+    dst->B = src->B;
+    dst->T = src->T;
+    memcpy(dst->act_sizes, src->act_sizes, sizeof dst->act_sizes);
+    dst->num_acts = src->num_acts;
+    dst->acts_memory = src->acts_memory;
+    dst->acts = src->acts;
+    dst->inputs = src->inputs;
+    dst->targets = src->targets;
+    dst->acts_borrowed = 1;
+}
+
 void gpt2_free(GPT2 *m) {
     free(m->params_memory);
     free(m->grads_memory);
-    free(m->acts_memory);
+    if (!m->acts_borrowed) {
+        free(m->acts_memory);
+        free(m->inputs);
+        free(m->targets);
+    }
     free(m->back_memory);
-    free(m->inputs);
-    free(m->targets);
     memset(m, 0, sizeof *m);
 }
 

@@ -1,0 +1,48 @@
+/* log.h — what a run tells its user: the progress line on stderr and one JSON object per
+ * logged step / eval in <out_dir>/metrics.jsonl.
+ *
+ * metrics.jsonl lines are {"kind": "train"|"eval"|"sample", "step": N, <name>: <value>...}
+ * with numbers printed %.9g (float32 round-trips). Everything except the wall-clock fields
+ * ("tok_per_s", "elapsed_s") is bit-identical between a straight run and a stopped and
+ * resumed one; on resume the file is cut back to the checkpoint's step first, so a crash
+ * between a checkpoint and a later log line never leaves duplicates.
+ */
+#ifndef TINYALIGN_LOG_H
+#define TINYALIGN_LOG_H
+#include <stdio.h>
+
+#include "tinyalign/common.h"
+
+typedef struct {
+    const char *name;
+    double value;
+} MetricKV;
+
+typedef struct {
+    FILE *metrics;    /* <out_dir>/metrics.jsonl, append mode */
+    int tty;          /* stderr is a terminal: progress line redraws in place */
+    double t_start;   /* ta_now() at log_open */
+} Logger;
+
+/* Opens (creating) <out_dir>/metrics.jsonl. When resume_step >= 0, first drops every line
+ * whose "step" is greater than resume_step. */
+int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err);
+void log_close(Logger *lg); /* safe on a zeroed Logger */
+
+/* Appends one JSON line {"kind": kind, "step": step, kv...}; extra_json (may be NULL) is a
+ * pre-formatted `"key": value` fragment appended verbatim (e.g. sample texts). Flushed. */
+void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, int n,
+                 const char *extra_json);
+
+/* The progress line: "step 120/1000 | loss 3.2145 | lr 3.00e-04 | gnorm 0.812 |
+ * 41.2k tok/s | 12.3 s elapsed | ETA 1m31s" plus up to a few extra metrics. */
+void log_progress(Logger *lg, long step, long max_steps, double loss, double lr, double gnorm,
+                  double tok_per_s, double eta_s, const MetricKV *extra, int n_extra);
+
+/* Formats seconds as "1h02m", "3m05s" or "12.3s". */
+void log_format_duration(double s, char *buf, size_t cap);
+
+/* Appends a JSON string literal (quoted, escaped) for s to buf (size cap, NUL-terminated). */
+void log_json_string(char *buf, size_t cap, const char *s);
+
+#endif
