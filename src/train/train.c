@@ -312,9 +312,9 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
         if (nd > 0 && !t->opt.force)
             return ta_err(err, TA_EINPUT,
                           "refusing to resume %s: %d config key(s) that change the training math "
-                          "differ from the checkpoint:\n%s(pass --force to resume anyway)",
+                          "differ from the checkpoint:\n%s\n(pass --force to resume anyway)",
                           dir, nd, diff);
-        if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s", diff);
+        if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s\n", diff);
     }
     GPT2 *refm = reference_drifts(&t->ref) ? reference_model(&t->ref) : NULL;
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
