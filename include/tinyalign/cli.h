@@ -13,6 +13,7 @@ typedef struct {
 
 int cmd_train(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

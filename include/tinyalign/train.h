@@ -29,6 +29,15 @@ typedef struct {
  * save on SIGINT/SIGTERM. */
 int train_run(const Config *cfg, const TrainOptions *opt, TaError *err);
 
+/* Evaluates the objective of cfg on its validation data (or, without any, its training
+ * data), at most max_batches batches of train.batch_size (<= 0: train.eval_batches).
+ * The model is built as cfg says (so the reference, when the objective has one, is the
+ * config's initial policy or reference.path); checkpoint (NULL: none) then replaces the
+ * policy weights. *json_out: one JSON object of metrics with TRL's names (caller frees).
+ * Writes nothing to disk except a reference cache. Returns TA_OK / TA_EINPUT / TA_ERUNTIME. */
+int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char **json_out,
+               TaError *err);
+
 /* Installs the SIGINT/SIGTERM handlers (first: request a stop; second SIGINT: exit 130
  * immediately) and reports what was requested: 0 nothing, else the signal number. */
 void train_signals_install(void);

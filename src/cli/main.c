@@ -9,6 +9,7 @@
 static const CliCommand COMMANDS[] = {
     {"train", cmd_train, "train from a JSON config (pretrain, sft, dpo, orpo, ddpo, dorpo)"},
     {"resume", cmd_resume, "continue a stopped run from its latest checkpoint, bit-exactly"},
+    {"eval", cmd_eval, "print the objective's metrics on validation data as one JSON object"},
     {"info", cmd_info, "print the build: version, BLAS kernel, OpenMP threads"},
     {"bench", cmd_bench, "time training steps of a GPT-2 shape (make bench compares PyTorch)"},
     {"convert", cmd_convert, "convert GPT-2 model directories from / to Hugging Face (safetensors)"},

@@ -62,6 +62,7 @@ typedef struct {
     int64_t perm_epoch;
     TrainState st;
     Logger log;
+    FILE *info; /* where setup reports (stdout for train, stderr for eval) */
 } Trainer;
 
 static void source_fill(const Source *s, const uint32_t *ids, int n, Batch *b) {
@@ -97,7 +98,7 @@ static int open_data(Trainer *t, TaError *err) {
                               .n = token_data_num_windows(t->td_train, 1), .rows_per_example = 1};
             t->have_val = 1;
         }
-        printf("data: %s: %llu tokens, %zu training windows of %d tokens%s%zu validation windows\n",
+        fprintf(t->info, "data: %s: %llu tokens, %zu training windows of %d tokens%s%zu validation windows\n",
                c->data.train, (unsigned long long)token_data_num_tokens(t->td_train), t->train.n,
                t->T + 1, t->have_val ? ", " : " (no validation: set data.val or data.val_fraction), ",
                t->have_val ? t->val.n : (size_t)0);
@@ -117,14 +118,14 @@ static int open_data(Trainer *t, TaError *err) {
     t->T = c->data.max_len - 1;
     t->train = (Source){.ds = t->ds_train, .n = dataset_size(t->ds_train),
                         .rows_per_example = dataset_rows_per_example(t->ds_train)};
-    printf("data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n", c->data.train,
+    fprintf(t->info, "data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n", c->data.train,
            t->train.n, dataset_num_truncated(t->ds_train), c->data.max_len, c->data.max_prompt_len);
     if (c->data.val[0]) {
         if ((rc = dataset_load(&t->ds_val, c->data.val, kind, t->tok, &dopt, err)) != TA_OK) return rc;
         t->val = (Source){.ds = t->ds_val, .n = dataset_size(t->ds_val),
                           .rows_per_example = dataset_rows_per_example(t->ds_val)};
         t->have_val = 1;
-        printf("data: %s: %zu validation examples, %zu truncated\n", c->data.val, t->val.n,
+        fprintf(t->info, "data: %s: %zu validation examples, %zu truncated\n", c->data.val, t->val.n,
                dataset_num_truncated(t->ds_val));
     } else if (c->data.val_fraction > 0) {
         /* hold out the last fraction of the (unshuffled) file */
@@ -163,7 +164,7 @@ static int init_model(Trainer *t, TaError *err) {
             ta_pathf(dir, sizeof dir, "%s", c->model.path);
         }
         if ((rc = model_load_dir(&t->model, dir, 1, err)) != TA_OK) return rc;
-        printf("model: loaded %s\n", dir);
+        fprintf(t->info, "model: loaded %s\n", dir);
         if (!t->tokenizer_path[0]) {
             char p[4096];
             ta_pathf(p, sizeof p, "%s/tokenizer.model", dir);
@@ -349,15 +350,8 @@ static int setup(Trainer *t, TaError *err) {
     Config *c = &t->cfg;
     int rc;
     ta_set_threads(c->run.threads);
-    if ((rc = ta_mkdirs(c->run.out_dir, err)) != TA_OK) return rc;
     t->config_json = config_to_json(c);
-    if (!t->opt.quiet) printf("resolved config:\n%s\n", t->config_json);
-    {
-        char p[4096];
-        ta_pathf(p, sizeof p, "%s/config.json", c->run.out_dir);
-        if ((rc = ta_write_file_atomic(p, t->config_json, strlen(t->config_json), err)) != TA_OK)
-            return rc;
-    }
+    if (!t->opt.quiet) fprintf(t->info, "resolved config:\n%s\n", t->config_json);
     if (c->tokenizer.type == CFG_TOK_SENTENCEPIECE && c->tokenizer.model[0])
         ta_pathf(t->tokenizer_path, sizeof t->tokenizer_path, "%s", c->tokenizer.model);
     /* a loaded model may bring its tokenizer; a scratch model takes its vocabulary from
@@ -395,16 +389,14 @@ static int setup(Trainer *t, TaError *err) {
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
-    if ((rc = log_open(&t->log, c->run.out_dir, t->opt.resume ? t->st.step : -1, err)) != TA_OK)
-        return rc;
     char mem[512];
     gpt2_memory_report(&t->model, mem, sizeof mem);
     char info[512];
     ta_runtime_info(info, sizeof info);
-    printf("%s\n%s\nobjective: %s | %d example(s) x %d accumulation = %d rows of T=%d per step\n",
+    fprintf(t->info, "%s\n%s\nobjective: %s | %d example(s) x %d accumulation = %d rows of T=%d per step\n",
            mem, info, config_choice_name("objective.type", c->objective.type),
            c->train.batch_size, t->K, t->rows * t->K, t->T);
-    fflush(stdout);
+    fflush(t->info);
     return TA_OK;
 }
 
@@ -573,8 +565,18 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
     memset(&t, 0, sizeof t);
     config_copy(&t.cfg, cfg);
     t.opt = *opt;
+    t.info = stdout;
     train_signals_install();
     int rc = setup(&t, err);
+    /* only a run that set up cleanly touches its directory */
+    if (rc == TA_OK) rc = ta_mkdirs(t.cfg.run.out_dir, err);
+    if (rc == TA_OK) {
+        char p[4096];
+        ta_pathf(p, sizeof p, "%s/config.json", t.cfg.run.out_dir);
+        rc = ta_write_file_atomic(p, t.config_json, strlen(t.config_json), err);
+    }
+    if (rc == TA_OK)
+        rc = log_open(&t.log, t.cfg.run.out_dir, t.opt.resume ? t.st.step : -1, err);
     int status;
     if (rc != TA_OK) status = rc == TA_EINPUT ? 2 : 1;
     else status = train_loop(&t, err);
@@ -583,4 +585,46 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
                 (unsigned long long)t.st.tokens_seen, t.cfg.run.out_dir);
     trainer_free(&t);
     return status;
+}
+
+int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char **json_out,
+               TaError *err) {
+    Trainer t;
+    memset(&t, 0, sizeof t);
+    config_copy(&t.cfg, cfg);
+    t.opt = (TrainOptions){.stop_after = -1, .quiet = 1};
+    t.info = stderr;
+    if (max_batches > 0) t.cfg.train.eval_batches = max_batches;
+    *json_out = NULL;
+    int rc = setup(&t, err);
+    if (rc == TA_OK && !t.have_val) {
+        /* no validation data: evaluate the training file itself */
+        t.val = t.train;
+        t.have_val = 1;
+    }
+    if (rc == TA_OK && checkpoint && *checkpoint) {
+        /* the config's model (and so its reference) stays; the policy becomes checkpoint */
+        char dir[4096];
+        rc = checkpoint_resolve(checkpoint, dir, sizeof dir, err);
+        if (rc == TA_OK) {
+            char p[4200];
+            ta_pathf(p, sizeof p, "%s/model.safetensors", dir);
+            rc = model_load_safetensors(&t.model, p, err);
+        }
+    }
+    ObjectiveMetrics m;
+    if (rc == TA_OK) rc = evaluate(&t, &m, err);
+    if (rc == TA_OK) {
+        char *buf = ta_malloc(4096, "eval json");
+        int n = snprintf(buf, 4096, "{\"examples\": %zu",
+                         t.val.n < (size_t)t.cfg.train.eval_batches * t.cfg.train.batch_size
+                             ? t.val.n : (size_t)t.cfg.train.eval_batches * t.cfg.train.batch_size);
+        for (int i = 0; i < OBJ_METRIC_COUNT; i++)
+            if (m.m[i].present)
+                n += snprintf(buf + n, 4096 - (size_t)n, ", \"%s\": %.9g", m.m[i].name, m.m[i].value);
+        snprintf(buf + n, 4096 - (size_t)n, "}");
+        *json_out = buf;
+    }
+    trainer_free(&t);
+    return rc;
 }
