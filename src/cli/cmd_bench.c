@@ -9,7 +9,11 @@
 
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
+#include "tinyalign/config.h"
+#include "tinyalign/data.h"
+#include "tinyalign/kernels.h"
 #include "tinyalign/model.h"
+#include "tinyalign/objective.h"
 #include "tinyalign/optim.h"
 
 static void usage(FILE *f) {
@@ -17,10 +21,14 @@ static void usage(FILE *f) {
             "usage: tinyalign bench [--layers L --heads NH --dim C --vocab V --max-seq T]\n"
             "                       [--batch B] [--seq T] [--steps N] [--warmup N]\n"
             "                       [--threads N] [--peak-gflops G] [--json]\n"
+            "                       [--objective pretrain|sft|dpo] [--reference snapshot|cached]\n"
             "Times N training steps (forward, backward, clip, AdamW) of a randomly initialised\n"
             "GPT-2 on random tokens after N warm-up steps. Defaults: the 'small' shape\n"
             "(L=6 NH=6 C=384 V=8192, B=8 T=256), 10 steps, 2 warm-up, all cores, peak 270.\n"
-            "FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (fwd+bwd, PaLM convention).\n");
+            "FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (fwd+bwd, PaLM convention).\n"
+            "--objective sft|dpo times the loss head of that objective on the same B x T tokens\n"
+            "(second half of each row is the completion; dpo: B/2 pairs), with the reference\n"
+            "as a frozen snapshot (one extra forward) or cached log-probs (none).\n");
 }
 
 static int parse_int(const char *s, int *out) {
@@ -34,6 +42,7 @@ static int parse_int(const char *s, int *out) {
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {.n_layer = 6, .n_head = 6, .d_model = 384, .vocab_size = 8192, .max_seq_len = 256};
     int B = 8, T = 256, steps = 10, warmup = 2, threads = 0, json = 0;
+    const char *objective = "pretrain", *refmode = "snapshot";
     double peak = 270.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -53,6 +62,8 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--warmup")) ok = (warmup = atoi(v)) >= 0;
         else if (!strcmp(a, "--threads")) ok = parse_int(v, &threads);
         else if (!strcmp(a, "--peak-gflops")) ok = (peak = atof(v)) > 0;
+        else if (!strcmp(a, "--objective")) ok = !strcmp(objective = v, "pretrain") || !strcmp(v, "sft") || !strcmp(v, "dpo");
+        else if (!strcmp(a, "--reference")) ok = !strcmp(refmode = v, "snapshot") || !strcmp(v, "cached");
         else { fprintf(stderr, "tinyalign bench: unknown option %s (see --help)\n", a); return TA_EINPUT; }
         if (!ok) { fprintf(stderr, "tinyalign bench: bad value \"%s\" for %s\n", v, a); return TA_EINPUT; }
     }
@@ -79,6 +90,31 @@ int cmd_bench(int argc, char **argv) {
             inp[b * T + t] = tok[b * (T + 1) + t];
             tgt[b * T + t] = tok[b * (T + 1) + t + 1];
         }
+    /* the loss head: a Batch whose second half of every row is the completion */
+    CfgObjective obj = {.type = CFG_OBJ_PRETRAIN, .beta = 0.1, .odds_clamp = 1e-6};
+    if (!strcmp(objective, "sft")) obj.type = CFG_OBJ_SFT;
+    if (!strcmp(objective, "dpo")) obj.type = CFG_OBJ_DPO;
+    if (obj.type == CFG_OBJ_DPO && B % 2) { fprintf(stderr, "tinyalign bench: dpo needs an even --batch\n"); return TA_EINPUT; }
+    Batch batch;
+    batch_alloc(&batch, B, T);
+    batch.B = B;
+    batch.T = T;
+    batch.n_pairs = obj.type == CFG_OBJ_DPO ? B / 2 : 0;
+    for (int i = 0; i < B * T; i++) {
+        batch.tokens[i] = inp[i];
+        batch.targets[i] = tgt[i];
+        batch.loss_mask[i] = (i % T) >= T / 2;
+    }
+    for (int b = 0; b < B; b++) { batch.lengths[b] = T; batch.weights[b] = 1.0f; batch.example_ids[b] = b; }
+    int snapshot = obj.type == CFG_OBJ_DPO && !strcmp(refmode, "snapshot");
+    GPT2 ref;
+    memset(&ref, 0, sizeof ref);
+    float *ref_logp = ta_calloc(sizeof(float) * (size_t)B, "ref logps");
+    if (snapshot) {
+        gpt2_init(&ref, &cfg, 0);
+        memcpy(ref.params_memory, m.params_memory, m.num_params * sizeof(float));
+        gpt2_borrow_acts(&ref, &m);
+    }
     GPT2Profile prof;
     double t_adam = 0, t_total = 0, t_norm = 0;
     float loss = 0;
@@ -89,9 +125,29 @@ int cmd_bench(int argc, char **argv) {
             t_adam = t_norm = 0;
         }
         double t0 = ta_now();
+        if (snapshot) { /* the reference forward runs first, on the borrowed activations */
+            gpt2_forward(&ref, inp, tgt, B, T, &err);
+            objective_sequence_logps(ref_logp, &batch, ref.acts.logp);
+        }
         gpt2_forward(&m, inp, tgt, B, T, &err);
         gpt2_zero_grad(&m);
-        loss = gpt2_mean_nll(&m, 1);
+        ObjectiveNorm onorm = {0};
+        ObjectiveStats st = {0};
+        if (objective_norm_add(&onorm, &obj, &batch, &err) != TA_OK ||
+            objective_forward_backward(&obj, &batch, m.acts.logp,
+                                       obj.type == CFG_OBJ_DPO ? ref_logp : NULL, &onorm,
+                                       m.acts.dlogp, &st, &err) != TA_OK) {
+            fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+            return TA_ERUNTIME;
+        }
+        {
+            double tl = ta_now();
+            logits_to_dlogits(m.acts.logits, m.acts.lse, tgt, m.acts.dlogp, B * T, cfg.vocab_size,
+                              cfg.padded_vocab_size);
+            if (m.prof) m.prof->bwd[K_LOGSOFTMAX] += ta_now() - tl;
+        }
+        gpt2_backward(&m);
+        loss = (float)st.loss;
         double t1 = ta_now();
         double norm = grad_global_norm(m.grads_memory, m.num_params);
         grad_clip_scale(m.grads_memory, m.num_params, norm, oc.grad_clip);
@@ -113,11 +169,13 @@ int cmd_bench(int argc, char **argv) {
     if (json) {
         printf("{\"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, \"T\": %d, \"threads\": %d, "
                "\"ms_per_step\": %.2f, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"mfu\": %.4f, "
-               "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f}\n",
+               "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f, \"objective\": \"%s\", \"reference\": \"%s\"}\n",
                cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T, ta_get_threads(), ms, toks,
-               gflops, gflops / peak, rss_mib, arith_mib, loss);
+               gflops, gflops / peak, rss_mib, arith_mib, loss, objective, obj.type == CFG_OBJ_DPO ? refmode : "none");
     } else {
         printf("%s\n%s\n", info, mem);
+        printf("objective: %s%s%s\n", objective, obj.type == CFG_OBJ_DPO ? ", reference " : "",
+               obj.type == CFG_OBJ_DPO ? refmode : "");
         printf("tinyalign: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s, "
                "MFU %.1f%% of %.0f GFLOP/s\n",
                cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T, ms, toks, gflops,
@@ -137,7 +195,9 @@ int cmd_bench(int argc, char **argv) {
         double other = ms - accounted - (t_adam + t_norm) / steps * 1000;
         printf("  %-20s %7.2f ms  %5.1f%%\n", "other (memsets, copies)", other, 100 * other / ms);
     }
-    free(tok); free(inp); free(tgt);
+    free(tok); free(inp); free(tgt); free(ref_logp);
+    batch_free(&batch);
+    if (snapshot) gpt2_free(&ref);
     adamw_free(&opt);
     gpt2_free(&m);
     return TA_OK;
