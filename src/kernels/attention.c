@@ -14,6 +14,22 @@
 #include "tinyalign/kernels.h"
 #include "vecmath.h"
 
+/* row[0..t] <- softmax(row[0..t]) (max-subtracted), row[t+1..T) <- 0: the causal mask. */
+static void causal_softmax_row(float *row, int t, int T) {
+    float maxv = -INFINITY;
+    for (int t2 = 0; t2 <= t; t2++)
+        if (row[t2] > maxv) maxv = row[t2];
+    float sum = 0.0f;
+    for (int t2 = 0; t2 <= t; t2++) {
+        float e = expf(row[t2] - maxv);
+        row[t2] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
+    for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
+}
+
 void attention_forward_naive(float *out, float *att, const float *inp, int B, int T, int C,
                              int NH) {
     const int hs = C / NH;
@@ -27,22 +43,11 @@ void attention_forward_naive(float *out, float *att, const float *inp, int B, in
                 const float *q = base + (size_t)t * C3 + h * hs;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
                 /* a[t2] = q . k[t2] * scale, running max for a stable softmax */
-                float maxv = -INFINITY;
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *k = base + (size_t)t2 * C3 + C + h * hs;
-                    float v = ta_dot(q, k, hs) * scale;
-                    a[t2] = v;
-                    if (v > maxv) maxv = v;
+                    a[t2] = ta_dot(q, k, hs) * scale;
                 }
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = expf(a[t2] - maxv);
-                    a[t2] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+                causal_softmax_row(a, t, T);
                 /* y[t] = sum_t2 a[t2] v[t2] */
                 float *o = out + ((size_t)b * T + t) * C + h * hs;
                 for (int i = 0; i < hs; i++) o[i] = 0.0f;
@@ -108,21 +113,7 @@ void attention_forward(float *out, float *att, const float *inp, int B, int T, i
             /* S = scale * Q K^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
                         0.0f, a, T);
-            for (int t = 0; t < T; t++) {
-                float *row = a + (size_t)t * T;
-                float maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++)
-                    if (row[t2] > maxv) maxv = row[t2];
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    float e = expf(row[t2] - maxv);
-                    row[t2] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
-                for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
-            }
+            for (int t = 0; t < T; t++) causal_softmax_row(a + (size_t)t * T, t, T);
             /* Y = A V -> out[b, :, h*hs : (h+1)*hs] */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3,
                         0.0f, out + (size_t)b * T * C + h * hs, C);

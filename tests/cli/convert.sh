@@ -6,12 +6,10 @@
 # pytorch_model.bin dirs; and bad input exits 2 with a message naming the file.
 # One PASS/FAIL line per case. Env: TA_BUILD (build), PYTHON (/usr/bin/python3), TA_REF.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+source "$(dirname "$0")/../lib.sh"
 BUILD=${TA_BUILD:-build}
 TA=$BUILD/tinyalign
 LOGITS=$BUILD/tests/test_hf_logits
-PY=${PYTHON:-/usr/bin/python3}
 HF="$PY tools/hf_gpt2.py"
 W=${TA_REF:-build/ref}/convert
 TOL=1e-4
@@ -19,9 +17,6 @@ TOKENS="0,5,17,99,42,3,3,8,1,64,65,12,77,31,2,9;7,7,7,98,60,61,62,63,0,1,2,3,4,5
 rm -rf "$W"
 mkdir -p "$W"
 
-pass() { echo "PASS $1"; }
-FAILS=0
-fail() { echo "FAIL $1: $2"; FAILS=$((FAILS + 1)); }
 # ok NAME CMD... : PASS when CMD exits 0; otherwise FAIL with its last lines
 ok() {
   local name=$1; shift

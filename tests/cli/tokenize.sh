@@ -6,30 +6,8 @@
 # leaving a shard behind. Prints one PASS/FAIL line per case.
 # Env: TA_BUILD (default build), PYTHON (default /usr/bin/python3), TA_REF (scratch).
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
-BIN=${TA_BUILD:-build}/tinyalign
-PY=${PYTHON:-/usr/bin/python3}
-D=${TA_REF:-build/ref}/cli_tokenize
-rm -rf "$D"; mkdir -p "$D"
-fails=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
-
-# expect_err NAME WANT_SUBSTRING... -- CMD...: exit status 2 and every substring on stderr.
-expect_err() {
-  local name=$1; shift
-  local want=()
-  while [ "$1" != "--" ]; do want+=("$1"); shift; done; shift
-  local err rc
-  err=$("$@" 2>&1 >/dev/null); rc=$?
-  if [ $rc -ne 2 ]; then fail "$name" "exit $rc (expected 2): $err"; return; fi
-  for w in "${want[@]}"; do
-    if ! grep -qF -- "$w" <<<"$err"; then fail "$name" "message lacks \"$w\": $err"; return; fi
-  done
-  if [ "$(wc -l <<<"$err")" -ne 1 ]; then fail "$name" "expected one line: $err"; return; fi
-  pass "$name"
-}
+source "$(dirname "$0")/../lib.sh"
+D=$(scratch_dir cli_tokenize)
 
 # ---- training text (deterministic, multilingual) -----------------------------------
 "$PY" - "$D" <<'EOF'
@@ -233,4 +211,4 @@ expect_err train_bad_vocab_size "--vocab-size" -- \
   $BIN tokenizer train --input "$D/train.txt" --vocab-size ten --out "$D/x"
 expect_err tokenizer_unknown_subcommand "frobnicate" -- $BIN tokenizer frobnicate
 
-exit $((fails > 0))
+exit $((FAILS > 0))
