@@ -17,8 +17,11 @@
 
 /* e^x for x in float range, vectorisable: x = n ln2 + r, |r| <= ln2/2, e^x = 2^n e^r. */
 static inline float exp_vec(float x) {
-    x = x < -87.0f ? -87.0f : x; /* two plain selects: GCC if-converts these */
-    x = x > 88.0f ? 88.0f : x;
+    /* two plain selects (GCC if-converts them); written so that NaN maps to -87: the
+     * float->int conversion below must never see NaN (undefined behaviour). A NaN input
+     * still yields NaN from the callers, whose formulas also use x itself. */
+    x = x > -87.0f ? x : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     /* n = round(x / ln2) via truncation of a positive number (floorf would not vectorise
      * without -fno-trapping-math) */
     int32_t ni = (int32_t)(x * 1.44269504088896341f + 128.5f) - 128;
