@@ -315,6 +315,35 @@ def cmd_bin2st(a):
     print(f"wrote {os.path.join(out, 'model.safetensors')}: {len(tensors)} tensors")
 
 
+def cmd_llmc(a):
+    """Writes an HF-layout model dir as llm.c's model file (train_gpt2.py write_model,
+    version 3: vocab padded to a multiple of 128), written here from the format's spec."""
+    cfg = json.load(open(os.path.join(a.model, "config.json")))
+    t = canonical(st_read(os.path.join(a.model, "model.safetensors"))[0])
+    L, NH, C, V = cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["vocab_size"]
+    T = cfg.get("n_positions", cfg.get("n_ctx"))
+    Vp = (V + 127) // 128 * 128
+    f32 = lambda x: np.asarray(x, dtype=np.float32)
+    wte = np.zeros((Vp, C), np.float32)
+    wte[:V] = f32(t["wte.weight"])
+    per = lambda fmt, tr=False: np.stack([f32(t[fmt % i]).T if tr else f32(t[fmt % i]) for i in range(L)])
+    parts = [wte, f32(t["wpe.weight"]),
+             per("h.%d.ln_1.weight"), per("h.%d.ln_1.bias"),
+             per("h.%d.attn.c_attn.weight", True), per("h.%d.attn.c_attn.bias"),
+             per("h.%d.attn.c_proj.weight", True), per("h.%d.attn.c_proj.bias"),
+             per("h.%d.ln_2.weight"), per("h.%d.ln_2.bias"),
+             per("h.%d.mlp.c_fc.weight", True), per("h.%d.mlp.c_fc.bias"),
+             per("h.%d.mlp.c_proj.weight", True), per("h.%d.mlp.c_proj.bias"),
+             f32(t["ln_f.weight"]), f32(t["ln_f.bias"])]
+    header = np.zeros(256, np.int32)
+    header[:8] = [20240326, 3, T, V, L, NH, C, Vp]
+    with open(a.out, "wb") as f:
+        f.write(header.tobytes())
+        for p in parts:
+            f.write(np.ascontiguousarray(p).tobytes())
+    print(f"wrote {a.out}: llm.c format v3, L={L} NH={NH} C={C} V={V} Vp={Vp} T={T}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -341,10 +370,13 @@ def main():
     b2 = sub.add_parser("bin2st")
     b2.add_argument("--model", required=True)
     b2.add_argument("--out")
+    lc = sub.add_parser("llmc")
+    lc.add_argument("--model", required=True)
+    lc.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(1)
     {"create": cmd_create, "logits": cmd_logits, "compare": cmd_compare,
-     "bin2st": cmd_bin2st}[a.cmd](a)
+     "bin2st": cmd_bin2st, "llmc": cmd_llmc}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,14 @@ int model_config_write(const GPT2Config *cfg, const char *path, TaError *err);
  * loads dir/model.safetensors. m must be zeroed or freed; on error m is freed (zeroed)
  * and err says which file is wrong. */
 int model_load_dir(GPT2 *m, const char *dir, int with_grads, TaError *err);
+
+/* Imports llm.c's checkpoint format (gpt2_124M.bin written by llm.c's train_gpt2.py):
+ * a 256 x int32 header {20240326, version 3 (padded vocab) or 1, maxT, V, L, NH, C, Vp}
+ * then float32 tensors in llm.c's order — which is our slab order (wte (Vp_llmc, C), wpe,
+ * ln1w, ln1b, qkvw (L,3C,C), qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw,
+ * fcprojb, lnfw, lnfb). The file length must match the header exactly; the wte rows beyond
+ * V are dropped (llm.c pads to 128, we to 64). Initialises m (frees it on error). */
+int model_load_llmc(GPT2 *m, const char *path, int with_grads, TaError *err);
 /* Creates dir if needed and writes dir/config.json and dir/model.safetensors, each
  * atomically. (Whole-directory atomicity is the checkpoint writer's job.) */
 int model_save_dir(const GPT2 *m, const char *dir, TaError *err);

@@ -522,3 +522,57 @@ int optim_load_safetensors(AdamW *o, const GPT2 *m, const char *path, TaError *e
     safetensors_close(&st);
     return rc;
 }
+
+int model_load_llmc(GPT2 *m, const char *path, int with_grads, TaError *err) {
+    memset(m, 0, sizeof *m);
+    size_t len;
+    char *buf = ta_read_file(path, &len, err);
+    if (!buf) return TA_EINPUT;
+    int32_t h[256];
+    int rc = TA_OK;
+    if (len < sizeof h) {
+        rc = ta_err(err, TA_EINPUT, "%s: %zu bytes, too short for llm.c's 1024-byte header", path, len);
+        goto end;
+    }
+    memcpy(h, buf, sizeof h);
+    if (h[0] != 20240326 || (h[1] != 1 && h[1] != 3)) {
+        rc = ta_err(err, TA_EINPUT,
+                    "%s: not an llm.c model file (magic %d, version %d; expected 20240326 and "
+                    "version 1 or 3)", path, h[0], h[1]);
+        goto end;
+    }
+    GPT2Config cfg = {.max_seq_len = h[2], .vocab_size = h[3], .n_layer = h[4], .n_head = h[5],
+                      .d_model = h[6]};
+    int vp_file = h[1] == 3 ? h[7] : h[3];
+    if ((rc = gpt2_config_check(&cfg, err)) != TA_OK) {
+        char inner[1024];
+        snprintf(inner, sizeof inner, "%s", err->msg);
+        rc = ta_err(err, TA_EINPUT, "%s: header: %s", path, inner);
+        goto end;
+    }
+    if (vp_file < cfg.vocab_size) {
+        rc = ta_err(err, TA_EINPUT, "%s: padded vocab %d < vocab %d", path, vp_file, cfg.vocab_size);
+        goto end;
+    }
+    gpt2_init(m, &cfg, with_grads);
+    const size_t C = (size_t)cfg.d_model;
+    const size_t wte_ours = m->param_sizes[P_WTE], wte_file = (size_t)vp_file * C;
+    const size_t rest = m->num_params - wte_ours;
+    const size_t want = sizeof h + (wte_file + rest) * sizeof(float);
+    if (len != want) {
+        rc = ta_err(err, TA_EINPUT,
+                    "%s: %zu bytes, but the header (L=%d NH=%d C=%d V=%d Vp=%d maxT=%d) needs "
+                    "exactly %zu", path, len, cfg.n_layer, cfg.n_head, cfg.d_model,
+                    cfg.vocab_size, vp_file, cfg.max_seq_len, want);
+        gpt2_free(m);
+        goto end;
+    }
+    const float *src = (const float *)(buf + sizeof h);
+    /* wte: the V real rows; our padding rows stay zero */
+    memcpy(m->params.wte, src, (size_t)cfg.vocab_size * C * sizeof(float));
+    /* everything after wte is in the same order and layout as our slab */
+    memcpy(m->params.wte + wte_ours, src + wte_file, rest * sizeof(float));
+end:
+    free(buf);
+    return rc;
+}

@@ -5,7 +5,7 @@
  * checks an HF directory (optional "transformer." prefix, F16/BF16 upcast, mask buffers
  * and a tied lm_head dropped) and writes a clean F32 model directory; --to hf writes a
  * directory transformers' GPT2LMHeadModel.from_pretrained() reads (lm_head is left out:
- * HF ties it to wte). llm.c's .bin import is not implemented yet.
+ * HF ties it to wte). --from llmc imports llm.c's gpt2_*.bin checkpoint file.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,11 +18,14 @@
 static void convert_usage(FILE *f) {
     fprintf(f,
             "usage: tinyalign convert --from hf --in HF_DIR --out DIR\n"
-            "       tinyalign convert --to hf --in DIR --out HF_DIR\n\n"
+            "       tinyalign convert --to hf --in DIR --out HF_DIR\n"
+            "       tinyalign convert --from llmc --in gpt2_124M.bin --out DIR\n\n"
             "Converts GPT-2 model directories (config.json + model.safetensors).\n"
             "  --from hf   read a Hugging Face GPT-2 directory (names with or without the\n"
             "              \"transformer.\" prefix; F32, F16 or BF16), check every tensor's\n"
             "              shape against config.json, write a tinyalign model directory\n"
+            "  --from llmc read llm.c's model file (train_gpt2.py's gpt2_*.bin, header\n"
+            "              20240326, version 1 or 3) and write a tinyalign model directory\n"
             "  --to hf     write a tinyalign model directory as a Hugging Face GPT-2\n"
             "              directory (GPT2LMHeadModel; lm_head tied to wte, not stored)\n"
             "  --in PATH   the source directory\n"
@@ -63,13 +66,10 @@ int cmd_convert(int argc, char **argv) {
         return TA_EINPUT;
     }
     const char *fmt = from ? from : to;
-    if (from && !strcmp(from, "llmc")) {
-        fprintf(stderr, "tinyalign convert: --from llmc is not implemented yet\n");
-        return TA_EINPUT;
-    }
-    if (strcmp(fmt, "hf") != 0) {
-        fprintf(stderr, "tinyalign convert: unknown format \"%s\" for %s (expected hf)\n", fmt,
-                from ? "--from" : "--to");
+    int llmc = from && !strcmp(from, "llmc");
+    if (strcmp(fmt, "hf") != 0 && !llmc) {
+        fprintf(stderr, "tinyalign convert: unknown format \"%s\" for %s (expected %s)\n", fmt,
+                from ? "--from" : "--to", from ? "hf or llmc" : "hf");
         return TA_EINPUT;
     }
     if (!in || !out) {
@@ -79,7 +79,7 @@ int cmd_convert(int argc, char **argv) {
 
     TaError err = {0};
     GPT2 m;
-    int rc = model_load_dir(&m, in, 0, &err);
+    int rc = llmc ? model_load_llmc(&m, in, 0, &err) : model_load_dir(&m, in, 0, &err);
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign convert: %s\n", err.msg);
         return rc;
@@ -91,7 +91,7 @@ int cmd_convert(int argc, char **argv) {
         const GPT2Config *c = &m.config;
         size_t pad = (size_t)(c->padded_vocab_size - c->vocab_size) * (size_t)c->d_model;
         printf("converted %s -> %s (%s): GPT-2 n_layer=%d n_head=%d n_embd=%d vocab_size=%d "
-               "n_positions=%d, %zu parameters\n", in, out, from ? "from hf" : "to hf",
+               "n_positions=%d, %zu parameters\n", in, out, llmc ? "from llmc" : from ? "from hf" : "to hf",
                c->n_layer, c->n_head, c->d_model, c->vocab_size, c->max_seq_len, m.num_params - pad);
     }
     gpt2_free(&m);

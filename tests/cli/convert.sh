@@ -63,6 +63,16 @@ logits "to-hf" "$W/hf2" "$W/hf2"
 if cmp -s "$W/ours/model.safetensors" "$W/hf2/model.safetensors"; then pass "ours -> hf -> byte-identical file"
 else fail "ours -> hf -> byte-identical file" "model.safetensors differs"; fi
 
+# 1b. llm.c's model file (written by tools/hf_gpt2.py llmc from the format's spec) -> ours
+ok "write llm.c model file (python)" $HF llmc --model "$W/hf" --out "$W/gpt2_llmc.bin"
+ok "convert --from llmc" "$TA" convert --from llmc --in "$W/gpt2_llmc.bin" --out "$W/from-llmc"
+logits "from-llmc" "$W/from-llmc" "$W/hf"
+ok "from-llmc tensors bit-exact vs original" $HF compare "$W/hf" "$W/from-llmc"
+head -c 2000 "$W/gpt2_llmc.bin" > "$W/llmc_trunc.bin"
+bad "llmc truncated file" "llmc_trunc.bin" "$TA" convert --from llmc --in "$W/llmc_trunc.bin" --out "$W/x"
+head -c 4096 "$W/hf/model.safetensors" > "$W/not_llmc.bin"
+bad "llmc not an llm.c file" "not an llm.c model file" "$TA" convert --from llmc --in "$W/not_llmc.bin" --out "$W/x"
+
 # 2. Hub-style file: no prefix, attn.bias/masked_bias buffers, tied lm_head; odd sizes
 ok "create hub-style model (python)" $HF create --out "$W/hub" --style hub --seed 2 \
    --n-layer 3 --n-head 2 --n-embd 48 --n-positions 20 --vocab-size 130
