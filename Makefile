@@ -38,12 +38,14 @@ BLASLIB := -L$(BLASDIR) -l:libopenblas.so.0 -Wl,-rpath,$(BLASDIR)
 BLASINC := $(shell pkg-config --cflags openblas 2>/dev/null)
 
 SPM_CFLAGS := $(shell pkg-config --cflags sentencepiece 2>/dev/null)
+SPM_VERSION := $(shell pkg-config --modversion sentencepiece 2>/dev/null || echo unknown)
 SPM_LIBS   := $(shell pkg-config --libs sentencepiece sentencepiece_train 2>/dev/null || echo -lsentencepiece -lsentencepiece_train)
 CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 
 WARN     := -Wall -Wextra -Wno-unused-parameter
-CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) -D_DEFAULT_SOURCE
+CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) -D_DEFAULT_SOURCE \
+            -DTA_SPM_VERSION='"$(SPM_VERSION)"'
 CXXFLAGS := -std=c++17 $(WARN) $(OPT) $(SANITIZE) -Iinclude $(SPM_CFLAGS)
 LDFLAGS  := $(OMPFLAGS) $(SANITIZE)
 LDLIBS   := $(BLASLIB) $(SPM_LIBS) $(CJSON_LIBS) -lstdc++ -lm -lpthread

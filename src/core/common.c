@@ -279,14 +279,18 @@ int ta_get_threads(void) {
 #endif
 }
 
+#ifndef TA_SPM_VERSION
+#define TA_SPM_VERSION "unknown"
+#endif
+
 void ta_runtime_info(char *buf, size_t cap) {
     const char *cfg = openblas_get_config();
     const char *core = openblas_get_corename();
 #ifdef _OPENMP
-    snprintf(buf, cap, "BLAS: %s (kernel %s); OpenMP: on, %d threads", cfg ? cfg : "?",
-             core ? core : "?", omp_get_max_threads());
+    snprintf(buf, cap, "BLAS: %s (kernel %s); OpenMP: on, %d threads; SentencePiece %s",
+             cfg ? cfg : "?", core ? core : "?", omp_get_max_threads(), TA_SPM_VERSION);
 #else
-    snprintf(buf, cap, "BLAS: %s (kernel %s); OpenMP: off (1 thread)", cfg ? cfg : "?",
-             core ? core : "?");
+    snprintf(buf, cap, "BLAS: %s (kernel %s); OpenMP: off (1 thread); SentencePiece %s",
+             cfg ? cfg : "?", core ? core : "?", TA_SPM_VERSION);
 #endif
 }

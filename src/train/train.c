@@ -577,6 +577,17 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
     }
     if (rc == TA_OK)
         rc = log_open(&t.log, t.cfg.run.out_dir, t.opt.resume ? t.st.step : -1, err);
+    if (rc == TA_OK && !t.opt.resume) {
+        /* what the run trains on, once, as step 0 */
+        MetricKV kv[4];
+        int n = 0;
+        kv[n++] = (MetricKV){"train_examples", (double)t.train.n};
+        kv[n++] = (MetricKV){"val_examples", t.have_val ? (double)t.val.n : 0.0};
+        if (t.ds_train)
+            kv[n++] = (MetricKV){"truncated", (double)dataset_num_truncated(t.ds_train)};
+        kv[n++] = (MetricKV){"params", (double)t.model.num_params};
+        log_metrics(&t.log, "data", 0, kv, n, NULL);
+    }
     int status;
     if (rc != TA_OK) status = rc == TA_EINPUT ? 2 : 1;
     else status = train_loop(&t, err);

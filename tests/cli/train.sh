@@ -108,6 +108,26 @@ if [ $rc -eq 0 ] && grep -q "early stopping" <<<"$err" && [ "$best" = "step-0000
    && [ "$(cat "$D/early/checkpoints/latest")" = "step-00000020" ]; then
   pass "early_stopping_keeps_best"; else fail "early_stopping_keeps_best" "exit $rc best=$best latest=$(cat "$D/early/checkpoints/latest" 2>/dev/null)"; fi
 
+# ---- several shards by glob; a validation fraction instead of a file -------------------------
+"$PY" - "$D" <<'EOF2'
+import struct, sys
+d = sys.argv[1]
+raw = open(d + "/data/train.bin", "rb").read()
+n = struct.unpack_from("<Q", raw, 24)[0]
+ids = struct.unpack_from("<%dH" % n, raw, 64)
+for i, part in enumerate([ids[: n // 3], ids[n // 3:]]):
+    hdr = b"TASHARD1" + struct.pack("<IIIIQ", 1, 2, 64, 0, len(part)); hdr += b"\0" * (64 - len(hdr))
+    open(f"{d}/data/part-{i}.bin", "wb").write(hdr + struct.pack("<%dH" % len(part), *part))
+EOF2
+out=$(train --set run.out_dir="$D/glob" --set data.train="$D/data/part-*.bin" --set train.max_steps=5 2>&1)
+# the two parts hold the same tokens as train.bin: same window count
+want=$(grep -o '[0-9]* training windows' "$D/straight.log" | head -1)
+if grep -q "part-\*.bin: 60000 tokens, $want" <<<"$out"; then pass "shards_by_glob"; else fail "shards_by_glob" "$(grep data: <<<"$out")"; fi
+out=$(train --set run.out_dir="$D/valfrac" --set data.val='""' --set data.val_fraction=0.1 --set train.max_steps=10 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q "validation windows" <<<"$out" && grep -q '"kind": "eval"' "$D/valfrac/metrics.jsonl"; then
+  pass "val_fraction_split"; else fail "val_fraction_split" "exit $rc: $(grep -E 'data:|error' <<<"$out")"; fi
+if grep -q '"kind": "data", "step": 0, "train_examples": ' "$D/valfrac/metrics.jsonl"; then pass "data_line_logged"; else fail "data_line_logged" "no data line"; fi
+
 # ---- init from a checkpoint (fine-tuning) ------------------------------------------------------
 if train --set run.out_dir="$D/ft" --set model.init=checkpoint --set model.path="$D/straight" --set train.max_steps=5 >/dev/null 2>&1; then
   pass "init_from_checkpoint"; else fail "init_from_checkpoint" "exit $?"; fi
