@@ -1,0 +1,279 @@
+/* curate.h — diversity data for deviation-weighted preference tuning (SEEDS.md 2.3, 2.8):
+ * per-response deviation scores and weights, preference-pair construction, and DivPO
+ * selection, from multi-response JSONL
+ *   {"prompt": str, "responses": [{"text": str, "score"?: number, "embedding"?: [number],
+ *                                  <any other field>...}, ...], <any other field>...}
+ *
+ * Embedding sources (CurateSource, parsed from the --source strings):
+ *   field:NAME   vectors in the data: the response object's NAME field (an array of finite
+ *                numbers, the same length on every response of the file, not all zero), so
+ *                a user can bring e.g. "embedding" (semantic) and "style_embedding";
+ *   model:DIR    a tinyalign model directory: the mean over the RESPONSE positions of the
+ *                final layer-norm output (acts.lnf) of gpt2_forward on [BOS] prompt response,
+ *                i.e. the hidden states after reading each response token (the prompt
+ *                positions and the EOS are left out, so two responses are compared by what
+ *                they say, in context). Sequences follow data.h's convention with max_len =
+ *                maxT + 1 and max_prompt_len = maxT / 2 (keep_end); the tokenizer is
+ *                DIR/tokenizer.model unless one is given;
+ *   lexical      built in, no model: hashed features of the text into CURATE_LEXICAL_DIM
+ *                buckets (curate_lexical_embed below), L2-normalised.
+ *
+ * Deviation and weight (SEEDS 2.3 step 4, computed over a MULTISET of N responses: all the
+ * responses of a prompt for `curate deviation`, the 2 x #pairs paired responses for
+ * `curate pairs`, one pool for DivPO):
+ *   d_i^k = 1/(N-1) sum_{j != i} (1 - cos(e_i^k, e_j^k))      per source k (K sources),
+ *           rounded to 1e-12 (curate_deviation)
+ *   s_i^k = 2 (d_i^k - min_j d_j^k) / (max - min) - 1          0 when max - min <= CURATE_TIE_EPS
+ *           (1e-6: float32 vectors cannot resolve smaller differences, which min-max would
+ *           otherwise blow up to the whole [-1, 1] range; the released code compares max == min)
+ *   u_i   = prod_k ((s_i^k + 1) / 2)^(1/K)                     geometric mean in [0, 1]
+ *   s_i   = 2 u_i - 1
+ *   score_i = (N s_i - sum_j s_j) / (N + sum_j s_j)  unless every s_i is equal (then s_i)
+ *   weight_i = score_i + 1                       (= N u_i / sum_j u_j: mean 1 over the prompt)
+ * The least-deviating response gets weight 0; all-equal deviations give weight 1 (N = 2
+ * always ties: one pair alone is plain DPO). Degenerate case, kept exactly as the formula
+ * (and the released script) has it: with K >= 2 sources every response can be the minimum
+ * of some source, so every u_i = 0, every s_i = -1 and every weight is 0 (counted and
+ * reported as "degenerate" by the commands).
+ *
+ * Randomness: every prompt i draws from its own TaRng seeded with
+ * curate_prompt_seed(seed, i), so a prompt's pairs do not depend on the others (or on
+ * which prompts were skipped). tools/ref_curate.py reimplements the RNG and reproduces
+ * every pair exactly.
+ *
+ * Not here: embedding with external sentence-transformers models (bring their vectors as
+ * field:NAME), tokenizer-free model scoring, PRS / anchors / DS weight (other curate
+ * commands). Diversity METRICS live in diversity.h.
+ */
+#ifndef TINYALIGN_CURATE_H
+#define TINYALIGN_CURATE_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tinyalign/common.h"
+#include "tinyalign/data.h"
+
+#define CURATE_LEXICAL_DIM 1024 /* buckets of the lexical source */
+#define CURATE_MAX_SOURCES 8    /* --source may be given this many times */
+#define CURATE_ALL_PAIRS_MAX 100 /* gap = -1: at most this many pairs sampled per prompt */
+#define CURATE_TIE_EPS 1e-6     /* a source whose deviations span less than this ties */
+
+/* ---- embedding sources ---------------------------------------------------------------- */
+typedef enum { CURATE_SRC_FIELD = 0, CURATE_SRC_MODEL, CURATE_SRC_LEXICAL } CurateSourceKind;
+
+typedef struct {
+    CurateSourceKind kind;
+    char spec[600]; /* as written ("field:style_embedding"): the output key "deviation/<spec>" */
+    char arg[600];  /* the field name or the model directory; "" for lexical */
+} CurateSource;
+
+/* Parses "field:NAME", "model:DIR" or "lexical". TA_EINPUT naming the spec and the three
+ * accepted forms otherwise (empty NAME/DIR included). */
+int curate_source_parse(CurateSource *s, const char *spec, TaError *err);
+
+/* ---- the math (pure functions; tested against hand-computed cases and ref_curate.py) --- */
+
+/* The lexical embedding of a UTF-8 text, out (CURATE_LEXICAL_DIM), L2 norm 1. Features,
+ * case-sensitive, each hashed with FNV-1a 64 of a one-byte tag + its UTF-8 bytes into
+ * bucket h % CURATE_LEXICAL_DIM with count += 1:
+ *   'c' character 3-grams (code points) of " " + text + " "  (so any text has one),
+ *   'w' words (runs of non-whitespace; whitespace = space, \t, \n, \v, \f, \r),
+ *   'b' word bigrams, the two words joined by the byte 0x1F.
+ * Each group's count vector is L2-normalised on its own (so short texts are not all
+ * 3-grams), the groups are summed and the sum is L2-normalised. */
+void curate_lexical_embed(float *out, const char *text);
+
+/* Mean cosine distance of each element of a multiset to the others: for the n >= 2 rows
+ * idx[0..n) of emb (rows of dim floats; an index may repeat),
+ *   dev[a] = 1/(n-1) sum_{b != a} (1 - cos(emb[idx[a]], emb[idx[b]])),
+ * computed in double, each sum in the order b = 0..n-1; bitwise-identical rows are exactly 0
+ * apart, and the result is rounded to a 1e-12 grid (floor(x * 1e12 + 0.5) / 1e12), so copies
+ * of one response, and deviations equal in exact arithmetic, tie exactly instead of being
+ * ordered by rounding noise. Rows must not be zero vectors (asserted: the loaders reject
+ * them). */
+void curate_deviation(double *dev, const float *emb, int dim, const int *idx, int n);
+
+/* Weights of n responses from K deviation vectors dev (K, n), as in the header comment.
+ * w (n) receives the weights; u (n, may be NULL) the geometric means u_i in [0, 1].
+ * Returns 1 when the prompt is degenerate (every u_i = 0 with K >= 2), else 0. */
+int curate_weights(double *w, double *u, const double *dev, int K, int n);
+
+/* The seed of prompt i's TaRng: seed + 0x9E3779B97F4A7C15 * (i + 1) (mod 2^64). */
+uint64_t curate_prompt_seed(uint64_t seed, size_t prompt);
+
+typedef struct {
+    int chosen, rejected; /* response indices within the prompt */
+} CuratePair;
+
+/* SEEDS 2.3 step 3, sample_pairs_with_gap, over n responses with scores (and texts, which
+ * may be NULL):
+ *   gap >= 0: avail = all; while |avail| >= 2: cand = pairs (i < j) of avail with
+ *     score_i != score_j and |score_i - score_j| >= gap, enumerated i-major; if none,
+ *     cand = the pairs with score_i != score_j (the fallback ignores the gap; *fallback is
+ *     set to 1); if none, stop; take cand[ta_rng_below(rng, |cand|)], chosen = the higher
+ *     score; remove both from avail. Pairs are disjoint, at most n / 2.
+ *   gap == -1: every pair with different scores, or CURATE_ALL_PAIRS_MAX of them drawn
+ *     without replacement (partial Fisher-Yates: for t < 100, swap cand[t] with
+ *     cand[t + below(|cand| - t)]) when there are more; responses repeat across pairs.
+ * Departure from the released script: two responses with byte-identical texts are never
+ * paired (the preference loader rejects chosen == rejected). out must hold n / 2 pairs
+ * (gap >= 0) or CURATE_ALL_PAIRS_MAX (gap == -1). Returns the number of pairs. */
+int curate_sample_pairs(CuratePair *out, const double *scores, const char *const *texts, int n,
+                        double gap, TaRng *rng, int *fallback);
+
+/* A diversity criterion for DivPO: fills d[0..n) for the pool of responses idx[0..n)
+ * (larger = more diverse). n may be 1. */
+typedef int (*CurateDiversityFn)(double *d, const int *idx, int n, void *ctx, TaError *err);
+
+/* DivPO as re-implemented by the DDPO authors (SEEDS 2.8) over n responses with scores:
+ *   k = int(min(max(max_pairs, n * rho / 100), n / 2)),  m = min(max_pairs, k)
+ *   order = responses by score descending, ties by index (a stable sort)
+ *   High = order[0 .. k)                      (highest first)
+ *   Low  = order[n-k .. n) reversed           (lowest first; disjoint from High)
+ *   chosen   = the m responses of High with the largest criterion(High) (ties: earlier in High)
+ *   rejected = the m responses of Low with the smallest criterion(Low)  (ties: earlier in Low)
+ *   both lists shuffled with ta_rng_shuffle_u32 (chosen first), zipped into m pairs.
+ * The criterion is evaluated inside each pool separately (deviation recomputed per pool).
+ * out holds max_pairs pairs. Returns m (0 when n < 2), or -1 when div failed (err set). */
+int curate_divpo_select(CuratePair *out, const double *scores, int n, double rho, int max_pairs,
+                        CurateDiversityFn div, void *ctx, TaRng *rng, TaError *err);
+
+/* ---- multi-response data ---------------------------------------------------------------- */
+/* A CurateSet is the multi-response data as the curate commands see it: prompts, response
+ * texts and scores, the source line of each prompt, and (when loaded from a file) the
+ * parsed JSON of every line, so outputs keep every field the user had. Responses are
+ * numbered globally: prompt i owns [curate_set_first(i), + curate_set_count(i)). */
+typedef struct CurateSet CurateSet;
+
+/* Reads a multi-response JSONL file. Blank lines are skipped (and counted in line numbers).
+ * Errors (TA_EINPUT, "FILE:LINE[:COL]: ..." naming the field): invalid JSON, not an
+ * object, missing / non-string / empty "prompt" or responses[j].text, "responses" not a
+ * non-empty array of objects, a "score" that is not a finite number, invalid UTF-8, and an
+ * empty file ("FILE: no examples (the file is empty or only blank lines)"). */
+int curate_set_load(CurateSet **out, const char *path, TaError *err);
+/* A view of a loaded DS_MULTI Dataset (which must outlive the set): texts, scores and the
+ * "embedding" field are available, other fields are not (the Dataset does not keep them). */
+int curate_set_from_dataset(CurateSet **out, const Dataset *d, TaError *err);
+void curate_set_free(CurateSet *s); /* NULL is fine */
+
+const char *curate_set_path(const CurateSet *s);
+size_t curate_set_num_prompts(const CurateSet *s);
+size_t curate_set_num_responses(const CurateSet *s);
+const char *curate_set_prompt(const CurateSet *s, size_t i);
+long curate_set_line(const CurateSet *s, size_t i); /* 1-based line of prompt i */
+size_t curate_set_first(const CurateSet *s, size_t i);
+int curate_set_count(const CurateSet *s, size_t i);
+const char *curate_set_text(const CurateSet *s, size_t r);
+/* Response r's score into *score (0 when none); returns 1 when it has one. */
+int curate_set_score(const CurateSet *s, size_t r, double *score);
+
+/* The embedding of every response from src: *emb (num_responses, *dim), malloc'd, caller
+ * frees. tokenizer: the SentencePiece model for model: sources (NULL = DIR/tokenizer.model).
+ * field: errors (TA_EINPUT, FILE:LINE, the response and the field): missing, not an array
+ * of finite numbers, empty, a length other than the first vector's (whose line is named),
+ * all zeros (no direction, so no cosine). model: errors name the directory. */
+int curate_set_embed(const CurateSet *s, const CurateSource *src, const char *tokenizer,
+                     float **emb, int *dim, TaError *err);
+
+/* Sum log-probability of every response under the model in model_dir, *logp (num_responses)
+ * malloc'd: S(y) = sum of log p over the response's target tokens INCLUDING the EOS (the
+ * same tokens the objectives' logps cover, data.h's loss_mask), with data.h's sequence
+ * convention and max_len = maxT + 1, max_prompt_len = maxT / 2, keep_end. */
+int curate_set_logprobs(const CurateSet *s, const char *model_dir, const char *tokenizer,
+                        double **logp, TaError *err);
+
+/* ---- the commands (called by `tinyalign curate ...`; usable from C) --------------------- */
+/* Summaries go to opt->log when it is not NULL. Outputs are written atomically (OUT.tmp,
+ * rename), so a failed run leaves no partial file. */
+
+typedef struct {
+    const char *in, *out;
+    CurateSource sources[CURATE_MAX_SOURCES];
+    int n_sources;         /* 0: field:embedding */
+    const char *tokenizer; /* for model: sources; NULL = the model directory's */
+    FILE *log;
+} CurateDeviationOptions;
+
+typedef struct {
+    size_t prompts, responses;
+    size_t skipped_single;  /* prompts with one response: written unchanged */
+    size_t degenerate;      /* prompts whose weights are all 0 (see above) */
+} CurateDeviationStats;
+
+/* `curate deviation`: every line of in written to out with, on each response,
+ * "deviation" (one source) or "deviation/<spec>" per source (raw d_i^k, over all the
+ * prompt's responses) and "weight" added (replacing earlier "deviation", "deviation/..."
+ * and "weight" fields). Prompts with one response are written unchanged. */
+int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats *st,
+                         TaError *err);
+
+typedef struct {
+    const char *in, *out;
+    CurateSource sources[CURATE_MAX_SOURCES];
+    int n_sources;          /* 0: see weights_mode */
+    int no_weights;         /* --source none: no weights, every pair gets weight 1 */
+    const char *tokenizer;
+    double gap;             /* >= 0, or -1 = all pairs (at most 100 per prompt); default 5 */
+    uint64_t seed;          /* default 42 */
+    int max_pairs_per_prompt; /* 0 = no cap; else keep the first N pairs drawn */
+    int sort_with_score;    /* with the cap: keep the pairs with the highest chosen scores */
+    double min_weight;      /* floor of the CHOSEN weight; < 0 = none (default -1) */
+    FILE *log;
+} CuratePairsOptions;
+
+void curate_pairs_defaults(CuratePairsOptions *o);
+
+typedef struct {
+    size_t prompts, pairs;
+    size_t skipped_single;   /* prompts with one response */
+    size_t skipped_no_pair;  /* no two responses with different scores (and texts) */
+    size_t fallback_prompts; /* the gap fallback was used at least once */
+    size_t capped_prompts;   /* --max-pairs-per-prompt dropped pairs */
+    size_t degenerate;       /* prompts whose weights are all 0 */
+    size_t floored;          /* pairs whose chosen weight --min-weight raised */
+    int weights_from;        /* 0 computed from sources, 1 the responses' "weight", 2 none */
+} CuratePairsStats;
+
+/* `curate pairs`: preference JSONL, one line per pair
+ *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score"}
+ * weight = the chosen's weight. Weights: with sources, computed per prompt over the
+ * multiset of the responses in that prompt's (kept) pairs, as SEEDS 2.3 step 4 does;
+ * without sources, the responses' "weight" fields when every response has one (e.g. from
+ * `curate deviation`, i.e. over ALL responses: noted on the log), else the field:embedding
+ * source; no_weights writes weight 1. Every response needs a "score": a missing one is an
+ * error naming FILE:LINE and the response. */
+int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaError *err);
+
+typedef enum { CURATE_DIVPO_DEVIATION = 0, CURATE_DIVPO_LOGPROB } CurateDivpoCriterion;
+
+typedef struct {
+    const char *in, *out;
+    CurateSource sources[CURATE_MAX_SOURCES];
+    int n_sources;           /* criterion deviation; 0: field:embedding */
+    const char *tokenizer;
+    const char *model;       /* criterion logprob: D(y) = -S(y) under this model */
+    CurateDivpoCriterion criterion;
+    double rho;              /* percent, default 25 */
+    int max_pairs;           /* default 2 */
+    uint64_t seed;           /* default 42 */
+    FILE *log;
+} CurateDivpoOptions;
+
+void curate_divpo_defaults(CurateDivpoOptions *o);
+
+typedef struct {
+    size_t prompts, pairs;
+    size_t skipped_single;
+    size_t dropped_equal_score; /* zipped pairs whose two scores are equal */
+    size_t dropped_identical;   /* zipped pairs whose two texts are identical */
+} CurateDivpoStats;
+
+/* `curate divpo`: preference JSONL {"prompt", "chosen", "rejected", "chosen_score",
+ * "rejected_score"} (no weight: plain DPO). Criterion deviation: u_i of the pool (the
+ * normalised deviation of SEEDS 2.3, recomputed inside High and inside Low); logprob:
+ * D(y) = -S(y), less likely = more diverse. Zipped pairs with equal scores or identical
+ * texts are dropped (counted). Every response needs a "score". */
+int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaError *err);
+
+#endif

@@ -1,0 +1,609 @@
+/* commands.c — `curate deviation`, `curate pairs` and `curate divpo` as library calls
+ * (include/tinyalign/curate.h): load a CurateSet, embed it with the sources, run the
+ * per-prompt math of deviation.c / select.c, write JSONL atomically, summarise on a FILE.
+ * Not here: argument parsing (src/cli/cmd_curate.c), diversity metrics (diversity.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "curate_impl.h"
+
+/* ---- output buffer ---------------------------------------------------------------------- */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} Buf;
+
+static void buf_add(Buf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 4096;
+        while (c < b->n + n + 1) c *= 2;
+        char *q = ta_malloc(c, "curate output");
+        if (b->n) memcpy(q, b->p, b->n);
+        free(b->p);
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* Appends obj as one JSON line. */
+static void buf_add_json(Buf *b, const cJSON *obj) {
+    char *s = cJSON_PrintUnformatted(obj);
+    TA_ASSERT(s != NULL);
+    buf_add(b, s, strlen(s));
+    buf_add(b, "\n", 1);
+    free(s);
+}
+
+static int write_out(const char *path, const Buf *b, TaError *err) {
+    return ta_write_file_atomic(path, b->p ? b->p : "", b->n, err);
+}
+
+/* ---- shared steps ------------------------------------------------------------------------ */
+typedef struct {
+    int K;
+    const CurateSource *src[CURATE_MAX_SOURCES];
+    float *emb[CURATE_MAX_SOURCES]; /* (n_resps, dim[k]) */
+    int dim[CURATE_MAX_SOURCES];
+} Embeddings;
+
+static void embeddings_free(Embeddings *e) {
+    for (int k = 0; k < e->K; k++) free(e->emb[k]);
+    memset(e, 0, sizeof *e);
+}
+
+static int embeddings_load(Embeddings *e, const CurateSet *s, const CurateSource *src, int n,
+                           const char *tokenizer, TaError *err) {
+    memset(e, 0, sizeof *e);
+    for (int k = 0; k < n; k++) {
+        for (int q = 0; q < k; q++)
+            if (!strcmp(src[q].spec, src[k].spec))
+                return ta_err(err, TA_EINPUT, "--source %s is given twice", src[k].spec);
+        int rc = curate_set_embed(s, &src[k], tokenizer, &e->emb[k], &e->dim[k], err);
+        if (rc) {
+            embeddings_free(e);
+            return rc;
+        }
+        e->src[k] = &src[k];
+        e->K = k + 1;
+    }
+    return TA_OK;
+}
+
+/* Loads the sources; when the default field:embedding was used and fails, the message
+ * says how to pick another source. */
+static int embeddings_load_hint(Embeddings *e, const CurateSet *s, const CurateSource *src, int n,
+                                const char *tokenizer, int is_default, const char *extra,
+                                TaError *err) {
+    int rc = embeddings_load(e, s, src, n, tokenizer, err);
+    if (rc && is_default) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 " (no --source given: the default is field:embedding; pass --source lexical, "
+                 "--source model:DIR or another field:NAME%s)", extra);
+    }
+    return rc;
+}
+
+/* dev (K, n) over the multiset of global response indices idx[0..n), n >= 2. */
+static void multiset_deviation(double *dev, const Embeddings *e, const int *idx, int n) {
+    for (int k = 0; k < e->K; k++)
+        curate_deviation(dev + (size_t)k * n, e->emb[k], e->dim[k], idx, n);
+}
+
+/* Every response of a prompt with >= 2 responses must have a score (pairs, divpo). */
+static int require_scores(const CurateSet *s, const char *cmd, TaError *err) {
+    for (size_t i = 0; i < s->n_prompts; i++) {
+        if (s->count[i] < 2) continue;
+        for (int j = 0; j < s->count[i]; j++)
+            if (!s->has_score[s->first[i] + (size_t)j])
+                return ta_err(err, TA_EINPUT,
+                              "%s:%ld: responses[%d] has no \"score\"; curate %s needs a score "
+                              "on every response of a prompt it pairs",
+                              s->path, s->line[i], j, cmd);
+    }
+    return TA_OK;
+}
+
+static void source_list(char *out, size_t cap, const CurateSource *src, int n) {
+    out[0] = '\0';
+    size_t len = 0;
+    for (int k = 0; k < n && len < cap; k++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", k ? ", " : "", src[k].spec);
+}
+
+static const char *plural(size_t n, const char *one, const char *many) {
+    return n == 1 ? one : many;
+}
+
+/* ---- curate deviation -------------------------------------------------------------------- */
+/* Removes "deviation", "deviation/..." and "weight" from a response object. */
+static void strip_fields(cJSON *o) {
+    cJSON *c = o->child;
+    while (c) {
+        cJSON *next = c->next;
+        if (c->string && (!strcmp(c->string, "deviation") || !strcmp(c->string, "weight") ||
+                          !strncmp(c->string, "deviation/", 10)))
+            cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
+        c = next;
+    }
+}
+
+int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats *st,
+                         TaError *err) {
+    CurateDeviationStats z = {0};
+    if (!st) st = &z;
+    memset(st, 0, sizeof *st);
+    CurateSource def[1];
+    const CurateSource *src = opt->sources;
+    int K = opt->n_sources;
+    if (K == 0) {
+        curate_source_parse(&def[0], "field:embedding", err);
+        src = def, K = 1;
+    }
+    CurateSet *s = NULL;
+    Embeddings e = {0};
+    Buf out = {0};
+    double *dev = NULL, *w = NULL;
+    int *idx = NULL;
+    int rc = curate_set_load(&s, opt->in, err);
+    if (rc) goto end;
+    if ((rc = embeddings_load_hint(&e, s, src, K, opt->tokenizer, opt->n_sources == 0, "", err)))
+        goto end;
+    int maxn = 1;
+    for (size_t i = 0; i < s->n_prompts; i++)
+        if (s->count[i] > maxn) maxn = s->count[i];
+    dev = ta_malloc((size_t)K * maxn * sizeof(double), "deviation");
+    w = ta_malloc((size_t)maxn * sizeof(double), "deviation");
+    idx = ta_malloc((size_t)maxn * sizeof(int), "deviation");
+    st->prompts = s->n_prompts;
+    st->responses = s->n_resps;
+    for (size_t i = 0; i < s->n_prompts; i++) {
+        int n = s->count[i];
+        if (n < 2) {
+            st->skipped_single++;
+            buf_add_json(&out, s->obj[i]);
+            continue;
+        }
+        for (int a = 0; a < n; a++) idx[a] = (int)(s->first[i] + (size_t)a);
+        multiset_deviation(dev, &e, idx, n);
+        st->degenerate += (size_t)curate_weights(w, NULL, dev, K, n);
+        for (int a = 0; a < n; a++) {
+            cJSON *o = s->resp_obj[idx[a]];
+            strip_fields(o);
+            for (int k = 0; k < K; k++) {
+                char key[700];
+                if (K == 1) snprintf(key, sizeof key, "deviation");
+                else snprintf(key, sizeof key, "deviation/%s", src[k].spec);
+                cJSON_AddNumberToObject(o, key, dev[(size_t)k * n + a]);
+            }
+            cJSON_AddNumberToObject(o, "weight", w[a]);
+        }
+        buf_add_json(&out, s->obj[i]);
+    }
+    if ((rc = write_out(opt->out, &out, err))) goto end;
+    if (opt->log) {
+        char sl[2048];
+        source_list(sl, sizeof sl, src, K);
+        fprintf(opt->log, "curate deviation: %zu %s, %zu responses, sources: %s -> %s\n",
+                st->prompts, plural(st->prompts, "prompt", "prompts"), st->responses, sl, opt->out);
+        if (st->skipped_single)
+            fprintf(opt->log, "  skipped %zu %s with a single response (written unchanged)\n",
+                    st->skipped_single, plural(st->skipped_single, "prompt", "prompts"));
+        if (st->degenerate)
+            fprintf(opt->log,
+                    "  %zu %s degenerate: every response is the least deviating in some "
+                    "source, so every weight is 0\n",
+                    st->degenerate, plural(st->degenerate, "prompt is", "prompts are"));
+    }
+end:
+    free(dev);
+    free(w);
+    free(idx);
+    free(out.p);
+    embeddings_free(&e);
+    curate_set_free(s);
+    return rc;
+}
+
+/* ---- curate pairs ------------------------------------------------------------------------ */
+void curate_pairs_defaults(CuratePairsOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->gap = 5;
+    o->seed = 42;
+    o->min_weight = -1;
+}
+
+/* Pairs-per-prompt bins and chosen-weight bins of the summary. */
+static const char *const PAIR_BINS[] = {"0", "1", "2", "3", "4", "5", "6-10", "11-20",
+                                        "21-50", "51-100"};
+enum { N_PAIR_BINS = 10, N_WEIGHT_BINS = 8 };
+static int pair_bin(int n) {
+    return n <= 5 ? n : n <= 10 ? 6 : n <= 20 ? 7 : n <= 50 ? 8 : 9;
+}
+static const char *const WEIGHT_BINS[] = {"0",   "(0,0.5)", "[0.5,1)", "1",
+                                          "(1,1.5)", "[1.5,2)", "[2,4)",   ">=4"};
+static int weight_bin(double w) {
+    if (w == 0) return 0;
+    if (w < 0.5) return 1;
+    if (w < 1) return 2;
+    if (w == 1) return 3;
+    if (w < 1.5) return 4;
+    if (w < 2) return 5;
+    if (w < 4) return 6;
+    return 7;
+}
+
+static void print_hist(FILE *f, const char *title, const char *const *names, const size_t *h,
+                       int n) {
+    fprintf(f, "  %s:", title);
+    int any = 0;
+    for (int b = 0; b < n; b++)
+        if (h[b]) fprintf(f, "%s %s: %zu", any++ ? " |" : "", names[b], h[b]);
+    if (!any) fprintf(f, " (none)");
+    fputc('\n', f);
+}
+
+/* descending chosen score, ties by draw order */
+typedef struct {
+    CuratePair p;
+    double key;
+    int order;
+} SortPair;
+static int cmp_sortpair(const void *a, const void *b) {
+    const SortPair *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+static void add_pair_json(Buf *b, const char *prompt, const char *chosen, const char *rejected,
+                          int with_weight, double weight, double cs, double rs) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "prompt", prompt);
+    cJSON_AddStringToObject(o, "chosen", chosen);
+    cJSON_AddStringToObject(o, "rejected", rejected);
+    if (with_weight) cJSON_AddNumberToObject(o, "weight", weight);
+    cJSON_AddNumberToObject(o, "chosen_score", cs);
+    cJSON_AddNumberToObject(o, "rejected_score", rs);
+    buf_add_json(b, o);
+    cJSON_Delete(o);
+}
+
+/* A response's own "weight" field (mode 1): a finite number >= 0. */
+static int response_weight(const CurateSet *s, size_t r, double *w) {
+    if (!s->resp_obj) return 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->resp_obj[r], "weight");
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0) return 0;
+    *w = v->valuedouble;
+    return 1;
+}
+
+int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaError *err) {
+    CuratePairsStats z = {0};
+    if (!st) st = &z;
+    memset(st, 0, sizeof *st);
+    if (!(opt->gap >= 0 || opt->gap == -1))
+        return ta_err(err, TA_EINPUT, "--gap must be >= 0, or -1 for all pairs; got %g", opt->gap);
+    if (opt->max_pairs_per_prompt < 0)
+        return ta_err(err, TA_EINPUT, "--max-pairs-per-prompt must be >= 0 (0 = no cap)");
+    CurateSet *s = NULL;
+    Embeddings e = {0};
+    Buf out = {0};
+    double *scores = NULL, *dev = NULL, *w = NULL;
+    const char **texts = NULL;
+    int *idx = NULL;
+    SortPair *sp = NULL;
+    CuratePair *pairs = NULL;
+    CurateSource def[1];
+    const CurateSource *src = opt->sources;
+    int K = opt->n_sources;
+    int rc = curate_set_load(&s, opt->in, err);
+    if (rc) goto end;
+    if ((rc = require_scores(s, "pairs", err))) goto end;
+    /* where the weights come from */
+    if (opt->no_weights) {
+        st->weights_from = 2;
+    } else if (K > 0) {
+        st->weights_from = 0;
+    } else {
+        int all = 1;
+        double tmp;
+        for (size_t i = 0; i < s->n_prompts && all; i++)
+            for (int j = 0; j < s->count[i] && all && s->count[i] >= 2; j++)
+                all = response_weight(s, s->first[i] + (size_t)j, &tmp);
+        st->weights_from = all ? 1 : 0;
+        if (!all) {
+            curate_source_parse(&def[0], "field:embedding", err);
+            src = def, K = 1;
+        }
+    }
+    if (st->weights_from == 0 &&
+        (rc = embeddings_load_hint(&e, s, src, K, opt->tokenizer, opt->n_sources == 0,
+                                   ", or --source none for unweighted pairs", err)))
+        goto end;
+    int maxn = 2;
+    for (size_t i = 0; i < s->n_prompts; i++)
+        if (s->count[i] > maxn) maxn = s->count[i];
+    int maxp = opt->gap == -1 ? CURATE_ALL_PAIRS_MAX : maxn / 2;
+    scores = ta_malloc((size_t)maxn * sizeof(double), "pairs");
+    texts = ta_malloc((size_t)maxn * sizeof(char *), "pairs");
+    pairs = ta_malloc((size_t)maxp * sizeof(CuratePair), "pairs");
+    sp = ta_malloc((size_t)maxp * sizeof(SortPair), "pairs");
+    idx = ta_malloc((size_t)2 * maxp * sizeof(int), "pairs");
+    dev = ta_malloc((size_t)(K ? K : 1) * 2 * maxp * sizeof(double), "pairs");
+    w = ta_malloc((size_t)2 * maxp * sizeof(double), "pairs");
+    size_t hist_pairs[N_PAIR_BINS] = {0}, hist_w[N_WEIGHT_BINS] = {0};
+    st->prompts = s->n_prompts;
+    for (size_t i = 0; i < s->n_prompts; i++) {
+        int n = s->count[i];
+        size_t f = s->first[i];
+        if (n < 2) {
+            st->skipped_single++;
+            hist_pairs[0]++;
+            continue;
+        }
+        for (int a = 0; a < n; a++) scores[a] = s->score[f + a], texts[a] = s->text[f + a];
+        TaRng rng;
+        ta_rng_seed(&rng, curate_prompt_seed(opt->seed, i));
+        int fb = 0;
+        int np = curate_sample_pairs(pairs, scores, texts, n, opt->gap, &rng, &fb);
+        if (np == 0) {
+            st->skipped_no_pair++;
+            hist_pairs[0]++;
+            continue;
+        }
+        st->fallback_prompts += (size_t)fb;
+        if (opt->max_pairs_per_prompt > 0 && np > opt->max_pairs_per_prompt) {
+            if (opt->sort_with_score) {
+                for (int t = 0; t < np; t++)
+                    sp[t].p = pairs[t], sp[t].key = scores[pairs[t].chosen], sp[t].order = t;
+                qsort(sp, (size_t)np, sizeof(SortPair), cmp_sortpair);
+                for (int t = 0; t < np; t++) pairs[t] = sp[t].p;
+            }
+            np = opt->max_pairs_per_prompt;
+            st->capped_prompts++;
+        }
+        /* chosen weights: over the multiset of the responses in this prompt's pairs */
+        if (st->weights_from == 0) {
+            for (int t = 0; t < np; t++)
+                idx[2 * t] = (int)f + pairs[t].chosen, idx[2 * t + 1] = (int)f + pairs[t].rejected;
+            multiset_deviation(dev, &e, idx, 2 * np);
+            st->degenerate += (size_t)curate_weights(w, NULL, dev, K, 2 * np);
+        }
+        for (int t = 0; t < np; t++) {
+            double wc = 1.0;
+            if (st->weights_from == 0) wc = w[2 * t];
+            else if (st->weights_from == 1) response_weight(s, f + (size_t)pairs[t].chosen, &wc);
+            if (opt->min_weight >= 0 && wc < opt->min_weight) wc = opt->min_weight, st->floored++;
+            hist_w[weight_bin(wc)]++;
+            add_pair_json(&out, s->prompt[i], texts[pairs[t].chosen], texts[pairs[t].rejected],
+                          st->weights_from != 2, wc, scores[pairs[t].chosen],
+                          scores[pairs[t].rejected]);
+        }
+        st->pairs += (size_t)np;
+        hist_pairs[pair_bin(np)]++;
+    }
+    if (st->pairs == 0) {
+        rc = ta_err(err, TA_EINPUT,
+                    "%s: no pairs: %zu %s with a single response, %zu without two responses "
+                    "whose scores (and texts) differ; nothing written to %s",
+                    s->path, st->skipped_single, plural(st->skipped_single, "prompt", "prompts"),
+                    st->skipped_no_pair, opt->out);
+        goto end;
+    }
+    if ((rc = write_out(opt->out, &out, err))) goto end;
+    if (opt->log) {
+        FILE *L = opt->log;
+        char gap[64], sl[2048];
+        if (opt->gap == -1) snprintf(gap, sizeof gap, "all pairs (at most %d per prompt)",
+                                     CURATE_ALL_PAIRS_MAX);
+        else snprintf(gap, sizeof gap, "gap %g", opt->gap);
+        fprintf(L, "curate pairs: %zu %s -> %zu %s (%s, seed %llu) -> %s\n", st->prompts,
+                plural(st->prompts, "prompt", "prompts"), st->pairs,
+                plural(st->pairs, "pair", "pairs"), gap, (unsigned long long)opt->seed, opt->out);
+        source_list(sl, sizeof sl, src, K);
+        if (st->weights_from == 0)
+            fprintf(L, "  weights: chosen's deviation weight over each prompt's paired "
+                       "responses, sources: %s\n", sl);
+        else if (st->weights_from == 1)
+            fprintf(L, "  weights: the responses' own \"weight\" fields (computed over ALL of a "
+                       "prompt's responses, e.g. by curate deviation); pass --source to compute "
+                       "them over the paired responses as SEEDS 2.3 does\n");
+        else
+            fprintf(L, "  weights: none (--source none: plain DPO pairs)\n");
+        print_hist(L, "pairs per prompt", PAIR_BINS, hist_pairs, N_PAIR_BINS);
+        if (st->weights_from != 2)
+            print_hist(L, "chosen weight", WEIGHT_BINS, hist_w, N_WEIGHT_BINS);
+        if (st->skipped_single || st->skipped_no_pair)
+            fprintf(L, "  skipped: %zu %s with a single response, %zu with no two responses "
+                       "whose scores (and texts) differ\n",
+                    st->skipped_single, plural(st->skipped_single, "prompt", "prompts"),
+                    st->skipped_no_pair);
+        if (st->fallback_prompts)
+            fprintf(L, "  gap fallback (pairs closer than the gap) used in %zu %s\n",
+                    st->fallback_prompts, plural(st->fallback_prompts, "prompt", "prompts"));
+        if (st->capped_prompts)
+            fprintf(L, "  %zu %s capped at %d pairs%s\n", st->capped_prompts,
+                    plural(st->capped_prompts, "prompt", "prompts"), opt->max_pairs_per_prompt,
+                    opt->sort_with_score ? " (highest chosen scores kept)" : "");
+        if (st->degenerate)
+            fprintf(L, "  %zu degenerate %s: every weight 0 (each response least deviating in "
+                       "some source)\n",
+                    st->degenerate, plural(st->degenerate, "prompt", "prompts"));
+        if (opt->min_weight >= 0)
+            fprintf(L, "  %zu chosen %s floored at %g\n", st->floored,
+                    plural(st->floored, "weight", "weights"), opt->min_weight);
+    }
+end:
+    free(scores);
+    free(texts);
+    free(pairs);
+    free(sp);
+    free(idx);
+    free(dev);
+    free(w);
+    free(out.p);
+    embeddings_free(&e);
+    curate_set_free(s);
+    return rc;
+}
+
+/* ---- curate divpo ------------------------------------------------------------------------ */
+void curate_divpo_defaults(CurateDivpoOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->rho = 25;
+    o->max_pairs = 2;
+    o->seed = 42;
+}
+
+typedef struct {
+    const Embeddings *e;
+    const double *logp; /* criterion logprob */
+    size_t first;       /* the prompt's first global response */
+    double *dev, *w;    /* scratch (K, maxn), (maxn) */
+    int *gidx;          /* scratch (maxn) */
+} DivCtx;
+
+/* criterion deviation: u_i of the pool (min-max + geometric mean, SEEDS 2.3) */
+static int div_deviation(double *d, const int *idx, int n, void *ctx, TaError *err) {
+    (void)err;
+    DivCtx *c = ctx;
+    if (n < 2) {
+        for (int a = 0; a < n; a++) d[a] = 0;
+        return TA_OK;
+    }
+    for (int a = 0; a < n; a++) c->gidx[a] = (int)c->first + idx[a];
+    multiset_deviation(c->dev, c->e, c->gidx, n);
+    curate_weights(c->w, d, c->dev, c->e->K, n);
+    return TA_OK;
+}
+
+/* criterion logprob: D(y) = -S(y) */
+static int div_logprob(double *d, const int *idx, int n, void *ctx, TaError *err) {
+    (void)err;
+    DivCtx *c = ctx;
+    for (int a = 0; a < n; a++) d[a] = -c->logp[c->first + (size_t)idx[a]];
+    return TA_OK;
+}
+
+int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaError *err) {
+    CurateDivpoStats z = {0};
+    if (!st) st = &z;
+    memset(st, 0, sizeof *st);
+    if (!(opt->rho > 0 && opt->rho <= 100))
+        return ta_err(err, TA_EINPUT, "--rho must be a percentage in (0, 100], got %g", opt->rho);
+    if (opt->max_pairs < 1)
+        return ta_err(err, TA_EINPUT, "--max-pairs must be >= 1, got %d", opt->max_pairs);
+    if (opt->criterion == CURATE_DIVPO_LOGPROB && (!opt->model || !*opt->model))
+        return ta_err(err, TA_EINPUT, "--criterion logprob needs --model DIR");
+    CurateSet *s = NULL;
+    Embeddings e = {0};
+    Buf out = {0};
+    double *logp = NULL, *scores = NULL;
+    CuratePair *pairs = NULL;
+    DivCtx c = {0};
+    CurateSource def[1];
+    const CurateSource *src = opt->sources;
+    int K = opt->n_sources;
+    if (K == 0) {
+        curate_source_parse(&def[0], "field:embedding", err);
+        src = def, K = 1;
+    }
+    int rc = curate_set_load(&s, opt->in, err);
+    if (rc) goto end;
+    if ((rc = require_scores(s, "divpo", err))) goto end;
+    if (opt->criterion == CURATE_DIVPO_DEVIATION) {
+        if ((rc = embeddings_load_hint(&e, s, src, K, opt->tokenizer, opt->n_sources == 0, "",
+                                       err)))
+            goto end;
+    } else if ((rc = curate_set_logprobs(s, opt->model, opt->tokenizer, &logp, err))) {
+        goto end;
+    }
+    int maxn = 2;
+    for (size_t i = 0; i < s->n_prompts; i++)
+        if (s->count[i] > maxn) maxn = s->count[i];
+    scores = ta_malloc((size_t)maxn * sizeof(double), "divpo");
+    pairs = ta_malloc((size_t)opt->max_pairs * sizeof(CuratePair), "divpo");
+    c.e = &e;
+    c.logp = logp;
+    c.dev = ta_malloc((size_t)K * maxn * sizeof(double), "divpo");
+    c.w = ta_malloc((size_t)maxn * sizeof(double), "divpo");
+    c.gidx = ta_malloc((size_t)maxn * sizeof(int), "divpo");
+    CurateDiversityFn fn = opt->criterion == CURATE_DIVPO_DEVIATION ? div_deviation : div_logprob;
+    st->prompts = s->n_prompts;
+    for (size_t i = 0; i < s->n_prompts; i++) {
+        int n = s->count[i];
+        size_t f = s->first[i];
+        if (n < 2) {
+            st->skipped_single++;
+            continue;
+        }
+        for (int a = 0; a < n; a++) scores[a] = s->score[f + a];
+        TaRng rng;
+        ta_rng_seed(&rng, curate_prompt_seed(opt->seed, i));
+        c.first = f;
+        int m = curate_divpo_select(pairs, scores, n, opt->rho, opt->max_pairs, fn, &c, &rng, err);
+        if (m < 0) {
+            rc = TA_EINPUT;
+            goto end;
+        }
+        for (int t = 0; t < m; t++) {
+            int ch = pairs[t].chosen, rj = pairs[t].rejected;
+            if (scores[ch] == scores[rj]) {
+                st->dropped_equal_score++;
+                continue;
+            }
+            if (!strcmp(s->text[f + ch], s->text[f + rj])) {
+                st->dropped_identical++;
+                continue;
+            }
+            add_pair_json(&out, s->prompt[i], s->text[f + ch], s->text[f + rj], 0, 1.0,
+                          scores[ch], scores[rj]);
+            st->pairs++;
+        }
+    }
+    if (st->pairs == 0) {
+        rc = ta_err(err, TA_EINPUT,
+                    "%s: no pairs: %zu %s with a single response, %zu pairs dropped for equal "
+                    "scores, %zu for identical texts; nothing written to %s",
+                    s->path, st->skipped_single, plural(st->skipped_single, "prompt", "prompts"),
+                    st->dropped_equal_score, st->dropped_identical, opt->out);
+        goto end;
+    }
+    if ((rc = write_out(opt->out, &out, err))) goto end;
+    if (opt->log) {
+        char sl[2048];
+        if (opt->criterion == CURATE_DIVPO_DEVIATION) source_list(sl, sizeof sl, src, K);
+        else snprintf(sl, sizeof sl, "-log p(y|x) under %s", opt->model);
+        fprintf(opt->log,
+                "curate divpo: %zu %s -> %zu %s (rho %g%%, max %d pairs per prompt, "
+                "criterion %s: %s, seed %llu) -> %s\n",
+                st->prompts, plural(st->prompts, "prompt", "prompts"), st->pairs,
+                plural(st->pairs, "pair", "pairs"), opt->rho, opt->max_pairs,
+                opt->criterion == CURATE_DIVPO_DEVIATION ? "deviation" : "logprob", sl,
+                (unsigned long long)opt->seed, opt->out);
+        if (st->skipped_single)
+            fprintf(opt->log, "  skipped %zu %s with a single response\n", st->skipped_single,
+                    plural(st->skipped_single, "prompt", "prompts"));
+        if (st->dropped_equal_score || st->dropped_identical)
+            fprintf(opt->log, "  dropped %zu pairs with equal scores, %zu with identical texts\n",
+                    st->dropped_equal_score, st->dropped_identical);
+    }
+end:
+    free(logp);
+    free(scores);
+    free(pairs);
+    free(c.dev);
+    free(c.w);
+    free(c.gidx);
+    free(out.p);
+    embeddings_free(&e);
+    curate_set_free(s);
+    return rc;
+}
