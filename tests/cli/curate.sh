@@ -218,4 +218,9 @@ expect_err missing_field_source 'has no field "semantic"' -- \
 [ ! -e "$D/bad.jsonl" ] && [ ! -e "$D/bad.jsonl.tmp" ] && pass failed_runs_leave_no_output \
   || fail failed_runs_leave_no_output "bad.jsonl exists"
 
+# tinyalign eval --diversity gives the same numbers as curate diversity
+a=$($BIN eval --diversity "$D/task.jsonl" --source lexical --no-per-prompt 2>/dev/null)
+b=$($BIN curate diversity --in "$D/task.jsonl" --source lexical --json --no-per-prompt 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] && pass eval_diversity_matches_curate || fail eval_diversity_matches_curate "eval: $a | curate: $b"
+
 exit $((FAILS > 0))
