@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # objectives.sh — end-to-end tests of the preference objectives through `tinyalign train`
 # and `tinyalign eval`, on a small copy of the "reverse the word" task
-# (tools/gen_pref_task.py) in the scratch dir:
+# (tools/gen_pref_task.py) in the scratch dir (~5 s; every run uses one thread):
 #   a short SFT run; DPO with reference mode snapshot, cached and sync giving the same
-#   first-step metrics (also with objective.reference.path = another checkpoint, so the
-#   step-1 rewards are not trivially 0); the cached mode's file next to the data, reused
-#   by a second run and rebuilt for a changed dataset; a sync run stopped and resumed is
-#   bit-identical to a straight one; ORPO / DDPO / DORPO complete with finite losses and
-#   their metrics; `tinyalign eval` prints one JSON object; bad preference data and a
-#   reference of another shape are exit-2 errors naming the file (and line).
+#   metrics over the first steps (sync exactly, cached to float rounding), also with
+#   objective.reference.path = another checkpoint so the step-1 rewards are not trivially
+#   0; 2 micro-batches == 1 big batch; the cached mode's file next to the data, reused by a
+#   second run, rebuilt for a changed dataset or a damaged file; stop + resume bit-exact
+#   for snapshot, cached and sync (sync_steps 3: the reference drifts before the stop and
+#   is saved as ref.safetensors); ORPO / DDPO / DORPO finite with their metrics, DDPO with
+#   unit weights == DPO; `tinyalign eval` prints one JSON object; bad preference data and
+#   a reference of another shape are exit-2 errors naming the file (and line).
 source "$(dirname "$0")/../lib.sh"
 # known_bug NAME WHY: a check that fails because of a reported engine bug outside this
 # file's scope. Printed as XFAIL (not counted by tests/run.sh); it turns into a PASS by
