@@ -64,7 +64,12 @@ void obj_dpo(const CfgObjective *o, const Batch *b, const ObjIO *io, const Objec
         obj_row_sums(io, b, rl, &sl);
         /* ipo works on per-token means of policy and reference alike */
         double scale_w = ipo ? 1.0 / sw.n_resp : 1.0, scale_l = ipo ? 1.0 / sl.n_resp : 1.0;
-        double Sw = sw.s_resp * scale_w, Sl = sl.s_resp * scale_l;
+        /* The float path's reference sums arrive rounded to float (objective_sequence_logps
+         * of the reference model): round the policy's sums the same way, so that a policy
+         * equal to its reference gives exactly Δ = 0 and zero rewards. */
+        double pw = io->ref_f ? (double)(float)sw.s_resp : sw.s_resp;
+        double pl = io->ref_f ? (double)(float)sl.s_resp : sl.s_resp;
+        double Sw = pw * scale_w, Sl = pl * scale_l;
         double Rw = obj_ref(io, rw) * scale_w, Rl = obj_ref(io, rl) * scale_l;
         double delta = (Sw - Rw) - (Sl - Rl);
         double dl = 0.0;

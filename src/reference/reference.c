@@ -12,7 +12,8 @@
 #include "tinyalign/objective.h"
 
 #define CACHE_MAGIC "TAREFLP1"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
+#define CACHE_HEADER 40 /* magic 8, version 4, rows 4, key 8, count 8, crc32 4, pad 4 */
 
 static int forward_logps(Reference *r, const Batch *b, float *out, TaError *err) {
     int rc = gpt2_forward(&r->model, b->tokens, b->targets, b->B, b->T, err);
@@ -47,24 +48,26 @@ static void cache_path(char *out, size_t cap, const char *data_path, const char 
     }
 }
 
-/* Loads a cache file when it exists and matches key and size; 1 on success. */
+/* Loads a cache file when it exists and matches key, size and checksum; 1 on success. */
 static int cache_read(const char *path, uint64_t key, size_t n, int rows, float *dst) {
     size_t len;
     char *buf = ta_read_file(path, &len, NULL);
     if (!buf) return 0;
-    size_t want = 32 + n * (size_t)rows * sizeof(float);
-    int ok = len == want && !memcmp(buf, CACHE_MAGIC, 8);
+    size_t payload = n * (size_t)rows * sizeof(float);
+    int ok = len == CACHE_HEADER + payload && !memcmp(buf, CACHE_MAGIC, 8);
     if (ok) {
-        uint32_t ver, rpe;
+        uint32_t ver, rpe, crc;
         uint64_t k, cnt;
         memcpy(&ver, buf + 8, 4);
         memcpy(&rpe, buf + 12, 4);
         memcpy(&k, buf + 16, 8);
         memcpy(&cnt, buf + 24, 8);
-        ok = ver == CACHE_VERSION && rpe == (uint32_t)rows && k == key && cnt == n;
-        if (ok) memcpy(dst, buf + 32, n * (size_t)rows * sizeof(float));
+        memcpy(&crc, buf + 32, 4);
+        ok = ver == CACHE_VERSION && rpe == (uint32_t)rows && k == key && cnt == n &&
+             crc == ta_crc32(0, buf + CACHE_HEADER, payload);
+        if (ok) memcpy(dst, buf + CACHE_HEADER, payload);
     }
-    if (!ok) fprintf(stderr, "reference cache %s does not match its data; rebuilding\n", path);
+    if (!ok) fprintf(stderr, "reference cache %s is damaged or does not match its data; rebuilding\n", path);
     free(buf);
     return ok;
 }
@@ -111,16 +114,18 @@ static int cache_build(Reference *r, int slot, const Dataset *ds, const char *da
     free(ids);
     free(out);
     if (rc != TA_OK) return rc;
-    size_t bytes = 32 + n * (size_t)rows * sizeof(float);
-    char *buf = ta_malloc(bytes, "cache file");
-    uint32_t ver = CACHE_VERSION, rpe = (uint32_t)rows;
+    size_t payload = n * (size_t)rows * sizeof(float);
+    size_t bytes = CACHE_HEADER + payload;
+    char *buf = ta_calloc(bytes, "cache file");
+    uint32_t ver = CACHE_VERSION, rpe = (uint32_t)rows, crc = ta_crc32(0, vals, payload);
     uint64_t cnt = n;
     memcpy(buf, CACHE_MAGIC, 8);
     memcpy(buf + 8, &ver, 4);
     memcpy(buf + 12, &rpe, 4);
     memcpy(buf + 16, &key, 8);
     memcpy(buf + 24, &cnt, 8);
-    memcpy(buf + 32, vals, n * (size_t)rows * sizeof(float));
+    memcpy(buf + 32, &crc, 4);
+    memcpy(buf + CACHE_HEADER, vals, payload);
     rc = ta_write_file_atomic(path, buf, bytes, err);
     free(buf);
     if (rc != TA_OK) return rc;
@@ -166,6 +171,10 @@ int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
     r->have_model = 1;
     gpt2_borrow_acts(&r->model, s->policy);
     if (r->mode == CFG_REF_CACHED) {
+        if (s->cfg->cache_dir && *s->cfg->cache_dir && ta_mkdirs(s->cfg->cache_dir, NULL) != TA_OK)
+            return ta_err(err, TA_EINPUT,
+                          "objective.reference.cache_dir \"%s\": cannot create this directory",
+                          s->cfg->cache_dir);
         if (!s->train)
             return ta_err(err, TA_EINPUT,
                           "objective.reference.mode \"cached\" needs a JSONL dataset (data.format "
