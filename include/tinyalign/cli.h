@@ -19,6 +19,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 int cmd_curate(int argc, char **argv);
 
 #endif

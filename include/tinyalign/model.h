@@ -173,4 +173,67 @@ float gpt2_mean_nll(GPT2 *m, int backward_too);
  * 12*L*T*C per token), for MFU reporting. */
 double gpt2_flops_per_token(const GPT2Config *c, int T);
 
+/* ---- KV-cache decoding (src/model/decode.c) ------------------------------------------
+ * Incremental forward for generation. A GPT2Decode borrows a model's parameters (never
+ * writes them, copies nothing: a training policy can be sampled from in place) and owns
+ * everything else, allocated once at gpt2_decode_init: per layer a key and a value cache
+ * for S sequences of up to maxT positions, and the activations of one call of up to R rows.
+ * Nothing is allocated per token.
+ *
+ * A call feeds N rows; row i appends tokens[i] to sequence seqs[i] at that sequence's
+ * current length (its position), so one call can prefill several prompts (their tokens
+ * as consecutive rows, in order) or advance every active sequence by one token. Within a
+ * call all keys/values are written before attention runs, and a row at position p
+ * attends to positions 0..p of its own sequence: the causal forward, cached. */
+typedef struct {
+    const GPT2 *model; /* weights, borrowed (read only) */
+    int S;             /* sequences the cache holds */
+    int maxT;          /* positions per sequence (<= model max_seq_len) */
+    int R;             /* rows per call */
+    float *memory;     /* one slab for all the float buffers below */
+    float *kcache;     /* (L, S, maxT, C) keys, channel h*hs+i = head h */
+    float *vcache;     /* (L, S, maxT, C) values */
+    float *x;          /* (R, C)   residual stream */
+    float *ln;         /* (R, C)   layernorm output */
+    float *mean, *rstd; /* (R)    layernorm statistics (written by the kernel, unused) */
+    float *qkv;        /* (R, 3C) */
+    float *atty;       /* (R, C)   attention output, heads concatenated */
+    float *proj;       /* (R, C)   attproj / fcproj output */
+    float *fch;        /* (R, 4C) */
+    float *fchg;       /* (R, 4C) */
+    float *att;        /* (R, NH, maxT) attention weights of each row and head */
+    float *logits;     /* (R, Vp)  logits of the rows asked for, compacted in row order */
+    int *lens;         /* (S) positions filled in each sequence's cache */
+    int *row_pos;      /* (R) position of each row of the current call */
+    int *row_keep;     /* (R) rows whose logits are computed */
+    int n_logits;      /* logits rows written by the last call */
+} GPT2Decode;
+
+/* Allocates the caches for S sequences of maxT positions (1 <= maxT <= the model's
+ * max_seq_len) and the buffers of calls of up to R rows; every sequence starts empty.
+ * m must stay alive (and keep its parameters in place) until gpt2_decode_free. */
+void gpt2_decode_init(GPT2Decode *d, const GPT2 *m, int S, int maxT, int R);
+/* Frees everything (never the model); safe on a zeroed struct. */
+void gpt2_decode_free(GPT2Decode *d);
+/* Bytes allocated (caches + call buffers), for the memory line. */
+size_t gpt2_decode_bytes(const GPT2Decode *d);
+/* Empties sequence seq (its cache is simply overwritten from position 0). */
+void gpt2_decode_reset(GPT2Decode *d, int seq);
+/* Makes sequence dst a copy of sequence src (cache positions 0..len(src) and length):
+ * n samples of one prompt share one prefill. */
+void gpt2_decode_copy(GPT2Decode *d, int dst, int src);
+/* Runs rows i = 0..N-1 (N <= R): token tokens[i] appended to sequence seqs[i] (rows of a
+ * sequence in order). want (N) selects the rows whose logits are computed (NULL: all);
+ * they are written to d->logits, (d->n_logits, Vp), in row order, padded columns 0.
+ * Returns TA_OK, or TA_EINPUT (nothing changed) when a token is outside [0, V), a
+ * sequence index outside [0, S) or a sequence would exceed maxT positions. */
+int gpt2_decode_forward(GPT2Decode *d, const int *seqs, const int *tokens, int N,
+                        const unsigned char *want, TaError *err);
+/* A decode step: one row per sequence (seqs distinct, else TA_EINPUT), logits for every
+ * row. Up to 16 rows, the matmuls stream each weight once for all rows (sgemm with a few
+ * rows repacks the weights each call) and a row's logits have the same bits whatever the
+ * other rows or the thread count; above 16 rows, sgemm. Prefill goes through
+ * gpt2_decode_forward (sgemm). Same errors as gpt2_decode_forward. */
+int gpt2_decode_step(GPT2Decode *d, const int *seqs, const int *tokens, int N, TaError *err);
+
 #endif

@@ -15,6 +15,7 @@ static const CliCommand COMMANDS[] = {
     {"convert", cmd_convert, "convert GPT-2 model directories from / to Hugging Face (safetensors)"},
     {"tokenizer", cmd_tokenizer, "train a SentencePiece tokenizer; encode / decode text"},
     {"tokenize", cmd_tokenize, "tokenize .txt / .jsonl into a token shard (EOS after each document)"},
+    {"sample", cmd_sample, "generate n responses per prompt (KV cache; top-k/top-p/min-p, penalties)"},
     {"curate", cmd_curate, "diversity data: deviation weights, DDPO pairs, DivPO, diversity metrics"},
 };
 static const int NUM_COMMANDS = (int)(sizeof COMMANDS / sizeof COMMANDS[0]);

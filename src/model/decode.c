@@ -1,0 +1,367 @@
+/* decode.c — GPT-2 forward with a key/value cache, for generation.
+ *
+ * Implements gpt2_decode_* (model.h): the same block as gpt2_forward, run on N rows that
+ * each carry their own sequence and position, reusing the model's kernels (layernorm,
+ * matmul via sgemm, gelu, residual) with N = the rows of the call. Only two pieces are
+ * specific to decoding:
+ *   - the embedding: x[i] = wte[tokens[i]] + wpe[pos[i]] (positions differ per row);
+ *   - attention against the cache: the new k, v of every row go into the cache at the
+ *     row's position first, then row i (sequence s, position p), head h computes
+ *       a = softmax(q_i . K[s, 0..p] / sqrt(hs)),  y_i = sum_t a_t V[s, t]
+ *     which is exactly the causal row p of the full forward.
+ * The LM head runs only on the rows whose logits are wanted (the last prompt token of a
+ * prefill, every row of a decode step).
+ *
+ * Determinism: each (row, head) of attention is one thread's loop in a fixed order, and
+ * the kernels are thread-count independent (kernels.h), so the logits of a row do not
+ * depend on the number of threads.
+ * Not here: sampling (src/sample), paged / shared-prefix caches beyond gpt2_decode_copy,
+ * and backward (decoding is forward only).
+ *
+ * PyTorch equivalent of one step (tools/bench_decode.py has it in full):
+ *   q, k, v = c_attn(ln_1(x)).split(C); K[:, :, p] = k; V[:, :, p] = v
+ *   x = x + c_proj(softmax(q @ K[:, :, :p+1]^T / sqrt(hs)) @ V[:, :, :p+1])
+ *   x = x + mlp(ln_2(x));  logits = ln_f(x) @ wte^T
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinyalign/kernels.h"
+#include "tinyalign/model.h"
+
+#define DECODE_STREAM_MAX 16 /* decode steps of up to this many rows use matmul_rows */
+#define DECODE_ATT_PARALLEL 65536 /* a step's attention runs threaded from this many
+                                   * (row, position, channel) products */
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Sets OpenMP's thread count for the next parallel regions (OpenBLAS's OpenMP build
+ * follows it too) when `enabled`. */
+static inline void set_threads(int enabled, int n) {
+#ifdef _OPENMP
+    if (enabled && omp_get_max_threads() != n) omp_set_num_threads(n);
+#else
+    (void)enabled;
+    (void)n;
+#endif
+}
+
+/* ---- the decode-step matmul -------------------------------------------------------
+ * out (N,OC) = inp (N,C) @ weight^T + bias for the few rows of a decode step. sgemm with
+ * N = 1..8 packs the whole weight matrix on every call, so it moves each weight ~3 times;
+ * here every weight row is read once from memory and used for all N inputs while it is in
+ * L1 (tiles of 4 weight rows x 4 inputs, 8-float vector partial sums). Each output is one
+ * thread's sum in a fixed order (8 lanes over c, the lanes combined as in dot8, then the
+ * C % 8 tail, then the bias), so it does not depend on N, on the tile the row falls in,
+ * or on the thread count. */
+typedef float v8f __attribute__((vector_size(32)));
+
+/* Macros rather than functions: passing 32-byte vectors by value warns (-Wpsabi) in
+ * builds without AVX (make debug / asan). FMA8 fuses when the target has FMA (one
+ * rounding; the build decides, so every run of one binary computes the same bits). */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
+#if defined(__FMA__)
+#include <immintrin.h>
+#define FMA8(acc, a, b) ((acc) = (v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#else
+#define FMA8(acc, a, b) ((acc) += (a) * (b))
+#endif
+
+static inline float lanes_sum(const v8f *v) {
+    const float *a = (const float *)v;
+    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+/* acc[i][j] += w[i][0..C8) * x[j][0..C8) for 4 weight rows and NX inputs (a constant at
+ * each call site, so the loops unroll and the partial sums stay in registers). */
+static inline __attribute__((always_inline)) void tile_4xn(v8f acc[4][4], const float *const *w,
+                                                           const float *const *x, int NX, int C8) {
+    for (int c = 0; c < C8; c += 8) {
+        v8f w0, w1, w2, w3, xv;
+        LOAD8(w0, w[0] + c);
+        LOAD8(w1, w[1] + c);
+        LOAD8(w2, w[2] + c);
+        LOAD8(w3, w[3] + c);
+        for (int j = 0; j < NX; j++) {
+            LOAD8(xv, x[j] + c);
+            FMA8(acc[0][j], w0, xv);
+            FMA8(acc[1][j], w1, xv);
+            FMA8(acc[2][j], w2, xv);
+            FMA8(acc[3][j], w3, xv);
+        }
+    }
+}
+
+static void matmul_rows(float *out, const float *inp, const float *weight, const float *bias,
+                        int N, int C, int OC) {
+    const int C8 = C / 8 * 8;
+#pragma omp parallel for schedule(static)
+    for (int o0 = 0; o0 < OC; o0 += 4) {
+        /* the last block may have fewer than 4 rows: it repeats row o0 (not stored) */
+        const int no = OC - o0 < 4 ? OC - o0 : 4;
+        const float *w[4];
+        for (int i = 0; i < 4; i++) w[i] = weight + (size_t)(o0 + (i < no ? i : 0)) * C;
+        for (int n0 = 0; n0 < N; n0 += 4) {
+            const int nn = N - n0 < 4 ? N - n0 : 4;
+            const float *x[4];
+            for (int j = 0; j < 4; j++) x[j] = inp + (size_t)(n0 + (j < nn ? j : 0)) * C;
+            v8f acc[4][4];
+            memset(acc, 0, sizeof acc);
+            switch (nn) {
+            case 1: tile_4xn(acc, w, x, 1, C8); break;
+            case 2: tile_4xn(acc, w, x, 2, C8); break;
+            case 3: tile_4xn(acc, w, x, 3, C8); break;
+            default: tile_4xn(acc, w, x, 4, C8); break;
+            }
+            for (int i = 0; i < no; i++)
+                for (int j = 0; j < nn; j++) {
+                    float s = lanes_sum(&acc[i][j]);
+                    for (int c = C8; c < C; c++) s += w[i][c] * x[j][c];
+                    out[(size_t)(n0 + j) * OC + o0 + i] = bias ? s + bias[o0 + i] : s;
+                }
+        }
+    }
+}
+
+/* Dot product with its summation order written out (8 partial sums, fixed combine), so
+ * GCC vectorises it without -ffast-math. */
+static inline float dot8(const float *a, const float *b, int n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void gpt2_decode_init(GPT2Decode *d, const GPT2 *m, int S, int maxT, int R) {
+    const GPT2Config *c = &m->config;
+    TA_ASSERT(m->params_memory != NULL);
+    TA_ASSERT(S >= 1 && R >= 1 && maxT >= 1 && maxT <= c->max_seq_len);
+    memset(d, 0, sizeof *d);
+    d->model = m;
+    d->S = S;
+    d->maxT = maxT;
+    d->R = R;
+    const size_t C = c->d_model, L = c->n_layer, NH = c->n_head, Vp = c->padded_vocab_size;
+    const size_t cache = L * (size_t)S * maxT * C;
+    const size_t Rs = R;
+    size_t n = 2 * cache + Rs * C * 4 /* x ln atty proj */ + 2 * Rs /* mean rstd */ +
+               Rs * 3 * C + 2 * Rs * 4 * C + Rs * NH * maxT + Rs * Vp;
+    d->memory = ta_aligned_alloc(n * sizeof(float), "decode cache and buffers");
+    float *p = d->memory;
+    d->kcache = p; p += cache;
+    d->vcache = p; p += cache;
+    d->x = p; p += Rs * C;
+    d->ln = p; p += Rs * C;
+    d->atty = p; p += Rs * C;
+    d->proj = p; p += Rs * C;
+    d->mean = p; p += Rs;
+    d->rstd = p; p += Rs;
+    d->qkv = p; p += Rs * 3 * C;
+    d->fch = p; p += Rs * 4 * C;
+    d->fchg = p; p += Rs * 4 * C;
+    d->att = p; p += Rs * NH * maxT;
+    d->logits = p; p += Rs * Vp;
+    TA_ASSERT((size_t)(p - d->memory) == n);
+    d->lens = ta_calloc(sizeof(int) * (size_t)S, "decode lengths");
+    d->row_pos = ta_calloc(sizeof(int) * Rs, "decode positions");
+    d->row_keep = ta_calloc(sizeof(int) * Rs, "decode rows");
+}
+
+void gpt2_decode_free(GPT2Decode *d) {
+    free(d->memory);
+    free(d->lens);
+    free(d->row_pos);
+    free(d->row_keep);
+    memset(d, 0, sizeof *d);
+}
+
+size_t gpt2_decode_bytes(const GPT2Decode *d) {
+    if (!d->memory) return 0;
+    const GPT2Config *c = &d->model->config;
+    const size_t C = c->d_model, L = c->n_layer, NH = c->n_head, Vp = c->padded_vocab_size;
+    const size_t R = d->R;
+    size_t n = 2 * L * (size_t)d->S * d->maxT * C + R * C * 4 + 2 * R + R * 3 * C +
+               2 * R * 4 * C + R * NH * d->maxT + R * Vp;
+    return n * sizeof(float) + sizeof(int) * ((size_t)d->S + 2 * R);
+}
+
+void gpt2_decode_reset(GPT2Decode *d, int seq) {
+    TA_ASSERT(seq >= 0 && seq < d->S);
+    d->lens[seq] = 0;
+}
+
+void gpt2_decode_copy(GPT2Decode *d, int dst, int src) {
+    TA_ASSERT(dst >= 0 && dst < d->S && src >= 0 && src < d->S);
+    if (dst == src) return;
+    const GPT2Config *c = &d->model->config;
+    const size_t C = c->d_model, n = (size_t)d->lens[src] * C;
+    for (int l = 0; l < c->n_layer; l++) {
+        size_t base = (size_t)l * d->S * d->maxT * C;
+        memcpy(d->kcache + base + (size_t)dst * d->maxT * C,
+               d->kcache + base + (size_t)src * d->maxT * C, n * sizeof(float));
+        memcpy(d->vcache + base + (size_t)dst * d->maxT * C,
+               d->vcache + base + (size_t)src * d->maxT * C, n * sizeof(float));
+    }
+    d->lens[dst] = d->lens[src];
+}
+
+/* Attention of N rows against the layer's cache (keys/values already written).
+ * qkv (N, 3C): q of row i in channels [0, C); out (N, C). */
+static void attention_cached(GPT2Decode *d, float *out, const float *qkv, const float *kc,
+                             const float *vc, const int *seqs, int N) {
+    const GPT2Config *c = &d->model->config;
+    const int C = c->d_model, NH = c->n_head, hs = C / NH, maxT = d->maxT;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < N; i++)
+        for (int h = 0; h < NH; h++) {
+            const int p = d->row_pos[i];
+            const float *q = qkv + (size_t)i * 3 * C + h * hs;
+            const float *K = kc + (size_t)seqs[i] * maxT * C + h * hs; /* (maxT, C) stride */
+            const float *Vv = vc + (size_t)seqs[i] * maxT * C + h * hs;
+            float *a = d->att + ((size_t)i * NH + h) * maxT;
+            float maxv = -INFINITY;
+            for (int t = 0; t <= p; t++) {
+                float s = dot8(q, K + (size_t)t * C, hs) * scale;
+                a[t] = s;
+                if (s > maxv) maxv = s;
+            }
+            float sum = 0.0f;
+            for (int t = 0; t <= p; t++) {
+                float e = expf(a[t] - maxv);
+                a[t] = e;
+                sum += e;
+            }
+            const float inv = 1.0f / sum;
+            float *o = out + (size_t)i * C + h * hs;
+            for (int k = 0; k < hs; k++) o[k] = 0.0f;
+            for (int t = 0; t <= p; t++) {
+                const float w = a[t] * inv;
+                const float *v = Vv + (size_t)t * C;
+                for (int k = 0; k < hs; k++) o[k] += w * v[k];
+            }
+        }
+}
+
+/* The rows' forward. step: a decode step (one row per sequence), whose matmuls go
+ * through matmul_rows when N <= DECODE_STREAM_MAX; otherwise (and always for prefill
+ * rows) through matmul_forward's sgemm. */
+static int decode_rows(GPT2Decode *d, const int *seqs, const int *tokens, int N,
+                       const unsigned char *want, int step, TaError *err) {
+    TA_ASSERT(d->memory != NULL);
+    const GPT2Config *c = &d->model->config;
+    const ParamTensors *p = &d->model->params;
+    const int V = c->vocab_size, Vp = c->padded_vocab_size, C = c->d_model, L = c->n_layer;
+    if (N < 1 || N > d->R)
+        return ta_err(err, TA_EINPUT, "decode: %d rows, expected 1..%d", N, d->R);
+    /* validate everything before touching any state: positions come from the lengths,
+     * counting earlier rows of the same sequence in this call */
+    for (int i = 0; i < N; i++) {
+        if (seqs[i] < 0 || seqs[i] >= d->S)
+            return ta_err(err, TA_EINPUT, "decode: row %d: sequence %d outside [0, %d)", i,
+                          seqs[i], d->S);
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return ta_err(err, TA_EINPUT, "decode: row %d: token id %d outside [0, %d)", i,
+                          tokens[i], V);
+    }
+    for (int i = 0; i < N; i++) {
+        d->row_pos[i] = d->lens[seqs[i]]++;
+        if (d->row_pos[i] >= d->maxT) {
+            for (int j = 0; j <= i; j++) d->lens[seqs[j]]--; /* undo */
+            return ta_err(err, TA_EINPUT,
+                          "decode: sequence %d is full (%d positions; the model's "
+                          "max_seq_len or the cache size)", seqs[i], d->maxT);
+        }
+    }
+    const size_t NC = (size_t)N * C;
+    const int stream = step && N <= DECODE_STREAM_MAX;
+    void (*MM)(float *, const float *, const float *, const float *, int, int, int) =
+        stream ? matmul_rows : matmul_forward;
+    const size_t layer_cache = (size_t)d->S * d->maxT * C;
+    /* Threads: a step's pointwise kernels (layernorm, residual, gelu on N x C values) take
+     * microseconds, less than waking and joining a thread team, so they run on one thread
+     * (the ICV below, which OpenMP and OpenBLAS's OpenMP build both follow); the matmuls,
+     * and attention once its work is large, get every thread. Prefill keeps all threads. */
+    const int nt = ta_get_threads();
+    const int few = stream && nt > 1;
+    long att_work = 0;
+    for (int i = 0; i < N; i++) att_work += (long)(d->row_pos[i] + 1) * C;
+    const int att_all = att_work >= DECODE_ATT_PARALLEL;
+#define THREADS(all) set_threads(few, (all) ? nt : 1)
+
+    /* x[i] = wte[tokens[i]] + wpe[pos[i]] */
+    for (int i = 0; i < N; i++) {
+        const float *e = p->wte + (size_t)tokens[i] * C, *w = p->wpe + (size_t)d->row_pos[i] * C;
+        float *o = d->x + (size_t)i * C;
+        for (int k = 0; k < C; k++) o[k] = e[k] + w[k];
+    }
+    for (int l = 0; l < L; l++) {
+        float *kc = d->kcache + (size_t)l * layer_cache, *vc = d->vcache + (size_t)l * layer_cache;
+        THREADS(0);
+        layernorm_forward(d->ln, d->mean, d->rstd, d->x, p->ln1w + (size_t)l * C,
+                          p->ln1b + (size_t)l * C, N, C);
+        THREADS(1);
+        MM(d->qkv, d->ln, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + (size_t)l * 3 * C, N, C,
+           3 * C);
+        for (int i = 0; i < N; i++) { /* cache k, v at (sequence, position) */
+            size_t at = ((size_t)seqs[i] * d->maxT + d->row_pos[i]) * C;
+            memcpy(kc + at, d->qkv + (size_t)i * 3 * C + C, sizeof(float) * C);
+            memcpy(vc + at, d->qkv + (size_t)i * 3 * C + 2 * C, sizeof(float) * C);
+        }
+        THREADS(att_all);
+        attention_cached(d, d->atty, d->qkv, kc, vc, seqs, N);
+        THREADS(1);
+        MM(d->proj, d->atty, p->attprojw + (size_t)l * C * C, p->attprojb + (size_t)l * C, N, C,
+           C);
+        THREADS(0);
+        residual_forward(d->x, d->x, d->proj, NC);
+        layernorm_forward(d->ln, d->mean, d->rstd, d->x, p->ln2w + (size_t)l * C,
+                          p->ln2b + (size_t)l * C, N, C);
+        THREADS(1);
+        MM(d->fch, d->ln, p->fcw + (size_t)l * 4 * C * C, p->fcb + (size_t)l * 4 * C, N, C,
+           4 * C);
+        THREADS(0);
+        gelu_forward(d->fchg, d->fch, NC * 4);
+        THREADS(1);
+        MM(d->proj, d->fchg, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + (size_t)l * C, N,
+           4 * C, C);
+        THREADS(0);
+        residual_forward(d->x, d->x, d->proj, NC);
+    }
+    /* final layernorm + LM head on the wanted rows only, compacted into the front of x */
+    int M = 0;
+    for (int i = 0; i < N; i++) {
+        if (want && !want[i]) continue;
+        if (M != i) memcpy(d->x + (size_t)M * C, d->x + (size_t)i * C, sizeof(float) * C);
+        d->row_keep[M++] = i;
+    }
+    d->n_logits = M;
+    if (M > 0) {
+        layernorm_forward(d->ln, d->mean, d->rstd, d->x, p->lnfw, p->lnfb, M, C);
+        THREADS(1);
+        MM(d->logits, d->ln, p->wte, NULL, M, C, Vp);
+    }
+    THREADS(1); /* leave the thread count as found */
+#undef THREADS
+    return TA_OK;
+}
+
+int gpt2_decode_forward(GPT2Decode *d, const int *seqs, const int *tokens, int N,
+                        const unsigned char *want, TaError *err) {
+    return decode_rows(d, seqs, tokens, N, want, 0, err);
+}
+
+int gpt2_decode_step(GPT2Decode *d, const int *seqs, const int *tokens, int N, TaError *err) {
+    for (int i = 0; i < N && i < d->R; i++)
+        for (int j = 0; j < i; j++)
+            if (seqs[i] == seqs[j])
+                return ta_err(err, TA_EINPUT, "decode step: rows %d and %d are both sequence %d",
+                              j, i, seqs[i]);
+    return decode_rows(d, seqs, tokens, N, NULL, 1, err);
+}
