@@ -426,6 +426,17 @@ static void t_penalties(void) {
     sample_work_add(&w, 3);
     T_CHECK(!memcmp(w.seen, seen, 6), "marks %d %d %d %d %d %d", w.seen[0], w.seen[1], w.seen[2],
             w.seen[3], w.seen[4], w.seen[5]);
+    /* min_new_tokens: EOS (id 5 here) masked while n_gen (3 adds so far) < min */
+    SampleOptions g = opts(0.0, 0, 1.0, 0.0);
+    g.eos_id = 5;
+    const float eos_best[6] = {0.0f, 1.0f, 0.5f, 0.0f, 0.0f, 9.0f};
+    TaRng rr;
+    ta_rng_seed(&rr, 2);
+    T_CHECK(w.n_gen == 3, "n_gen %d", w.n_gen);
+    g.min_new_tokens = 4;
+    T_CHECK(sample_next(&w, eos_best, &g, &rr) == 1, "EOS not masked below min_new_tokens");
+    g.min_new_tokens = 3;
+    T_CHECK(sample_next(&w, eos_best, &g, &rr) == 5, "EOS masked at min_new_tokens");
     /* greedy after penalties: token 2 (3.0) falls to 1.0, token 5 (1.5) wins */
     SampleOptions o = opts(0.0, 0, 1.0, 0.0);
     o.repetition_penalty = 2.0;
@@ -500,9 +511,10 @@ static void t_draw_distribution(void) {
 static void t_options_check(void) {
     SampleOptions o;
     TaError err;
-    const char *needle[10] = {"n (responses", "max_new_tokens", "temperature", "top_k", "top_p",
-                              "top_p", "min_p", "min_p", "repetition_penalty", "batch"};
-    for (int i = 0; i < 10; i++) {
+    const char *needle[11] = {"n (responses", "max_new_tokens", "temperature", "top_k", "top_p",
+                              "top_p", "min_p", "min_p", "repetition_penalty", "batch",
+                              "min_new_tokens"};
+    for (int i = 0; i < 11; i++) {
         sample_options_default(&o);
         switch (i) {
         case 0: o.n = 0; break;
@@ -515,6 +527,7 @@ static void t_options_check(void) {
         case 7: o.min_p = -0.1; break;
         case 8: o.repetition_penalty = 0.0; break;
         case 9: o.batch = 0; break;
+        case 10: o.min_new_tokens = o.max_new_tokens + 1; break;
         }
         int rc = sample_options_check(&o, &err);
         T_CHECK(rc == TA_EINPUT && strstr(err.msg, needle[i]), "case %d accepted or bad message: %s", i, err.msg);
@@ -646,6 +659,16 @@ static void t_generate_eos_and_length(void) {
     T_CHECK(b[0].finish == SAMPLE_EOS && b[0].num_tokens == first + 1 && b[0].ids[first] == eos,
             "EOS: %s after %d tokens (expected eos after %d)", sample_finish_name(b[0].finish),
             b[0].num_tokens, first + 1);
+    /* min_new_tokens: EOS is masked before that many tokens, so the response runs on */
+    o.min_new_tokens = first + 2;
+    SampleResult *m = generate(&o, 2, 0);
+    int eos_early = 0;
+    for (int k = 0; k < m[0].num_tokens && k < first + 2; k++) eos_early |= m[0].ids[k] == eos;
+    T_CHECK(!eos_early && m[0].num_tokens >= first + 2, "min_new_tokens %d: EOS within the first "
+            "tokens or stopped after %d", first + 2, m[0].num_tokens);
+    for (int k = 0; k < first; k++) T_CHECK(m[0].ids[k] == a[0].ids[k], "min_new_tokens changed token %d", k);
+    free_results(m, 3);
+    o.min_new_tokens = 0;
     /* max_seq_len: a 10-token prompt and 40 new tokens stop at 40 tokens in all */
     o.eos_id = -1;
     o.max_new_tokens = 100;

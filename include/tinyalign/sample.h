@@ -2,6 +2,8 @@
  * prompt over a KV cache (model.h, GPT2Decode).
  *
  * Sampler pipeline, applied to one row of logits in this order (Hugging Face's order):
+ *   0. while fewer than min_new_tokens tokens have been generated, EOS gets logit -inf
+ *      (HF's MinNewTokensLengthLogitsProcessor);
  *   1. repetition penalty r (CTRL / HF): for every distinct token already in the sequence
  *      (prompt included), logit > 0 -> logit / r, else logit * r;
  *   2. presence penalty a (OpenAI / vLLM): logit -= a once for every distinct token already
@@ -49,6 +51,7 @@ typedef struct Tokenizer Tokenizer;
 typedef struct {
     int n;                     /* responses per prompt, >= 1 (default 1) */
     int max_new_tokens;        /* >= 1 (default 128) */
+    int min_new_tokens;        /* >= 0: EOS is suppressed before this many (default 0) */
     double temperature;        /* >= 0; 0 = greedy (default 1) */
     int top_k;                 /* >= 0; 0 = off (default) */
     double top_p;              /* (0, 1]; 1 = off (default) */
@@ -86,13 +89,14 @@ typedef struct {
     int *ids;         /* (V) kept ids, ascending (sample_filter's answer) */
     double *probs;    /* (V) their probabilities, summing to 1 */
     uint8_t *seen;    /* (V) bit 0: in the sequence (prompt or generated); bit 1: generated */
+    int n_gen;        /* tokens generated so far (sample_work_add calls) */
 } SampleWork;
 
 void sample_work_init(SampleWork *w, int V);
 void sample_work_free(SampleWork *w); /* safe on a zeroed struct */
-/* Starts a sequence: marks the prompt's tokens (ids >= V are ignored). */
+/* Starts a sequence: marks the prompt's tokens (ids >= V are ignored), n_gen = 0. */
 void sample_work_start(SampleWork *w, const int *prompt, int n);
-/* Marks a generated token. */
+/* Marks a generated token (n_gen + 1). */
 void sample_work_add(SampleWork *w, int token);
 
 /* Steps 1-2 in place on logits (V), from the marks in seen. */
@@ -102,9 +106,10 @@ void sample_apply_penalties(float *logits, int V, const uint8_t *seen, double re
  * the kept token ids in ascending order and w->probs with their probabilities
  * renormalised to sum 1. Returns how many are kept (0 only when no logit is a number). */
 int sample_filter(SampleWork *w, const float *logits, const SampleOptions *o);
-/* The whole pipeline on the raw logits of one sequence (V of them; w's marks say what
- * the sequence holds). Returns the token, or -1 when no logit is a number. Draws exactly
- * one value from rng unless greedy. logits are not modified. */
+/* The whole pipeline on the raw logits of one sequence (V of them; w's marks and n_gen say
+ * what the sequence holds; o->eos_id is the EOS that min_new_tokens suppresses). Returns
+ * the token, or -1 when no logit is a number. Draws exactly one value from rng unless
+ * greedy. logits are not modified. */
 int sample_next(SampleWork *w, const float *logits, const SampleOptions *o, TaRng *rng);
 /* Argmax of x (n), lowest index on ties, NaN never chosen; -1 when all are NaN. */
 int sample_argmax(const float *x, int n);

@@ -49,6 +49,8 @@ static const char *HELP =
     "                            \"finish_reason\"}]} lines (default for --prompts: stdout)\n"
     "  --n N                     responses per prompt (default 1)\n"
     "  --max-new-tokens N        generated tokens per response (default 128)\n"
+    "  --min-new-tokens N        no EOS before N tokens (default 0; 1 avoids empty texts,\n"
+    "                            which the JSONL datasets reject)\n"
     "  --temperature T           >= 0; 0 = greedy (default 1)\n"
     "  --top-k K                 keep the K most likely tokens; 0 = off (default)\n"
     "  --top-p P                 nucleus: smallest set with probability >= P, in (0, 1];\n"
@@ -72,8 +74,9 @@ static const char *HELP =
     "  --bench-reps R            --bench: timed runs after the warm-up; the fastest\n"
     "                            decode is reported (default 3)\n"
     "\n"
-    "Samplers apply in this order: repetition penalty, presence penalty, (greedy: argmax,\n"
-    "lowest id on ties), temperature, top-k (ties -> lower id), top-p, min-p, draw.\n"
+    "Samplers apply in this order: min-new-tokens (EOS masked), repetition penalty,\n"
+    "presence penalty, (greedy: argmax, lowest id on ties), temperature, top-k (ties ->\n"
+    "lower id), top-p, min-p, draw.\n"
     "A response stops at EOS (finish_reason \"eos\"; counted in num_tokens, not in the\n"
     "text), after --max-new-tokens or at the model's max_seq_len (\"length\"), or at a stop\n"
     "string (\"stop\"). A prompt longer than max_seq_len - 1 tokens is an error (prompts\n"
@@ -417,6 +420,7 @@ int cmd_sample(int argc, char **argv) {
         else if (!strcmp(k, "--out")) out_path = val;
         else if (!strcmp(k, "--n")) { if (!(rc = parse_int(k, val, 1, 1000000, &v))) o.n = (int)v; }
         else if (!strcmp(k, "--max-new-tokens")) { if (!(rc = parse_int(k, val, 1, 1 << 24, &v))) o.max_new_tokens = (int)v; }
+        else if (!strcmp(k, "--min-new-tokens")) { if (!(rc = parse_int(k, val, 0, 1 << 24, &v))) o.min_new_tokens = (int)v; }
         else if (!strcmp(k, "--top-k")) { if (!(rc = parse_int(k, val, -1000000000L, 1000000000L, &v))) o.top_k = (int)v; }
         else if (!strcmp(k, "--batch")) { if (!(rc = parse_int(k, val, 1, 4096, &v))) o.batch = (int)v; }
         else if (!strcmp(k, "--threads")) rc = parse_int(k, val, 0, 1024, &threads);

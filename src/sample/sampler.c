@@ -37,6 +37,9 @@ int sample_options_check(const SampleOptions *o, TaError *err) {
     if (o->n < 1) return ta_err(err, TA_EINPUT, "n (responses per prompt) must be >= 1, got %d", o->n);
     if (o->max_new_tokens < 1)
         return ta_err(err, TA_EINPUT, "max_new_tokens must be >= 1, got %d", o->max_new_tokens);
+    if (o->min_new_tokens < 0 || o->min_new_tokens > o->max_new_tokens)
+        return ta_err(err, TA_EINPUT, "min_new_tokens must be in [0, max_new_tokens = %d], got %d",
+                      o->max_new_tokens, o->min_new_tokens);
     if (!(o->temperature >= 0) || !isfinite(o->temperature))
         return ta_err(err, TA_EINPUT, "temperature must be >= 0 (0 = greedy), got %g",
                       o->temperature);
@@ -82,12 +85,14 @@ void sample_work_free(SampleWork *w) {
 
 void sample_work_start(SampleWork *w, const int *prompt, int n) {
     memset(w->seen, 0, (size_t)w->V);
+    w->n_gen = 0;
     for (int i = 0; i < n; i++)
         if (prompt[i] >= 0 && prompt[i] < w->V) w->seen[prompt[i]] |= 1;
 }
 
 void sample_work_add(SampleWork *w, int token) {
     if (token >= 0 && token < w->V) w->seen[token] |= 3;
+    w->n_gen++;
 }
 
 void sample_apply_penalties(float *logits, int V, const uint8_t *seen, double repetition,
@@ -231,8 +236,10 @@ int sample_filter(SampleWork *w, const float *logits, const SampleOptions *o) {
 int sample_next(SampleWork *w, const float *logits, const SampleOptions *o, TaRng *rng) {
     const int V = w->V;
     const float *l = logits;
-    if (o->repetition_penalty != 1.0 || o->presence_penalty != 0.0) {
+    const int no_eos = w->n_gen < o->min_new_tokens && o->eos_id >= 0 && o->eos_id < V;
+    if (o->repetition_penalty != 1.0 || o->presence_penalty != 0.0 || no_eos) {
         memcpy(w->logits, logits, sizeof(float) * (size_t)V);
+        if (no_eos) w->logits[o->eos_id] = -INFINITY; /* 0. min_new_tokens */
         sample_apply_penalties(w->logits, V, w->seen, o->repetition_penalty, o->presence_penalty);
         l = w->logits;
     }

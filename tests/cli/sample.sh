@@ -102,6 +102,18 @@ print(f"  {sum(r['finish_reason'] == 'length' for r in rs)} of {len(rs)} stopped
 sys.exit(1 if bad or not any(r["finish_reason"] == "length" for r in rs) else 0)
 EOF
 
+sample --model "$D/run" --prompts "$P" --temperature 0 --max-new-tokens 24 --min-new-tokens 6 --ids --out "$D/min.jsonl" 2>/dev/null
+"$PY" - "$D/min.jsonl" "$D/greedy.jsonl" <<'EOF' && pass "min_new_tokens_masks_eos" || fail "min_new_tokens_masks_eos" "see above"
+import json, sys
+rs = [r for l in open(sys.argv[1]) for r in json.loads(l)["responses"]]
+g = [r for l in open(sys.argv[2]) for r in json.loads(l)["responses"]]
+bad = [r for r in rs if r["num_tokens"] < 6 or 2 in r["ids"][:6] or not r["text"]]
+# up to the plain greedy run's EOS, the ids are the plain greedy ones
+same = all(r["ids"][:len(x["ids"]) - 1] == x["ids"][:-1] for r, x in zip(rs, g))
+print(f"  shortest response {min(r['num_tokens'] for r in rs)} tokens")
+sys.exit(1 if bad or not same else 0)
+EOF
+
 # ---- model directory forms: run dir, step dir, plain model dir + --tokenizer --------------
 mkdir -p "$D/plain"
 cp "$STEP/config.json" "$STEP/model.safetensors" "$D/plain/"
@@ -199,6 +211,7 @@ expect_err "bad_top_p_0" "top_p must be in (0, 1]" -- "$BIN" sample "${M[@]}" --
 expect_err "bad_top_p_above_1" "top_p must be in (0, 1]" -- "$BIN" sample "${M[@]}" --prompt x --top-p 1.5
 expect_err "bad_min_p_1" "min_p must be in [0, 1)" -- "$BIN" sample "${M[@]}" --prompt x --min-p 1
 expect_err "bad_top_k_negative" "top_k must be >= 0" -- "$BIN" sample "${M[@]}" --prompt x --top-k -1
+expect_err "bad_min_new_tokens_above_max" "min_new_tokens must be in [0, max_new_tokens = 4]" -- "$BIN" sample "${M[@]}" --prompt x --max-new-tokens 4 --min-new-tokens 5
 expect_err "bad_repetition_penalty_0" "repetition_penalty must be > 0" -- "$BIN" sample "${M[@]}" --prompt x --repetition-penalty 0
 expect_err "bad_number" "--top-p \"abc\": expected a number" -- "$BIN" sample "${M[@]}" --prompt x --top-p abc
 expect_err "bad_model_dir" "not a model directory" -- "$BIN" sample --model "$D" --prompt x
