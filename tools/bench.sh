@@ -4,7 +4,7 @@
 # same run, and the ratio printed.
 #   1. training step: GPT-2 124M (B=4 T=64) and small (L=6 C=384 V=8192, B=8 T=256)
 #   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens
-#   3. decoding tokens/s (tools/bench_decode.sh, when present)
+#   3. decoding tokens/s at batch 1 and 8 (tools/bench_decode.py)
 # Env: THREADS (default 2), STEPS (default 5).
 set -uo pipefail
 BUILD=${1:-build}
@@ -56,7 +56,5 @@ printf "peak RSS: SFT %.0f MiB, DPO snapshot %.0f MiB (+%.0f MiB: one parameter 
   "$(field peak_rss_mib "$sft")" "$(field peak_rss_mib "$snap")" \
   "$(awk -v a="$(field peak_rss_mib "$snap")" -v b="$(field peak_rss_mib "$sft")" 'BEGIN{print a-b}')"
 
-if [ -f tools/bench_decode.sh ]; then
-  echo; echo "== 3. decoding (KV cache)"
-  bash tools/bench_decode.sh "$BUILD"
-fi
+echo; echo "== 3. decoding with the KV cache vs PyTorch (greedy, 16-token prompts, best of 3)"
+$PY tools/bench_decode.py --build "$BUILD"

@@ -27,6 +27,7 @@
 #include "tinyalign/objective.h"
 #include "tinyalign/optim.h"
 #include "tinyalign/reference.h"
+#include "tinyalign/sample.h"
 #include "tinyalign/tokenizer.h"
 
 /* Where examples come from: token-shard windows or a JSONL dataset. */
@@ -357,8 +358,13 @@ static int setup(Trainer *t, TaError *err) {
     /* a loaded model may bring its tokenizer; a scratch model takes its vocabulary from
      * the tokenizer or the shards, so it is built after the data */
     if (c->model.init != CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
-    if (t->tokenizer_path[0] && c->data.format != CFG_DATA_TOKENS)
+    int want_samples = c->train.sample_every > 0 && c->train.sample_prompts.n > 0;
+    if (t->tokenizer_path[0] && (c->data.format != CFG_DATA_TOKENS || want_samples))
         if ((rc = tokenizer_load(&t->tok, t->tokenizer_path, err)) != TA_OK) return rc;
+    if (want_samples && !t->tok)
+        return ta_err(err, TA_EINPUT,
+                      "train.sample_every needs a tokenizer: set tokenizer.model (or start from a "
+                      "checkpoint that carries tokenizer.model)");
     if ((rc = open_data(t, err)) != TA_OK) return rc;
     if (c->model.init == CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
@@ -406,6 +412,44 @@ static int metrics_kv(const ObjectiveMetrics *om, MetricKV *kv, int cap, int ski
     for (int i = skip_loss ? 1 : 0; i < OBJ_METRIC_COUNT && n < cap; i++)
         if (om->m[i].present) kv[n++] = (MetricKV){om->m[i].name, om->m[i].value};
     return n;
+}
+
+/* train.sample_every: one completion per configured prompt with the current weights,
+ * printed and logged as a "sample" line. Seeded from (run.seed, step), never from the
+ * trainer's RNG, so sampling does not change what a resumed run computes. */
+static int sample_during_training(Trainer *t, TaError *err) {
+    const CfgTrain *tc = &t->cfg.train;
+    SampleOptions so;
+    sample_options_default(&so);
+    so.n = 1;
+    so.max_new_tokens = tc->sample_max_new_tokens;
+    so.temperature = tc->sample_temperature;
+    so.seed = (uint64_t)t->cfg.run.seed * 1000003u + (uint64_t)t->st.step;
+    int n = tc->sample_prompts.n;
+    char **texts = ta_calloc(sizeof(char *) * (size_t)n, "samples");
+    int rc = sample_texts(&t->model, t->tok, (const char *const *)tc->sample_prompts.items, n,
+                          &so, texts, err);
+    if (rc == TA_OK) {
+        size_t cap = 1024;
+        for (int i = 0; i < n; i++)
+            cap += 2 * (strlen(tc->sample_prompts.items[i]) + strlen(texts[i])) * 3 + 64;
+        char *json = ta_calloc(cap, "sample json");
+        strcat(json, "\"samples\": [");
+        for (int i = 0; i < n; i++) {
+            fprintf(stderr, "sample step %ld | %s%s\n", t->st.step, tc->sample_prompts.items[i], texts[i]);
+            strcat(json, i ? ", {\"prompt\": " : "{\"prompt\": ");
+            log_json_string(json, cap, tc->sample_prompts.items[i]);
+            strcat(json, ", \"text\": ");
+            log_json_string(json, cap, texts[i]);
+            strcat(json, "}");
+        }
+        strcat(json, "]");
+        log_metrics(&t->log, "sample", t->st.step, NULL, 0, json);
+        free(json);
+    }
+    for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    return rc;
 }
 
 static int train_loop(Trainer *t, TaError *err) {
@@ -537,6 +581,9 @@ static int train_loop(Trainer *t, TaError *err) {
                 stop_early = 1;
             }
         }
+        if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
+            t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
+            break;
         /* 5. checkpoint */
         int stop_now = stop_early || t->st.step == t->opt.stop_after;
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||

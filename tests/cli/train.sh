@@ -128,6 +128,20 @@ if [ $rc -eq 0 ] && grep -q "validation windows" <<<"$out" && grep -q '"kind": "
   pass "val_fraction_split"; else fail "val_fraction_split" "exit $rc: $(grep -E 'data:|error' <<<"$out")"; fi
 if grep -q '"kind": "data", "step": 0, "train_examples": ' "$D/valfrac/metrics.jsonl"; then pass "data_line_logged"; else fail "data_line_logged" "no data line"; fi
 
+# ---- train.sample_every: samples logged, and sampling does not change the training math ------
+"$PY" -c "
+import random; r = random.Random(3)
+open('$D/tok.txt','w').write('\n'.join(' '.join(r.choice(['abc','de','fgh','ij','k']) for _ in range(8)) for _ in range(300)))"
+"$BIN" tokenizer train --input "$D/tok.txt" --vocab-size 30 --model-type bpe --byte-fallback 0 --out "$D/tok" >/dev/null 2>&1
+err=$(train --set run.out_dir="$D/samp" --set tokenizer.type=sentencepiece --set tokenizer.model="$D/tok.model" --set model.vocab_size=64 \
+      --set train.sample_every=20 --set 'train.sample_prompts=["abc de", "k"]' --set train.sample_max_new_tokens=8 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c '"kind": "sample"' "$D/samp/metrics.jsonl")" -eq 2 ] && grep -q "sample step 20 | abc de" <<<"$err" \
+   && cmp -s "$D/straight/checkpoints/step-00000040/model.safetensors" "$D/samp/checkpoints/step-00000040/model.safetensors"; then
+  pass "sample_every_logs_and_leaves_training_unchanged"
+else fail "sample_every_logs_and_leaves_training_unchanged" "exit $rc: $(grep -E 'sample|error' <<<"$err" | head -3)"; fi
+expect_err "bad/sample_every_without_tokenizer" "train.sample_every needs a tokenizer" -- \
+  train --set train.sample_every=5 --set 'train.sample_prompts=["x"]'
+
 # ---- init from a checkpoint (fine-tuning) ------------------------------------------------------
 if train --set run.out_dir="$D/ft" --set model.init=checkpoint --set model.path="$D/straight" --set train.max_steps=5 >/dev/null 2>&1; then
   pass "init_from_checkpoint"; else fail "init_from_checkpoint" "exit $?"; fi
