@@ -25,6 +25,7 @@
 
 #include "tinyalign/checkpoint.h"
 #include "tinyalign/cli.h"
+#include "tinyalign/jsonl.h"
 #include "tinyalign/common.h"
 #include "tinyalign/model.h"
 #include "tinyalign/model_io.h"
@@ -176,81 +177,33 @@ static void prompts_add(Prompts *p, const char *s, size_t len, long line) {
     p->line[p->n++] = line;
 }
 
-static const char *json_type(const cJSON *v) {
-    if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    return "something else";
-}
-
-static int is_blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
-    return 1;
-}
-
-/* Reads every {"prompt": str} line of path. */
+/* Reads every {"prompt": str} line of path (the shared JSONL reader: blank lines skipped,
+ * errors FILE:LINE[:COL]). */
 static int read_prompts(Prompts *p, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(TA_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return fail(TA_EINPUT, "%s: not a readable file", path);
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    long lineno = 0;
-    int rc = TA_OK;
-    while (rc == TA_OK && (got = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        size_t n = (size_t)got;
-        char *s = line;
-        if (n && s[n - 1] == '\n') n--;
-        if (n && s[n - 1] == '\r') n--;
-        if (lineno == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3, n -= 3; /* BOM */
-        if (is_blank(s, n)) continue;
-        if (memchr(s, '\0', n)) {
-            rc = fail(TA_EINPUT, "%s:%ld: NUL character in the line", path, lineno);
-            break;
-        }
-        const char *end = NULL;
-        cJSON *obj = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-        if (!obj) {
-            if (end && end >= s && end <= s + n)
-                rc = fail(TA_EINPUT, "%s:%ld:%ld: not valid JSON", path, lineno,
-                          (long)(end - s) + 1);
-            else
-                rc = fail(TA_EINPUT, "%s:%ld: not valid JSON", path, lineno);
-            break;
-        }
-        while (end && end < s + n && (*end == ' ' || *end == '\t')) end++;
-        const cJSON *v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, "prompt") : NULL;
-        if (end && end < s + n)
-            rc = fail(TA_EINPUT, "%s:%ld:%ld: unexpected text after the JSON object", path,
-                      lineno, (long)(end - s) + 1);
-        else if (!cJSON_IsObject(obj))
-            rc = fail(TA_EINPUT, "%s:%ld: expected a JSON object with a \"prompt\" field, found %s",
-                      path, lineno, json_type(obj));
-        else if (!v)
-            rc = fail(TA_EINPUT, "%s:%ld: missing \"prompt\" field", path, lineno);
+    JsonlReader r;
+    TaError err = {0};
+    int rc = jsonl_open(&r, path, &err);
+    const char *line;
+    size_t len;
+    int got;
+    while (rc == TA_OK && (got = jsonl_next(&r, &line, &len, &err)) == 1) {
+        cJSON *obj = NULL;
+        if ((rc = jsonl_parse_object(path, r.lineno, line, len, &obj, &err)) != TA_OK) break;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
+        if (!v)
+            rc = ta_err(&err, TA_EINPUT, "%s:%ld: missing \"prompt\" field", path, r.lineno);
         else if (!cJSON_IsString(v) || !v->valuestring)
-            rc = fail(TA_EINPUT, "%s:%ld: \"prompt\" must be a string, found %s", path, lineno,
-                      json_type(v));
+            rc = ta_err(&err, TA_EINPUT, "%s:%ld: \"prompt\" must be a string, found %s", path,
+                        r.lineno, jsonl_type_name(v));
         else
-            prompts_add(p, v->valuestring, strlen(v->valuestring), lineno);
+            prompts_add(p, v->valuestring, strlen(v->valuestring), r.lineno);
         cJSON_Delete(obj);
     }
-    if (rc == TA_OK && ferror(f))
-        rc = fail(TA_ERUNTIME, "%s:%ld: read error: %s", path, lineno, strerror(errno));
-    if (rc == TA_OK && p->n == 0) rc = fail(TA_EINPUT, "%s: no prompts (empty file)", path);
-    free(line);
-    fclose(f);
-    return rc;
+    if (rc == TA_OK && got < 0) rc = err.code ? err.code : TA_ERUNTIME;
+    jsonl_close(&r);
+    if (rc != TA_OK) return fail(rc, "%s", err.msg);
+    if (p->n == 0) return fail(TA_EINPUT, "%s: no prompts (empty file)", path);
+    return TA_OK;
 }
 
 /* Tokenizes every prompt; returns the longest length in *maxlen. */

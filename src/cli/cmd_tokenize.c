@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "tinyalign/cli.h"
+#include "tinyalign/jsonl.h"
 #include "tinyalign/common.h"
 #include "tinyalign/shard.h"
 #include "tinyalign/tokenizer.h"
@@ -96,15 +97,6 @@ static int is_blank(const char *s, size_t n) {
     return 1;
 }
 
-static const char *json_type(const cJSON *v) {
-    if (cJSON_IsObject(v)) return "an object";
-    if (cJSON_IsArray(v)) return "an array";
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    return "something else";
-}
 
 /* One JSONL line -> one document. */
 static int add_jsonl(Job *j, const char *line, size_t n, long lineno, const char *field) {
@@ -131,7 +123,7 @@ static int add_jsonl(Job *j, const char *line, size_t n, long lineno, const char
     }
     if (!cJSON_IsObject(obj)) {
         rc = fail(TA_EINPUT, "%s:%ld: expected a JSON object with a \"%s\" field, found %s",
-                  j->in, lineno, field, json_type(obj));
+                  j->in, lineno, field, jsonl_type_name(obj));
         goto end;
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
@@ -141,7 +133,7 @@ static int add_jsonl(Job *j, const char *line, size_t n, long lineno, const char
     }
     if (!cJSON_IsString(v) || !v->valuestring) {
         rc = fail(TA_EINPUT, "%s:%ld: \"%s\" must be a string, found %s", j->in, lineno, field,
-                  json_type(v));
+                  jsonl_type_name(v));
         goto end;
     }
     rc = add_doc(j, v->valuestring, strlen(v->valuestring), lineno);

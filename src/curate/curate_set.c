@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../data/jsonl.h"
+#include "tinyalign/jsonl.h"
 #include "curate_impl.h"
 
 /* Grows p from old to n bytes; never returns NULL (ta_malloc prints the size and exits). */

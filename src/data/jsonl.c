@@ -1,7 +1,7 @@
 /* jsonl.c — JSONL line reader and JSON helpers for the dataset loader (see jsonl.h).
  * Not here: what the objects mean (jsonl_dataset.c). */
 #define _POSIX_C_SOURCE 200809L
-#include "jsonl.h"
+#include "tinyalign/jsonl.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -42,7 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonl.h"
+#include "tinyalign/jsonl.h"
 #include "tinyalign/data.h"
 #include "tinyalign/tokenizer.h"
 

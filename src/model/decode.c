@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "tinyalign/kernels.h"
+#include "../kernels/vecmath.h"
 #include "tinyalign/model.h"
 
 #define DECODE_STREAM_MAX 16 /* decode steps of up to this many rows use matmul_rows */
@@ -126,17 +127,6 @@ static void matmul_rows(float *out, const float *inp, const float *weight, const
     }
 }
 
-/* Dot product with its summation order written out (8 partial sums, fixed combine), so
- * GCC vectorises it without -ffast-math. */
-static inline float dot8(const float *a, const float *b, int n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
 
 void gpt2_decode_init(GPT2Decode *d, const GPT2 *m, int S, int maxT, int R) {
     const GPT2Config *c = &m->config;
@@ -228,7 +218,7 @@ static void attention_cached(GPT2Decode *d, float *out, const float *qkv, const 
             float *a = d->att + ((size_t)i * NH + h) * maxT;
             float maxv = -INFINITY;
             for (int t = 0; t <= p; t++) {
-                float s = dot8(q, K + (size_t)t * C, hs) * scale;
+                float s = ta_dot(q, K + (size_t)t * C, hs) * scale;
                 a[t] = s;
                 if (s > maxv) maxv = s;
             }

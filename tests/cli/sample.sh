@@ -223,7 +223,7 @@ expect_err "unknown_option" "unknown option \"--topk\"" -- "$BIN" sample "${M[@]
 long=$(printf 'alice likes red apples and green pears %.0s' $(seq 20))
 expect_err "prompt_longer_than_max_seq_len" "--prompt: the prompt has" "max_seq_len is 48" -- "$BIN" sample "${M[@]}" --prompt "$long"
 printf '{"prompt": "a"}\n\n{"prompt": "b"\n' > "$D/bad1.jsonl"
-expect_err "prompts_bad_json_file_line" "$D/bad1.jsonl:3:" "not valid JSON" -- "$BIN" sample "${M[@]}" --prompts "$D/bad1.jsonl" --out "$D/bad.out"
+expect_err "prompts_bad_json_file_line" "$D/bad1.jsonl:3:" "invalid JSON" -- "$BIN" sample "${M[@]}" --prompts "$D/bad1.jsonl" --out "$D/bad.out"
 printf '{"prompt": "a"}\n{"text": "b"}\n' > "$D/bad2.jsonl"
 expect_err "prompts_missing_field" "$D/bad2.jsonl:2: missing \"prompt\"" -- "$BIN" sample "${M[@]}" --prompts "$D/bad2.jsonl"
 printf '{"prompt": 3}\n' > "$D/bad3.jsonl"

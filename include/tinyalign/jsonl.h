@@ -1,14 +1,15 @@
-/* jsonl.h — internal to src/data: a JSONL line reader and the small JSON helpers the
- * dataset loader shares (one object per line, errors that name file:line[:column],
- * strict UTF-8 validation). Not a public header: the rest of the engine never sees cJSON.
+/* jsonl.h — the JSONL line reader and small JSON helpers shared by every reader of JSONL
+ * files (datasets, curate, sample prompts, tokenize): one object per line, errors that name
+ * file:line[:column], strict UTF-8 validation. Only the file-format readers include it;
+ * the rest of the engine never sees cJSON.
  *
  * Lines: split on "\n"; a trailing "\r" is dropped; a UTF-8 byte-order mark at the start
  * of line 1 is skipped; blank lines (only spaces, tabs, CR) are skipped but still counted,
  * so line numbers are the ones an editor shows. Columns are 1-based and count characters
  * (UTF-8 code points), not bytes.
  */
-#ifndef TINYALIGN_DATA_JSONL_H
-#define TINYALIGN_DATA_JSONL_H
+#ifndef TINYALIGN_JSONL_H
+#define TINYALIGN_JSONL_H
 #include <stddef.h>
 #include <stdio.h>
 
