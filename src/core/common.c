@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,21 +241,23 @@ void ta_rng_shuffle_u32(TaRng *r, uint32_t *a, size_t n) {
     }
 }
 
-/* ---- CRC32 (reflected polynomial 0xEDB88320), table built on first use --------------- */
-uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len) {
-    static uint32_t table[256];
-    static int ready = 0; /* benign: every thread computes the same table */
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
+/* ---- CRC32 (reflected polynomial 0xEDB88320), table built once (pthread_once) --------- */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
     }
+}
+
+uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len) {
+    pthread_once(&crc_once, crc_init);
     const unsigned char *p = buf;
     crc = ~crc;
-    for (size_t i = 0; i < len; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (size_t i = 0; i < len; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
