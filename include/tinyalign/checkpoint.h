@@ -17,6 +17,9 @@
  * renamed to its final name, the parent fsynced, and only then `latest` replaced (write
  * to latest.tmp, fsync, rename). A crash (even kill -9) at any point leaves `latest`
  * naming an intact checkpoint; leftover *.tmp directories are removed on the next save.
+ * Re-saving an existing step moves the old directory to step-N.old first; if a crash
+ * lands between the two renames, checkpoint_resolve and the next save put step-N.old
+ * back.
  *
  * Fault-injection hook for tests: when the environment variable TINYALIGN_CKPT_DELAY_MS
  * is set, checkpoint_save sleeps that long after writing each file, so a test can
@@ -44,6 +47,7 @@ typedef struct {
     int bad_steps;           /* consecutive skipped (non-finite) steps */
     uint64_t tokens_seen;    /* training tokens consumed */
     long ref_syncs;          /* TR-DPO reference syncs done */
+    uint32_t ref_crc;        /* CRC32 of a fixed reference's weights (0: none), checked on resume */
 } TrainState;
 
 /* What to put in a checkpoint. ref and tokenizer_path may be NULL. */
@@ -57,8 +61,8 @@ typedef struct {
 } CheckpointContents;
 
 /* Writes <out_dir>/checkpoints/step-%08d/ atomically and points `latest` at it.
- * keep_last_n > 0: afterwards deletes the oldest step-* directories beyond that count,
- * never the one named by `best`. path_out (may be NULL) receives the directory.
+ * keep_last_n > 0: afterwards keeps the newest keep_last_n step-* directories, plus the
+ * one named by `best` (which does not count against keep_last_n). path_out (may be NULL) receives the directory.
  * Returns TA_OK or TA_ERUNTIME (err names the path; the previous checkpoint is intact). */
 int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_last_n,
                     char *path_out, size_t cap, TaError *err);

@@ -39,6 +39,7 @@ typedef struct {
     double sync_alpha;
     GPT2 model;        /* snapshot / sync weights (forward-only); unused for cached */
     int have_model;
+    uint32_t init_crc; /* CRC32 of the reference weights as built (resume checks it) */
     GPT2 *policy;      /* whose activation buffers the reference borrows */
     /* cached: per dataset, rows_per_example floats per example */
     const Dataset *cache_ds[2];

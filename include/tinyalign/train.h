@@ -21,6 +21,7 @@ typedef struct {
     long stop_after; /* save and exit 0 once this many steps are done (-1: off) */
     int force;       /* resume even when math-relevant config keys changed */
     int quiet;       /* no resolved-config dump at start */
+    const char *resume_from; /* resume: a run or checkpoint directory (NULL: run.out_dir) */
 } TrainOptions;
 
 /* Runs (or resumes) the training described by cfg. Returns the process exit status:

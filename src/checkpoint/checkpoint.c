@@ -101,6 +101,8 @@ static cJSON *state_to_json(const TrainState *s) {
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->tokens_seen);
     cJSON_AddStringToObject(o, "tokens_seen", buf);
     cJSON_AddNumberToObject(o, "ref_syncs", (double)s->ref_syncs);
+    snprintf(buf, sizeof buf, "%08x", s->ref_crc);
+    cJSON_AddStringToObject(o, "ref_crc32", buf);
     return o;
 }
 
@@ -141,6 +143,9 @@ static int state_from_json(const cJSON *o, TrainState *s) {
     s->tokens_seen = strtoull(t->valuestring, NULL, 10);
     if (!num_field(o, "ref_syncs", &v)) return 0;
     s->ref_syncs = (long)v;
+    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(o, "ref_crc32");
+    if (!cJSON_IsString(rc)) return 0;
+    s->ref_crc = (uint32_t)strtoul(rc->valuestring, NULL, 16);
     return 1;
 }
 
@@ -178,6 +183,13 @@ static void remove_stale_tmp(const char *ckdir) {
         if (strncmp(e->d_name, "step-", 5) || len < 5) continue;
         if (strcmp(e->d_name + len - 4, ".tmp") && strcmp(e->d_name + len - 4, ".old")) continue;
         ta_pathf(p, sizeof p, "%s/%s", ckdir, e->d_name);
+        if (!strcmp(e->d_name + len - 4, ".old")) {
+            /* a crash between "final -> .old" and ".tmp -> final": put the old one back */
+            char final[PATHMAX];
+            ta_pathf(final, sizeof final, "%.*s", (int)(strlen(p) - 4), p);
+            struct stat sb;
+            if (stat(final, &sb) != 0 && rename(p, final) == 0) continue;
+        }
         remove_dir(p);
     }
     closedir(d);
@@ -304,7 +316,10 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
         int n = list_steps(ckdir, names, 4096);
         char best[128] = "";
         read_pointer(ckdir, "best", best, sizeof best);
-        int excess = n - keep_last_n;
+        /* the best checkpoint is kept besides the newest keep_last_n */
+        int has_best = 0;
+        for (int i = 0; i < n; i++) has_best |= !strcmp(names[i], best);
+        int excess = n - has_best - keep_last_n;
         for (int i = 0; i < n && excess > 0; i++) {
             if (!strcmp(names[i], best) || !strcmp(names[i], name)) continue;
             ta_pathf(p, sizeof p, "%s/%s", ckdir, names[i]);
@@ -350,6 +365,7 @@ int checkpoint_resolve(const char *path, char *out, size_t cap, TaError *err) {
                       "%s: no checkpoint here (expected %s/latest naming a step-* directory, "
                       "or a checkpoint directory with state.json)", path, ck);
     ta_pathf(out, cap, "%s/%s", ck, name);
+    if (!is_dir(out)) remove_stale_tmp(ck); /* recovers step-N.old after a crash */
     if (!is_dir(out))
         return ta_err(err, TA_EINPUT, "%s/latest names %s, which does not exist", ck, name);
     return TA_OK;

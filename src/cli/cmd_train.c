@@ -143,6 +143,18 @@ int cmd_resume(int argc, char **argv) {
         fprintf(stderr, "tinyalign resume: %s\n", err.msg);
         return 2;
     }
+    /* the run continues where it lies now (a copied or moved run, a relative out_dir):
+     * RUN_DIR/checkpoints/step-N -> RUN_DIR */
+    char run[4096];
+    snprintf(run, sizeof run, "%s", dir);
+    char *slash = strrchr(run, '/');
+    if (slash) *slash = '\0';
+    slash = strrchr(run, '/');
+    if (slash && !strcmp(slash + 1, "checkpoints")) *slash = '\0';
+    else if (!slash && !strcmp(run, "checkpoints")) snprintf(run, sizeof run, ".");
+    free(cfg.run.out_dir);
+    cfg.run.out_dir = strdup(run);
+    opt.resume_from = dir;
     int status = train_run(&cfg, &opt, &err);
     if (status == 1 || status == 2) fprintf(stderr, "tinyalign resume: %s\n", err.msg);
     config_free(&cfg);

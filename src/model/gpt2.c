@@ -60,6 +60,18 @@ int gpt2_config_check(GPT2Config *c, TaError *err) {
         return ta_err(err, TA_EINPUT, "model.vocab_size must be >= 2, got %d", c->vocab_size);
     if (c->max_seq_len < 1)
         return ta_err(err, TA_EINPUT, "model.max_seq_len must be >= 1, got %d", c->max_seq_len);
+    /* sizes beyond these would overflow int arithmetic or any machine's memory */
+    if (c->vocab_size > (1 << 24))
+        return ta_err(err, TA_EINPUT, "model.vocab_size %d is too large (at most %d)", c->vocab_size, 1 << 24);
+    if (c->d_model > 65536 || c->n_layer > 4096 || c->n_head > 4096 || c->max_seq_len > (1 << 20))
+        return ta_err(err, TA_EINPUT,
+                      "model dimensions too large (n_layer %d <= 4096, n_head %d <= 4096, "
+                      "d_model %d <= 65536, max_seq_len %d <= 1048576)",
+                      c->n_layer, c->n_head, c->d_model, c->max_seq_len);
+    double params = 12.0 * c->n_layer * (double)c->d_model * c->d_model +
+                    ((double)c->vocab_size + c->max_seq_len) * c->d_model;
+    if (params > 4e10)
+        return ta_err(err, TA_EINPUT, "model of %.3g parameters is beyond what a CPU run can hold", params);
     c->padded_vocab_size = (c->vocab_size + 63) / 64 * 64;
     return TA_OK;
 }

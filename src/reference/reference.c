@@ -143,6 +143,7 @@ int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
     int rc;
     /* the reference weights: initial policy, or reference.path */
     gpt2_init(&r->model, &s->policy->config, 0);
+    r->have_model = 1; /* reference_free releases it on every error path below */
     if (s->cfg->path && *s->cfg->path) {
         char dir[4096];
         if (checkpoint_resolve(s->cfg->path, dir, sizeof dir, NULL) != TA_OK)
@@ -168,7 +169,7 @@ int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
         memcpy(r->model.params_memory, s->policy->params_memory,
                s->policy->num_params * sizeof(float));
     }
-    r->have_model = 1;
+    r->init_crc = ta_crc32(0, r->model.params_memory, r->model.num_params * sizeof(float));
     gpt2_borrow_acts(&r->model, s->policy);
     if (r->mode == CFG_REF_CACHED) {
         if (s->cfg->cache_dir && *s->cfg->cache_dir && ta_mkdirs(s->cfg->cache_dir, NULL) != TA_OK)

@@ -184,6 +184,9 @@ static int check_vocab(Trainer *t, TaError *err) {
     if (t->td_train && token_data_vocab_size(t->td_train) > mc->vocab_size)
         return ta_err(err, TA_EINPUT, "%s: shard vocabulary %d exceeds the model's vocab_size %d",
                       t->cfg.data.train, token_data_vocab_size(t->td_train), mc->vocab_size);
+    if (t->td_val && token_data_vocab_size(t->td_val) > mc->vocab_size)
+        return ta_err(err, TA_EINPUT, "%s: shard vocabulary %d exceeds the model's vocab_size %d",
+                      t->cfg.data.val, token_data_vocab_size(t->td_val), mc->vocab_size);
     if (t->T > mc->max_seq_len)
         return ta_err(err, TA_EINPUT,
                       "data.max_len %d needs %d positions but the model's max_seq_len is %d",
@@ -297,7 +300,8 @@ static int save(Trainer *t, char *dir_out, size_t cap, TaError *err) {
 
 static int resume_from_checkpoint(Trainer *t, TaError *err) {
     char dir[4096];
-    int rc = checkpoint_resolve(t->cfg.run.out_dir, dir, sizeof dir, err);
+    int rc = checkpoint_resolve(t->opt.resume_from ? t->opt.resume_from : t->cfg.run.out_dir,
+                                dir, sizeof dir, err);
     if (rc != TA_OK) return rc;
     char *saved_json = NULL;
     if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, err)) != TA_OK) return rc;
@@ -395,6 +399,20 @@ static int setup(Trainer *t, TaError *err) {
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
+    if (t->need_ref && !reference_drifts(&t->ref)) {
+        /* a fixed reference is rebuilt from model.path / reference.path on every start:
+         * make sure a resume gets the same weights (a run directory's `latest` may move) */
+        if (t->opt.resume && t->st.ref_crc && t->st.ref_crc != t->ref.init_crc && !t->opt.force)
+            return ta_err(err, TA_EINPUT,
+                          "refusing to resume: the reference model built from the config "
+                          "(objective.reference.path or model.path: \"%s\") is not the one this "
+                          "run started with (weights CRC32 %08x, checkpoint says %08x); point the "
+                          "config at the original checkpoint directory (or pass --force)",
+                          c->objective.reference.path[0] ? c->objective.reference.path
+                                                         : c->model.path,
+                          t->ref.init_crc, t->st.ref_crc);
+        t->st.ref_crc = t->ref.init_crc;
+    }
     char mem[512];
     gpt2_memory_report(&t->model, mem, sizeof mem);
     char info[512];
@@ -461,7 +479,14 @@ static int train_loop(Trainer *t, TaError *err) {
     long step_last = t->st.step;
     uint64_t tokens_last = t->st.tokens_seen;
     double step_time_avg = 0;
-    int saved_at_step = -1;
+    /* a resumed run starts on a step whose checkpoint already exists */
+    long saved_at_step = t->opt.resume ? t->st.step : -1;
+    if (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after) {
+        fprintf(stderr, "already at step %ld (--stop-after %ld): nothing to do\n", t->st.step,
+                t->opt.stop_after);
+        free(ids);
+        return 0;
+    }
     char dir[4096];
 
     while (t->st.step < max_steps) {
@@ -585,17 +610,17 @@ static int train_loop(Trainer *t, TaError *err) {
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
         /* 5. checkpoint */
-        int stop_now = stop_early || t->st.step == t->opt.stop_after;
+        int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||
                   t->st.step == max_steps || stop_now || (is_best && c->train.keep_best);
         if (due) {
             if ((rc = save(t, dir, sizeof dir, err)) != TA_OK) break;
-            saved_at_step = (int)t->st.step;
+            saved_at_step = t->st.step;
             if (is_best && c->train.keep_best && (rc = checkpoint_mark_best(c->run.out_dir, dir, err)) != TA_OK)
                 break;
         }
         if (stop_now) {
-            if (t->st.step == t->opt.stop_after)
+            if (!stop_early)
                 fprintf(stderr, "stopped after step %ld (--stop-after); resume with: tinyalign resume %s\n",
                         t->st.step, c->run.out_dir);
             break;
@@ -614,7 +639,17 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
     t.opt = *opt;
     t.info = stdout;
     train_signals_install();
-    int rc = setup(&t, err);
+    int rc = TA_OK;
+    if (!t.opt.resume) {
+        char latest[4200];
+        ta_pathf(latest, sizeof latest, "%s/checkpoints/latest", t.cfg.run.out_dir);
+        if (access(latest, F_OK) == 0)
+            rc = ta_err(err, TA_EINPUT,
+                        "run.out_dir \"%s\" already holds a run (checkpoints/latest): continue it "
+                        "with --resume, or choose another run.out_dir (or delete the directory)",
+                        t.cfg.run.out_dir);
+    }
+    if (rc == TA_OK) rc = setup(&t, err);
     /* only a run that set up cleanly touches its directory */
     if (rc == TA_OK) rc = ta_mkdirs(t.cfg.run.out_dir, err);
     if (rc == TA_OK) {

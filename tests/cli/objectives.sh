@@ -306,5 +306,12 @@ for mode in snapshot cached sync; do
 done
 expect_err "bad/reference_path_missing" "$D/nope" -- pref --set run.out_dir="$D/badref" --set objective.reference.path="$D/nope"
 [ ! -e "$D/badref" ] && pass "bad_input_left_no_run_dir" || fail "bad_input_left_no_run_dir" "$D/badref was created"
+# the snapshot reference comes from model.path's `latest`: if that moves between stop and
+# resume, the resume is refused instead of silently using another reference
+cp -r "$D/sft" "$D/sft_moving"
+pref --set run.out_dir="$D/refmove" --set model.path="$D/sft_moving" --stop-after 2 >/dev/null 2>&1
+echo "step-00000030" > "$D/sft_moving/checkpoints/latest"
+expect_err "bad/resume_with_a_different_reference" "refusing to resume" "reference model" -- \
+  pref --set run.out_dir="$D/refmove" --set model.path="$D/sft_moving" --resume
 
 [ "$FAILS" -eq 0 ]

@@ -19,6 +19,7 @@ cat > "$D/base.json" <<EOF2
            "eval_batches": 3, "save_every": 10}}
 EOF2
 train() { "$BIN" train "$D/base.json" --quiet "$@"; }
+badtrain() { train --set run.out_dir="$D/bad" "$@"; }  # a fresh dir: only the input is wrong
 strip_timing() { sed -E 's/, "tok_per_s": [^,}]*//; s/, "elapsed_s": [^,}]*//' "$1"; }
 same_run() { # NAME RUN_DIR: final model and metrics identical to the straight run
   if ! cmp -s "$D/straight/checkpoints/step-00000040/model.safetensors" "$2/checkpoints/step-00000040/model.safetensors"; then
@@ -140,7 +141,7 @@ if [ $rc -eq 0 ] && [ "$(grep -c '"kind": "sample"' "$D/samp/metrics.jsonl")" -e
   pass "sample_every_logs_and_leaves_training_unchanged"
 else fail "sample_every_logs_and_leaves_training_unchanged" "exit $rc: $(grep -E 'sample|error' <<<"$err" | head -3)"; fi
 expect_err "bad/sample_every_without_tokenizer" "train.sample_every needs a tokenizer" -- \
-  train --set train.sample_every=5 --set 'train.sample_prompts=["x"]'
+  badtrain --set train.sample_every=5 --set 'train.sample_prompts=["x"]'
 
 # ---- init from a checkpoint (fine-tuning) ------------------------------------------------------
 if train --set run.out_dir="$D/ft" --set model.init=checkpoint --set model.path="$D/straight" --set train.max_steps=5 >/dev/null 2>&1; then
@@ -150,12 +151,12 @@ if train --set run.out_dir="$D/ft" --set model.init=checkpoint --set model.path=
 expect_err "bad/missing_config" "nope.json" -- "$BIN" train "$D/nope.json"
 printf '{"run": {"name": "x",}\n}\n' > "$D/badjson.json"
 expect_err "bad/invalid_json_line_col" "badjson.json:1:" -- "$BIN" train "$D/badjson.json"
-expect_err "bad/wrong_type" "train.batch_size" "integer" -- train --set train.batch_size='"eight"'
-expect_err "bad/unknown_key_suggestion" "optim.learnig_rate" 'did you mean "optim.lr"' -- train --set optim.learnig_rate=1
-expect_err "bad/lr_not_positive" "optim.lr" -- train --set optim.lr=0
-expect_err "bad/batch_zero" "train.batch_size" -- train --set train.batch_size=0
-expect_err "bad/T_over_max_seq_len" "data.max_len" -- train --set data.max_len=64
-expect_err "bad/missing_data" "missing.bin" -- train --set data.train="$D/missing.bin"
+expect_err "bad/wrong_type" "train.batch_size" "integer" -- badtrain --set train.batch_size='"eight"'
+expect_err "bad/unknown_key_suggestion" "optim.learnig_rate" 'did you mean "optim.lr"' -- badtrain --set optim.learnig_rate=1
+expect_err "bad/lr_not_positive" "optim.lr" -- badtrain --set optim.lr=0
+expect_err "bad/batch_zero" "train.batch_size" -- badtrain --set train.batch_size=0
+expect_err "bad/T_over_max_seq_len" "data.max_len" -- badtrain --set data.max_len=64
+expect_err "bad/missing_data" "missing.bin" -- badtrain --set data.train="$D/missing.bin"
 "$PY" - "$D" <<'EOF2'
 import struct, sys
 d = sys.argv[1]
@@ -167,9 +168,9 @@ shard(d + "/empty.bin", [], 64)
 shard(d + "/trunc.bin", list(range(1, 60)) * 10, 64, cut=3)
 shard(d + "/bigvocab.bin", [100] * 500, 200)
 EOF2
-expect_err "bad/empty_shard" "empty.bin" -- train --set data.train="$D/empty.bin"
-expect_err "bad/truncated_shard" "trunc.bin" -- train --set data.train="$D/trunc.bin"
-expect_err "bad/token_id_over_vocab" "bigvocab.bin" "vocab" -- train --set data.train="$D/bigvocab.bin" --set model.vocab_size=64
+expect_err "bad/empty_shard" "empty.bin" -- badtrain --set data.train="$D/empty.bin"
+expect_err "bad/truncated_shard" "trunc.bin" -- badtrain --set data.train="$D/trunc.bin"
+expect_err "bad/token_id_over_vocab" "bigvocab.bin" "vocab" -- badtrain --set data.train="$D/bigvocab.bin" --set model.vocab_size=64
 
 cp -r "$D/stop" "$D/flip"
 ck="$D/flip/checkpoints/step-00000040"
@@ -184,6 +185,28 @@ err=$(train --set run.out_dir="$D/stop" --resume --force --set model.d_model=64 
 if [ $rc -eq 2 ] && grep -q 'model.safetensors: tensor "transformer.wte.weight" has shape \[64, 32\], expected \[64, 64\]' <<<"$err"; then
   pass "bad/checkpoint_wrong_shapes"; else fail "bad/checkpoint_wrong_shapes" "exit $rc: $err"; fi
 expect_err "bad/no_checkpoint_to_resume" "no checkpoint" -- "$BIN" resume "$D/data"
+expect_err "bad/huge_vocab" "model.vocab_size 2147483647 is too large" -- badtrain --set model.vocab_size=2147483647
+expect_err "bad/fresh_run_into_existing_dir" "already holds a run" "--resume" -- train --set run.out_dir="$D/stop"
+
+# ---- review fixes: resume where the run lies now; --stop-after at or below the step; --------
+# ---- keep_best besides keep_last_n; a crash between the two renames of a re-save ----------
+train --set run.out_dir="$D/orig" --stop-after 15 >/dev/null 2>&1
+cp -r "$D/orig" "$D/copied"
+touch -d '1 hour ago' "$D/orig/checkpoints/latest"; before=$(stat -c %Y "$D/orig/checkpoints/latest")
+out=$("$BIN" resume "$D/copied" --stop-after 30 2>&1)
+if [ "$(cat "$D/copied/checkpoints/latest")" = "step-00000030" ] && [ "$(stat -c %Y "$D/orig/checkpoints/latest")" = "$before" ]; then
+  pass "resume_continues_the_copy_not_the_original"; else fail "resume_continues_the_copy_not_the_original" "$(tail -2 <<<"$out")"; fi
+out=$("$BIN" resume "$D/copied" --stop-after 20 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -q "nothing to do" <<<"$out" && [ "$(cat "$D/copied/checkpoints/latest")" = "step-00000030" ]; then
+  pass "stop_after_below_current_step"; else fail "stop_after_below_current_step" "exit $rc: $(tail -1 <<<"$out")"; fi
+train --set run.out_dir="$D/kb" --set train.eval_every=10 --set train.keep_best=true --set train.keep_last_n=2 --set train.min_delta=100 >/dev/null 2>&1
+ls_kb=$(ls "$D/kb/checkpoints" | grep step- | tr '\n' ' ')
+[ "$ls_kb" = "step-00000010 step-00000030 step-00000040 " ] && pass "keep_best_does_not_take_a_keep_last_n_slot" \
+  || fail "keep_best_does_not_take_a_keep_last_n_slot" "$ls_kb"
+cp -r "$D/copied" "$D/crash"; mv "$D/crash/checkpoints/step-00000030" "$D/crash/checkpoints/step-00000030.old"
+if "$BIN" resume "$D/crash" >/dev/null 2>&1 && [ -d "$D/crash/checkpoints/step-00000040" ]; then
+  pass "crash_between_renames_recovers_old"; else fail "crash_between_renames_recovers_old" "resume failed"; fi
+
 # nothing already saved was touched by the failed attempts
 same_run "bad_input_left_checkpoints_intact" "$D/stop"
 
