@@ -64,6 +64,16 @@ int ta_mkdirs(const char *path, TaError *err);
  * paths are < 4096 bytes, the size every caller uses). Returns out. */
 char *ta_pathf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A growable NUL-terminated string (p may be NULL while empty). Zero-initialise, append,
+ * free(b.p). Allocation failure exits like ta_malloc. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} TaBuf;
+void ta_buf_add(TaBuf *b, const char *s, size_t len);
+void ta_buf_puts(TaBuf *b, const char *s);
+void ta_buf_printf(TaBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Monotonic wall clock in seconds. */
 double ta_now(void);
 

@@ -511,46 +511,26 @@ void safetensors_writer_meta(SafeWriter *w, const char *key, const char *value) 
     w->n_meta++;
 }
 
-/* A growable string for the header. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} Buf;
-
-static void buf_put(Buf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = ta_malloc(cap, "safetensors header");
-        if (b->len) memcpy(p, b->s, b->len);
-        free(b->s);
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-static void buf_str(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+/* The header is built in a TaBuf (common.h). */
 
 /* A JSON string literal (quotes, backslash and control characters escaped). */
-static void buf_json_str(Buf *b, const char *s) {
-    buf_str(b, "\"");
+static void buf_json_str(TaBuf *b, const char *s) {
+    ta_buf_puts(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            buf_put(b, esc, 2);
+            ta_buf_add(b, esc, 2);
         } else if (c < 0x20) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            buf_str(b, esc);
+            ta_buf_puts(b, esc);
         } else {
-            buf_put(b, (const char *)&c, 1);
+            ta_buf_add(b, (const char *)&c, 1);
         }
     }
-    buf_str(b, "\"");
+    ta_buf_puts(b, "\"");
 }
 
 static size_t entry_numel(const SafeWriterEntry *e) {
@@ -585,36 +565,36 @@ static int write_entry(FILE *f, const SafeWriterEntry *e) {
 int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err) {
     assert_little_endian();
     /* Header: metadata first, then tensors in the order added. */
-    Buf h = {0};
-    buf_str(&h, "{");
+    TaBuf h = {0};
+    ta_buf_puts(&h, "{");
     if (w->n_meta) {
-        buf_str(&h, "\"__metadata__\":{");
+        ta_buf_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < w->n_meta; i++) {
-            if (i) buf_str(&h, ",");
+            if (i) ta_buf_puts(&h, ",");
             buf_json_str(&h, w->meta_keys[i]);
-            buf_str(&h, ":");
+            ta_buf_puts(&h, ":");
             buf_json_str(&h, w->meta_vals[i]);
         }
-        buf_str(&h, "}");
+        ta_buf_puts(&h, "}");
     }
     size_t off = 0;
     for (int i = 0; i < w->n; i++) {
         const SafeWriterEntry *e = &w->entries[i];
         char num[64];
-        if (i || w->n_meta) buf_str(&h, ",");
+        if (i || w->n_meta) ta_buf_puts(&h, ",");
         buf_json_str(&h, e->name);
-        buf_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        ta_buf_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < e->ndim; d++) {
             snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)e->shape[d]);
-            buf_str(&h, num);
+            ta_buf_puts(&h, num);
         }
         size_t nbytes = entry_numel(e) * sizeof(float);
         snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + nbytes);
-        buf_str(&h, num);
+        ta_buf_puts(&h, num);
         off += nbytes;
     }
-    buf_str(&h, "}");
-    while (h.len % 8) buf_str(&h, " "); /* spec: trailing spaces allowed; aligns the data */
+    ta_buf_puts(&h, "}");
+    while (h.n % 8) ta_buf_puts(&h, " "); /* spec: trailing spaces allowed; aligns the data */
 
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -625,8 +605,8 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err
         goto end;
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.s, 1, h.len, f) == h.len;
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
+    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
     for (int i = 0; ok && i < w->n; i++) ok = write_entry(f, &w->entries[i]);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int e = errno;
@@ -653,6 +633,6 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err
     else *slash = '\0';
     ta_fsync_dir(dir);
 end:
-    free(h.s);
+    free(h.p);
     return rc;
 }

@@ -35,37 +35,7 @@ static const void *cfield(const Config *c, const ConfigKey *k) {
     return (const char *)c + k->offset;
 }
 
-/* Growable string buffer. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static void buf_add(Buf *b, const char *s, size_t len) {
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->n + len + 1 > cap) cap *= 2;
-        char *p = ta_malloc(cap, "config text");
-        if (b->p) memcpy(p, b->p, b->n);
-        free(b->p);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-static void buf_puts(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
-static void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_printf(Buf *b, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
+/* Text is built in a TaBuf (common.h). */
 
 /* Shortest %g form that reads back as the same double: 0.0003, 1e-08, 1337. */
 static void fmt_num(double x, char *out, size_t cap) {
@@ -92,35 +62,35 @@ static void fmt_float(double x, char *out, size_t cap) {
 }
 
 /* ---- JSON text output (pretty and compact) -------------------------------------- */
-static void put_json_string(Buf *b, const char *s) {
-    buf_puts(b, "\"");
+static void put_json_string(TaBuf *b, const char *s) {
+    ta_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
-        case '\b': buf_puts(b, "\\b"); break;
-        case '\f': buf_puts(b, "\\f"); break;
+        case '"': ta_buf_puts(b, "\\\""); break;
+        case '\\': ta_buf_puts(b, "\\\\"); break;
+        case '\n': ta_buf_puts(b, "\\n"); break;
+        case '\r': ta_buf_puts(b, "\\r"); break;
+        case '\t': ta_buf_puts(b, "\\t"); break;
+        case '\b': ta_buf_puts(b, "\\b"); break;
+        case '\f': ta_buf_puts(b, "\\f"); break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
-                buf_puts(b, esc);
+                ta_buf_puts(b, esc);
             } else {
-                buf_add(b, (const char *)p, 1);
+                ta_buf_add(b, (const char *)p, 1);
             }
         }
     }
-    buf_puts(b, "\"");
+    ta_buf_puts(b, "\"");
 }
 
 static int is_scalar(const cJSON *v) { return !cJSON_IsArray(v) && !cJSON_IsObject(v); }
 
 /* indent < 0: compact on one line ({"a": 1, "b": [1, 2]}). Arrays of scalars are always
  * written on one line. */
-static void put_json(Buf *b, const cJSON *v, int indent) {
+static void put_json(TaBuf *b, const cJSON *v, int indent) {
     if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
         int obj = cJSON_IsObject(v);
         int inline_ = indent < 0 || !v->child;
@@ -129,37 +99,37 @@ static void put_json(Buf *b, const cJSON *v, int indent) {
             for (const cJSON *c = v->child; c; c = c->next)
                 if (!is_scalar(c)) inline_ = 0;
         }
-        buf_puts(b, obj ? "{" : "[");
+        ta_buf_puts(b, obj ? "{" : "[");
         for (const cJSON *c = v->child; c; c = c->next) {
             if (inline_) {
-                if (c != v->child) buf_puts(b, ", ");
+                if (c != v->child) ta_buf_puts(b, ", ");
             } else {
-                buf_puts(b, c != v->child ? ",\n" : "\n");
-                for (int i = 0; i < indent + 2; i++) buf_puts(b, " ");
+                ta_buf_puts(b, c != v->child ? ",\n" : "\n");
+                for (int i = 0; i < indent + 2; i++) ta_buf_puts(b, " ");
             }
             if (obj) {
                 put_json_string(b, c->string ? c->string : "");
-                buf_puts(b, ": ");
+                ta_buf_puts(b, ": ");
             }
             put_json(b, c, inline_ ? -1 : indent + 2);
         }
         if (!inline_) {
-            buf_puts(b, "\n");
-            for (int i = 0; i < indent; i++) buf_puts(b, " ");
+            ta_buf_puts(b, "\n");
+            for (int i = 0; i < indent; i++) ta_buf_puts(b, " ");
         }
-        buf_puts(b, obj ? "}" : "]");
+        ta_buf_puts(b, obj ? "}" : "]");
     } else if (cJSON_IsRaw(v)) { /* pre-formatted number (float-typed keys) */
-        buf_puts(b, v->valuestring);
+        ta_buf_puts(b, v->valuestring);
     } else if (cJSON_IsString(v)) {
         put_json_string(b, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         char num[64];
         fmt_num(v->valuedouble, num, sizeof num);
-        buf_puts(b, num);
+        ta_buf_puts(b, num);
     } else if (cJSON_IsBool(v)) {
-        buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+        ta_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
     } else {
-        buf_puts(b, "null");
+        ta_buf_puts(b, "null");
     }
 }
 
@@ -175,7 +145,7 @@ static const char *json_type_name(const cJSON *v) {
 
 /* `"eight" (string)`, `[0.9, 1.5] (array)`; long values are cut with "...". */
 static void describe(const cJSON *v, char *out, size_t cap) {
-    Buf b = {0};
+    TaBuf b = {0};
     put_json(&b, v, -1);
     const size_t max = 60;
     if (b.n > max) {
@@ -1027,9 +997,9 @@ char *config_to_json(const Config *c) {
         }
         cJSON_AddItemToObject(obj, p, value_to_cjson(&keys[i], c));
     }
-    Buf b = {0};
+    TaBuf b = {0};
     put_json(&b, root, 0);
-    buf_puts(&b, "\n");
+    ta_buf_puts(&b, "\n");
     cJSON_Delete(root);
     return b.p;
 }
@@ -1060,7 +1030,7 @@ static int values_equal(const ConfigKey *k, const Config *a, const Config *b) {
     return 0;
 }
 
-static void value_text(const ConfigKey *k, const Config *c, Buf *b) {
+static void value_text(const ConfigKey *k, const Config *c, TaBuf *b) {
     cJSON *v = value_to_cjson(k, c);
     put_json(b, v, -1);
     cJSON_Delete(v);
@@ -1069,15 +1039,15 @@ static void value_text(const ConfigKey *k, const Config *c, Buf *b) {
 int config_diff(const Config *a, const Config *b, int math_only, char *buf, size_t cap) {
     int n, count = 0;
     const ConfigKey *keys = config_keys(&n);
-    Buf out = {0};
+    TaBuf out = {0};
     for (int i = 0; i < n; i++) {
         const ConfigKey *k = &keys[i];
         if (math_only && !(k->flags & CFG_MATH)) continue;
         if (values_equal(k, a, b)) continue;
-        if (count++) buf_puts(&out, "\n");
-        buf_printf(&out, "%s: ", k->path);
+        if (count++) ta_buf_puts(&out, "\n");
+        ta_buf_printf(&out, "%s: ", k->path);
         value_text(k, a, &out);
-        buf_puts(&out, " -> ");
+        ta_buf_puts(&out, " -> ");
         value_text(k, b, &out);
     }
     if (cap) snprintf(buf, cap, "%s", out.p ? out.p : "");
@@ -1096,15 +1066,15 @@ char *config_help_text(void) {
     const ConfigKey *keys = config_keys(&n);
     Config d;
     config_init_defaults(&d);
-    Buf b = {0};
-    buf_puts(&b, "Config keys (JSON sections; --set section.key=value overrides one).\n"
+    TaBuf b = {0};
+    ta_buf_puts(&b, "Config keys (JSON sections; --set section.key=value overrides one).\n"
                  "Relative paths are resolved against the current working directory.\n"
                  "* = not part of the training math (may change on resume).\n\n");
-    buf_printf(&b, "  %-34s %-13s %-14s %s\n", "key", "type", "default", "meaning");
+    ta_buf_printf(&b, "  %-34s %-13s %-14s %s\n", "key", "type", "default", "meaning");
     for (int i = 0; i < n; i++) {
         const ConfigKey *k = &keys[i];
-        Buf def = {0};
-        if (!strcmp(k->path, "run.out_dir")) buf_puts(&def, "\"runs/<name>\"");
+        TaBuf def = {0};
+        if (!strcmp(k->path, "run.out_dir")) ta_buf_puts(&def, "\"runs/<name>\"");
         else value_text(k, &d, &def);
         char extra[600] = "", r[160];
         if (k->type == CFG_T_ENUM) {
@@ -1115,7 +1085,7 @@ char *config_help_text(void) {
             range_text(k, r, sizeof r);
             if (r[0]) snprintf(extra, sizeof extra, " (%s%s)", k->type == CFG_T_FLOAT2 ? "each " : "", r);
         }
-        buf_printf(&b, "%c %-34s %-13s %-14s %s%s%s\n", k->flags & CFG_MATH ? ' ' : '*', k->path,
+        ta_buf_printf(&b, "%c %-34s %-13s %-14s %s%s%s\n", k->flags & CFG_MATH ? ' ' : '*', k->path,
                    TYPE_NAMES[k->type], def.p, k->doc, extra,
                    k->flags & CFG_REQUIRED ? " (required)" : "");
         free(def.p);

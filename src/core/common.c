@@ -179,6 +179,37 @@ char *ta_pathf(char *out, size_t cap, const char *fmt, ...) {
     return out;
 }
 
+void ta_buf_add(TaBuf *b, const char *s, size_t len) {
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->n + len + 1 > cap) cap *= 2;
+        char *p = ta_malloc(cap, "text buffer");
+        if (b->n) memcpy(p, b->p, b->n);
+        free(b->p);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+}
+
+void ta_buf_puts(TaBuf *b, const char *s) { ta_buf_add(b, s, strlen(s)); }
+
+void ta_buf_printf(TaBuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    char *tmp = ta_malloc((size_t)n + 1, "text buffer");
+    va_start(ap, fmt);
+    vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    ta_buf_add(b, tmp, (size_t)n);
+    free(tmp);
+}
+
 double ta_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

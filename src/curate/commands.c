@@ -12,36 +12,16 @@
 #include "curate_impl.h"
 
 /* ---- output buffer ---------------------------------------------------------------------- */
-typedef struct {
-    char *p;
-    size_t n, cap;
-} Buf;
 
-static void buf_add(Buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 4096;
-        while (c < b->n + n + 1) c *= 2;
-        char *q = ta_malloc(c, "curate output");
-        if (b->n) memcpy(q, b->p, b->n);
-        free(b->p);
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-/* Appends obj as one JSON line. */
-static void buf_add_json(Buf *b, const cJSON *obj) {
+static void buf_add_json(TaBuf *b, const cJSON *obj) {
     char *s = cJSON_PrintUnformatted(obj);
     TA_ASSERT(s != NULL);
-    buf_add(b, s, strlen(s));
-    buf_add(b, "\n", 1);
+    ta_buf_add(b, s, strlen(s));
+    ta_buf_add(b, "\n", 1);
     free(s);
 }
 
-static int write_out(const char *path, const Buf *b, TaError *err) {
+static int write_out(const char *path, const TaBuf *b, TaError *err) {
     return ta_write_file_atomic(path, b->p ? b->p : "", b->n, err);
 }
 
@@ -149,7 +129,7 @@ int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats
     }
     CurateSet *s = NULL;
     Embeddings e = {0};
-    Buf out = {0};
+    TaBuf out = {0};
     double *dev = NULL, *w = NULL;
     int *idx = NULL;
     int rc = curate_set_load(&s, opt->in, err);
@@ -262,7 +242,7 @@ static int cmp_sortpair(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
-static void add_pair_json(Buf *b, const char *prompt, const char *chosen, const char *rejected,
+static void add_pair_json(TaBuf *b, const char *prompt, const char *chosen, const char *rejected,
                           int with_weight, double weight, double cs, double rs) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "prompt", prompt);
@@ -294,7 +274,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         return ta_err(err, TA_EINPUT, "--max-pairs-per-prompt must be >= 0 (0 = no cap)");
     CurateSet *s = NULL;
     Embeddings e = {0};
-    Buf out = {0};
+    TaBuf out = {0};
     double *scores = NULL, *dev = NULL, *w = NULL;
     const char **texts = NULL;
     int *idx = NULL;
@@ -504,7 +484,7 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
         return ta_err(err, TA_EINPUT, "--criterion logprob needs --model DIR");
     CurateSet *s = NULL;
     Embeddings e = {0};
-    Buf out = {0};
+    TaBuf out = {0};
     double *logp = NULL, *scores = NULL;
     CuratePair *pairs = NULL;
     DivCtx c = {0};
