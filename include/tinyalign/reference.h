@@ -1,39 +1,29 @@
 /* reference.h — frozen auxiliary models: forward-only GPT-2s that run beside the policy on
- * the same rows — the DPO reference, the guide of objective.attribute, and (later) a reward
- * or a loss model. One mechanism for all of them (AuxModel), and the set a run holds
- * (AuxModels), built from the objective config.
+ * the same rows (the DPO reference, the objective.attribute guide; later a reward or a loss
+ * model). One mechanism, AuxModel, and the set a run holds, AuxModels.
  *
- * An AuxModel
- *   - has a role ("reference", "guide", ...) that names it in messages and in the
- *     checkpoint state, and the config key that names its weights;
- *   - takes its weights from a model directory (run / checkpoints / step / model dir) or
- *     as a snapshot of the policy's current weights; it never has gradients or AdamW state;
- *   - runs strictly before the policy on each micro-batch. When it has the policy's
- *     dimensions it BORROWS the policy's activation buffers (the policy's forward then
- *     overwrites them), so it costs one parameter copy: this is how the DPO reference works,
- *     whose per-row log-prob sums are taken right after its forward. When its logits must
- *     survive the policy's forward (a guide, read by the logit head next to the policy's
- *     logits) it owns just a (B,T,Vp) logits buffer; a model of other dimensions owns its
- *     (forward-only) activations;
- *   - records the CRC32 of its weights as built, which the trainer stores in the checkpoint
- *     state per role and checks on resume (a run directory's `latest` may have moved).
- * Extension point (issue: reward model): a scalar head (score.weight (1,C), read at each
- * row's last real token) is one more AuxOutput whose per-row reduction is taken right after
- * the forward, like the reference's log-prob sums; no second mechanism.
+ * An AuxModel has a role ("reference", "guide") naming it in messages and in the checkpoint
+ * state, where the CRC32 of its weights as built is kept and checked on resume. Its weights
+ * come from a model directory (run / checkpoints / step / model dir) or are a snapshot of
+ * the policy's; it has no gradients and no AdamW state. It runs strictly before the
+ * policy on each micro-batch, so with the policy's dimensions it BORROWS the policy's
+ * activations (the policy's forward then overwrites them): the DPO reference costs one
+ * parameter copy, its per-row log-prob sums taken right after its forward. A model whose
+ * logits must outlive the policy's forward (AUX_LOGITS: the guide, read by the logit head
+ * beside the policy's logits) owns just a (B,T,Vp) logits buffer; one of other dimensions
+ * owns forward-only activations. A reward model's scalar head (score.weight (1,C) at each
+ * row's last real token) would be one more AuxOutput reduced right after the forward, as
+ * the reference's sums are.
  *
- * The DPO reference (objective.reference.mode):
- *   snapshot  an AuxModel of the initial policy (or of reference.path), borrowed
- *             activations; S_ref = sum over completion tokens (loss_mask) of log p_ref.
- *   cached    S_ref of every example computed once and stored on disk next to the data
- *             (or in reference.cache_dir), keyed by a hash of the tokenized data, the
- *             tokenization settings and the reference weights; reused across runs and
- *             resumes; a stale or damaged cache is detected and rebuilt. The weights are
- *             dropped once the cache is built.
- *   sync      TR-DPO: a snapshot that drifts: every sync_steps updates,
- *             ref <- alpha * policy + (1 - alpha) * ref. Checkpoints carry the drifted
- *             weights (ref.safetensors) so a resumed run stays bit-exact.
- * The guide (objective.attribute.guide): an AuxModel with its own logits; its vocabulary
- * and max_seq_len must be the policy's (other dimensions may differ).
+ * The DPO reference (objective.reference.mode): snapshot (an AuxModel of the initial
+ * policy or of reference.path); cached (S_ref of every example computed once, stored next
+ * to the data or in cache_dir, keyed by the tokenized data, the tokenization settings and
+ * the reference weights; a stale or damaged cache is rebuilt; the weights are then
+ * dropped); sync (TR-DPO: every sync_steps, ref <- alpha policy + (1 - alpha) ref; the
+ * drifted weights go into checkpoints as ref.safetensors, so a resume stays bit-exact).
+ * S_ref = sum over completion tokens (loss_mask) of log p_ref (objective_sequence_logps).
+ * The guide (objective.attribute.guide) must share the policy's vocab_size and
+ * max_seq_len; its other dimensions may differ.
  */
 #ifndef TINYALIGN_REFERENCE_H
 #define TINYALIGN_REFERENCE_H
@@ -72,12 +62,9 @@ typedef struct {
  * directory, dimensions that differ from the policy's) / TA_ERUNTIME. */
 int aux_model_init(AuxModel *a, const AuxSpec *spec, GPT2 *policy, TaError *err);
 /* Forward over micro-batch b (call before the policy's forward on b). Afterwards
- * a->model.acts.logp / lse hold its per-token log-probs of b's targets until the policy's
- * forward, and aux_model_logits its logits. TA_OK or TA_EINPUT (bad token ids). */
+ * a->model.acts.logp / lse (and logits) hold its per-token outputs until the policy's
+ * forward; with AUX_LOGITS its logits survive until its next forward. TA_OK or TA_EINPUT. */
 int aux_model_forward(AuxModel *a, const Batch *b, TaError *err);
-/* (B,T,Vp) logits of the last forward: valid until the next policy forward unless the
- * output is AUX_LOGITS (then until the next aux_model_forward). */
-const float *aux_model_logits(const AuxModel *a);
 void aux_model_free(AuxModel *a); /* safe on a zeroed struct */
 
 /* ---- the example sets of the cached reference ------------------------------------------ */

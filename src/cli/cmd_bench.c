@@ -42,15 +42,10 @@ static int parse_int(const char *s, int *out) {
     return 1;
 }
 
-/* The bench's rows: random tokens, the second half of every row is the completion (sft,
- * dpo), dpo rows in the pair layout with example id = pair index. */
-typedef struct {
-    Batch b;
-} BenchRows;
-
-static void bench_rows_init(BenchRows *r, const GPT2Config *cfg, int B, int T, int pairs) {
-    batch_alloc(&r->b, B, T);
-    Batch *b = &r->b;
+/* The bench's rows: one batch of random tokens, the second half of every row is the
+ * completion (sft, dpo); for dpo the pair layout, example id = pair index. */
+static void bench_batch_init(Batch *b, const GPT2Config *cfg, int B, int T, int pairs) {
+    batch_alloc(b, B, T);
     b->B = B;
     b->T = T;
     b->n_pairs = pairs ? B / 2 : 0;
@@ -71,39 +66,33 @@ static void bench_rows_init(BenchRows *r, const GPT2Config *cfg, int B, int T, i
     free(tok);
 }
 
-static void copy_row(Batch *dst, int to, const Batch *src, int from) {
-    size_t T = (size_t)src->T;
-    memcpy(dst->tokens + to * T, src->tokens + from * T, T * sizeof(int));
-    memcpy(dst->targets + to * T, src->targets + from * T, T * sizeof(int));
-    memcpy(dst->loss_mask + to * T, src->loss_mask + from * T, T);
-    dst->lengths[to] = src->lengths[from];
-    dst->weights[to] = src->weights[from];
-    dst->example_ids[to] = src->example_ids[from];
+/* Copies the bench batch into b: every micro-batch of every step (StepSource.fill), and
+ * the one batch of examples the cached reference computes (RefExampleSet.fill: all pairs,
+ * ids 0..P-1, which is the batch itself). */
+static void bench_copy(const Batch *src, Batch *b) {
+    size_t n = (size_t)src->B * src->T;
+    memcpy(b->tokens, src->tokens, n * sizeof(int));
+    memcpy(b->targets, src->targets, n * sizeof(int));
+    memcpy(b->loss_mask, src->loss_mask, n);
+    memcpy(b->lengths, src->lengths, (size_t)src->B * sizeof(int));
+    memcpy(b->weights, src->weights, (size_t)src->B * sizeof(float));
+    memcpy(b->example_ids, src->example_ids, (size_t)src->B * sizeof(int64_t));
+    b->B = src->B;
+    b->T = src->T;
+    b->n_pairs = src->n_pairs;
 }
 
-/* StepSource.fill: every micro-batch is the same random batch. */
 static int bench_fill(void *ctx, int k, Batch *b, TaError *err) {
-    const BenchRows *r = ctx;
     (void)k;
     (void)err;
-    for (int row = 0; row < r->b.B; row++) copy_row(b, row, &r->b, row);
-    b->B = r->b.B;
-    b->T = r->b.T;
-    b->n_pairs = r->b.n_pairs;
+    bench_copy(ctx, b);
     return TA_OK;
 }
 
-/* RefExampleSet.fill of the cached reference: pairs ids[0..n) in the pair layout. */
 static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batch *b) {
-    const BenchRows *r = id;
-    const int P = r->b.n_pairs;
-    for (int j = 0; j < n; j++) {
-        copy_row(b, j, &r->b, (int)ids[j]);
-        copy_row(b, n + j, &r->b, P + (int)ids[j]);
-    }
-    b->B = 2 * n;
-    b->T = r->b.T;
-    b->n_pairs = n;
+    const Batch *src = id;
+    TA_ASSERT(n == src->n_pairs && ids[0] == 0);
+    bench_copy(src, b);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -147,8 +136,8 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(objective, "sft")) obj.type = CFG_OBJ_SFT;
     if (!strcmp(objective, "dpo")) obj.type = CFG_OBJ_DPO;
     if (obj.type == CFG_OBJ_DPO && B % 2) { fprintf(stderr, "tinyalign bench: dpo needs an even --batch\n"); return TA_EINPUT; }
-    BenchRows rows;
-    bench_rows_init(&rows, &cfg, B, T, obj.type == CFG_OBJ_DPO);
+    Batch rows;
+    bench_batch_init(&rows, &cfg, B, T, obj.type == CFG_OBJ_DPO);
 
     GPT2 m;
     gpt2_init(&m, &cfg, 1);
@@ -164,7 +153,7 @@ int cmd_bench(int argc, char **argv) {
     train_step_init(&step, &ss);
     /* the reference as in training: a snapshot of the initial policy (one more forward on
      * borrowed activations), or log-probs cached once (a table look-up per step) */
-    RefExampleSet set = {.id = &rows, .n = (size_t)rows.b.n_pairs, .rows = 2,
+    RefExampleSet set = {.id = &rows, .n = (size_t)rows.n_pairs, .rows = 2,
                          .fill = bench_fill_examples};
     AuxSetup as = {.cfg = &obj, .policy = &m, .sets = &set, .n_sets = 1, .max_rows = B, .max_T = T};
     int rc = aux_models_init(&aux, &as, &err);
@@ -188,7 +177,7 @@ int cmd_bench(int argc, char **argv) {
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign bench: %s\n", err.msg);
         aux_models_free(&aux); train_step_free(&step); adamw_free(&opt); gpt2_free(&m);
-        batch_free(&rows.b);
+        batch_free(&rows);
         return rc;
     }
     double ms = 1000.0 * t_total / steps;
@@ -232,7 +221,7 @@ int cmd_bench(int argc, char **argv) {
     }
     aux_models_free(&aux);
     train_step_free(&step);
-    batch_free(&rows.b);
+    batch_free(&rows);
     adamw_free(&opt);
     gpt2_free(&m);
     return TA_OK;

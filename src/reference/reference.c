@@ -95,8 +95,6 @@ int aux_model_forward(AuxModel *a, const Batch *b, TaError *err) {
     return gpt2_forward(&a->model, b->tokens, b->targets, b->B, b->T, err);
 }
 
-const float *aux_model_logits(const AuxModel *a) { return a->model.acts.logits; }
-
 void aux_model_free(AuxModel *a) {
     if (a->loaded) gpt2_free(&a->model);
     free(a->logits);
@@ -330,7 +328,7 @@ int aux_models_forward(AuxModels *m, const Batch *b, const void *set, float *ref
 }
 
 const float *aux_models_guide_logits(const AuxModels *m) {
-    return m->has_guide ? aux_model_logits(&m->guide) : NULL;
+    return m->has_guide ? m->guide.model.acts.logits : NULL;
 }
 
 int aux_models_after_update(AuxModels *m, const GPT2 *policy, long step) {
