@@ -40,4 +40,4 @@ pyerr no_metrics_file "no metrics.jsonl" -- "$D/nowhere" --out "$D/x.png"
 pyerr bad_line_named "bad.jsonl:2" -- "$D/bad.jsonl" --out "$D/x.png"
 pyerr unknown_metric 'no metric "nope"' -- "$D/run" --metrics nope --out "$D/x.png"
 [ ! -e "$D/x.png" ] && pass "no_output_on_error" || fail "no_output_on_error" "x.png written"
-exit 0
+exit $((FAILS > 0))
