@@ -178,10 +178,10 @@ typedef struct {
     size_t degenerate;      /* prompts whose weights are all 0 (see above) */
 } CurateDeviationStats;
 
-/* `curate deviation`: every line of in written to out with, on each response,
- * "deviation" (one source) or "deviation/<spec>" per source (raw d_i^k, over all the
- * prompt's responses) and "weight" added (replacing earlier "deviation", "deviation/..."
- * and "weight" fields). Prompts with one response are written unchanged. */
+/* `curate deviation`: every line of in written to out (every field kept) with, on each
+ * response, "deviation" (one source) or "deviation/<spec>" per source (raw d_i^k, over all
+ * the prompt's responses) and "weight" added (replacing earlier "deviation",
+ * "deviation/..." and "weight" fields). Prompts with one response are written unchanged. */
 int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats *st,
                          TaError *err);
 
@@ -213,7 +213,8 @@ typedef struct {
 } CuratePairsStats;
 
 /* `curate pairs`: preference JSONL, one line per pair
- *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score"}
+ *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score", <the prompt
+ *    row's own fields but those six>}
  * weight = the chosen's weight. Weights: with sources, computed per prompt over the
  * multiset of the responses in that prompt's (kept) pairs, as SEEDS 2.3 step 4 does;
  * without sources, the responses' "weight" fields when every response has one (e.g. from
@@ -247,7 +248,8 @@ typedef struct {
 } CurateDivpoStats;
 
 /* `curate divpo`: preference JSONL {"prompt", "chosen", "rejected", "chosen_score",
- * "rejected_score"} (no weight: plain DPO). Criterion deviation: u_i of the pool (the
+ * "rejected_score", <the prompt row's own fields but those and "weight">} (no weight:
+ * plain DPO). Criterion deviation: u_i of the pool (the
  * normalised deviation of SEEDS 2.3, recomputed inside High and inside Low); logprob:
  * D(y) = -S(y), less likely = more diverse. Zipped pairs with equal scores or identical
  * texts are dropped (counted). Every response needs a "score". */
