@@ -131,7 +131,7 @@ static int add_line(CurateSet *s, cJSON *obj, long line, TaError *err) {
 int curate_set_load(CurateSet **out, const char *path, TaError *err) {
     *out = NULL;
     CurateSet *s = ta_calloc(sizeof *s, "curate set");
-    s->path = strdup(path);
+    s->path = ta_strdup(path, "path");
     JsonlReader rd;
     int rc = jsonl_open(&rd, path, err);
     if (rc) goto fail;
@@ -168,7 +168,7 @@ int curate_set_from_dataset(CurateSet **out, const Dataset *d, TaError *err) {
         return ta_err(err, TA_EINPUT, "diversity metrics need a multi-response dataset "
                                       "({\"prompt\": ..., \"responses\": [...]})");
     CurateSet *s = ta_calloc(sizeof *s, "curate set");
-    s->path = strdup("dataset");
+    s->path = ta_strdup("dataset", "path");
     s->ds = d;
     size_t np = dataset_multi_num_prompts(d), nr = 0;
     for (size_t i = 0; i < np; i++) nr += (size_t)dataset_multi_num_responses(d, i);

@@ -1,13 +1,14 @@
 /* diversity.c — diversity metrics per prompt and overall (include/tinyalign/diversity.h):
  * mean pairwise embedding distance per source, distinct-n, n-gram diversity, compression
- * ratio, and the report's JSON.
- * Not here: the DEFLATE encoder (deflate.c), embeddings (curate_set.c, model_features.c).
+ * ratio (zlib), and the report's JSON.
+ * Not here: embeddings (curate_set.c, model_features.c).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 #include "curate_impl.h"
 #include "tinyalign/diversity.h"
@@ -140,6 +141,24 @@ static char *join_space(const char *const *texts, int n, size_t *len) {
     s[o] = '\0';
     *len = o;
     return s;
+}
+
+unsigned char *diversity_gzip(const void *data, size_t len, size_t *out_len) {
+    /* windowBits 15 + 16 = a gzip wrapper; zlib writes mtime 0, XFL 2 (level 9), OS 3 */
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    TA_ASSERT(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    uLong cap = deflateBound(&z, (uLong)len);
+    unsigned char *out = ta_malloc(cap, "gzip output");
+    z.next_in = (Bytef *)data;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    TA_ASSERT(len <= UINT32_MAX && cap <= UINT32_MAX);
+    z.avail_in = (uInt)len;
+    TA_ASSERT(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return out;
 }
 
 double diversity_compression_ratio(const char *const *texts, int n) {
