@@ -161,7 +161,10 @@ static char **list_steps(const char *ckdir, int *n) {
         if (strncmp(e->d_name, "step-", 5)) continue;
         if (len > 4 && (!strcmp(e->d_name + len - 4, ".tmp") || !strcmp(e->d_name + len - 4, ".old")))
             continue;
-        if (*n == cap) names = ta_realloc(names, sizeof(char *) * (size_t)(cap = cap ? 2 * cap : 64), "checkpoint list");
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            names = ta_realloc(names, sizeof(char *) * (size_t)cap, "checkpoint list");
+        }
         names[(*n)++] = ta_strdup(e->d_name, "checkpoint list");
     }
     closedir(d);
@@ -191,17 +194,21 @@ static void remove_stale_tmp(const char *ckdir) {
     closedir(d);
 }
 
-/* Reads a pointer file (`latest`, `best`): one line naming a directory beside it. Returns
- * 1 with the name in out, or 0 when the file is missing, empty, or holds anything but a
- * plain name (no '/', printable ASCII, < cap bytes). */
+/* Reads a pointer file (`latest`, `best`): a line starting with the name of a directory
+ * beside it; anything after the name (a space, then text) is ignored, room for a record
+ * such as a checksum of that checkpoint's state. Returns 1 with the name in out, or 0
+ * when the file is missing or does not start with a plain name (printable ASCII, no '/',
+ * not "." or "..", < cap bytes). */
 static int read_pointer_file(const char *path, char *out, size_t cap) {
     size_t len;
     char *buf = ta_read_file(path, &len, NULL);
     if (!buf) return 0;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) buf[--len] = '\0';
-    int ok = len > 0 && len < cap && strcmp(buf, ".") && strcmp(buf, "..");
-    for (size_t i = 0; i < len && ok; i++) ok = buf[i] > ' ' && buf[i] < 127 && buf[i] != '/';
-    if (ok) memcpy(out, buf, len + 1);
+    size_t n = 0;
+    while (n < len && buf[n] > ' ' && buf[n] < 127 && buf[n] != '/') n++;
+    int ok = n > 0 && n < cap && (n == len || buf[n] == '\n' || buf[n] == ' ' || buf[n] == '\t');
+    buf[n] = '\0';
+    ok = ok && strcmp(buf, ".") && strcmp(buf, "..");
+    if (ok) memcpy(out, buf, n + 1);
     free(buf);
     return ok;
 }
@@ -241,7 +248,8 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
     if (mkdir(tmp, 0755) != 0)
         return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
 
-    /* every file is fsynced by its writer, which also returns its size and CRC32 */
+    /* every file is fsynced by its writer, which also returns its size and CRC32;
+     * FILE_PATH(name) sets p = tmp/name and records name as the nw-th file */
     const char *written[8];
     TaDigest dg[8];
     int nw = 0;

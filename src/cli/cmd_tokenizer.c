@@ -70,29 +70,56 @@ static int tokenizer_train_cmd(int argc, char **argv) {
     return TA_OK;
 }
 
-/* Loads --model for encode/decode; prints the error. */
-static Tokenizer *load_or_report(const char *sub, const char *model) {
+/* ---- encode / decode: one input line -> one output line ------------------------------- */
+/* Encodes or decodes s[0..n) (modifiable, NUL-terminated); errors name `where`. */
+typedef int (*LineFn)(const Tokenizer *tok, char *s, size_t n, int pieces, const char *where);
+
+/* Loads the tokenizer `model`, then runs fn on text (where = argname) or on every line of
+ * the file in (where = FILE:LINE; the line ending is not part of the line). */
+static int over_lines(const char *sub, const char *model, const char *text, const char *argname,
+                      const char *in, int pieces, LineFn fn) {
+    FILE *f = NULL;
+    if (in && !(f = fopen(in, "rb"))) {
+        fprintf(stderr, "tinyalign tokenizer %s: %s: cannot open: %s\n", sub, in, strerror(errno));
+        return TA_EINPUT;
+    }
     Tokenizer *tok = NULL;
     TaError err = {0};
-    if (tokenizer_load(&tok, model, &err) != TA_OK)
+    if (tokenizer_load(&tok, model, &err) != TA_OK) {
         fprintf(stderr, "tinyalign tokenizer %s: %s\n", sub, err.msg);
-    return tok;
+        if (f) fclose(f);
+        return TA_EINPUT;
+    }
+    int rc = TA_OK;
+    if (text) {
+        char *copy = ta_strdup(text, "text");
+        rc = fn(tok, copy, strlen(copy), pieces, argname);
+        free(copy);
+    } else {
+        char *line = NULL, where[4200];
+        size_t cap = 0;
+        ssize_t got;
+        long lineno = 0;
+        while (rc == TA_OK && (got = getline(&line, &cap, f)) >= 0) {
+            size_t n = (size_t)got;
+            if (n && line[n - 1] == '\n') line[--n] = '\0';
+            if (n && line[n - 1] == '\r') line[--n] = '\0';
+            snprintf(where, sizeof where, "%s:%ld", in, ++lineno);
+            rc = fn(tok, line, n, pieces, where);
+        }
+        free(line);
+        fclose(f);
+    }
+    tokenizer_free(tok);
+    return rc;
 }
 
-/* Removes a trailing "\n" or "\r\n". */
-static size_t chomp(char *line, size_t n) {
-    if (n && line[n - 1] == '\n') line[--n] = '\0';
-    if (n && line[n - 1] == '\r') line[--n] = '\0';
-    return n;
-}
-
-/* ---- encode ------------------------------------------------------------------------- */
-static int encode_one(const Tokenizer *tok, const char *text, size_t len, int pieces,
-                      const char *where, TaError *err) {
+static int encode_one(const Tokenizer *tok, char *text, size_t len, int pieces, const char *where) {
     int *ids, n;
-    int rc = tokenizer_encode(tok, text, len, &ids, &n, err);
+    TaError err = {0};
+    int rc = tokenizer_encode(tok, text, len, &ids, &n, &err);
     if (rc != TA_OK) {
-        fprintf(stderr, "tinyalign tokenizer encode: %s: %s\n", where, err->msg);
+        fprintf(stderr, "tinyalign tokenizer encode: %s: %s\n", where, err.msg);
         return rc;
     }
     for (int i = 0; i < n; i++) {
@@ -102,6 +129,48 @@ static int encode_one(const Tokenizer *tok, const char *text, size_t len, int pi
     }
     putchar('\n');
     free(ids);
+    return TA_OK;
+}
+
+/* Parses space-separated ids of s into a malloc'd array. Returns -1 (and the bad token in
+ * *bad) when a token is not an integer. */
+static int parse_ids(char *s, int **ids, int *n, char **bad) {
+    int cap = 0, k = 0;
+    int *a = NULL;
+    for (char *tok = strtok(s, " \t\r\n,"); tok; tok = strtok(NULL, " \t\r\n,")) {
+        long long v;
+        if (!cli_parse_int(tok, INT_MIN, INT_MAX, &v)) {
+            free(a);
+            *bad = tok;
+            return -1;
+        }
+        if (k == cap) a = ta_realloc(a, sizeof(int) * (size_t)(cap = cap ? 2 * cap : 64), "ids");
+        a[k++] = (int)v;
+    }
+    *ids = a ? a : ta_malloc(sizeof(int), "ids");
+    *n = k;
+    return 0;
+}
+
+static int decode_one(const Tokenizer *tok, char *s, size_t len, int pieces, const char *where) {
+    (void)len, (void)pieces;
+    int *ids, n;
+    char *bad;
+    if (parse_ids(s, &ids, &n, &bad)) {
+        fprintf(stderr, "tinyalign tokenizer decode: %s: \"%s\" is not an integer id\n", where,
+                bad);
+        return TA_EINPUT;
+    }
+    TaError err = {0};
+    char *text;
+    int rc = tokenizer_decode(tok, ids, n, &text, &err);
+    free(ids);
+    if (rc != TA_OK) {
+        fprintf(stderr, "tinyalign tokenizer decode: %s: %s\n", where, err.msg);
+        return rc;
+    }
+    puts(text);
+    free(text);
     return TA_OK;
 }
 
@@ -125,79 +194,7 @@ static int tokenizer_encode_cmd(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv);
     if (rc != CLI_RUN) return rc;
     if (!text == !in) return cli_usage_error(&spec, "give exactly one of --text S or --in FILE");
-    FILE *f = NULL;
-    if (in && !(f = fopen(in, "rb"))) {
-        fprintf(stderr, "tinyalign tokenizer encode: %s: cannot open: %s\n", in, strerror(errno));
-        return TA_EINPUT;
-    }
-    Tokenizer *tok = load_or_report("encode", model);
-    if (!tok) {
-        if (f) fclose(f);
-        return TA_EINPUT;
-    }
-    TaError err = {0};
-    rc = TA_OK;
-    if (text) {
-        rc = encode_one(tok, text, strlen(text), pieces, "--text", &err);
-    } else {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t got;
-        long lineno = 0;
-        char where[4200];
-        while (rc == TA_OK && (got = getline(&line, &cap, f)) >= 0) {
-            lineno++;
-            size_t n = chomp(line, (size_t)got);
-            snprintf(where, sizeof where, "%s:%ld", in, lineno);
-            rc = encode_one(tok, line, n, pieces, where, &err);
-        }
-        free(line);
-        fclose(f);
-    }
-    tokenizer_free(tok);
-    return rc;
-}
-
-/* ---- decode ------------------------------------------------------------------------- */
-/* Parses space-separated ids of s into a malloc'd array. Returns -1 (and the bad token in
- * *bad) when a token is not an integer. */
-static int parse_ids(char *s, int **ids, int *n, char **bad) {
-    int cap = 0, k = 0;
-    int *a = NULL;
-    for (char *tok = strtok(s, " \t\r\n,"); tok; tok = strtok(NULL, " \t\r\n,")) {
-        long long v;
-        if (!cli_parse_int(tok, INT_MIN, INT_MAX, &v)) {
-            free(a);
-            *bad = tok;
-            return -1;
-        }
-        if (k == cap) a = ta_realloc(a, sizeof(int) * (size_t)(cap = cap ? 2 * cap : 64), "ids");
-        a[k++] = (int)v;
-    }
-    *ids = a ? a : ta_malloc(sizeof(int), "ids");
-    *n = k;
-    return 0;
-}
-
-static int decode_one(const Tokenizer *tok, char *s, const char *where) {
-    int *ids, n;
-    char *bad;
-    if (parse_ids(s, &ids, &n, &bad)) {
-        fprintf(stderr, "tinyalign tokenizer decode: %s: \"%s\" is not an integer id\n", where,
-                bad);
-        return TA_EINPUT;
-    }
-    TaError err = {0};
-    char *text;
-    int rc = tokenizer_decode(tok, ids, n, &text, &err);
-    free(ids);
-    if (rc != TA_OK) {
-        fprintf(stderr, "tinyalign tokenizer decode: %s: %s\n", where, err.msg);
-        return rc;
-    }
-    puts(text);
-    free(text);
-    return TA_OK;
+    return over_lines("encode", model, text, "--text", in, pieces, encode_one);
 }
 
 static int tokenizer_decode_cmd(int argc, char **argv) {
@@ -218,36 +215,7 @@ static int tokenizer_decode_cmd(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv);
     if (rc != CLI_RUN) return rc;
     if (!idstr == !in) return cli_usage_error(&spec, "give exactly one of --ids \"1 2 3\" or --in FILE");
-    FILE *f = NULL;
-    if (in && !(f = fopen(in, "rb"))) {
-        fprintf(stderr, "tinyalign tokenizer decode: %s: cannot open: %s\n", in, strerror(errno));
-        return TA_EINPUT;
-    }
-    Tokenizer *tok = load_or_report("decode", model);
-    if (!tok) {
-        if (f) fclose(f);
-        return TA_EINPUT;
-    }
-    rc = TA_OK;
-    if (idstr) {
-        char *copy = ta_strdup(idstr, "ids");
-        rc = decode_one(tok, copy, "--ids");
-        free(copy);
-    } else {
-        char *line = NULL;
-        size_t cap = 0;
-        long lineno = 0;
-        char where[4200];
-        while (rc == TA_OK && getline(&line, &cap, f) >= 0) {
-            lineno++;
-            snprintf(where, sizeof where, "%s:%ld", in, lineno);
-            rc = decode_one(tok, line, where);
-        }
-        free(line);
-        fclose(f);
-    }
-    tokenizer_free(tok);
-    return rc;
+    return over_lines("decode", model, idstr, "--ids", in, 0, decode_one);
 }
 
 int cmd_tokenizer(int argc, char **argv) {
