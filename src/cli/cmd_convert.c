@@ -30,7 +30,7 @@ int cmd_convert(int argc, char **argv) {
                  "(GPT2LMHeadModel; lm_head tied to wte, not stored)"},
         {.name = "--in", .kind = CLI_STR, .dst = &in, .meta = "PATH",
          .help = "the source: --from hf: a directory; --from llmc: a file;\n"
-                 "--to hf: " CHECKPOINT_MODEL_HELP},
+                 "--to hf: any model path, i.e.\n" CHECKPOINT_MODEL_HELP},
         {.name = "--out", .kind = CLI_STR, .dst = &out, .meta = "DIR",
          .help = "the destination directory (created; its config.json and\n"
                  "model.safetensors are replaced atomically)"},
