@@ -200,12 +200,12 @@ static int run(int sub, const CliSpec *spec, int argc, char **argv) {
         o.max_pairs = a.max_pairs, o.seed = a.seed, o.log = stderr;
         rc = curate_divpo_run(&o, NULL, &err);
     } else {
-        CurateSet *s = NULL;
+        Dataset *d = NULL;
         DiversityOptions o = {.n_sources = a.n_sources, .tokenizer = a.tokenizer};
         memcpy(o.sources, a.sources, sizeof a.sources);
         DiversityReport r;
-        rc = curate_set_load(&s, a.in, &err);
-        if (rc == TA_OK) rc = diversity_metrics_set(s, &o, &r, &err);
+        rc = dataset_load(&d, a.in, DS_MULTI, NULL, NULL, &err);
+        if (rc == TA_OK) rc = diversity_metrics(d, &o, &r, &err);
         if (rc == TA_OK) {
             if (a.json) {
                 char *j = diversity_report_json(&r, !a.no_per_prompt);
@@ -216,7 +216,7 @@ static int run(int sub, const CliSpec *spec, int argc, char **argv) {
             }
             diversity_report_free(&r);
         }
-        curate_set_free(s);
+        dataset_free(d);
     }
     if (rc != TA_OK) fprintf(stderr, "%s: %s\n", spec->prog, err.msg);
     return rc;
