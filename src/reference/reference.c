@@ -32,12 +32,11 @@ static int err_with_key(TaError *err, int rc, const char *key) {
  * checked against the policy's. */
 static int load_weights(AuxModel *a, const AuxSpec *spec, const GPT2 *policy, TaError *err) {
     char dir[4096], p[4200];
-    if (checkpoint_resolve(spec->path, dir, sizeof dir, NULL) != TA_OK)
-        ta_pathf(dir, sizeof dir, "%s", spec->path);
+    int rc = checkpoint_resolve(spec->path, dir, sizeof dir, err);
+    if (rc != TA_OK) return err_with_key(err, rc, spec->key);
     GPT2Config c;
     ta_pathf(p, sizeof p, "%s/config.json", dir);
-    int rc = model_config_read(&c, p, err);
-    if (rc != TA_OK) return err_with_key(err, rc, spec->key);
+    if ((rc = model_config_read(&c, p, err)) != TA_OK) return err_with_key(err, rc, spec->key);
     const GPT2Config *pc = &policy->config;
     if (spec->same_dims && (c.n_layer != pc->n_layer || c.n_head != pc->n_head ||
                             c.d_model != pc->d_model || c.vocab_size != pc->vocab_size ||
@@ -121,16 +120,6 @@ static int forward_logps(AuxModel *a, const Batch *b, float *out, TaError *err) 
     return TA_OK;
 }
 
-/* 64-bit FNV-1a step over bytes. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static void cache_path(char *out, size_t cap, const char *data_path, const char *cache_dir,
                        uint64_t key) {
     const char *base = strrchr(data_path, '/');
@@ -197,9 +186,8 @@ static int cache_build(Reference *r, const RefExampleSet *set, const CfgReferenc
     const int rows = set->rows;
     const size_t n = set->n;
     /* key: data + tokenization (the set's hash) + reference weights */
-    uint64_t key = 0xcbf29ce484222325ULL;
-    key = fnv(key, &set->hash, sizeof set->hash);
-    key = fnv(key, &r->crc, sizeof r->crc);
+    uint64_t key = ta_fnv1a(TA_FNV1A_INIT, &set->hash, sizeof set->hash);
+    key = ta_fnv1a(key, &r->crc, sizeof r->crc);
     char path[4096] = "";
     if (set->path) cache_path(path, sizeof path, set->path, cfg->cache_dir, key);
     float *vals = ta_malloc(n * (size_t)rows * sizeof(float) + 1, "reference cache");
