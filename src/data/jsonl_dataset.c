@@ -74,6 +74,7 @@ struct Dataset {
     int tokenized;             /* 0: DS_MULTI loaded without a tokenizer */
     int bos, eos, pad, vocab;  /* bos -1 when the tokenizer has none */
     size_t n_examples, n_truncated;
+    size_t n_weighted; /* preference lines with a "weight" field */
     uint64_t hash;
     /* token rows: example i is row i (SFT, multi) or rows 2i, 2i+1 (preference) */
     int *tokens;     /* (n_tokens) every row's seq back to back */
@@ -321,6 +322,7 @@ static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
         goto end;
     }
     add_example(L, (float)w, pcut || cut_c || cut_r);
+    L->d->n_weighted += has_w != 0;
 end:
     free(p);
     free(c);
@@ -606,6 +608,12 @@ void dataset_free(Dataset *d) {
 
 size_t dataset_size(const Dataset *d) { return d->n_examples; }
 size_t dataset_num_truncated(const Dataset *d) { return d->n_truncated; }
+size_t dataset_num_weighted(const Dataset *d) { return d->n_weighted; }
+
+float dataset_weight(const Dataset *d, size_t i) {
+    TA_ASSERT(i < d->n_examples);
+    return d->weights ? d->weights[i] : 1.0f;
+}
 int dataset_rows_per_example(const Dataset *d) { return d->kind == DS_PREFERENCE ? 2 : 1; }
 uint64_t dataset_hash(const Dataset *d) { return d->hash; }
 DatasetKind dataset_kind(const Dataset *d) { return d->kind; }
