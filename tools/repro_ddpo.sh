@@ -231,11 +231,12 @@ stage_done arms
 for s in $seeds; do for a in $ARMS; do echo "sample $s $a"; done; done | run_jobs
 stage_done sample
 # 6. score and report
-smoke_flag=()
-[ "$SMOKE" = 1 ] && smoke_flag=(--smoke)
-[ -n "$PREF_SET" ] && smoke_flag+=(--note "Sensitivity run: every preference run with --set$PREF_SET (not the study's settings).")
+report_flags=()
+[ "$SMOKE" = 1 ] && report_flags=(--smoke)
+[ -n "$PREF_SET" ] && report_flags+=(--title "preference runs with$PREF_SET" \
+    --note "Sensitivity run: every preference run with --set$PREF_SET (not the study's settings).")
 "$PY" tools/report_ddpo.py report --out "$OUT" --seeds "$SEEDS" --arms "$ARMS" --bin "$BIN" \
-    "${smoke_flag[@]}" \
+    "${report_flags[@]}" \
     > "$OUT/logs/report.log"
 stage_done report
 echo "== total: $(( $(date +%s) - T0 )) s; report $OUT/report.md, figure $OUT/scatter.png" \
