@@ -59,15 +59,12 @@ typedef struct {
     size_t n_scored;
 } DiversityReport;
 
-/* Metrics of a loaded DS_MULTI dataset (tokenized or not). field: sources other than
- * field:embedding are rejected (the Dataset keeps only "embedding"). Returns TA_OK with
- * *out filled (free with diversity_report_free), or TA_EINPUT with err naming the file and
- * line (e.g. a response without an embedding), or the model directory. */
-int diversity_metrics(const Dataset *d, const DiversityOptions *opt, DiversityReport *out,
+/* Metrics of a DS_MULTI dataset (data.h; loaded with or without a tokenizer; model:
+ * sources re-tokenize it, hence non-const). Returns TA_OK with *out filled (free with
+ * diversity_report_free), or TA_EINPUT with err naming the file and line (e.g. a response
+ * without the field of a field: source), or the model directory. */
+int diversity_metrics(Dataset *d, const DiversityOptions *opt, DiversityReport *out,
                       TaError *err);
-/* The same over a CurateSet (what `curate diversity` uses; any field: source works). */
-int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, DiversityReport *out,
-                          TaError *err);
 void diversity_report_free(DiversityReport *r); /* safe on a zeroed report */
 
 /* One JSON object: {"prompts", "responses", "skipped_single_response", "sources": [...],

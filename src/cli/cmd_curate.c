@@ -291,12 +291,12 @@ static int run(int sub, const char *name, const char *help, int argc, char **arg
         o.max_pairs = a.max_pairs, o.seed = a.seed, o.log = stderr;
         rc = curate_divpo_run(&o, NULL, &err);
     } else {
-        CurateSet *s = NULL;
+        Dataset *d = NULL;
         DiversityOptions o = {.n_sources = a.n_sources, .tokenizer = a.tokenizer};
         memcpy(o.sources, a.sources, sizeof a.sources);
         DiversityReport r;
-        rc = curate_set_load(&s, a.in, &err);
-        if (rc == TA_OK) rc = diversity_metrics_set(s, &o, &r, &err);
+        rc = dataset_load(&d, a.in, DS_MULTI, NULL, NULL, &err);
+        if (rc == TA_OK) rc = diversity_metrics(d, &o, &r, &err);
         if (rc == TA_OK) {
             if (a.json) {
                 char *j = diversity_report_json(&r, a.per_prompt);
@@ -307,7 +307,7 @@ static int run(int sub, const char *name, const char *help, int argc, char **arg
             }
             diversity_report_free(&r);
         }
-        curate_set_free(s);
+        dataset_free(d);
     }
     if (rc != TA_OK) return fail(name, rc, "%s", err.msg);
     return TA_OK;

@@ -43,21 +43,21 @@ static int eval_diversity(const char *path, const char *const *sources, int nsrc
             return 2;
         }
     }
-    CurateSet *set = NULL;
+    Dataset *set = NULL;
     DiversityReport rep;
     memset(&rep, 0, sizeof rep);
-    int rc = curate_set_load(&set, path, &err);
-    if (rc == TA_OK) rc = diversity_metrics_set(set, &opt, &rep, &err);
+    int rc = dataset_load(&set, path, DS_MULTI, NULL, NULL, &err);
+    if (rc == TA_OK) rc = diversity_metrics(set, &opt, &rep, &err);
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign eval: %s\n", err.msg);
-        curate_set_free(set);
+        dataset_free(set);
         return rc == TA_EINPUT ? 2 : 1;
     }
     char *json = diversity_report_json(&rep, per_prompt);
     printf("%s\n", json);
     free(json);
     diversity_report_free(&rep);
-    curate_set_free(set);
+    dataset_free(set);
     return 0;
 }
 

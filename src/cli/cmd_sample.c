@@ -1,11 +1,11 @@
 /* cmd_sample.c — `tinyalign sample`: generate completions from a model directory.
  *
  *   --prompt TEXT          one prompt; the completion text goes to stdout
- *   --prompts FILE.jsonl   one {"prompt": ...} object per line (other fields ignored); writes
- *                          the multi-response format, one line per prompt, to --out (or
- *                          stdout): {"prompt": ..., "responses": [{"text": ...,
- *                          "num_tokens": N, "finish_reason": "eos"|"length"|"stop"}, ...]}
- *                          — what `tinyalign curate` reads
+ *   --prompts FILE.jsonl   one {"prompt": ...} object per line; writes the multi-response
+ *                          format, one line per prompt, to --out (or stdout): {"prompt": ...,
+ *                          <the prompt line's other fields, unchanged>, "responses":
+ *                          [{"text": ..., "num_tokens": N, "finish_reason": "eos"|"length"|
+ *                          "stop"}, ...]} — what `tinyalign curate` reads
  *   --bench                decode speed on random prompt ids (no tokenizer needed): one
  *                          JSON line with prefill / decode times and decode tokens/s
  * The whole prompts file is read, validated and tokenized before anything is generated,
@@ -21,12 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "tinyalign/checkpoint.h"
 #include "tinyalign/cli.h"
-#include "tinyalign/jsonl.h"
 #include "tinyalign/common.h"
+#include "tinyalign/data.h"
 #include "tinyalign/model.h"
 #include "tinyalign/model_io.h"
 #include "tinyalign/sample.h"
@@ -45,7 +43,8 @@ static const char *HELP =
     "  --tokenizer PATH          SentencePiece model (default: DIR/tokenizer.model)\n"
     "  --prompt TEXT             one prompt: prints the completion (n > 1: each after a\n"
     "                            \"--- response i ---\" line) unless --out is given\n"
-    "  --prompts FILE.jsonl      one {\"prompt\": ...} object per line (other fields ignored)\n"
+    "  --prompts FILE.jsonl      one {\"prompt\": ...} object per line (its other fields are\n"
+    "                            copied onto its output line unchanged)\n"
     "  --out FILE.jsonl          write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
     "                            \"finish_reason\"}]} lines (default for --prompts: stdout)\n"
     "  --n N                     responses per prompt (default 1)\n"
@@ -135,98 +134,44 @@ static int resolve_model(const char *dir, char *out, size_t cap) {
                 err.msg);
 }
 
-/* ---- prompts ---------------------------------------------------------------------------- */
+/* ---- prompts ----------------------------------------------------------------------------
+ * --prompts FILE is a DS_PROMPTS dataset (data.h: the prompt may be empty, every other field
+ * is kept and copied onto the output line); --prompt TEXT is one row without fields. */
 typedef struct {
-    char **text;  /* (n) prompt strings */
-    long *line;   /* (n) 1-based line in the file (0 for --prompt) */
-    int **ids;    /* (n) [BOS] + encode(text) */
+    Dataset *ds;  /* --prompts, else NULL */
+    DataRow one;  /* --prompt */
+    int **ids;    /* (n) [BOS] + encode(prompt) */
     int *lens;    /* (n) */
-    int n, cap;
+    int n;
 } Prompts;
 
+static void prompts_row(const Prompts *p, int i, DataRow *r) {
+    if (p->ds) dataset_row(p->ds, (size_t)i, r);
+    else *r = p->one;
+}
+
 static void prompts_free(Prompts *p) {
-    for (int i = 0; i < p->n; i++) {
-        free(p->text[i]);
-        free(p->ids ? p->ids[i] : NULL);
-    }
-    free(p->text);
-    free(p->line);
+    for (int i = 0; i < p->n && p->ids; i++) free(p->ids[i]);
     free(p->ids);
     free(p->lens);
+    dataset_free(p->ds);
     memset(p, 0, sizeof *p);
 }
 
-static void prompts_add(Prompts *p, const char *s, size_t len, long line) {
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 64;
-        char **t = ta_malloc(sizeof(char *) * (size_t)p->cap, "prompts");
-        long *l = ta_malloc(sizeof(long) * (size_t)p->cap, "prompts");
-        if (p->n) {
-            memcpy(t, p->text, sizeof(char *) * (size_t)p->n);
-            memcpy(l, p->line, sizeof(long) * (size_t)p->n);
-        }
-        free(p->text);
-        free(p->line);
-        p->text = t;
-        p->line = l;
-    }
-    char *c = ta_malloc(len + 1, "prompt");
-    memcpy(c, s, len);
-    c[len] = '\0';
-    p->text[p->n] = c;
-    p->line[p->n++] = line;
-}
-
-/* Reads every {"prompt": str} line of path (the shared JSONL reader: blank lines skipped,
- * errors FILE:LINE[:COL]). */
-static int read_prompts(Prompts *p, const char *path) {
-    JsonlReader r;
-    TaError err = {0};
-    int rc = jsonl_open(&r, path, &err);
-    const char *line;
-    size_t len;
-    int got;
-    while (rc == TA_OK && (got = jsonl_next(&r, &line, &len, &err)) == 1) {
-        cJSON *obj = NULL;
-        if ((rc = jsonl_parse_object(path, r.lineno, line, len, &obj, &err)) != TA_OK) break;
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
-        if (!v)
-            rc = ta_err(&err, TA_EINPUT, "%s:%ld: missing \"prompt\" field", path, r.lineno);
-        else if (!cJSON_IsString(v) || !v->valuestring)
-            rc = ta_err(&err, TA_EINPUT, "%s:%ld: \"prompt\" must be a string, found %s", path,
-                        r.lineno, jsonl_type_name(v));
-        else
-            prompts_add(p, v->valuestring, strlen(v->valuestring), r.lineno);
-        cJSON_Delete(obj);
-    }
-    if (rc == TA_OK && got < 0) rc = err.code ? err.code : TA_ERUNTIME;
-    jsonl_close(&r);
-    if (rc != TA_OK) return fail(rc, "%s", err.msg);
-    if (p->n == 0) return fail(TA_EINPUT, "%s: no prompts (empty file)", path);
-    return TA_OK;
-}
-
-/* Tokenizes every prompt; returns the longest length in *maxlen. */
-static int encode_prompts(Prompts *p, const Tokenizer *tok, const char *src, int max_seq_len,
-                          int *maxlen) {
+/* Tokenizes every prompt (the generation prompt of data.h); the longest length in *maxlen. */
+static int encode_prompts(Prompts *p, const Tokenizer *tok, int max_seq_len, int *maxlen) {
     p->ids = ta_calloc(sizeof(int *) * (size_t)p->n, "prompt ids");
     p->lens = ta_calloc(sizeof(int) * (size_t)p->n, "prompt lengths");
     *maxlen = 1;
     for (int i = 0; i < p->n; i++) {
-        char where[4200];
-        if (p->line[i] > 0) snprintf(where, sizeof where, "%s:%ld", src, p->line[i]);
-        else snprintf(where, sizeof where, "--prompt");
+        DataRow r;
+        prompts_row(p, i, &r);
         TaError err = {0};
-        if (sample_encode_prompt(tok, p->text[i], &p->ids[i], &p->lens[i], &err) != TA_OK)
-            return fail(TA_EINPUT, "%s: %s", where, err.msg);
-        if (p->lens[i] < 1)
-            return fail(TA_EINPUT, "%s: empty prompt (and the tokenizer has no BOS to start from)",
-                        where);
-        if (p->lens[i] >= max_seq_len)
-            return fail(TA_EINPUT,
-                        "%s: the prompt has %d tokens (BOS included) but the model's "
-                        "max_seq_len is %d: at most %d leave room to generate (prompts are not "
-                        "truncated)", where, p->lens[i], max_seq_len, max_seq_len - 1);
+        if (row_encode_generation_prompt(tok, r.prompt, max_seq_len, &p->ids[i], &p->lens[i],
+                                         &err) != TA_OK) {
+            if (p->ds) return fail(TA_EINPUT, "%s:%ld: %s", dataset_path(p->ds), r.line, err.msg);
+            return fail(TA_EINPUT, "--prompt: %s", err.msg);
+        }
         if (p->lens[i] > *maxlen) *maxlen = p->lens[i];
     }
     return TA_OK;
@@ -263,23 +208,28 @@ static void on_progress(void *ctx, long seqs_done, long seqs_total, long tokens)
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
-static int write_line(FILE *f, const char *prompt, const SampleResult *r, int n, int ids) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "prompt", prompt);
-    cJSON *arr = cJSON_AddArrayToObject(o, "responses");
+/* {"prompt", <the prompt row's own fields>, "responses": [{"text", "num_tokens",
+ * "finish_reason", "ids"?}]} */
+static int write_line(FILE *f, const DataRow *row, const SampleResult *r, int n, int ids) {
+    static const char *const skip[] = {"responses", NULL}; /* ours replace the row's */
+    TaBuf b = {0};
+    jsonl_put_row_start(&b, row, skip);
     for (int j = 0; j < n; j++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "text", r[j].text ? r[j].text : "");
-        cJSON_AddNumberToObject(x, "num_tokens", r[j].num_tokens);
-        cJSON_AddStringToObject(x, "finish_reason", sample_finish_name(r[j].finish));
-        if (ids) cJSON_AddItemToObject(x, "ids", cJSON_CreateIntArray(r[j].ids, r[j].num_tokens));
-        cJSON_AddItemToArray(arr, x);
+        ta_buf_puts(&b, j ? ",{\"text\":" : "{\"text\":");
+        jsonl_put_string(&b, r[j].text ? r[j].text : "");
+        ta_buf_printf(&b, ",\"num_tokens\":%d,\"finish_reason\":\"%s\"", r[j].num_tokens,
+                      sample_finish_name(r[j].finish));
+        if (ids) {
+            ta_buf_puts(&b, ",\"ids\":[");
+            for (int t = 0; t < r[j].num_tokens; t++)
+                ta_buf_printf(&b, t ? ",%d" : "%d", r[j].ids[t]);
+            ta_buf_puts(&b, "]");
+        }
+        ta_buf_puts(&b, "}");
     }
-    char *s = cJSON_PrintUnformatted(o);
-    TA_ASSERT(s != NULL);
-    int ok = fputs(s, f) >= 0 && fputc('\n', f) != EOF;
-    free(s);
-    cJSON_Delete(o);
+    jsonl_put_row_end(&b, row, skip);
+    int ok = fwrite(b.p, 1, b.n, f) == b.n;
+    free(b.p);
     return ok;
 }
 
@@ -436,11 +386,18 @@ int cmd_sample(int argc, char **argv) {
         rc = fail(TA_EINPUT, "%s", err.msg);
         goto end;
     }
-    if (prompt) prompts_add(&P, prompt, strlen(prompt), 0);
-    else if ((rc = read_prompts(&P, prompts_file)) != TA_OK) goto end;
+    if (prompt) {
+        P.one.prompt = prompt;
+        P.n = 1;
+    } else {
+        if (dataset_load(&P.ds, prompts_file, DS_PROMPTS, NULL, NULL, &err) != TA_OK) {
+            rc = fail(err.code, "%s", err.msg);
+            goto end;
+        }
+        P.n = (int)dataset_num_rows(P.ds);
+    }
     int maxlen;
-    rc = encode_prompts(&P, tok, prompts_file ? prompts_file : "--prompt", m.config.max_seq_len,
-                        &maxlen);
+    rc = encode_prompts(&P, tok, m.config.max_seq_len, &maxlen);
     if (rc != TA_OK) goto end;
     if (sample_gen_init(&g, &m, tok, &o, maxlen, &err) != TA_OK) {
         rc = fail(err.code, "%s", err.msg);
@@ -495,7 +452,9 @@ int cmd_sample(int argc, char **argv) {
             const SampleResult *r = res + (size_t)i * o.n;
             int ok = 1;
             if (jsonl_out) {
-                ok = write_line(out, P.text[first + i], r, o.n, with_ids);
+                DataRow row;
+                prompts_row(&P, first + i, &row);
+                ok = write_line(out, &row, r, o.n, with_ids);
             } else {
                 for (int j = 0; j < o.n && ok; j++) {
                     if (o.n > 1) ok = fprintf(out, "--- response %d ---\n", j + 1) > 0;
