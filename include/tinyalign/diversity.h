@@ -11,12 +11,10 @@
  *                     concatenation (texts joined by " ", so n-grams do span responses), a
  *                     term with no n-gram counts 0 (SEEDS 2.6; range [0, 4]);
  *   compression_ratio bytes of the texts joined by " " / bytes of their gzip member (lower =
- *                     more diverse). The gzip member is written by our own DEFLATE encoder
- *                     (diversity_gzip: zlib's level-9 lazy matching and Huffman trees, a block
- *                     per 16383 symbols, the cheapest of stored / fixed / dynamic codes, an
- *                     18-byte gzip header + trailer), because zlib is not a dependency; its
- *                     output equals Python's gzip.compress(data, 9, mtime=0) byte for byte on
- *                     everything we tried (tests/test_curate.c checks a set of strings).
+ *                     more diverse). The gzip member is zlib's deflate at level 9 (memLevel
+ *                     8, default strategy) in a gzip wrapper, i.e. exactly the bytes of
+ *                     Python's gzip.compress(data, 9, mtime=0) (tests/test_curate.c checks
+ *                     a set of strings against Python).
  * Whitespace = space, \t, \n, \v, \f, \r (ASCII; Python's str.split() also splits on Unicode
  * spaces). Overall = the mean over the scored prompts of each per-prompt value (macro).
  */
@@ -81,8 +79,8 @@ double diversity_distinct_n(const char *const *texts, int n, int order);
 double diversity_ngram_diversity(const char *const *texts, int n);
 /* bytes of the texts joined by " " / bytes of diversity_gzip of them; 0 for empty text. */
 double diversity_compression_ratio(const char *const *texts, int n);
-/* A gzip member (RFC 1952) of data[0..len): Python's header (mtime 0, XFL 2, OS 3, no
- * name), DEFLATE-coded as described above, CRC32 and size trailer. Returns malloc'd bytes (caller frees) and their count in *out_len. */
+/* A gzip member (RFC 1952) of data[0..len) as described above (header: mtime 0, XFL 2,
+ * OS 3, no name). Returns malloc'd bytes (caller frees) and their count in *out_len. */
 unsigned char *diversity_gzip(const void *data, size_t len, size_t *out_len);
 
 #endif

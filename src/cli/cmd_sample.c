@@ -30,59 +30,6 @@
 #include "tinyalign/sample.h"
 #include "tinyalign/tokenizer.h"
 
-static const char *HELP =
-    "usage: tinyalign sample --model DIR (--prompt TEXT | --prompts FILE.jsonl) [options]\n"
-    "       tinyalign sample --model DIR --bench [--batch B] [--prompt-len P]\n"
-    "                        [--max-new-tokens N] [--threads N]\n"
-    "\n"
-    "Generates completions of [BOS] + prompt with a KV cache, up to --batch sequences at a\n"
-    "time (a finished one is replaced at once).\n"
-    "\n"
-    "  --model DIR               a model directory (config.json + model.safetensors), a\n"
-    "                            checkpoint directory or a run directory (its latest checkpoint)\n"
-    "  --tokenizer PATH          SentencePiece model (default: DIR/tokenizer.model)\n"
-    "  --prompt TEXT             one prompt: prints the completion (n > 1: each after a\n"
-    "                            \"--- response i ---\" line) unless --out is given\n"
-    "  --prompts FILE.jsonl      one {\"prompt\": ...} object per line (its other fields are\n"
-    "                            copied onto its output line unchanged)\n"
-    "  --out FILE.jsonl          write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
-    "                            \"finish_reason\"}]} lines (default for --prompts: stdout)\n"
-    "  --n N                     responses per prompt (default 1)\n"
-    "  --max-new-tokens N        generated tokens per response (default 128)\n"
-    "  --min-new-tokens N        no EOS before N tokens (default 0; 1 avoids empty texts,\n"
-    "                            which the JSONL datasets reject)\n"
-    "  --temperature T           >= 0; 0 = greedy (default 1)\n"
-    "  --top-k K                 keep the K most likely tokens; 0 = off (default)\n"
-    "  --top-p P                 nucleus: smallest set with probability >= P, in (0, 1];\n"
-    "                            1 = off (default)\n"
-    "  --min-p P                 keep tokens with probability >= P * the top one, in [0, 1);\n"
-    "                            0 = off (default)\n"
-    "  --repetition-penalty R    > 0: logits of tokens already in the sequence (prompt\n"
-    "                            included) divided by R if positive, multiplied if negative;\n"
-    "                            1 = off (default)\n"
-    "  --presence-penalty A      subtract A from tokens already generated; 0 = off (default)\n"
-    "  --stop STR                stop when the text contains STR (cut before it); repeatable\n"
-    "  --seed S                  response j of prompt i uses a stream seeded by (S, i, j):\n"
-    "                            results do not depend on --batch (<= 16) or --threads\n"
-    "                            (default 0)\n"
-    "  --batch B                 sequences decoded together (default 8)\n"
-    "  --threads N               threads (default: all cores)\n"
-    "  --ids                     also write each response's token ids (\"ids\": [...])\n"
-    "  --quiet                   no progress line\n"
-    "  --bench                   time decoding on random prompts (greedy, no EOS)\n"
-    "  --prompt-len P            --bench prompt length (default 16)\n"
-    "  --bench-reps R            --bench: timed runs after the warm-up; the fastest\n"
-    "                            decode is reported (default 3)\n"
-    "\n"
-    "Samplers apply in this order: min-new-tokens (EOS masked), repetition penalty,\n"
-    "presence penalty, (greedy: argmax, lowest id on ties), temperature, top-k (ties ->\n"
-    "lower id), top-p, min-p, draw.\n"
-    "A response stops at EOS (finish_reason \"eos\"; counted in num_tokens, not in the\n"
-    "text), after --max-new-tokens or at the model's max_seq_len (\"length\"), or at a stop\n"
-    "string (\"stop\"). A prompt longer than max_seq_len - 1 tokens is an error (prompts\n"
-    "are never truncated).\n"
-    "exit status: 0 ok, 1 runtime failure, 2 bad arguments or input\n";
-
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int code, const char *fmt, ...) {
     va_list ap;
@@ -94,44 +41,9 @@ static int fail(int code, const char *fmt, ...) {
     return code;
 }
 
-static int parse_int(const char *opt, const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi)
-        return fail(TA_EINPUT, "%s \"%s\": expected an integer in [%ld, %ld]", opt, v, lo, hi);
-    *out = x;
-    return TA_OK;
-}
-
-static int parse_double(const char *opt, const char *v, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno)
-        return fail(TA_EINPUT, "%s \"%s\": expected a number", opt, v);
-    *out = x;
-    return TA_OK;
-}
-
 static int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* --model: a checkpoint / run directory (checkpoint_resolve), else a plain model
- * directory with config.json. */
-static int resolve_model(const char *dir, char *out, size_t cap) {
-    TaError err = {0};
-    if (checkpoint_resolve(dir, out, cap, &err) == TA_OK) return TA_OK;
-    char p[4096];
-    ta_pathf(p, sizeof p, "%s/config.json", dir);
-    if (file_exists(p)) {
-        ta_pathf(out, cap, "%s", dir);
-        return TA_OK;
-    }
-    return fail(TA_EINPUT, "--model %s: not a model directory (no config.json) and %s", dir,
-                err.msg);
 }
 
 /* ---- prompts ----------------------------------------------------------------------------
@@ -296,75 +208,113 @@ static int run_bench(const GPT2 *m, SampleOptions *o, int prompt_len, int reps) 
     return rc;
 }
 
+static const char *ABOUT =
+    "Generates completions of [BOS] + prompt with a KV cache, up to --batch sequences at a\n"
+    "time (a finished one is replaced at once).\n";
+
+static const char *NOTES =
+    "Samplers apply in this order: min-new-tokens (EOS masked), repetition penalty,\n"
+    "presence penalty, (greedy: argmax, lowest id on ties), temperature, top-k (ties ->\n"
+    "lower id), top-p, min-p, draw.\n"
+    "A response stops at EOS (finish_reason \"eos\"; counted in num_tokens, not in the\n"
+    "text), after --max-new-tokens or at the model's max_seq_len (\"length\"), or at a stop\n"
+    "string (\"stop\"). A prompt longer than max_seq_len - 1 tokens is an error (prompts\n"
+    "are never truncated).\n"
+    "exit status: 0 ok, 1 runtime failure, 2 bad arguments or input\n";
+
 int cmd_sample(int argc, char **argv) {
     const char *model_arg = NULL, *tok_arg = NULL, *prompt = NULL, *prompts_file = NULL,
                *out_path = NULL;
-    int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps = 3;
-    long threads = 0, prompt_len = 16, v = 0;
+    int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps, threads, prompt_len;
+    CliList stops;
     SampleOptions o;
     sample_options_default(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i];
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            fputs(HELP, stdout);
-            return TA_OK;
-        }
-        if (!strcmp(k, "--quiet")) { quiet = 1; continue; }
-        if (!strcmp(k, "--bench")) { bench = 1; continue; }
-        if (!strcmp(k, "--ids")) { with_ids = 1; continue; }
-        if (strncmp(k, "--", 2)) return fail(TA_EINPUT, "unexpected argument \"%s\" (see --help)", k);
-        if (i + 1 >= argc) return fail(TA_EINPUT, "%s needs a value (see --help)", k);
-        const char *val = argv[++i];
-        int rc = TA_OK;
-        if (!strcmp(k, "--model")) model_arg = val;
-        else if (!strcmp(k, "--tokenizer")) tok_arg = val;
-        else if (!strcmp(k, "--prompt")) prompt = val;
-        else if (!strcmp(k, "--prompts")) prompts_file = val;
-        else if (!strcmp(k, "--out")) out_path = val;
-        else if (!strcmp(k, "--n")) { if (!(rc = parse_int(k, val, 1, 1000000, &v))) o.n = (int)v; }
-        else if (!strcmp(k, "--max-new-tokens")) { if (!(rc = parse_int(k, val, 1, 1 << 24, &v))) o.max_new_tokens = (int)v; }
-        else if (!strcmp(k, "--min-new-tokens")) { if (!(rc = parse_int(k, val, 0, 1 << 24, &v))) o.min_new_tokens = (int)v; }
-        else if (!strcmp(k, "--top-k")) { if (!(rc = parse_int(k, val, -1000000000L, 1000000000L, &v))) o.top_k = (int)v; }
-        else if (!strcmp(k, "--batch")) { if (!(rc = parse_int(k, val, 1, 4096, &v))) o.batch = (int)v; }
-        else if (!strcmp(k, "--threads")) rc = parse_int(k, val, 0, 1024, &threads);
-        else if (!strcmp(k, "--prompt-len")) rc = parse_int(k, val, 1, 1 << 24, &prompt_len);
-        else if (!strcmp(k, "--bench-reps")) { if (!(rc = parse_int(k, val, 1, 1000, &v))) bench_reps = (int)v; }
-        else if (!strcmp(k, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (end == val || *end || errno || val[0] == '-')
-                return fail(TA_EINPUT, "--seed \"%s\": expected a non-negative integer", val);
-            o.seed = s;
-        }
-        else if (!strcmp(k, "--temperature")) rc = parse_double(k, val, &o.temperature);
-        else if (!strcmp(k, "--top-p")) rc = parse_double(k, val, &o.top_p);
-        else if (!strcmp(k, "--min-p")) rc = parse_double(k, val, &o.min_p);
-        else if (!strcmp(k, "--repetition-penalty")) rc = parse_double(k, val, &o.repetition_penalty);
-        else if (!strcmp(k, "--presence-penalty")) rc = parse_double(k, val, &o.presence_penalty);
-        else if (!strcmp(k, "--stop")) {
-            if (o.n_stop == SAMPLE_MAX_STOP) return fail(TA_EINPUT, "at most %d --stop strings", SAMPLE_MAX_STOP);
-            if (!val[0]) return fail(TA_EINPUT, "--stop: empty string");
-            o.stop[o.n_stop++] = val;
-        }
-        else return fail(TA_EINPUT, "unknown option \"%s\" (see --help)", k);
-        if (rc != TA_OK) return rc;
+    const CliOpt opts[] = {
+        {.name = "--model", .kind = CLI_STR, .dst = &model_arg, .meta = "MODEL", .flags = CLI_REQUIRED,
+         .help = CHECKPOINT_MODEL_HELP},
+        {.name = "--tokenizer", .kind = CLI_STR, .dst = &tok_arg, .meta = "PATH",
+         .help = "SentencePiece model (default: the model directory's tokenizer.model)"},
+        {.name = "--prompt", .kind = CLI_STR, .dst = &prompt, .meta = "TEXT",
+         .help = "one prompt: prints the completion (n > 1: each after a\n"
+                 "\"--- response i ---\" line) unless --out is given"},
+        {.name = "--prompts", .kind = CLI_STR, .dst = &prompts_file, .meta = "FILE.jsonl",
+         .help = "one {\"prompt\": ...} object per line (its other fields are\n"
+                 "copied onto its output line unchanged)"},
+        {.name = "--out", .kind = CLI_STR, .dst = &out_path, .meta = "FILE.jsonl",
+         .help = "write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
+                 "\"finish_reason\"}]} lines (default for --prompts: stdout)"},
+        {.name = "--n", .kind = CLI_INT, .dst = &o.n, .meta = "N", .def = "1", .lo = 1, .hi = 1e6,
+         .help = "responses per prompt"},
+        {.name = "--max-new-tokens", .kind = CLI_INT, .dst = &o.max_new_tokens, .meta = "N", .def = "128",
+         .lo = 1, .hi = 1 << 24, .help = "generated tokens per response"},
+        {.name = "--min-new-tokens", .kind = CLI_INT, .dst = &o.min_new_tokens, .meta = "N", .def = "0",
+         .lo = 0, .hi = 1 << 24,
+         .help = "no EOS before N tokens (1 avoids empty texts, which the\n"
+                 "JSONL datasets reject)"},
+        {.name = "--temperature", .kind = CLI_DOUBLE, .dst = &o.temperature, .meta = "T", .def = "1",
+         .help = ">= 0; 0 = greedy"},
+        {.name = "--top-k", .kind = CLI_INT, .dst = &o.top_k, .meta = "K", .def = "0", .lo = -1e9, .hi = 1e9,
+         .help = "keep the K most likely tokens; 0 = off"},
+        {.name = "--top-p", .kind = CLI_DOUBLE, .dst = &o.top_p, .meta = "P", .def = "1",
+         .help = "nucleus: smallest set with probability >= P, in (0, 1];\n1 = off"},
+        {.name = "--min-p", .kind = CLI_DOUBLE, .dst = &o.min_p, .meta = "P", .def = "0",
+         .help = "keep tokens with probability >= P * the top one, in [0, 1);\n0 = off"},
+        {.name = "--repetition-penalty", .kind = CLI_DOUBLE, .dst = &o.repetition_penalty, .meta = "R",
+         .def = "1",
+         .help = "> 0: logits of tokens already in the sequence (prompt\n"
+                 "included) divided by R if positive, multiplied if negative;\n1 = off"},
+        {.name = "--presence-penalty", .kind = CLI_DOUBLE, .dst = &o.presence_penalty, .meta = "A",
+         .def = "0", .help = "subtract A from tokens already generated; 0 = off"},
+        {.name = "--stop", .kind = CLI_LIST, .dst = &stops, .meta = "STR",
+         .help = "stop when the text contains STR (cut before it); repeatable"},
+        {.name = "--seed", .kind = CLI_U64, .dst = &o.seed, .meta = "S", .def = "0",
+         .help = "response j of prompt i uses a stream seeded by (S, i, j):\n"
+                 "results do not depend on --batch (<= 16) or --threads"},
+        {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .meta = "B", .def = "8", .lo = 1, .hi = 4096,
+         .help = "sequences decoded together"},
+        {.name = "--threads", .kind = CLI_INT, .dst = &threads, .meta = "N", .def = "0", .lo = 0, .hi = 1024,
+         .help = "threads; 0 = all cores"},
+        {.name = "--ids", .kind = CLI_FLAG, .dst = &with_ids,
+         .help = "also write each response's token ids (\"ids\": [...])"},
+        {.name = "--quiet", .kind = CLI_FLAG, .dst = &quiet, .help = "no progress line"},
+        {.name = "--bench", .kind = CLI_FLAG, .dst = &bench,
+         .help = "time decoding on random prompts (greedy, no EOS)"},
+        {.name = "--prompt-len", .kind = CLI_INT, .dst = &prompt_len, .meta = "P", .def = "16", .lo = 1,
+         .hi = 1 << 24, .help = "--bench prompt length"},
+        {.name = "--bench-reps", .kind = CLI_INT, .dst = &bench_reps, .meta = "R", .def = "3", .lo = 1,
+         .hi = 1000, .help = "--bench: timed runs after the warm-up; the fastest\ndecode is reported"},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign sample",
+        .usage = "tinyalign sample --model MODEL (--prompt TEXT | --prompts FILE.jsonl) [options]\n"
+                 "       tinyalign sample --model MODEL --bench [--batch B] [--prompt-len P]\n"
+                 "                        [--max-new-tokens N] [--threads N]",
+        .about = ABOUT,
+        .opts = opts,
+        .notes = NOTES,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    for (int i = 0; i < stops.n && rc == CLI_RUN; i++) {
+        if (o.n_stop == SAMPLE_MAX_STOP) rc = fail(TA_EINPUT, "at most %d --stop strings", SAMPLE_MAX_STOP);
+        else if (!stops.items[i][0]) rc = fail(TA_EINPUT, "--stop: empty string");
+        else o.stop[o.n_stop++] = stops.items[i];
     }
-    if (!model_arg) return fail(TA_EINPUT, "--model DIR is required (see --help)");
+    free(stops.items);
+    if (rc != CLI_RUN) return rc;
     if (!bench && !!prompt == !!prompts_file)
         return fail(TA_EINPUT, "exactly one of --prompt TEXT and --prompts FILE.jsonl is required");
     TaError err = {0};
     if (sample_options_check(&o, &err) != TA_OK) return fail(TA_EINPUT, "%s", err.msg);
-    ta_set_threads((int)threads);
+    ta_set_threads(threads);
 
     char dir[4096];
-    int rc = resolve_model(model_arg, dir, sizeof dir);
-    if (rc != TA_OK) return rc;
+    if (checkpoint_resolve(model_arg, dir, sizeof dir, &err) != TA_OK)
+        return fail(TA_EINPUT, "--model %s", err.msg);
     GPT2 m;
     memset(&m, 0, sizeof m);
     if (model_load_dir(&m, dir, 0, &err) != TA_OK) return fail(err.code ? err.code : TA_EINPUT, "%s", err.msg);
     if (bench) {
-        rc = run_bench(&m, &o, (int)prompt_len, bench_reps);
+        rc = run_bench(&m, &o, prompt_len, bench_reps);
         gpt2_free(&m);
         return rc;
     }

@@ -438,7 +438,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         else if (st->weights_from == 1)
             fprintf(L, "  weights: the responses' own \"weight\" fields (computed over ALL of a "
                        "prompt's responses, e.g. by curate deviation); pass --source to compute "
-                       "them over the paired responses as SEEDS 2.3 does\n");
+                       "them over the paired responses as Chung et al. 2025 do\n");
         else
             fprintf(L, "  weights: none (--source none: plain DPO pairs)\n");
         print_hist(L, "pairs per prompt", PAIR_BINS, hist_pairs, N_PAIR_BINS);

@@ -33,13 +33,6 @@ int curate_source_parse(CurateSource *s, const char *spec, TaError *err) {
 }
 
 /* ---- lexical embedding ---------------------------------------------------------------- */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
-    return h;
-}
-#define FNV_OFFSET 0xCBF29CE484222325ull
-
 static int is_ws(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
@@ -47,12 +40,12 @@ static int is_ws(unsigned char c) {
 /* Adds one feature (tag byte + bytes) to the group vector g. */
 static void add_feature(double *g, char tag, const char *a, size_t na, const char *b,
                         size_t nb) {
-    uint64_t h = fnv1a(FNV_OFFSET, &tag, 1);
-    h = fnv1a(h, a, na);
+    uint64_t h = ta_fnv1a(TA_FNV1A_INIT, &tag, 1);
+    h = ta_fnv1a(h, a, na);
     if (b) {
         const char sep = 0x1F;
-        h = fnv1a(h, &sep, 1);
-        h = fnv1a(h, b, nb);
+        h = ta_fnv1a(h, &sep, 1);
+        h = ta_fnv1a(h, b, nb);
     }
     g[h % CURATE_LEXICAL_DIM] += 1.0;
 }

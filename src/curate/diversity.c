@@ -1,13 +1,14 @@
 /* diversity.c — diversity metrics per prompt and overall (include/tinyalign/diversity.h):
  * mean pairwise embedding distance per source, distinct-n, n-gram diversity, compression
- * ratio, and the report's JSON.
- * Not here: the DEFLATE encoder (deflate.c), embeddings (deviation.c, model_features.c).
+ * ratio (zlib), and the report's JSON.
+ * Not here: embeddings (deviation.c, model_features.c).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 #include "curate_impl.h"
 #include "tinyalign/diversity.h"
@@ -35,12 +36,8 @@ static void toks_add_text(Toks *k, const char *text) {
         size_t s = i;
         while (i < n && !is_ws((unsigned char)text[i])) i++;
         if (k->n == k->cap) {
-            size_t c = k->cap ? 2 * k->cap : 256;
-            Tok *q = ta_malloc(c * sizeof(Tok), "n-gram tokens");
-            if (k->n) memcpy(q, k->t, k->n * sizeof(Tok));
-            free(k->t);
-            k->t = q;
-            k->cap = c;
+            k->cap = k->cap ? 2 * k->cap : 256;
+            k->t = ta_realloc(k->t, k->cap * sizeof(Tok), "n-gram tokens");
         }
         k->t[k->n].s = text + s;
         k->t[k->n].n = i - s;
@@ -49,10 +46,10 @@ static void toks_add_text(Toks *k, const char *text) {
 }
 
 static uint64_t tok_hash(const Tok *t, int order) {
-    uint64_t h = 0xCBF29CE484222325ull;
+    uint64_t h = TA_FNV1A_INIT;
     for (int a = 0; a < order; a++) {
-        for (size_t i = 0; i < t[a].n; i++) h = (h ^ (unsigned char)t[a].s[i]) * 0x100000001B3ull;
-        h = (h ^ (uint64_t)t[a].n) * 0x100000001B3ull; /* token boundaries matter */
+        h = ta_fnv1a(h, t[a].s, t[a].n);
+        h = ta_fnv1a(h, &t[a].n, sizeof t[a].n); /* token boundaries matter */
     }
     return h;
 }
@@ -140,6 +137,24 @@ static char *join_space(const char *const *texts, int n, size_t *len) {
     s[o] = '\0';
     *len = o;
     return s;
+}
+
+unsigned char *diversity_gzip(const void *data, size_t len, size_t *out_len) {
+    /* windowBits 15 + 16 = a gzip wrapper; zlib writes mtime 0, XFL 2 (level 9), OS 3 */
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    TA_ASSERT(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    uLong cap = deflateBound(&z, (uLong)len);
+    unsigned char *out = ta_malloc(cap, "gzip output");
+    z.next_in = (Bytef *)data;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    TA_ASSERT(len <= UINT32_MAX && cap <= UINT32_MAX);
+    z.avail_in = (uInt)len;
+    TA_ASSERT(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return out;
 }
 
 double diversity_compression_ratio(const char *const *texts, int n) {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "curate_impl.h"
+#include "tinyalign/checkpoint.h"
 #include "tinyalign/objective.h"
 #include "tinyalign/model.h"
 #include "tinyalign/model_io.h"
@@ -74,11 +75,13 @@ int curate_model_features(Dataset *d, const char *model_dir, const char *tokeniz
     int rc;
     if (emb) *emb = NULL;
     if (logp) *logp = NULL;
-    if ((rc = model_load_dir(&m, model_dir, 0, &e)) != TA_OK) {
+    char dir[4096];
+    if ((rc = checkpoint_resolve(model_dir, dir, sizeof dir, &e)) != TA_OK ||
+        (rc = model_load_dir(&m, dir, 0, &e)) != TA_OK) {
         rc = ta_err(err, rc, "model:%s: %s", model_dir, e.msg);
         goto end;
     }
-    const char *tpath = tokenizer ? tokenizer : model_dir;
+    const char *tpath = tokenizer ? tokenizer : dir;
     if ((rc = tokenizer_load(&tok, tpath, &e)) != TA_OK) {
         rc = ta_err(err, rc, "model:%s: %s%s", model_dir, e.msg,
                     tokenizer ? "" : " (a model directory without tokenizer.model needs "

@@ -301,7 +301,8 @@ static void put_item(TaBuf *b, cJSON *item) {
     cJSON_Delete(item);
 }
 
-void jsonl_put_string(TaBuf *b, const char *s) { put_item(b, cJSON_CreateString(s)); }
+/* the engine's one JSON string writer (the same escapes cJSON prints) */
+void jsonl_put_string(TaBuf *b, const char *s) { ta_buf_json_string(b, s); }
 void jsonl_put_number(TaBuf *b, double v) { put_item(b, cJSON_CreateNumber(v)); }
 
 static int skipped(const char *key, const char *const *skip) {

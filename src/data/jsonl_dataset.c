@@ -459,16 +459,11 @@ static int load_multi(const Loader *L, const cJSON *obj, TaError *err) {
     return TA_OK;
 }
 
-/* ---- hash: FNV-1a 64 over explicit little-endian bytes (same on every machine) ------- */
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
-    return h;
-}
+/* ---- hash: FNV-1a 64 (ta_fnv1a) over explicit little-endian bytes (same on every machine) */
 static uint64_t fnv_u64(uint64_t h, uint64_t v) {
     unsigned char b[8];
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
-    return fnv_bytes(h, b, 8);
+    return ta_fnv1a(h, b, 8);
 }
 static uint64_t fnv_f32(uint64_t h, float f) {
     uint32_t u;
@@ -481,7 +476,7 @@ static uint64_t fnv_f32(uint64_t h, float f) {
  * datasets the text, scores and embeddings. */
 static uint64_t compute_hash(const Dataset *d) {
     static const char tag[] = "tinyalign-jsonl-dataset-v1";
-    uint64_t h = fnv_bytes(0xCBF29CE484222325ull, tag, sizeof tag - 1);
+    uint64_t h = ta_fnv1a(TA_FNV1A_INIT, tag, sizeof tag - 1);
     h = fnv_u64(h, (uint64_t)d->kind);
     h = fnv_u64(h, (uint64_t)d->tokenized);
     if (d->tokenized) {
@@ -506,7 +501,7 @@ static uint64_t compute_hash(const Dataset *d) {
         for (size_t i = 0; i < d->n_examples; i++) h = fnv_f32(h, d->weights[i]);
     if (d->kind == DS_MULTI) {
         h = fnv_u64(h, d->n_prompts);
-        h = fnv_bytes(h, d->text, d->n_text);
+        h = ta_fnv1a(h, d->text, d->n_text);
         for (size_t i = 0; i < d->n_prompts; i++) h = fnv_u64(h, (uint64_t)d->prompts[i].n_resp);
         for (size_t i = 0; i < d->n_resps; i++) {
             const MultiResp *r = &d->resps[i];
