@@ -93,24 +93,22 @@ if [ "${1:-}" = _job ]; then
       [ -d "$P" ] && exit 0
       rm -rf "$P.tmp"; mkdir -p "$P.tmp"
       both=(--source field:embedding --source field:style_embedding)
-      {
-        cp_args=(--in "$D/train.jsonl" --gap 5 --seed "$seed")
-        "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/sem.jsonl" --source field:embedding
-        "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/sty.jsonl" --source field:style_embedding
-        "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/both.jsonl" "${both[@]}"
-        "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/few.jsonl" "${both[@]}" \
-            --max-pairs-per-prompt 2
-        "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/few-floor.jsonl" "${both[@]}" \
-            --max-pairs-per-prompt 2 --min-weight 0.2
-        "$BIN" curate divpo --in "$D/train.jsonl" --out "$P.tmp/divpo.jsonl" "${both[@]}" \
-            --rho 25 --max-pairs 2 --seed "$seed"
-        # DPO and DDPO (ORPO and DORPO) must see the same pairs: only the weights differ
-        n=$("$PY" tools/check_diversity_task.py same-pairs "$P.tmp/both.jsonl" \
-            "$P.tmp/sem.jsonl" "$P.tmp/sty.jsonl")
-        nf=$("$PY" tools/check_diversity_task.py same-pairs "$P.tmp/few.jsonl" \
-            "$P.tmp/few-floor.jsonl")
-        echo "identical pairs: $n in both/sem/sty, $nf in few/few-floor"
-      }
+      cp_args=(--in "$D/train.jsonl" --gap 5 --seed "$seed")
+      "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/sem.jsonl" --source field:embedding
+      "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/sty.jsonl" --source field:style_embedding
+      "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/both.jsonl" "${both[@]}"
+      "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/few.jsonl" "${both[@]}" \
+          --max-pairs-per-prompt 2
+      "$BIN" curate pairs "${cp_args[@]}" --out "$P.tmp/few-floor.jsonl" "${both[@]}" \
+          --max-pairs-per-prompt 2 --min-weight 0.2
+      "$BIN" curate divpo --in "$D/train.jsonl" --out "$P.tmp/divpo.jsonl" "${both[@]}" \
+          --rho 25 --max-pairs 2 --seed "$seed"
+      # DPO and DDPO (ORPO and DORPO) must see the same pairs: only the weights differ
+      n=$("$PY" tools/check_diversity_task.py same-pairs "$P.tmp/both.jsonl" \
+          "$P.tmp/sem.jsonl" "$P.tmp/sty.jsonl")
+      nf=$("$PY" tools/check_diversity_task.py same-pairs "$P.tmp/few.jsonl" \
+          "$P.tmp/few-floor.jsonl")
+      echo "identical pairs: $n in both/sem/sty, $nf in few/few-floor"
       mv "$P.tmp" "$P"
       ;;
     train)
@@ -131,14 +129,12 @@ if [ "${1:-}" = _job ]; then
     sample)
       run=$S/$arm
       [ -s "$run/seen.jsonl" ] && exit 0
-      {
-        for split in heldout seen; do
-          "$BIN" sample --model "$run" --prompts "$D/$split.jsonl" --n 16 --temperature 1 \
-              --min-new-tokens 1 --max-new-tokens 8 --seed "$seed" --threads 1 --quiet \
-              --out "$run/$split.jsonl.tmp"
-          mv "$run/$split.jsonl.tmp" "$run/$split.jsonl"
-        done
-      }
+      for split in heldout seen; do
+        "$BIN" sample --model "$run" --prompts "$D/$split.jsonl" --n 16 --temperature 1 \
+            --min-new-tokens 1 --max-new-tokens 8 --seed "$seed" --threads 1 --quiet \
+            --out "$run/$split.jsonl.tmp"
+        mv "$run/$split.jsonl.tmp" "$run/$split.jsonl"
+      done
       ;;
     *) echo "repro_ddpo.sh: unknown job $kind" >&2; exit 2 ;;
   esac
