@@ -77,6 +77,37 @@ static int path_exists(const char *p) {
     return stat(p, &sb) == 0;
 }
 
+/* DDPO / DORPO read the pairs' "weight": say how many weigh 0, and warn when the weights
+ * cannot favour any pair (no field, or all equal), i.e. the run is DPO / ORPO. */
+static void report_pair_weights(const Trainer *t) {
+    const Config *c = &t->cfg;
+    const Dataset *d = t->ds_train;
+    int ddpo = c->objective.type == CFG_OBJ_DDPO;
+    const char *plain = ddpo ? "dpo" : "orpo";
+    PairWeightStats ws = {0};
+    for (size_t i = 0; i < dataset_size(d); i++) pair_weights_add(&ws, dataset_weight(d, i));
+    char line[256];
+    pair_weights_describe(&ws, line, sizeof line);
+    size_t given = dataset_num_weighted(d);
+    fprintf(t->info, "data: %s: %s", c->data.train, line);
+    if (given && given < ws.pairs)
+        fprintf(t->info, " (%zu %s without a \"weight\" field: weight 1)", ws.pairs - given,
+                ws.pairs - given == 1 ? "pair" : "pairs");
+    fprintf(t->info, "\n");
+    const char *type = config_choice_name("objective.type", c->objective.type);
+    if (given == 0)
+        fprintf(stderr, "warning: %s: no pair has a \"weight\" field, so every pair weighs 1: "
+                        "this %s run equals %s (make weighted pairs with `tinyalign curate "
+                        "pairs`)\n", c->data.train, type, plain);
+    else if (ws.min == ws.max && ws.min == 1.0)
+        fprintf(stderr, "warning: %s: every pair has weight 1: this %s run equals %s\n",
+                c->data.train, type, plain);
+    else if (ws.min == ws.max)
+        fprintf(stderr, "warning: %s: every pair has weight %g: no pair is favoured, this %s "
+                        "run equals %s with %s scaled by %g\n", c->data.train, ws.min, type, plain,
+                ddpo ? "the loss" : "the NLL and the log-odds ratio", ws.min);
+}
+
 static int open_data(Trainer *t, TaError *err) {
     const Config *c = &t->cfg;
     int rc;
@@ -120,6 +151,9 @@ static int open_data(Trainer *t, TaError *err) {
                         .rows_per_example = dataset_rows_per_example(t->ds_train)};
     fprintf(t->info, "data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n", c->data.train,
            t->train.n, dataset_num_truncated(t->ds_train), c->data.max_len, c->data.max_prompt_len);
+    if (kind == DS_PREFERENCE &&
+        (c->objective.type == CFG_OBJ_DDPO || c->objective.type == CFG_OBJ_DORPO))
+        report_pair_weights(t);
     if (c->data.val[0]) {
         if ((rc = dataset_load(&t->ds_val, c->data.val, kind, t->tok, &dopt, err)) != TA_OK) return rc;
         t->val = (Source){.ds = t->ds_val, .n = dataset_size(t->ds_val),
