@@ -243,6 +243,7 @@ typedef struct {
                       * state AT the last real token (the EOS) exists (a reward head reads
                       * it); targets[L-1] = -1 and loss_mask[L-1] = 0, so log-prob sums are
                       * those of eos_input 0; b->lengths = L. */
+    uint8_t *truncated; /* out (may be NULL): (n) 1 when request i's prompt or response was cut */
     uint64_t *tokens; /* out (may be NULL): += real tokens forwarded */
     long *calls;      /* out (may be NULL): += forwards */
     ScoreProgressFn progress;

@@ -48,6 +48,10 @@ struct Scorer {
 /* Progress of the current scorer_score call: done of the n requests handed to ops->score. */
 void scorer_report_progress(struct Scorer *s, size_t done);
 
+/* A number (cJSON's format, as jsonl_put_number) or a boolean as a field of r. */
+void score_result_add_number(ScoreResult *r, const char *key, double v);
+void score_result_add_bool(ScoreResult *r, const char *key, int v);
+
 /* "where" of request i, for messages ("FILE:LINE responses[J]" or "request I+1"). */
 const char *scorer_where(const ScoreRequest *req, size_t i, char *buf, size_t cap);
 

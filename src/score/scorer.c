@@ -98,6 +98,17 @@ void score_result_add(ScoreResult *r, const char *key, const char *value_json) {
     r->n_fields++;
 }
 
+void score_result_add_number(ScoreResult *r, const char *key, double v) {
+    TaBuf b = {0};
+    jsonl_put_number(&b, v);
+    score_result_add(r, key, b.p);
+    free(b.p);
+}
+
+void score_result_add_bool(ScoreResult *r, const char *key, int v) {
+    score_result_add(r, key, v ? "true" : "false");
+}
+
 const ScoreField *score_result_field(const ScoreResult *r, const char *key) {
     for (int i = 0; i < r->n_fields; i++)
         if (!strcmp(r->fields[i].key, key)) return &r->fields[i];
