@@ -67,6 +67,7 @@
 
 #include "tinyalign/common.h"
 #include "tinyalign/data.h"
+#include "tinyalign/log.h"
 #include "tinyalign/model.h"
 
 typedef struct Tokenizer Tokenizer;
@@ -211,6 +212,43 @@ typedef struct {
  * TA_EINPUT (bad spec, bad file naming FILE:LINE, scorer failure naming the request) /
  * TA_ERUNTIME; never a partial output file. sum (may be NULL) receives the summary. */
 int score_file_run(const ScoreFileOptions *o, ScoreSummary *sum, TaError *err);
+
+/* ---- task metrics during training (train.eval_generate) ----------------------------------
+ * Samples a fixed set of prompts with a policy's current weights and scores the responses.
+ * The prompts are rows of a prompt JSONL file (data.h's DS_PROMPTS reader: an SFT or
+ * preference file works, its "completion" / "chosen" ... become fields the scorer sees;
+ * "responses" is left out), optionally filled into a template (sample.h); the scorer sees
+ * the row's original prompt and fields. Metrics (names owned by the ScoreEval):
+ *   n > 0:   eval/score_mean      mean score of the n samples of every prompt
+ *            eval/score_max@N     mean over prompts of the best of its N samples
+ *            eval/FIELD           rate of every boolean field of the scorer (e.g. correct)
+ *   greedy:  eval/greedy/score_mean, eval/greedy/FIELD   one greedy sample per prompt
+ * Sampling uses its own seed (the caller passes one derived from (run seed, step)) and
+ * reads the policy's weights in place (sample_texts): the training state is untouched. */
+typedef struct {
+    const char *scorer;         /* spec */
+    const char *prompts;        /* prompt JSONL */
+    size_t first_row;           /* use rows [first_row, ...) (a held-out tail of a file) */
+    int max_prompts;            /* at most this many (0 = all) */
+    int n;                      /* samples per prompt at temperature (>= 0) */
+    double temperature;         /* > 0 */
+    int greedy;                 /* also one greedy sample per prompt */
+    int max_new_tokens;
+    const char *template_text;  /* FILE|TEXT (sample_template_load); NULL or "" = none */
+    const char *key;            /* config key prefix for messages ("train.eval_generate") */
+} ScoreEvalConfig;
+
+typedef struct ScoreEval ScoreEval;
+
+/* Reads the prompts, fills the template, checks every prompt fits in max_seq_len, opens the
+ * scorer. TA_EINPUT naming the key, FILE:LINE or the spec. */
+int score_eval_open(ScoreEval **out, const ScoreEvalConfig *c, const Tokenizer *tok,
+                    int max_seq_len, TaError *err);
+void score_eval_close(ScoreEval *e); /* NULL allowed */
+/* Samples and scores once: up to cap metrics into kv (*n_kv of them), and a one-line
+ * summary into line. TA_OK, or the sampler's / scorer's error. */
+int score_eval_run(ScoreEval *e, const GPT2 *policy, uint64_t seed, MetricKV *kv, int cap,
+                   int *n_kv, char *line, size_t line_cap, TaError *err);
 
 /* ---- forward-only model over request rows (the model kinds; curate's model: sources) -----
  * A model directory opened forward-only with its tokenizer and the row format above
