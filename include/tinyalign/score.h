@@ -136,6 +136,10 @@ const ScoreField *score_result_field(const ScoreResult *r, const char *key);
 /* Deep copy (dst overwritten without freeing). */
 void score_result_copy(ScoreResult *dst, const ScoreResult *src);
 
+/* Identical requests: rep[i] = the index of the first request with the same (prompt,
+ * response) (rep[i] == i for the first of each). malloc'd (n), caller frees. */
+size_t *score_request_copies(const ScoreRequest *req, size_t n);
+
 /* ---- scorers ---------------------------------------------------------------------------- */
 typedef void (*ScoreProgressFn)(void *ctx, size_t done, size_t total);
 

@@ -179,7 +179,7 @@ static int cmp_key(const void *a, const void *b) {
     return c ? c : (x->i > y->i) - (x->i < y->i);
 }
 
-static size_t *find_copies(const ScoreRequest *req, size_t n) {
+size_t *score_request_copies(const ScoreRequest *req, size_t n) {
     Key *k = ta_malloc(sizeof(Key) * (n ? n : 1), "scorer requests");
     for (size_t i = 0; i < n; i++) k[i] = (Key){req[i].prompt, req[i].response, i};
     qsort(k, n, sizeof(Key), cmp_key);
@@ -204,7 +204,7 @@ int scorer_score(Scorer *s, const ScoreRequest *req, size_t n, ScoreResult *out,
     const ScoreRequest *q = req;
     ScoreResult *o = out;
     if (s->ops->dedupe) {
-        rep = find_copies(req, n);
+        rep = score_request_copies(req, n);
         uniq = ta_malloc(sizeof(size_t) * n, "scorer requests");
         nu = 0;
         for (size_t i = 0; i < n; i++)
