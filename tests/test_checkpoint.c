@@ -229,15 +229,33 @@ static void test_resolve_errors(void) {
     T_CHECK(checkpoint_resolve(nope, out, sizeof out, &err) == TA_EINPUT &&
                 strstr(err.msg, "no such directory") && strstr(err.msg, CHECKPOINT_MODEL_FORMS),
             "missing: %s", err.msg);
-    /* a pointer file with garbage is not followed (and not printed) */
+    /* a pointer file with garbage is not followed; the message shows a short escaped
+     * excerpt (no raw control bytes, cut at 40 bytes) and the size */
     const char *garbage = path("empty_dir/latest", NULL);
     FILE *f = fopen(garbage, "wb");
     T_CHECK(f, "create %s", garbage);
-    fputs("../../etc\n\x01\x02", f);
+    fputs("../../etc\n\x01\x02\x1b[2J", f);
+    for (int i = 0; i < 200; i++) fputc(0x80 + i % 64, f);
     fclose(f);
     T_CHECK(checkpoint_resolve(garbage, out, sizeof out, &err) == TA_EINPUT &&
-                strstr(err.msg, "not a checkpoint pointer") && !strstr(err.msg, "etc"),
+                strstr(err.msg, "not a checkpoint pointer") &&
+                strstr(err.msg, "\"../../etc\\x0A\\x01\\x02\\x1B[2J\\x80") &&
+                strstr(err.msg, "...\" (216 bytes)") && strlen(err.msg) < 600,
             "garbage pointer: %s", err.msg);
+    for (const char *c = err.msg; *c; c++)
+        T_CHECK((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7F, "raw byte %02x in: %s",
+                (unsigned char)*c, err.msg);
+    /* inside a run directory: the same message, naming RUN/checkpoints/latest */
+    char run_ck[4096];
+    snprintf(run_ck, sizeof run_ck, "%s", path("empty_dir/checkpoints", NULL));
+    mkdir(run_ck, 0755);
+    char latest2[4200];
+    snprintf(latest2, sizeof latest2, "%s/latest", run_ck);
+    T_CHECK(rename(garbage, latest2) == 0, "rename");
+    T_CHECK(checkpoint_resolve(empty, out, sizeof out, &err) == TA_EINPUT &&
+                strstr(err.msg, latest2) && strstr(err.msg, "not a checkpoint pointer"),
+            "garbage latest in a run: %s", err.msg);
+    rm_rf(run_ck);
     /* latest naming a directory that is gone */
     f = fopen(garbage, "wb");
     fputs("step-00000009\n", f);

@@ -195,22 +195,39 @@ static void remove_stale_tmp(const char *ckdir) {
 }
 
 /* Reads a pointer file (`latest`, `best`): a line starting with the name of a directory
- * beside it; anything after the name (a space, then text) is ignored, room for a record
- * such as a checksum of that checkpoint's state. Returns 1 with the name in out, or 0
- * when the file is missing or does not start with a plain name (printable ASCII, no '/',
- * not "." or "..", < cap bytes). */
-static int read_pointer_file(const char *path, char *out, size_t cap) {
+ * beside it; anything after the name (a space, then text) is a record for the caller
+ * (rest, may be NULL, receives it without the line end, cut to rest_cap). Returns 1 with
+ * the name in out; 0 when the file is missing; -1 when it does not start with a plain name
+ * (printable ASCII, no '/', not "." or "..", < cap bytes), with a short escaped excerpt
+ * of what it holds in why (for the message; why_cap >= 64). */
+static int read_pointer_file(const char *path, char *out, size_t cap, char *rest,
+                             size_t rest_cap, char *why, size_t why_cap) {
     size_t len;
     char *buf = ta_read_file(path, &len, NULL);
     if (!buf) return 0;
     size_t n = 0;
     while (n < len && buf[n] > ' ' && buf[n] < 127 && buf[n] != '/') n++;
     int ok = n > 0 && n < cap && (n == len || buf[n] == '\n' || buf[n] == ' ' || buf[n] == '\t');
+    if (!ok) {
+        char ex[160];
+        snprintf(why, why_cap, "\"%s\" (%zu bytes)", ta_excerpt(ex, sizeof ex, buf, len), len);
+        free(buf);
+        return -1;
+    }
+    if (rest && rest_cap) {
+        size_t r = n, e;
+        while (r < len && (buf[r] == ' ' || buf[r] == '\t')) r++;
+        for (e = r; e < len && buf[e] != '\n' && buf[e] != '\r'; e++) {}
+        size_t k = e - r < rest_cap - 1 ? e - r : rest_cap - 1;
+        memcpy(rest, buf + r, k);
+        rest[k] = '\0';
+    }
     buf[n] = '\0';
-    ok = ok && strcmp(buf, ".") && strcmp(buf, "..");
+    ok = strcmp(buf, ".") && strcmp(buf, "..");
     if (ok) memcpy(out, buf, n + 1);
+    else snprintf(why, why_cap, "\"%s\"", buf);
     free(buf);
-    return ok;
+    return ok ? 1 : -1;
 }
 
 /* Writes the pointer file ckdir/name = "base\n" atomically. */
@@ -225,8 +242,10 @@ static int write_pointer(const char *ckdir, const char *name, const char *base, 
 static void prune(const char *ckdir, int keep, const char *current) {
     int n;
     char **names = list_steps(ckdir, &n);
-    char best[256] = "", p[PATHMAX];
-    read_pointer_file(ta_pathf(p, sizeof p, "%s/best", ckdir), best, sizeof best);
+    char best[256] = "", p[PATHMAX], why[256];
+    if (read_pointer_file(ta_pathf(p, sizeof p, "%s/best", ckdir), best, sizeof best, NULL, 0,
+                          why, sizeof why) != 1)
+        best[0] = '\0';
     for (int i = 0; i < n; i++) {
         if (i < n - keep && strcmp(names[i], best) && strcmp(names[i], current))
             remove_dir(ta_pathf(p, sizeof p, "%s/%s", ckdir, names[i]));
@@ -348,11 +367,19 @@ static int exists_in(const char *dir, const char *name) {
     return access(ta_pathf(p, sizeof p, "%s/%s", dir, name), F_OK) == 0;
 }
 
-/* The step directory a pointer file (latest, best) names, beside it. 0 when the file does
- * not hold a plain name; TA_EINPUT when the directory it names is gone. */
+/* The step directory a pointer file (latest, best) names, beside it. Returns 0 when the
+ * file does not exist; 1 with *rc = TA_OK and the directory in out, or *rc = TA_EINPUT when
+ * the file holds no plain name or the directory it names is gone. */
 static int follow_pointer(const char *file, char *out, size_t cap, int *rc, TaError *err) {
-    char name[256], dir[PATHMAX];
-    if (!read_pointer_file(file, name, sizeof name)) return 0;
+    char name[256], dir[PATHMAX], why[256];
+    int got = read_pointer_file(file, name, sizeof name, NULL, 0, why, sizeof why);
+    if (got == 0) return 0;
+    if (got < 0) {
+        *rc = ta_err(err, TA_EINPUT,
+                     "%s: not a checkpoint pointer: expected one line naming a checkpoint "
+                     "directory beside it (e.g. \"step-00000100\"), found %s", file, why);
+        return 1;
+    }
     ta_pathf(dir, sizeof dir, "%s", file);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';

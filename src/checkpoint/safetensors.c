@@ -170,8 +170,9 @@ static int cmp_by_name(const void *a, const void *b) {
                   (*(const SafeTensorInfo *const *)b)->name);
 }
 
-/* Parses and validates the JSON header into st. */
-static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *err) {
+/* Parses and validates the JSON header into st. gap != NULL: uncovered data bytes (holes,
+ * an uncovered tail) go to *gap (the first one's message, malloc'd) instead of failing. */
+static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, char **gap, TaError *err) {
     const char *path = st->path;
     int rc = TA_OK;
     const SafeTensorInfo **order = NULL;
@@ -263,7 +264,9 @@ static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *
             rc = ta_err(err, TA_EINPUT,
                         "%s: tensor \"%s\" starts at data byte %zu but the tensors before it "
                         "end at %zu (holes are not allowed)", path, t->name, t->begin, pos);
-            goto end;
+            if (!gap) goto end;
+            if (!*gap) *gap = ta_strdup(err ? err->msg : "hole", "safetensors gap");
+            rc = TA_OK;
         }
         pos = t->end;
     }
@@ -272,7 +275,9 @@ static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *
                     "%s: the tensors cover %zu data bytes but the file has %zu after the header "
                     "(expected file size 8 + %zu + %zu = %zu, found %zu)", path, pos, data_len,
                     st->data_start - 8, pos, st->data_start + pos, st->file_size);
-        goto end;
+        if (!gap) goto end;
+        if (!*gap) *gap = ta_strdup(err ? err->msg : "uncovered data", "safetensors gap");
+        rc = TA_OK;
     }
 end:
     free(order);
@@ -280,7 +285,7 @@ end:
     return rc;
 }
 
-int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
+static int open_file(SafeTensors *st, const char *path, char **gap, TaError *err) {
     assert_little_endian();
     memset(st, 0, sizeof *st);
     st->path = ta_strdup(path, "path");
@@ -331,12 +336,27 @@ int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
     hdr = ta_malloc((size_t)n + 1, "safetensors header");
     memcpy(hdr, st->map + 8, (size_t)n);
     hdr[n] = '\0';
-    rc = parse_header(st, hdr, (size_t)n, err);
+    rc = parse_header(st, hdr, (size_t)n, gap, err);
 end:
     free(hdr);
     if (fd >= 0) close(fd);
-    if (rc != TA_OK) safetensors_close(st);
+    if (rc != TA_OK) {
+        safetensors_close(st);
+        if (gap) {
+            free(*gap);
+            *gap = NULL;
+        }
+    }
     return rc;
+}
+
+int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
+    return open_file(st, path, NULL, err);
+}
+
+int safetensors_open_gaps(SafeTensors *st, const char *path, char **gap, TaError *err) {
+    *gap = NULL;
+    return open_file(st, path, gap, err);
 }
 
 const SafeTensorInfo *safetensors_find(const SafeTensors *st, const char *name) {
