@@ -264,8 +264,10 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
     ta_pathf(final, sizeof final, "%s/%s", ckdir, name);
     ta_pathf(tmp, sizeof tmp, "%s.tmp", final);
     remove_dir(tmp);
-    if (mkdir(tmp, 0755) != 0)
-        return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+    int fault = ta_fault_errno(tmp); /* tests: a simulated failure (common.h) */
+    if (fault || mkdir(tmp, 0755) != 0)
+        return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp,
+                      strerror(fault ? fault : errno));
 
     /* every file is fsynced by its writer, which also returns its size and CRC32;
      * FILE_PATH(name) sets p = tmp/name and records name as the nw-th file */

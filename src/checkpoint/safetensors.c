@@ -592,18 +592,20 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaDigest *di
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int rc = TA_OK;
-    FILE *f = fopen(tmp, "wb");
+    const int fault = ta_fault_errno(path); /* tests: a simulated failure (common.h) */
+    FILE *f = fault == EROFS || fault == EACCES || fault == ENOENT ? NULL : fopen(tmp, "wb");
     if (!f) {
-        rc = ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+        rc = ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(fault ? fault : errno));
         goto end;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     TaDigest dg = {0};
     int ok = put(f, len8, 8, &dg) && put(f, h.p, h.n, &dg);
+    if (fault) ok = 0, errno = fault; /* ENOSPC, EIO: the header went out, the data does not */
     for (int i = 0; ok && i < w->n; i++) ok = write_entry(f, &w->entries[i], &dg);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
+    int e = fault ? fault : errno;
     if (fclose(f) != 0 && ok) {
         ok = 0;
         e = errno;

@@ -62,6 +62,7 @@ typedef struct {
     uint32_t *perm;
     int64_t perm_epoch;
     TrainState st;
+    char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
 } Trainer;
@@ -277,6 +278,21 @@ static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
 
+/* A write failed (disk full, read-only or vanished directory): the run stops. Extends the
+ * message with what is safe: checkpoint_save leaves the previous checkpoint and `latest`
+ * untouched, so the last good checkpoint resumes bit-exactly once the cause is fixed. */
+static int stop_message(const Trainer *t, const char *what, TaError *err) {
+    char inner[sizeof err->msg];
+    snprintf(inner, sizeof inner, "%s", err->msg);
+    if (t->last_ckpt[0])
+        return ta_err(err, TA_ERUNTIME,
+                      "%s %ld failed: %s; the run stops. The last good checkpoint, %s, is "
+                      "intact: fix the cause and continue with `tinyalign resume %s`",
+                      what, t->st.step, inner, t->last_ckpt, t->cfg.run.out_dir);
+    return ta_err(err, TA_ERUNTIME, "%s %ld failed: %s; the run stops (no checkpoint was "
+                  "written yet)", what, t->st.step, inner);
+}
+
 static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
     CheckpointContents cc = {.model = &t->model,
                              .optim = &t->optim,
@@ -291,6 +307,9 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
     if (rc == TA_OK) {
         fprintf(stderr, "checkpoint: %s (%.2fs)\n", dir, ta_now() - t0);
         if (dir_out) ta_pathf(dir_out, cap, "%s", dir);
+        ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
+    } else {
+        rc = stop_message(t, "the checkpoint of step", err);
     }
     return rc;
 }
@@ -321,6 +340,7 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     }
     GPT2 *refm = reference_drifts(&t->ref) ? reference_model(&t->ref) : NULL;
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
+    ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     fprintf(stderr, "resumed from %s at step %ld (epoch %lld, example %lld)\n", dir, t->st.step,
             (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos);
     return TA_OK;
@@ -606,6 +626,10 @@ static int train_loop(Trainer *t, TaError *err) {
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
+        if ((rc = log_check(&t->log, err)) != TA_OK) {
+            rc = stop_message(t, "logging step", err);
+            break;
+        }
         /* 5. checkpoint */
         int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||

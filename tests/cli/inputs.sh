@@ -30,7 +30,7 @@ with open(f"{d}/prompts.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps(p, ensure_ascii=False) + "\n")
 EOF
 cat > "$D/cfg.json" <<EOF2
-{"run": {"name": "ünï-códe 🙂", "out_dir": "$D/run", "seed": 3},
+{"run": {"name": "ünï-códe 🙂", "out_dir": "$D/run", "seed": 3, "threads": 1},
  "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "max_seq_len": 32},
  "tokenizer": {"type": "sentencepiece", "model": "$D/spm.model"},
  "data": {"format": "tokens", "train": "$D/train.bin", "val_fraction": 0.1, "max_len": 32},
