@@ -16,6 +16,7 @@
 #include "fuzz/fuzz_model_config.c"
 #include "fuzz/fuzz_safetensors.c"
 #include "fuzz/fuzz_shard.c"
+#include "fuzz/fuzz_state.c"
 #include "fuzz/fuzz_tokenizer.c"
 
 typedef struct {
@@ -30,6 +31,7 @@ static const Target TARGETS[] = {
     {"model_config", fuzz_model_config, NULL},
     {"safetensors", fuzz_safetensors, fuzz_safetensors_init},
     {"shard", fuzz_shard, NULL},
+    {"state", fuzz_state, fuzz_state_init},
     {"tokenizer", fuzz_tokenizer, NULL},
 };
 static const Target *g_target;

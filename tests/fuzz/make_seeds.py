@@ -14,7 +14,8 @@ rerun it only to change the seeds. Needs BUILD/tinyalign (tokenizer models, a ch
   shard         token shards with 2- and 4-byte ids, empty, one token
   tokenizer     two SentencePiece models (BPE 300 pieces with byte fallback; BPE 30 without)
   model_config  config.json of the fuzz model, HF-style variants (n_ctx, extra keys)
-  state         state.json of real checkpoints (a fresh run, a run with a reference)
+  state         a mode byte + state.json (or state.sum) of the fuzz model's checkpoint, which
+                is also copied whole to tests/fuzz/checkpoint/ (fuzz_state runs in a copy)
 """
 import json
 import os
@@ -27,6 +28,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, sys.argv[1] if len(sys.argv) > 1 else "build", "tinyalign")
 OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
+CKPT = os.path.join(ROOT, "tests", "fuzz", "checkpoint")
 
 
 def put(target, name, data):
@@ -65,8 +67,7 @@ def shard(ids, vocab, width=2):
 def main():
     if os.path.isdir(OUT):
         for t in os.listdir(OUT):
-            if t != "state":  # state seeds need a run; regenerated below
-                shutil.rmtree(os.path.join(OUT, t))
+            shutil.rmtree(os.path.join(OUT, t))
     tmp = tempfile.mkdtemp()
     try:
         # ---- tokenizer ----------------------------------------------------------------
@@ -132,7 +133,20 @@ def main():
         put("safetensors", "model.safetensors", open(f"{ck}/model.safetensors", "rb").read())
         put("safetensors", "optim.safetensors", open(f"{ck}/optim.safetensors", "rb").read())
         put("model_config", "config.json", open(f"{ck}/config.json", "rb").read())
-        put("state", "state.json", open(f"{ck}/state.json", "rb").read())
+        # the seed checkpoint fuzz_state runs in (its files verify), and the state seeds:
+        # a mode byte (0 no state.sum, 1 the seed's sum, 2 a recomputed sum, 3 a sum), then
+        # state.json or state.sum
+        os.makedirs(CKPT, exist_ok=True)
+        for f in ("model.safetensors", "optim.safetensors", "config.json", "state.json", "state.sum"):
+            shutil.copy(f"{ck}/{f}", f"{CKPT}/{f}")
+        state = open(f"{ck}/state.json", "rb").read()
+        for mode in range(3):
+            put("state", f"mode{mode}_state.json", bytes([mode]) + state)
+        put("state", "mode3_state.sum", b"\x03" + open(f"{ck}/state.sum", "rb").read())
+        old = json.loads(state)  # what an earlier build wrote: format 1, no train_examples
+        old["format_version"] = 1
+        del old["train_state"]["train_examples"]
+        put("state", "mode0_format1.json", b"\x00" + json.dumps(old, indent=2).encode())
         # the Hub's naming (no "transformer." prefix), a tied lm_head, a mask buffer
         m = open(f"{ck}/model.safetensors", "rb").read()
         n = struct.unpack("<Q", m[:8])[0]
