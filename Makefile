@@ -155,6 +155,8 @@ FUZZ_FLAGS := BUILD=build/fuzz CC=clang CXX=clang++ NO_OMP=1 \
 	    OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SANITIZE="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
 fuzz-build:
+	@command -v clang >/dev/null && command -v clang++ >/dev/null || { echo "make fuzz needs \
+	    Debian's clang (apt-get install clang libclang-rt-14-dev)"; exit 2; }
 	@$(MAKE) --no-print-directory $(FUZZ_FLAGS) fuzz-bins
 fuzz-bins: $(FUZZ_BIN)
 fuzz: fuzz-build

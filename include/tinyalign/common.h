@@ -95,6 +95,8 @@ void ta_buf_json_string(TaBuf *b, const char *s);
  * The engine checks every text input with it once, where the text comes in (JSONL lines,
  * config files and --set values, command-line and tokenizer input text). */
 long ta_utf8_invalid_at(const char *s, size_t n);
+/* The 1-based column of byte off in a line: code points before it + 1 (for messages). */
+long ta_utf8_column(const char *s, size_t off);
 
 /* A short printable excerpt of n bytes for an error message: at most 40 bytes of input,
  * printable ASCII and valid UTF-8 as they are; control characters (C0, DEL, C1), invalid

@@ -105,10 +105,9 @@ static int add_jsonl(Job *j, const char *line, size_t n, long lineno, const char
 static int check_text_line(const Job *j, const char *s, size_t n, long lineno) {
     long bad = ta_utf8_invalid_at(s, n);
     if (bad < 0) return TA_OK;
-    long col = 1;
-    for (long i = 0; i < bad; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
     return fail(TA_EINPUT, "%s:%ld:%ld: not valid UTF-8 (byte 0x%02X); convert the file to UTF-8 "
-                "(e.g. iconv -f latin1 -t utf-8)", j->in, lineno, col, (unsigned)(unsigned char)s[bad]);
+                "(e.g. iconv -f latin1 -t utf-8)", j->in, lineno, ta_utf8_column(s, (size_t)bad),
+                (unsigned)(unsigned char)s[bad]);
 }
 
 /* Reads j->in line by line and feeds documents to the writer. */

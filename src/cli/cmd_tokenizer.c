@@ -11,13 +11,6 @@
 #include "tinyalign/common.h"
 #include "tinyalign/tokenizer.h"
 
-/* 1-based column (code points) of byte off in s. */
-static long utf8_column(const char *s, long off) {
-    long col = 1;
-    for (long i = 0; i < off; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return col;
-}
-
 /* The training text must be valid UTF-8, line by line (SentencePiece would otherwise drop
  * or mangle the bad bytes silently). TA_EINPUT naming FILE:LINE:COL; TA_OK when the file
  * cannot be opened (the trainer reports that). */
@@ -34,7 +27,7 @@ static int check_training_text(const char *path) {
         long bad = ta_utf8_invalid_at(line, (size_t)got);
         if (bad >= 0) {
             fprintf(stderr, "tinyalign tokenizer train: %s:%ld:%ld: not valid UTF-8 (byte 0x%02X)\n",
-                    path, lineno, utf8_column(line, bad), (unsigned)(unsigned char)line[bad]);
+                    path, lineno, ta_utf8_column(line, (size_t)bad), (unsigned)(unsigned char)line[bad]);
             rc = TA_EINPUT;
             break;
         }
@@ -143,7 +136,7 @@ static int over_lines(const char *sub, const char *model, const char *text, cons
             long bad = ta_utf8_invalid_at(line, n);
             if (bad >= 0) {
                 fprintf(stderr, "tinyalign tokenizer %s: %s:%ld: not valid UTF-8 (byte 0x%02X)\n",
-                        sub, where, utf8_column(line, bad), (unsigned)(unsigned char)line[bad]);
+                        sub, where, ta_utf8_column(line, (size_t)bad), (unsigned)(unsigned char)line[bad]);
                 rc = TA_EINPUT;
                 break;
             }

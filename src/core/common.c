@@ -273,6 +273,12 @@ long ta_utf8_invalid_at(const char *str, size_t n) {
     return -1;
 }
 
+long ta_utf8_column(const char *s, size_t off) {
+    long col = 1;
+    for (size_t i = 0; i < off; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return col;
+}
+
 char *ta_excerpt(char *out, size_t cap, const void *p, size_t n) {
     const unsigned char *s = p;
     const size_t limit = 40;

@@ -65,13 +65,6 @@ int jsonl_next(JsonlReader *r, const char **line, size_t *len, TaError *err) {
     }
 }
 
-/* 1-based column of byte offset off in line: code points before it + 1. */
-static long column_of(const char *line, size_t off) {
-    long col = 1;
-    for (size_t i = 0; i < off; i++)
-        if (((unsigned char)line[i] & 0xC0) != 0x80) col++;
-    return col;
-}
 
 const char *jsonl_type_name(const cJSON *v) {
     if (cJSON_IsObject(v)) return "an object";
@@ -102,7 +95,7 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
     const char *nul = memchr(line, '\0', len);
     if (nul)
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: NUL byte in the line (not valid JSON text)",
-                      path, lineno, column_of(line, (size_t)(nul - line)));
+                      path, lineno, ta_utf8_column(line, (size_t)(nul - line)));
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!obj) {
@@ -122,15 +115,15 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
                                : "";
         if (k)
             return ta_err(err, TA_EINPUT, "%s:%ld:%ld: invalid JSON near '%s'%s", path, lineno,
-                          column_of(line, off), near, hint);
+                          ta_utf8_column(line, off), near, hint);
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: invalid JSON (unexpected end of line)%s",
-                      path, lineno, column_of(line, off), hint);
+                      path, lineno, ta_utf8_column(line, off), hint);
     }
     while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
     if (end < line + len) {
         cJSON_Delete(obj);
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: unexpected text after the JSON object "
-                      "(one object per line)", path, lineno, column_of(line, (size_t)(end - line)));
+                      "(one object per line)", path, lineno, ta_utf8_column(line, (size_t)(end - line)));
     }
     if (!cJSON_IsObject(obj)) {
         int arr = cJSON_IsArray(obj);
@@ -145,7 +138,7 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
         utf8_error_place(line, len, (size_t)bad, where, sizeof where);
         cJSON_Delete(obj);
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: %s is not valid UTF-8 (byte 0x%02X)", path,
-                      lineno, column_of(line, (size_t)bad), where,
+                      lineno, ta_utf8_column(line, (size_t)bad), where,
                       (unsigned)(unsigned char)line[bad]);
     }
     long z = find_nul_escape(line, len);
@@ -153,7 +146,7 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
         cJSON_Delete(obj);
         return ta_err(err, TA_EINPUT,
                       "%s:%ld:%ld: \\u0000 (NUL) in a string is not supported", path, lineno,
-                      column_of(line, (size_t)z));
+                      ta_utf8_column(line, (size_t)z));
     }
     *out = obj;
     return TA_OK;
