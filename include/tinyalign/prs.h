@@ -73,7 +73,7 @@ typedef struct {
     const char *preference;  /* z for rows without a "preference" field; NULL = "" */
     const char *query_template, *feedback_template, *revise_template; /* FILE|TEXT; NULL = default */
     PrsMode mode;
-    int n, n0, depth;        /* n0 <= 0: n / 2 */
+    int n, n0, depth;        /* n0 < 0: n / 2 (the default) */
     PrsFeedback feedback;
     const char *critic;      /* PRS_FEEDBACK_CMD: "cmd:PROGRAM" */
     int feedback_max_new_tokens; /* <= 0: sample.max_new_tokens */
@@ -85,7 +85,7 @@ typedef struct {
                               * "feedback_input" (the feedback prompt) */
 } PrsOptions;
 
-void prs_options_default(PrsOptions *o);
+void prs_options_default(PrsOptions *o); /* the paper's sampling defaults, n0 = -1, depth 2 */
 
 /* Totals of a run (also in the summary file). */
 typedef struct {

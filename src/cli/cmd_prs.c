@@ -82,7 +82,7 @@ int cmd_prs(int argc, char **argv) {
                  "rand-no-pref: N samples of the bare prompt"},
         {.name = "--n", .kind = CLI_INT, .dst = &o.n, .meta = "N", .def = "16", .lo = -1e9, .hi = 1e9,
          .help = "responses per prompt (the budget, >= 2)"},
-        {.name = "--n0", .kind = CLI_INT, .dst = &o.n0, .meta = "N0", .def = "0", .lo = -1e9, .hi = 1e9,
+        {.name = "--n0", .kind = CLI_INT, .dst = &o.n0, .meta = "N0", .def = "-1", .lo = -1e9, .hi = 1e9,
          .flags = CLI_NODEFAULT, .help = "layer-0 samples, in [1, N-1] (default N/2)"},
         {.name = "--depth", .kind = CLI_INT, .dst = &o.depth, .meta = "D", .def = "2", .lo = -1e9,
          .hi = 1e9, .help = "layers; N - N0 is split over layers 1..D-1"},
@@ -163,8 +163,8 @@ int cmd_prs(int argc, char **argv) {
     else if (!strcmp(feedback_arg, "none")) o.feedback = PRS_FEEDBACK_NONE;
     else if (!strncmp(feedback_arg, "cmd:", 4)) o.feedback = PRS_FEEDBACK_CMD, o.critic = feedback_arg;
     else return fail(TA_EINPUT, "--feedback must be model, none or cmd:PROGRAM, got \"%s\"", feedback_arg);
-    if (o.mode != PRS_MODE_TREE && (o.n0 || o.feedback != PRS_FEEDBACK_MODEL))
-        return fail(TA_EINPUT, "--%s only applies to --mode prs", o.n0 ? "n0" : "feedback");
+    if (o.mode != PRS_MODE_TREE && (o.n0 >= 0 || o.feedback != PRS_FEEDBACK_MODEL))
+        return fail(TA_EINPUT, "--%s only applies to --mode prs", o.n0 >= 0 ? "n0" : "feedback");
     char sum_path[4200];
     if (summary) {
         o.summary = summary;
@@ -176,7 +176,7 @@ int cmd_prs(int argc, char **argv) {
     }
     TaError err = {0};
     int sizes[PRS_MAX_DEPTH], layers; /* budget errors before loading anything */
-    if (prs_layer_sizes(o.mode, o.n, o.n0 ? o.n0 : o.n / 2, o.depth, sizes, &layers, &err) != TA_OK)
+    if (prs_layer_sizes(o.mode, o.n, o.n0 < 0 ? o.n / 2 : o.n0, o.depth, sizes, &layers, &err) != TA_OK)
         return fail(TA_EINPUT, "%s", err.msg);
     o.sample.n = 1;
     if (sample_options_check(&o.sample, &err) != TA_OK) return fail(TA_EINPUT, "%s", err.msg);

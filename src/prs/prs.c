@@ -25,6 +25,7 @@ void prs_options_default(PrsOptions *o) {
     o->sample.top_k = 50;
     o->sample.presence_penalty = 1.2;
     o->mode = PRS_MODE_TREE;
+    o->n0 = -1;
     o->depth = 2;
     o->feedback = PRS_FEEDBACK_MODEL;
     o->show_prompts = 20;
@@ -539,7 +540,7 @@ int prs_run(const GPT2 *model, const Tokenizer *tok, const PrsOptions *o, PrsSta
     memset(st, 0, sizeof *st);
     Run r = {.o = o, .m = model, .tok = tok, .st = st};
     const int tree = o->mode == PRS_MODE_TREE, with_fb = o->feedback != PRS_FEEDBACK_NONE;
-    int n0 = o->n0 > 0 ? o->n0 : o->n / 2;
+    int n0 = o->n0 < 0 ? o->n / 2 : o->n0;
     int rc = prs_layer_sizes(o->mode, o->n, n0, o->depth, r.sizes, &r.layers, err);
     if (rc != TA_OK) return rc;
     SampleOptions so = o->sample;
