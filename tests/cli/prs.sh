@@ -191,4 +191,39 @@ prs_err no_room "$T/test.jsonl:1" "no room left" "max_seq_len 48" -- --scorer "$
 prs_err feedback_bad "--feedback must be model, none or cmd:PROGRAM" -- --scorer "$SCORE" --feedback critic
 prs_err n0_with_rand "--n0 only applies to --mode prs" -- --scorer "$SCORE" --mode rand --n0 2
 prs_err bad_scorer_spec "judge:x" -- --scorer "judge:x" "${TMPL[@]}"
+
+# ---- the ReST driver: one metrics line per iteration, resumable at stage granularity -------------
+rest() {
+  tools/rest_loop.sh --model "$D/sft" --prompts "$T/test.jsonl" --test "$T/test.jsonl" \
+    --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$T/spm.model" \
+    --out "$D/rest" --n 4 --batch 4 --query-template "$T/query.txt" --eval-max-new-tokens 8 \
+    --build "${TA_BUILD:-build}" "$@" -- "${TMPL[@]}" --max-new-tokens 8
+}
+if rest --iters 1 2>"$D/rest.err" && [ "$(wc -l <"$D/rest/metrics.jsonl")" = 2 ]; then
+  touch -d '2000-01-01' "$D/rest/iter1/gen.jsonl" "$D/rest/iter1/eval.json"
+  rm -f "$D/rest/iter1/run/DONE"          # an SFT stage interrupted: redone from scratch
+  cp "$D/rest/iter1/eval.json" "$D/eval1.json"
+  if rest --iters 2 2>>"$D/rest.err"; then
+    msg=$("$PY" - "$D/rest" <<'EOF2'
+import json, os, sys
+d = sys.argv[1]
+m = [json.loads(l) for l in open(f"{d}/metrics.jsonl")]
+assert [x["iter"] for x in m] == [0, 1, 2], m
+for x in m[1:]:
+    assert x["kept"] == 5 and 0 <= x["test_rates"]["correct"] <= 1 and "gen_mean_best" in x, x
+    g = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/gen.jsonl")]
+    best = [max(r["responses"], key=lambda y: y["score"]) for r in g]
+    s = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/sft.jsonl")]
+    assert [y["prompt"] for y in s] == [r["filled_prompt"] for r in g], "trained on the queries"
+    assert [y["completion"] for y in s] == [b["text"] for b in best], "top-1 kept"
+assert os.path.getmtime(f"{d}/iter1/gen.jsonl") < 1e9, "a finished stage was redone"
+assert os.path.exists(f"{d}/iter1/run/DONE"), "the interrupted SFT was not redone"
+EOF2
+    ) && pass rest_loop_metrics_and_resume || fail rest_loop_metrics_and_resume "$msg"
+  else
+    fail rest_loop_metrics_and_resume "$(tail -3 "$D/rest.err")"
+  fi
+else
+  fail rest_loop_metrics_and_resume "$(tail -3 "$D/rest.err")"
+fi
 exit 0
