@@ -6,6 +6,7 @@
 #   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens
 #   3. decoding tokens/s at batch 1 and 8 (tools/bench_decode.py)
 #   4. scoring (logprob:) tokens/s vs the forward pass of the same shape (bench --forward-only)
+#   5. PRS generation tokens/s vs random sampling (`sample`'s path) at the same N and model
 # Env: THREADS (default 2), STEPS (default 5).
 set -uo pipefail
 BUILD=${1:-build}
@@ -98,5 +99,49 @@ if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm
     "$best_fwd" "$best_score" "$(ratio "$best_score" "$best_fwd")"
 else
   echo "scoring bench: setup failed"
+fi
+rm -rf "$SD"
+
+echo; echo "== 5. PRS vs sample: generation tokens/s at the same N and model (L4 C256 V8192, N=8, 16 prompts)"
+# `tinyalign prs --mode rand` generates exactly as `tinyalign sample` does (the same call,
+# the same responses: tests/cli/prs.sh checks it); --mode prs adds the feedback generation
+# and the refinements' longer prompts (the paper's default templates: prefill of ~200
+# tokens, shared by the samples of a prompt). tokens/s = generated tokens / seconds in
+# generation (prefill included), scorer time excluded; best of three rounds, interleaved.
+SD=$(mktemp -d)
+$PY - "$SD" <<'PYEOF'
+import json, random, sys
+d = sys.argv[1]
+r = random.Random(0)
+words = [("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 7)))) for _ in range(300)]
+with open(f"{d}/corpus.txt", "w") as f:
+    for _ in range(2000):
+        f.write(" ".join(r.choice(words) for _ in range(20)) + "\n")
+with open(f"{d}/prompts.jsonl", "w") as f:
+    for i in range(16):
+        f.write(json.dumps({"prompt": " ".join(r.choice(words) for _ in range(12))}) + "\n")
+with open(f"{d}/words.txt", "w") as f:
+    f.write("zzzz\n")
+PYEOF
+if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm" >/dev/null 2>&1 \
+   && $PY tools/hf_gpt2.py create --out "$SD/m" --n-layer 4 --n-head 4 --n-embd 256 --n-positions 512 \
+        --vocab-size 8192 --seed 1 >/dev/null && cp "$SD/spm.model" "$SD/m/tokenizer.model"; then
+  best_r=0; best_p=0
+  for round in 1 2 3; do
+    for mode in rand prs; do
+      $BIN prs --model "$SD/m" --prompts "$SD/prompts.jsonl" --scorer "banned:$SD/words.txt" --n 8 \
+        --mode $mode --max-new-tokens 32 --preference "short answers" --threads "$THREADS" --quiet \
+        --out "$SD/$mode.jsonl" --summary "$SD/$mode.json"
+    done
+    r=$(sed -E 's/.*"tokens_per_s":([0-9.e+-]+).*/\1/' "$SD/rand.json")
+    p=$(sed -E 's/.*"tokens_per_s":([0-9.e+-]+).*/\1/' "$SD/prs.json")
+    best_r=$(awk -v a="$best_r" -v b="$r" 'BEGIN{print (b > a) ? b : a}')
+    best_p=$(awk -v a="$best_p" -v b="$p" 'BEGIN{print (b > a) ? b : a}')
+    printf "round %d: sample (prs --mode rand) %8.0f tok/s | prs %8.0f tok/s\n" "$round" "$r" "$p"
+  done
+  printf "best: sample %.0f tok/s, prs %.0f tok/s: ratio %s (goal >= 0.85)\n" "$best_r" "$best_p" \
+    "$(ratio "$best_p" "$best_r")"
+else
+  echo "PRS bench: setup failed"
 fi
 rm -rf "$SD"
