@@ -7,7 +7,7 @@
 #                      [--smoke]
 #
 #   --seeds N   seeds 1..N (default 3)              --out DIR  results (default runs/repro_prs)
-#   --jobs J    seeds at once, 1 thread each (default 2)
+#   --jobs J    seeds at once (each runs its stages in order), 1 thread each (default 2)
 #   --ns LIST   the budgets N of the best-of-N study (default "4 8 16 32")
 #   --smoke     tiny sizes, 1 seed (for trying the pipeline)
 #
@@ -55,6 +55,15 @@ if [ "${1:-}" = _job ]; then
   D=$OUT/data
   TM=(--query-template "$D/query.txt" --feedback-template "$D/feedback.txt"
       --revise-template "$D/revise.txt" --max-new-tokens 8 --feedback-max-new-tokens 8 --threads 1)
+  if [ "$stage" = all ]; then
+    for st in sft bon rest; do
+      [ "$st" = rest ] && [ "$SMOKE" = 1 ] && continue
+      t0=$(date +%s.%N)
+      bash "$0" _job "$st" "$seed"
+      echo "seed $seed $st $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')s" >> "$OUT/timings.txt"
+    done
+    exit 0
+  fi
   case $stage in
     sft)
       [ -f "$S/sft/DONE" ] && exit 0
@@ -125,8 +134,7 @@ data() {
 }
 each_seed() { seq 1 "$SEEDS" | xargs -P "$JOBS" -I{} bash "$0" _job "$1" {}; }
 timed data data
-timed sft each_seed sft
-timed bon each_seed bon
-[ "$SMOKE" = 1 ] || timed rest each_seed rest
+# each seed runs its stages in order (sft, bon, rest); --jobs seeds at once
+timed seeds each_seed all
 timed report "$PY" tools/report_prs.py "$OUT" --seeds "$SEEDS" --ns "$NS"
 echo "report: $OUT/report.md" >&2
