@@ -9,6 +9,7 @@
 #   --seeds N   seeds 1..N (default 3)              --out DIR  results (default runs/repro_prs)
 #   --jobs J    seeds at once (each runs its stages in order), 1 thread each (default 2)
 #   --ns LIST   the budgets N of the best-of-N study (default "4 8 16 32")
+#   --rest-prompts P   the first P of the 1000 ReST prompts (default 1000)
 #   --smoke     tiny sizes, 1 seed (for trying the pipeline)
 #
 # Stages (each skipped when its outputs exist; outputs are written under temporary names
@@ -22,7 +23,7 @@
 #              sampling (T 0.8, top-k 50, presence penalty 1.2), sampling seed = the seed:
 #              rand, rand-no-pref, prs with N0 = N/4, N/2, 3N/4 (feedback by the policy),
 #              prs without feedback (N0 = N/2). Reward: tools/score_sort.py.
-#   4. rest    per seed: tools/rest_loop.sh, 3 iterations on the 1000 ReST prompts, N = 8,
+#   4. rest    per seed: tools/rest_loop.sh, 3 iterations on the ReST prompts, N = 8,
 #              top-1 per prompt, 1 epoch of SFT continuing from the current policy
 #              (configs/repro-prs-rest.json), --mode rand vs --mode prs (N0 = 4): greedy
 #              test accuracy after each iteration.
@@ -36,11 +37,13 @@ while [ $# -gt 0 ] && [ "$1" != _job ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;  --out) OUT=$2; shift 2 ;;  --jobs) JOBS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;  --ns) NS=$2; shift 2 ;;    --smoke) SMOKE=1; SEEDS=1; shift ;;
+    --rest-prompts) REST_PROMPTS=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "repro_prs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-export OUT BIN=$BUILD/tinyalign PY=${PYTHON:-/usr/bin/python3} NS SMOKE BUILD
+REST_PROMPTS=${REST_PROMPTS:-1000}
+export OUT BIN=$BUILD/tinyalign PY=${PYTHON:-/usr/bin/python3} NS SMOKE BUILD REST_PROMPTS
 D=$OUT/data
 SCORE="cmd:$PY tools/score_sort.py"
 export SCORE
@@ -97,11 +100,12 @@ if [ "${1:-}" = _job ]; then
       done
       ;;
     rest)
+      head -n "$REST_PROMPTS" "$D/rest.jsonl" > "$S/rest-prompts.jsonl"
       for mode in rand prs; do
         extra=()
         [ "$mode" = prs ] && extra=(--feedback-template "$D/feedback.txt" --revise-template "$D/revise.txt"
                                     --feedback-max-new-tokens 8 --n0 4)
-        "$(dirname "$0")"/rest_loop.sh --model "$S/sft" --prompts "$D/rest.jsonl" --test "$D/test.jsonl" \
+        "$(dirname "$0")"/rest_loop.sh --model "$S/sft" --prompts "$S/rest-prompts.jsonl" --test "$D/test.jsonl" \
             --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$D/spm.model" \
             --set run.threads=1 --out "$S/rest-$mode" --mode "$mode" --n 8 --iters 3 --seed "$seed" \
             --query-template "$D/query.txt" --eval-max-new-tokens 8 --build "$BUILD" \
