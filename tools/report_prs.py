@@ -24,6 +24,8 @@ def ms(xs):
 
 
 def fmt(xs, p=3):
+    if not xs:
+        return "—"
     m, s = ms(xs)
     return f"{m:.{p}f} ± {s:.{p}f}"
 
@@ -74,11 +76,43 @@ def main():
           "| N | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds where PRS > Rand |",
           "|---|" + "---|" * (len(seeds) + 1)]
     for n in ns:
-        p, r = vals("prs-h", n, "mean_best"), vals("rand", n, "mean_best")
-        if len(p) == len(r) and p:
-            d = [x - y for x, y in zip(p, r)]
-            L.append(f"| {n} | " + " | ".join(f"{x:+.3f}" for x in d) +
-                     f" | {sum(x > 0 for x in d)}/{len(d)} |")
+        cells, wins, cnt = [], 0, 0
+        for s in seeds:
+            p = R["bon"].get("prs-h", {}).get(str(n), {}).get(str(s))
+            r = R["bon"].get("rand", {}).get(str(n), {}).get(str(s))
+            if p and r:
+                d = p["mean_best"] - r["mean_best"]
+                cells.append(f"{d:+.3f}")
+                wins += d > 0
+                cnt += 1
+            else:
+                cells.append("—")
+        L.append(f"| {n} | " + " | ".join(cells) + f" | {wins}/{cnt} |")
+    L.append("")
+    # the quality of single responses: i.i.d. samples vs refinements (not at the ceiling)
+    L += ["## Mean reward of a single response (all responses of the run)", "",
+          "| arm | " + " | ".join(f"N={n}: layer 0 / layer 1" for n in ns) + " |",
+          "|---|" + "---|" * len(ns)]
+    for arm, name in ARMS:
+        cells = []
+        for n in ns:
+            l0, l1 = [], []
+            for s in seeds:
+                f = os.path.join(a.out, f"seed{s}", "bon", f"{arm}-{n}.jsonl")
+                if not os.path.exists(f):
+                    continue
+                x0 = x1 = c0 = c1 = 0
+                for line in open(f):
+                    for y in json.loads(line)["responses"]:
+                        if y["layer"] == 0:
+                            x0 += y["score"]; c0 += 1
+                        else:
+                            x1 += y["score"]; c1 += 1
+                l0.append(x0 / c0)
+                if c1:
+                    l1.append(x1 / c1)
+            cells.append(fmt(l0) + (" / " + fmt(l1) if l1 else ""))
+        L.append(f"| {name} | " + " | ".join(cells) + " |")
     L.append("")
     if R["rest"]:
         L += ["## ReST loop: greedy test accuracy (exact match) per iteration", "",

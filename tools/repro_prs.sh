@@ -108,7 +108,7 @@ if [ "${1:-}" = _job ]; then
         "$(dirname "$0")"/rest_loop.sh --model "$S/sft" --prompts "$S/rest-prompts.jsonl" --test "$D/test.jsonl" \
             --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$D/spm.model" \
             --set run.threads=1 --out "$S/rest-$mode" --mode "$mode" --n 8 --iters 3 --seed "$seed" \
-            --query-template "$D/query.txt" --eval-max-new-tokens 8 --build "$BUILD" \
+            --query-template "$D/query.txt" --eval-max-new-tokens 8 --build "$BUILD" --threads 1 \
             -- --query-template "$D/query.txt" --max-new-tokens 8 --threads 1 "${extra[@]}"
       done
       ;;

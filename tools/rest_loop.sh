@@ -24,6 +24,8 @@
 #   --eval-max-new-tokens M   greedy test response length (default 64)
 #   --seed S           generation seed of iteration k: S + k; SFT run seed S (default 1)
 #   --set KEY=VALUE    a config override for every SFT run (repeatable)
+#   --threads T        threads of the greedy test's sample (default 0 = all cores; PRS's
+#                      and SFT's threads come from PRS_ARGS and the config)
 #   --build DIR        where tinyalign is (default build)
 #
 # The SFT config must train "sft" from model.init "checkpoint" (the driver sets model.path,
@@ -41,7 +43,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODEL= PROMPTS= SCORER= CONFIG= OUT= TEST= ITERS=3 MODE=prs N=8 TOP=1 FROM=continue EPOCHS=1
-BATCH=32 SEED=1 BUILD=build EVAL_MAX_NEW=64 QT=$'{prompt}\n\n{preference}'
+BATCH=32 SEED=1 BUILD=build EVAL_MAX_NEW=64 THREADS=0 QT=$'{prompt}\n\n{preference}'
 SETS=() PRS_ARGS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
     --from) FROM=$2; shift 2 ;;            --epochs) EPOCHS=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;          --seed) SEED=$2; shift 2 ;;
     --set) SETS+=(--set "$2"); shift 2 ;;  --build) BUILD=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
     --query-template) QT=$2; shift 2 ;;    --eval-max-new-tokens) EVAL_MAX_NEW=$2; shift 2 ;;
     --) shift; PRS_ARGS=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -73,7 +76,7 @@ evaluate() {
   local policy=$1 d=$2
   [ -z "$TEST" ] || [ -s "$d/eval.json" ] && return 0
   "$BIN" sample --model "$policy" --prompts "$TEST" --template "$QT" --temperature 0 --n 1 \
-      --max-new-tokens "$EVAL_MAX_NEW" --quiet --out "$d/test.tmp.jsonl"
+      --max-new-tokens "$EVAL_MAX_NEW" --threads "$THREADS" --quiet --out "$d/test.tmp.jsonl"
   "$BIN" score --in "$d/test.tmp.jsonl" --out "$d/test.scored.jsonl" --scorer "$SCORER" 2>/dev/null
   rm -f "$d/test.tmp.jsonl"
   "$PY" - "$d/test.scored.jsonl" > "$d/eval.json.tmp" <<'EOF'
