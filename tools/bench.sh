@@ -149,12 +149,6 @@ sample_tps() {
     | tr '\r' '\n' | grep -E '^sample: [0-9]+/[0-9]+ prompts' | tail -n 1 \
     | sed -E 's/.* ([0-9]+) tokens \| ([0-9.]+) tok\/s .*/\1 \2/' | awk '{printf "%s %.6f\n", $1, $1 / $2}'
 }
-tps() {
-  $BIN sample --model "$SD/m" --prompts "$1" --n "$2" --max-new-tokens 32 --temperature 0.8 \
-    --top-k 50 --presence-penalty 1.2 --threads "$THREADS" --out "$SD/s.jsonl" 2>&1 \
-    | tr '\r' '\n' | grep -E '^sample: .* prompts \|' | tail -n 1 \
-    | sed -E 's/.*\| ([0-9]+) tokens \| [0-9.]+ tok\/s \| ([0-9.]+)s.*/\1 \2/'
-}
 tps() { sed -E 's/.*"tokens_per_s":([0-9.e+-]+).*/\1/' "$1"; }
 if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm" >/dev/null 2>&1 \
    && $PY tools/hf_gpt2.py create --out "$SD/m" --n-layer 4 --n-head 4 --n-embd 256 --n-positions 512 \

@@ -17,6 +17,9 @@ ARMS = [("rand", "Rand"), ("rand-no-pref", "Rand w/o pref"), ("prs-q", "PRS N0=N
         ("prs-h", "PRS N0=N/2"), ("prs-3q", "PRS N0=3N/4"), ("prs-nofb", "PRS w/o feedback")]
 
 
+NSEEDS = 0
+
+
 def ms(xs):
     if not xs:
         return float("nan"), float("nan")
@@ -27,6 +30,8 @@ def fmt(xs, p=3):
     if not xs:
         return "—"
     m, s = ms(xs)
+    if NSEEDS and len(xs) < NSEEDS:  # a cell with fewer seeds than the study says so
+        return f"{m:.{p}f} ± {s:.{p}f} ({len(xs)} seeds)"
     return f"{m:.{p}f} ± {s:.{p}f}"
 
 
@@ -38,6 +43,8 @@ def main():
     a = ap.parse_args()
     ns = [int(x) for x in a.ns.split()]
     seeds = list(range(1, a.seeds + 1))
+    global NSEEDS
+    NSEEDS = len(seeds)
     R = {"bon": {}, "rest": {}}
     for arm, _ in ARMS:
         for n in ns:
