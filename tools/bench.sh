@@ -162,7 +162,7 @@ if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm
     done
     split_prompts "$SD/prs.jsonl"
     s=$( { sample_tps "$SD/q.jsonl" 4; sample_tps "$SD/fb.jsonl" 1; sample_tps "$SD/rev.jsonl" 4; } \
-         | awk '{t += $1; s += $2} END {printf "%.1f", s > 0 ? t / s : 0}')
+         | awk '{t += $1; s += $2} END {printf "%.1f", (s > 0 ? t / s : 0)}')
     p=$(tps "$SD/prs.json"); r=$(tps "$SD/rand.json")
     best_s=$(awk -v a="$best_s" -v b="$s" 'BEGIN{print (b > a) ? b : a}')
     best_p=$(awk -v a="$best_p" -v b="$p" 'BEGIN{print (b > a) ? b : a}')
