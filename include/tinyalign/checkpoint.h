@@ -4,7 +4,9 @@
  *   model.safetensors   weights under Hugging Face GPT-2 names (model_io.h)
  *   optim.safetensors   AdamW m, v and step
  *   config.json         HF-style model dimensions, so the directory is a model directory
- *   state.json          format/version, engine version, TrainState (step, data cursor, RNG,
+ *   state.json          format/version, engine version, TrainState (step, data cursor — one
+ *                       per file of a training mixture: "epoch"/"pos" of the first file and,
+ *                       for several, "sources": [{"epoch", "pos"}, ...] of every file —, RNG,
  *                       early-stopping state, the CRC32 of each fixed auxiliary model by
  *                       role: "aux_crc32": {"reference": "...", "guide": "..."}; files of
  *                       older engines with "ref_crc32" still load), the full resolved run
@@ -52,7 +54,9 @@ typedef struct {
 /* Everything besides weights and optimizer moments that a bit-exact resume needs. */
 typedef struct {
     long step;               /* optimizer updates done */
-    DataCursor cursor;       /* next training example / window */
+    DataCursor cursor;       /* next training example / window (of the first file) */
+    DataCursor more_cursors[DATA_MAX_SOURCES - 1]; /* files 1.. of a training mixture */
+    int n_more_cursors;      /* files in the mixture - 1 (0: one file) */
     TaRng rng;               /* trainer RNG (sampling during training) */
     double best_val;         /* best validation loss so far (INFINITY when none) */
     long best_step;          /* step of best_val (-1 when none) */

@@ -81,6 +81,16 @@ static cJSON *state_to_json(const TrainState *s) {
     cJSON_AddNumberToObject(o, "step", (double)s->step);
     cJSON_AddNumberToObject(o, "epoch", (double)s->cursor.epoch);
     cJSON_AddNumberToObject(o, "pos", (double)s->cursor.pos);
+    if (s->n_more_cursors > 0) { /* a training mixture: every file's cursor, first one too */
+        cJSON *src = cJSON_AddArrayToObject(o, "sources");
+        for (int i = 0; i <= s->n_more_cursors; i++) {
+            const DataCursor *c = i ? &s->more_cursors[i - 1] : &s->cursor;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "epoch", (double)c->epoch);
+            cJSON_AddNumberToObject(e, "pos", (double)c->pos);
+            cJSON_AddItemToArray(src, e);
+        }
+    }
     cJSON *r = cJSON_AddArrayToObject(o, "rng");
     for (int i = 0; i < 4; i++) {
         snprintf(buf, sizeof buf, "%016llx", (unsigned long long)s->rng.s[i]);
@@ -119,6 +129,22 @@ static int state_from_json(const cJSON *o, TrainState *s) {
     s->cursor.epoch = (int64_t)v;
     if (!num_field(o, "pos", &v)) return 0;
     s->cursor.pos = (int64_t)v;
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "sources");
+    if (src) { /* a mixture's cursors: 2..DATA_MAX_SOURCES of them, the first = epoch/pos */
+        int n = cJSON_IsArray(src) ? cJSON_GetArraySize(src) : 0;
+        if (n < 2 || n > DATA_MAX_SOURCES) return 0;
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(src, i);
+            double ep, ps;
+            if (!cJSON_IsObject(e) || !num_field(e, "epoch", &ep) || !num_field(e, "pos", &ps) ||
+                ep < 0 || ps < 0 || ep != floor(ep) || ps != floor(ps) || ep > 9e15 || ps > 9e15)
+                return 0;
+            DataCursor c = {(int64_t)ep, (int64_t)ps};
+            if (i == 0 && (c.epoch != s->cursor.epoch || c.pos != s->cursor.pos)) return 0;
+            if (i > 0) s->more_cursors[i - 1] = c;
+        }
+        s->n_more_cursors = n - 1;
+    }
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rng");
     if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4) return 0;
     for (int i = 0; i < 4; i++) {
