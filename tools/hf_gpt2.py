@@ -29,7 +29,8 @@ Commands:
           top-level score.weight (1, C), no bias) in float64: each row [BOS] prompt response
           [EOS] scored at its last token (HF reads the last non-padding position), and TRL
           RewardTrainer's loss over the pairs (-log sigmoid(r_c - r_r - margin) + C *
-          (r_c + r_r)^2, means) with the metrics, as one JSON object.
+          (r_c + r_r)^2, means) with the metrics, and "pairs": [[r_c, r_r], ...] in file
+          order, as one JSON object.
 """
 import argparse
 import json
@@ -340,12 +341,13 @@ def cmd_reward(a):
             rc.append(rs[0])
             rr.append(rs[1])
             margins.append(float(ex.get("margin", 0.0)))
+    per_pair = [[c, r] for c, r in zip(rc, rr)]
     rc, rr, m = (torch.tensor(x, dtype=torch.float64) for x in (rc, rr, margins))
     loss = -torch.nn.functional.logsigmoid(rc - rr - m).mean() + a.center * ((rc + rr) ** 2).mean()
     print(json.dumps({"examples": len(rc), "loss": loss.item(), "rewards/chosen": rc.mean().item(),
                       "rewards/rejected": rr.mean().item(),
                       "rewards/margins": (rc - rr).mean().item(),
-                      "accuracy": (rc > rr).double().mean().item()}))
+                      "accuracy": (rc > rr).double().mean().item(), "pairs": per_pair}))
 
 
 def cmd_bin2st(a):

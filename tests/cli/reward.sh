@@ -8,7 +8,9 @@
 #     "margin"; stop + resume bit-exact; `eval` prints the held-out pair accuracy; a plain
 #     language model given as the reward model to eval is an exit-2 error; an SFT run from a
 #     reward checkpoint drops the head; convert --to hf / --from hf round-trips score.weight
-#     (and PyTorch's reward from the HF directory, tools/hf_gpt2.py, equals ours).
+#     (and PyTorch's reward from the HF directory, tools/hf_gpt2.py, equals ours);
+#     `score --scorer model:RM` gives PyTorch's rewards, at any batch size (to rounding), and refuses a
+#     language model (exit 2, no output file).
 #   sft weights: explicit weight 1 on every row == no weights (byte-identical
 #     model.safetensors); weight-0 rows counted (printed, logged in the data record) and
 #     contributing nothing (a run with extra weight-0 rows equals the run without them);
@@ -145,6 +147,52 @@ ok = all(abs(a[k] - b[k]) <= 2e-5 * max(1, abs(b[k])) for k in ("loss", "rewards
 sys.exit(0 if ok and a["accuracy"] == b["accuracy"] else 1)
 EOF2
 then pass "hf_pytorch_rewards_match"; else fail "hf_pytorch_rewards_match" "tinyalign $out0 vs PyTorch $hf"; fi
+
+# `tinyalign score --scorer model:RM`: the reward of every response; the held-out pairs as
+# two-response rows give PyTorch's reward for every response, and its accuracy; any batch size (to rounding)
+"$PY" - "$T/prefs-val.jsonl" "$D/pairs-multi.jsonl" <<'EOF2'
+import json, sys
+with open(sys.argv[2], "w") as f:
+    for l in open(sys.argv[1]):
+        r = json.loads(l)
+        f.write(json.dumps({"prompt": r["prompt"], "id": len(r["prompt"]),
+                            "responses": [{"text": r["chosen"]}, {"text": r["rejected"]}]}) + "\n")
+EOF2
+"$BIN" score --in "$D/pairs-multi.jsonl" --scorer "model:$D/rm" --out "$D/scored.jsonl" >"$D/score.log" 2>&1 || fail "score_model_runs" "$(tail -2 "$D/score.log")"
+"$BIN" score --in "$D/pairs-multi.jsonl" --scorer "model:$D/rm" --batch-size 3 --out "$D/scored3.jsonl" >/dev/null 2>&1
+# batches of 3 pad to other lengths, so sgemm sums in another order: equal to float rounding
+if "$PY" - "$D/scored.jsonl" "$D/scored3.jsonl" <<'EOF2'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) and len(a) > 0
+for x, y in zip(a, b):
+    sx = [r.pop("score") for r in x["responses"]]
+    sy = [r.pop("score") for r in y["responses"]]
+    assert x == y, (x, y)  # every other field identical
+    assert all(abs(u - v) <= 1e-6 + 1e-5 * abs(u) for u, v in zip(sx, sy)), (sx, sy)
+EOF2
+then pass "score_model_batch_size_independent"; else fail "score_model_batch_size_independent" "batch 3 differs from the default batch beyond rounding"; fi
+if "$PY" - "$D/scored.jsonl" "$hf" <<'EOF2'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+hf = json.loads(sys.argv[2])
+rc = [r["responses"][0]["score"] for r in rows]
+rr = [r["responses"][1]["score"] for r in rows]
+assert all("id" in r and r["responses"][0]["truncated"] is False for r in rows)
+mc, mr = sum(rc) / len(rc), sum(rr) / len(rr)
+acc = sum(a > b for a, b in zip(rc, rr)) / len(rc)
+ok = abs(mc - hf["rewards/chosen"]) <= 2e-5 and abs(mr - hf["rewards/rejected"]) <= 2e-5 and acc == hf["accuracy"]
+# every response's reward, in file order, against PyTorch's float64 forward
+ok = ok and len(hf["pairs"]) == len(rows) and all(
+    abs(x - y) <= 2e-5 * max(1, abs(y)) for (c, r), (hc, hr) in zip(zip(rc, rr), hf["pairs"])
+    for x, y in ((c, hc), (r, hr)))
+sys.exit(0 if ok else 1)
+EOF2
+then pass "score_model_matches_pytorch"; else fail "score_model_matches_pytorch" "$(head -c 300 "$D/scored.jsonl") vs $hf"; fi
+expect_err "score_model_plain_lm_exit2" "$D/sft" "is not a reward model: it has no scalar head" \
+  -- "$BIN" score --in "$D/pairs-multi.jsonl" --scorer "model:$D/sft" --out "$D/bad.jsonl"
+[ ! -e "$D/bad.jsonl" ] && pass "score_model_no_partial_output" || fail "score_model_no_partial_output" "bad.jsonl exists"
 
 # ---- SFT row weights --------------------------------------------------------------------------
 "$PY" - "$T/sft.jsonl" "$D" <<'EOF2'
