@@ -13,11 +13,12 @@ length, JSON header, raw data).
 Commands:
   create  --out DIR [--n-layer 2 --n-head 4 --n-embd 64 --n-positions 32 --vocab-size 100]
           [--seed 0] [--std 0.1] [--style transformers|hub] [--dtype F32|F16|BF16]
-          [--untied] [--bin]
+          [--untied] [--bin] [--reward]
       a random model as an HF directory (config.json + model.safetensors). --style hub
       writes names without "transformer." plus the attn.bias / attn.masked_bias buffers
       and lm_head.weight (like the Hub's gpt2 file); --untied makes lm_head differ from
-      wte; --bin writes pytorch_model.bin instead of model.safetensors.
+      wte; --bin writes pytorch_model.bin instead of model.safetensors; --reward makes a
+      reward model (GPT2ForSequenceClassification, one label: + score.weight (1, C)).
   logits  --model DIR --tokens "1,2,3;4,5,6" --out FILE (.npy, or raw little-endian
           float32 (B, T, V) otherwise) — the forward pass in float64, saved as float32.
   compare A B   bit-exact equality of two model directories' tensors (names compared
@@ -231,6 +232,8 @@ def load_dir(d, dtype=torch.float64):
 def cmd_create(a):
     torch.manual_seed(a.seed)
     cfg = hf_config(a.n_layer, a.n_head, a.n_embd, a.n_positions, a.vocab_size)
+    if a.reward:  # a reward model: GPT2ForSequenceClassification with one label
+        cfg.update(architectures=["GPT2ForSequenceClassification"], num_labels=1)
     model = GPT2(cfg)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -406,6 +409,7 @@ def main():
     c.add_argument("--dtype", choices=["F32", "F16", "BF16"], default="F32")
     c.add_argument("--untied", action="store_true")
     c.add_argument("--bin", action="store_true")
+    c.add_argument("--reward", action="store_true")
     lg = sub.add_parser("logits")
     lg.add_argument("--model", required=True)
     lg.add_argument("--tokens", required=True)
