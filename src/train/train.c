@@ -89,6 +89,7 @@ typedef struct {
     size_t n_zero_weight; /* sft examples of weight 0 */
     ScoreEval *egen; /* train.eval_generate, or NULL */
     TrainState st;
+    char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
 } Trainer;
@@ -343,19 +344,48 @@ static int check_vocab(Trainer *t, TaError *err) {
 /* The mixture file the next example comes from: the s minimising (n_s + 1) / w_s over the
  * files with w_s > 0, n_s = examples drawn from s so far, ties to the lowest s (see the top
  * of this file). One file: 0. */
-static int next_source(Trainer *t) {
+static int mix_pick(const MixSource *mix, int n_mix, const double *drawn) {
     int best = -1;
     double best_key = 0;
-    for (int s = 0; s < t->n_mix; s++) {
-        const MixSource *m = &t->mix[s];
-        if (!(m->ratio > 0)) continue;
-        const DataCursor *c = cursor_of(t, s);
-        double drawn = (double)c->epoch * (double)m->n + (double)c->pos;
-        double key = (drawn + 1.0) / m->ratio;
+    for (int s = 0; s < n_mix; s++) {
+        if (!(mix[s].ratio > 0)) continue;
+        double key = (drawn[s] + 1.0) / mix[s].ratio;
         if (best < 0 || key < best_key) best = s, best_key = key;
     }
     TA_ASSERT(best >= 0);
     return best;
+}
+
+static int next_source(Trainer *t) {
+    double drawn[DATA_MAX_SOURCES];
+    for (int s = 0; s < t->n_mix; s++) {
+        const DataCursor *c = cursor_of(t, s);
+        drawn[s] = (double)c->epoch * (double)t->mix[s].n + (double)c->pos;
+    }
+    return mix_pick(t->mix, t->n_mix, drawn);
+}
+
+/* A resumed mixture's cursors against the order: after `used` draws from the start, file s
+ * has given d_s examples (a pure function of the ratios), so its cursor must be at epoch
+ * (d_s - 1) / N_s, position d_s - epoch * N_s (next_ids wraps lazily, on the next draw),
+ * or (0, 0) before its first. TA_EINPUT naming the first cursor that differs. */
+static int check_mix_cursors(Trainer *t, uint64_t used, const char *file, TaError *err) {
+    double drawn[DATA_MAX_SOURCES] = {0};
+    for (uint64_t i = 0; i < used; i++) drawn[mix_pick(t->mix, t->n_mix, drawn)] += 1.0;
+    for (int s = 0; s < t->n_mix; s++) {
+        const uint64_t d = (uint64_t)drawn[s], N = t->mix[s].n;
+        const uint64_t e = d ? (d - 1) / N : 0, pos = d - e * N;
+        const DataCursor *c = cursor_of(t, s);
+        if ((uint64_t)c->epoch != e || (uint64_t)c->pos != pos)
+            return ta_err(err, TA_EINPUT,
+                          "%s: train_state.sources[%d] (%s) is at epoch %lld, example %lld, but "
+                          "after %llu examples of the mixture that file is at epoch %llu, example "
+                          "%llu (edited or damaged checkpoint)", file, s,
+                          dataset_source_path(t->ds_train, s), (long long)c->epoch,
+                          (long long)c->pos, (unsigned long long)used, (unsigned long long)e,
+                          (unsigned long long)pos);
+    }
+    return TA_OK;
 }
 
 /* Next n example ids of the training order, advancing the cursors across epochs. */
@@ -425,6 +455,21 @@ static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
 
+/* A write failed (disk full, read-only or vanished directory): the run stops. Extends the
+ * message with what is safe: checkpoint_save leaves the previous checkpoint and `latest`
+ * untouched, so the last good checkpoint resumes bit-exactly once the cause is fixed. */
+static int stop_message(const Trainer *t, const char *what, TaError *err) {
+    char inner[sizeof err->msg];
+    snprintf(inner, sizeof inner, "%s", err->msg);
+    if (t->last_ckpt[0])
+        return ta_err(err, TA_ERUNTIME,
+                      "%s %ld failed: %s; the run stops. The last good checkpoint, %s, is "
+                      "intact: fix the cause and continue with `tinyalign resume %s`",
+                      what, t->st.step, inner, t->last_ckpt, t->cfg.run.out_dir);
+    return ta_err(err, TA_ERUNTIME, "%s %ld failed: %s; the run stops (no checkpoint was "
+                  "written yet)", what, t->st.step, inner);
+}
+
 static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
     CheckpointContents cc = {.model = &t->model,
                              .optim = &t->optim,
@@ -439,6 +484,9 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
     if (rc == TA_OK) {
         fprintf(stderr, "checkpoint: %s (%.2fs)\n", dir, ta_now() - t0);
         if (dir_out) ta_pathf(dir_out, cap, "%s", dir);
+        ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
+    } else {
+        rc = stop_message(t, "the checkpoint of step", err);
     }
     return rc;
 }
@@ -448,17 +496,19 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     int rc = checkpoint_resolve(t->opt.resume_from ? t->opt.resume_from : t->cfg.run.out_dir,
                                 dir, sizeof dir, err);
     if (rc != TA_OK) return rc;
-    char *saved_json = NULL;
-    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, err)) != TA_OK) return rc;
+    char *saved_json = NULL, where[4200];
+    int verified = 0, same_batches = 1;
+    ta_pathf(where, sizeof where, "%s/state.json", dir);
+    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, &verified, err)) != TA_OK) return rc;
     if (saved_json) {
         Config saved;
-        char where[4200];
-        ta_pathf(where, sizeof where, "%s/state.json", dir);
         rc = config_load_string(&saved, saved_json, where, err);
         free(saved_json);
         if (rc != TA_OK) return rc;
         char diff[4096];
         int nd = config_diff_math(&saved, &t->cfg, diff, sizeof diff);
+        same_batches = saved.train.batch_size == t->cfg.train.batch_size &&
+                       saved.train.grad_accum == t->cfg.train.grad_accum;
         config_free(&saved);
         if (nd > 0 && !t->opt.force)
             return ta_err(err, TA_EINPUT,
@@ -467,7 +517,22 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
                           dir, nd, diff);
         if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s\n", diff);
     }
-    if (t->st.n_more_cursors != t->n_mix - 1) { /* only with --force: data.train changed */
+    /* the state against this run: its data and config (checkpoint_check_state) */
+    const uint64_t n = t->train.n, had = t->st.train_examples;
+    char name[1024];
+    data_name(&t->cfg, name, sizeof name);
+    if (had && had != n) {
+        if (!t->opt.force)
+            return ta_err(err, TA_EINPUT,
+                          "refusing to resume %s: the run was trained on %llu %s of %s, which "
+                          "now has %llu: the data order would not continue (pass --force to "
+                          "resume anyway)", dir, (unsigned long long)had,
+                          t->train.td ? "windows" : "examples", name, (unsigned long long)n);
+        fprintf(stderr, "warning: resuming on other data (--force): %llu training examples, "
+                "the run had %llu\n", (unsigned long long)n, (unsigned long long)had);
+    }
+    const int same_files = t->st.n_more_cursors == t->n_mix - 1;
+    if (!same_files) { /* only with --force: data.train changed */
         fprintf(stderr, "warning: %s holds data cursors for %d file(s), the config has %d: the "
                 "files beyond the first start from their beginning\n", dir,
                 t->st.n_more_cursors + 1, t->n_mix);
@@ -475,8 +540,23 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
             t->st.more_cursors[s] = (DataCursor){0, 0};
         t->st.n_more_cursors = t->n_mix - 1;
     }
+    /* a mixture's first cursor walks its first file only: its cursors are checked here */
+    const int same_order = had == n && same_batches && same_files;
+    const uint64_t per_step = (uint64_t)t->cfg.train.batch_size * (uint64_t)t->K;
+    StateLimits lim = {.max_steps = t->cfg.train.max_steps, .examples = t->n_mix > 1 ? 0 : n,
+                       .per_step = per_step,
+                       .max_tokens_per_step = (uint64_t)t->rows * (uint64_t)t->T * (uint64_t)t->K,
+                       .same_order = same_order};
+    if ((rc = checkpoint_check_state(&t->st, &lim, where, err)) != TA_OK) return rc;
+    if (t->n_mix > 1 && same_order &&
+        (rc = check_mix_cursors(t, (uint64_t)t->st.step * per_step, where, err)) != TA_OK)
+        return rc;
+    if (!verified)
+        fprintf(stderr, "warning: %s was written by an earlier build, without state.sum: its "
+                "values are range-checked, but edits cannot be detected\n", where);
     GPT2 *refm = aux_models_drifting(&t->aux);
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
+    ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     fprintf(stderr, "resumed from %s at step %ld (epoch %lld, example %lld)\n", dir, t->st.step,
             (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos);
     return TA_OK;
@@ -553,6 +633,7 @@ static int setup(Trainer *t, TaError *err) {
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
+    t->st.train_examples = t->train.n; /* recorded with the state, checked on resume */
     /* a fixed auxiliary model is rebuilt from the config on every start: make sure a resume
      * gets the same weights (a run directory's `latest` may have moved) */
     AuxIdentity ids[CHECKPOINT_MAX_AUX];
@@ -775,6 +856,10 @@ static int train_loop(Trainer *t, TaError *err) {
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
+        if ((rc = log_check(&t->log, err)) != TA_OK) {
+            rc = stop_message(t, "logging step", err);
+            break;
+        }
         /* 5. checkpoint */
         int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||

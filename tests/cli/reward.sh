@@ -17,7 +17,7 @@
 #     a negative weight is exit 2 naming file:line:field.
 #   mixtures: a one-file list == the plain string (identical model); two files with ratios
 #     3:1 draw their examples 3:1 (the cursors in state.json), are deterministic, stop +
-#     resume bit-exact, validation held out per file; bad ratios are exit-2 errors naming
+#     resume bit-exact, an edited cursor is refused on resume, validation held out per file; bad ratios are exit-2 errors naming
 #     the key.
 source "$(dirname "$0")/../lib.sh"
 D=$(scratch_dir cli_reward)
@@ -253,6 +253,19 @@ grep -q "source 0: $D/mix-a.jsonl: 50 examples, weight 3 (75.0% of the examples 
   && grep '"kind": "data"' "$D/mix/metrics.jsonl" | grep -q '"sources": \[{"path": ' \
   && pass "mixture_reported" || fail "mixture_reported" "$(grep source "$D/mix.log")"
 sft --set run.out_dir="$D/mix_stop" --set "$MIX" --stop-after 4 >/dev/null 2>&1
+# an edited cursor (state.sum removed, so only the checks against the order remain): after
+# 4 steps x 8 = 32 draws at 3:1, file b has given 8 examples, not 9
+rm -rf "$D/mix_edit"; cp -r "$D/mix_stop" "$D/mix_edit"
+"$PY" - "$(final "$D/mix_edit")/state.json" <<'EOF2'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["train_state"]["sources"][1]["pos"] += 1
+s["format_version"] = 1  # as an earlier build wrote it: no state.sum to verify
+json.dump(s, open(sys.argv[1], "w"))
+EOF2
+rm -f "$(final "$D/mix_edit")/state.sum"
+expect_err "mixture_edited_cursor_exit2" "train_state.sources[1] ($D/mix-b.jsonl) is at epoch 0, example 9" \
+  "after 32 examples of the mixture that file is at epoch 0, example 8" -- "$BIN" resume "$D/mix_edit"
 "$BIN" resume "$D/mix_stop" >/dev/null 2>&1
 if cmp -s "$(final "$D/mix")/model.safetensors" "$(final "$D/mix_stop")/model.safetensors" &&
    diff <(strip_timing "$D/mix/metrics.jsonl") <(strip_timing "$D/mix_stop/metrics.jsonl") >/dev/null; then
