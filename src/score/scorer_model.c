@@ -34,9 +34,7 @@ static void model_close(Scorer *s) {
 
 static int model_open(Scorer *s, TaError *err) {
     RewardState *st = ta_calloc(sizeof *st, "reward scorer");
-    char what[SCORER_SPEC_MAX + 16];
-    snprintf(what, sizeof what, "scorer %s", s->spec.text);
-    int rc = score_model_open(&st->m, s->spec.arg, s->opt.tokenizer, what, err);
+    int rc = scorer_open_model(s, &st->m, err);
     if (rc != TA_OK) {
         free(st);
         return rc;
@@ -44,10 +42,10 @@ static int model_open(Scorer *s, TaError *err) {
     s->impl = st;
     if (!st->m.model.config.score_head) {
         rc = ta_err(err, TA_EINPUT,
-                    "%s: %s is not a reward model: it has no scalar head (score.weight; "
+                    "scorer %s: %s is not a reward model: it has no scalar head (score.weight; "
                     "config.json \"architectures\": [\"GPT2ForSequenceClassification\"]); "
                     "train one with objective.type \"reward\", or use logprob: for a "
-                    "language model", what, st->m.dir);
+                    "language model", s->spec.text, st->m.dir);
         model_close(s);
         return rc;
     }
@@ -80,22 +78,10 @@ static int on_rows(void *ctx, const ScoreModel *m, const Batch *b, const size_t 
     return TA_OK;
 }
 
-static void on_progress(void *ctx, size_t done, size_t total) {
-    (void)total;
-    scorer_report_progress(ctx, done);
-}
-
 static int model_score(Scorer *s, const ScoreRequest *req, size_t n, ScoreResult *out,
                        TaError *err) {
-    RewardState *st = s->impl;
-    uint8_t *trunc = ta_calloc(n ? n : 1, "reward scorer");
-    Ctx c = {.st = st, .out = out, .truncated = trunc};
-    ScoreRowsOptions ro = {.batch_size = s->opt.batch_size, .eos_input = 1, .truncated = trunc,
-                           .tokens = &s->tokens, .calls = &s->calls,
-                           .progress = on_progress, .progress_ctx = s};
-    int rc = score_model_rows(&st->m, req, n, &ro, on_rows, &c, err);
-    free(trunc);
-    return rc;
+    Ctx c = {.st = s->impl, .out = out};
+    return scorer_run_model_rows(s, &c.st->m, req, n, 1, on_rows, &c, &c.truncated, err);
 }
 
 const ScorerOps score_model_ops = {.name = "model", .dedupe = 1, .default_batch = 0,
