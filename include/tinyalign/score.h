@@ -108,7 +108,8 @@ const char *scorer_kind_name(ScorerKind k); /* "cmd", "logprob", "banned", "mode
     "                      tokens; full-sequence variants)\n"                             \
     "  banned:FILE         1 if no word listed in FILE appears (whole words,\n"            \
     "                      ASCII case-insensitive), else 0\n"                              \
-    "  model:MODEL         reward model (GPT-2 + score.weight head)"
+    "  model:MODEL         a reward model's reward (objective.type reward:\n"            \
+    "                      GPT-2 + score.weight at the row's last token)"
 
 /* ---- requests and results ---------------------------------------------------------------- */
 typedef struct {
