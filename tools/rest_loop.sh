@@ -18,7 +18,7 @@
 # seed in runs/rest-loop/results.jsonl and a summary (mean ± sd over seeds) on stdout.
 # Measured (3 seeds): greedy exact match 0.426 -> 0.996 ± 0.000 -> 1.000 ± 0.000; reward
 # model held-out pair accuracy 0.971 ± 0.011.
-# Cost: about 2 minutes of CPU per seed (run it under nice on a shared machine).
+# Cost: a few minutes of CPU for 3 seeds (run it under nice on a shared machine).
 set -euo pipefail
 BUILD=${1:-build}
 BIN=$BUILD/tinyalign
