@@ -56,7 +56,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--labelled", type=int, default=500)
-    ap.add_argument("--train", type=int, default=2000)
+    ap.add_argument("--train", type=int, default=1200)
     ap.add_argument("--valid-frac", type=float, default=0.05)
     ap.add_argument("--test", type=int, default=500)
     a = ap.parse_args()
