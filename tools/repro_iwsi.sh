@@ -8,7 +8,7 @@
 #                       [--no-iter2]
 #
 #   --seeds N   seeds 1..N (default 3)                 --out DIR  results (default runs/repro_iwsi)
-#   --jobs J    seeds run at once, 1 thread each (default 2)
+#   --jobs J    jobs at once, 1 thread each (default 3)
 #   --build DIR where tinyalign is (default build)    --k K      samples per question (default 8)
 #   --smoke     tiny sizes, for the test               --no-iter2 skip the extra iteration
 #
@@ -26,7 +26,7 @@
 #              curate dsweight --all --loss-scope response (see docs/repro_iwsi.md for why the
 #              response scope) keeps l, w, DS of every sample for the analysis.
 #   5. arms    per seed, the kept rows of each filter fine-tune M0 with
-#              configs/repro-iwsi-finetune.json for 2 epochs of that arm's rows:
+#              configs/repro-iwsi-finetune.json for 1 epoch of that arm's rows:
 #                lmsi (--filter vote), iwsi-0.6 / iwsi-0.8 / iwsi-0.9 (--filter ds --keep k),
 #                random-0.8 (--filter random --keep 0.8), gt (--filter groundtruth)
 #   6. eval    greedy decoding of the 500 test questions; accuracy = the extracted answer
@@ -112,7 +112,7 @@ print(f"left out {n} empty responses")' "$R/samples.jsonl" "$R/samples.nonempty.
     # shellcheck disable=SC2046
     $N "$BIN" curate dsweight --in "$R/voted.jsonl" --model "$R/mv" --valid "$D/valid.jsonl" \
         --loss-scope response --seed "$seed" $(filter_args "$a") --out "$R/$a.jsonl" --threads 1
-    train_sft "$run" "$init" "$R/$a.jsonl" 2
+    train_sft "$run" "$init" "$R/$a.jsonl" 1
     evaluate "$run"
   }
   evaluate() { # RUN: greedy answers to the test questions -> RUN/test.jsonl
@@ -123,10 +123,13 @@ print(f"left out {n} empty responses")' "$R/samples.jsonl" "$R/samples.nonempty.
   case $kind in
     start)
       [ -f "$S/round1/all.jsonl" ] && exit 0
-      rm -rf "$S"; mkdir -p "$S"
-      $N "$BIN" train configs/repro-iwsi-sft.json --quiet --set run.seed="$seed" \
-          --set run.out_dir="$S/start" --set data.train="$D/labelled.jsonl" "${tok[@]}" "${small[@]}"
-      evaluate "$S/start"
+      if [ ! -f "$S/start/DONE" ]; then
+        rm -rf "$S"; mkdir -p "$S"
+        $N "$BIN" train configs/repro-iwsi-sft.json --quiet --set run.seed="$seed" \
+            --set run.out_dir="$S/start" --set data.train="$D/labelled.jsonl" "${tok[@]}" "${small[@]}"
+        touch "$S/start/DONE"
+      fi
+      [ -f "$S/start/test.jsonl" ] || evaluate "$S/start"
       round "$S/start" "$S/round1"
       ;;
     arm)
@@ -144,7 +147,7 @@ print(f"left out {n} empty responses")' "$R/samples.jsonl" "$R/samples.nonempty.
 fi
 
 # ---- the driver --------------------------------------------------------------------------
-SEEDS=3 OUT=runs/repro_iwsi JOBS=2 BUILD=build SMOKE=0 K=8 ITER2=1
+SEEDS=3 OUT=runs/repro_iwsi JOBS=3 BUILD=build SMOKE=0 K=8 ITER2=1
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;
