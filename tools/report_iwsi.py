@@ -163,6 +163,18 @@ def main():
         r = f"{st.mean(rows):.0f}" if rows else "-"
         q = f"{st.mean(prec):.3f}" if prec else "-"
         lines.append(f"| {arm} | {m:.4f} +- {s:.4f} | {per} | {r} | {q} |")
+    base = res["arms"].get("lmsi", {}).get("acc", [])
+    lines += ["", "Paired by seed against lmsi (vote only):", "",
+              "| arm | accuracy - lmsi | seeds above lmsi |", "|---|---|---|"]
+    for arm, acc, m, s, rows, prec in table:
+        if arm == "lmsi" or len(acc) != len(base) or not acc:
+            continue
+        d = [x - y for x, y in zip(acc, base)]
+        dm, ds_ = mean_std(d)
+        res["arms"][arm]["minus_lmsi"] = d
+        lines.append(f"| {arm} | {dm:+.4f} +- {ds_:.4f} | {sum(x > 0 for x in d)}/{len(d)} |")
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
     lines += ["", "DS vs correctness over the round-1 consistent samples (per seed):", "",
               "| seed | consistent | correct | Pearson r(DS, correct) | Spearman | AUC(low DS -> correct) | mean DS correct | mean DS wrong |",
               "|---|---|---|---|---|---|---|---|"]
