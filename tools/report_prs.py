@@ -2,7 +2,7 @@
 """report_prs.py OUT --seeds N --ns "4 8 16 32" — the report of tools/repro_prs.sh.
 
 Reads OUT/seedS/bon/ARM-N.summary.json (tinyalign prs summaries) and
-OUT/seedS/rest-MODE/metrics.jsonl (tools/rest_loop.sh), writes
+OUT/seedS/rest-MODE/metrics.jsonl (tools/rest_prs.sh), writes
   OUT/results.json  every number, per seed
   OUT/report.md     mean +- std over seeds: best-of-N mean best reward and exact match of the
                     best sample per arm and N; PRS vs Rand per seed; ReST greedy accuracy

@@ -23,7 +23,7 @@
 #              sampling (T 0.8, top-k 50, presence penalty 1.2), sampling seed = the seed:
 #              rand, rand-no-pref, prs with N0 = N/4, N/2, 3N/4 (feedback by the policy),
 #              prs without feedback (N0 = N/2). Reward: tools/score_sort.py.
-#   4. rest    per seed: tools/rest_loop.sh, 3 iterations on the ReST prompts, N = 8,
+#   4. rest    per seed: tools/rest_prs.sh, 3 iterations on the ReST prompts, N = 8,
 #              top-1 per prompt, 1 epoch of SFT continuing from the current policy
 #              (configs/repro-prs-rest.json), --mode rand vs --mode prs (N0 = 4): greedy
 #              test accuracy after each iteration.
@@ -105,7 +105,7 @@ if [ "${1:-}" = _job ]; then
         extra=()
         [ "$mode" = prs ] && extra=(--feedback-template "$D/feedback.txt" --revise-template "$D/revise.txt"
                                     --feedback-max-new-tokens 8 --n0 4)
-        "$(dirname "$0")"/rest_loop.sh --model "$S/sft" --prompts "$S/rest-prompts.jsonl" --test "$D/test.jsonl" \
+        "$(dirname "$0")"/rest_prs.sh --model "$S/sft" --prompts "$S/rest-prompts.jsonl" --test "$D/test.jsonl" \
             --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$D/spm.model" \
             --set run.threads=1 --out "$S/rest-$mode" --mode "$mode" --n 8 --iters 3 --seed "$seed" \
             --query-template "$D/query.txt" --eval-max-new-tokens 8 --build "$BUILD" --threads 1 \

@@ -194,7 +194,7 @@ prs_err bad_scorer_spec "judge:x" -- --scorer "judge:x" "${TMPL[@]}"
 
 # ---- the ReST driver: one metrics line per iteration, resumable at stage granularity -------------
 rest() {
-  tools/rest_loop.sh --model "$D/sft" --prompts "$T/test.jsonl" --test "$T/test.jsonl" \
+  tools/rest_prs.sh --model "$D/sft" --prompts "$T/test.jsonl" --test "$T/test.jsonl" \
     --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$T/spm.model" \
     --out "$D/rest" --n 4 --batch 4 --query-template "$T/query.txt" --eval-max-new-tokens 8 \
     --build "${TA_BUILD:-build}" "$@" -- "${TMPL[@]}" --max-new-tokens 8
@@ -219,11 +219,11 @@ for x in m[1:]:
 assert os.path.getmtime(f"{d}/iter1/gen.jsonl") < 1e9, "a finished stage was redone"
 assert os.path.exists(f"{d}/iter1/run/DONE"), "the interrupted SFT was not redone"
 EOF2
-    ) && pass rest_loop_metrics_and_resume || fail rest_loop_metrics_and_resume "$msg"
+    ) && pass rest_prs_metrics_and_resume || fail rest_prs_metrics_and_resume "$msg"
   else
-    fail rest_loop_metrics_and_resume "$(tail -3 "$D/rest.err")"
+    fail rest_prs_metrics_and_resume "$(tail -3 "$D/rest.err")"
   fi
 else
-  fail rest_loop_metrics_and_resume "$(tail -3 "$D/rest.err")"
+  fail rest_prs_metrics_and_resume "$(tail -3 "$D/rest.err")"
 fi
 exit 0
