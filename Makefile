@@ -6,6 +6,10 @@
 #   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
 #   make debug | asan debug (-O0 -g) / AddressSanitizer+UBSan builds in build/debug, build/asan
 #   NO_OMP=1 make ... build without OpenMP (everything still passes)
+#   make MPI=1        build/tinyalign with MPI (data parallel: mpirun -np N build/tinyalign train)
+#                     By default build/tinyalign has no MPI and, when `mpicc --showme` finds
+#                     an MPI library, build/tinyalign-mpi is linked beside it from the same
+#                     objects plus src/train/dist_mpi.c; MPI=0 never looks for MPI.
 # Flags are remembered in $(BUILD)/.flags: changing them rebuilds everything.
 
 BUILD   ?= build
@@ -45,6 +49,18 @@ CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 ZLIB_CFLAGS  := $(shell pkg-config --cflags zlib 2>/dev/null)
 ZLIB_LIBS    := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 
+# MPI: only src/train/dist_mpi.c sees mpi.h; the rest of the engine calls dist.h, which
+# src/train/dist_single.c implements for one process (in libtinyalign.a).
+ifneq ($(MPI),0)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+endif
+ifeq ($(MPI),1)
+ifeq ($(MPI_LIBS),)
+$(error MPI=1 but `mpicc --showme:link` finds no MPI library: run `make deps` (libopenmpi-dev) or build without MPI=1)
+endif
+endif
+
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) $(ZLIB_CFLAGS) -D_DEFAULT_SOURCE \
             -DTA_SPM_VERSION='"$(SPM_VERSION)"'
@@ -52,22 +68,31 @@ CXXFLAGS := -std=c++17 $(WARN) $(OPT) $(SANITIZE) -Iinclude $(SPM_CFLAGS)
 LDFLAGS  := $(OMPFLAGS) $(SANITIZE)
 LDLIBS   := $(BLASLIB) $(SPM_LIBS) $(CJSON_LIBS) $(ZLIB_LIBS) -lstdc++ -lm -lpthread
 
-LIB_C   := $(filter-out src/cli/main.c,$(sort $(shell find src -name '*.c')))
+LIB_C   := $(filter-out src/cli/main.c src/train/dist_mpi.c,$(sort $(shell find src -name '*.c')))
 LIB_CC  := $(sort $(shell find src -name '*.cc'))
 LIB_OBJ := $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CC:src/%.cc=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(LDFLAGS)
+MPI_OBJ  := $(BUILD)/obj/train/dist_mpi.o
+MPI_BIN  := $(if $(MPI_LIBS),$(BUILD)/tinyalign-mpi)
+MPI_STAMP := $(BUILD)/.mpi
 
 .PHONY: all deps test tests bench quickstart debug asan clean info FORCE
 
-all: $(BUILD)/tinyalign
+all: $(BUILD)/tinyalign $(MPI_BIN)
 	@$(BUILD)/tinyalign info
+	@$(if $(MPI_BIN),echo "$$($(MPI_BIN) info | tail -1): $(MPI_BIN)")
 
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+# whether build/tinyalign has MPI: switching relinks it
+$(MPI_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo 'MPI=$(MPI)' | cmp -s - $@ || echo 'MPI=$(MPI)' > $@
 
 $(BUILD)/obj/%.o: src/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -81,8 +106,19 @@ $(BUILD)/libtinyalign.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(BUILD)/libtinyalign.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(MPI_OBJ): CFLAGS += $(MPI_CFLAGS)
+
+ifeq ($(MPI),1)
+$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(MPI_OBJ) $(BUILD)/libtinyalign.a $(MPI_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS) $(MPI_LIBS)
+else
+$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(BUILD)/libtinyalign.a $(MPI_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
+endif
+
+# dist_mpi.o comes before the archive, so the archive's dist_single.o is never pulled in
+$(BUILD)/tinyalign-mpi: $(BUILD)/obj/cli/main.o $(MPI_OBJ) $(BUILD)/libtinyalign.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/testhelp.h $(BUILD)/libtinyalign.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -96,7 +132,7 @@ info: $(BUILD)/tinyalign
 deps:
 	@bash tools/deps.sh
 
-tests: $(BUILD)/tinyalign $(TEST_BIN)
+tests: $(BUILD)/tinyalign $(TEST_BIN) $(MPI_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory tests
