@@ -2,7 +2,8 @@
  *
  * Implements: run setup from a resolved Config (tokenizer, data, model init from scratch /
  * checkpoint / Hugging Face dir, the auxiliary models, AdamW), the data order, and the
- * schedule around train_step: logging, eval with early stopping and keep-best, sampling,
+ * schedule around train_step: logging, eval with early stopping and keep-best, task metrics
+ * (train.eval_generate, computed by the score module), sampling,
  * checkpoint cadence, --stop-after, non-finite step limits, signals and resume; under MPI
  * (dist.h) the agreements of the ranks at start, the shared stop, and rank 0 as the writer.
  * Does not implement: the step itself (step.c), the loss math (objective module), the
@@ -30,6 +31,7 @@
 #include "tinyalign/optim.h"
 #include "tinyalign/reference.h"
 #include "tinyalign/sample.h"
+#include "tinyalign/score.h"
 #include "tinyalign/tokenizer.h"
 
 /* Where examples come from: token-shard windows or a JSONL dataset. */
@@ -62,7 +64,9 @@ typedef struct {
     uint32_t *ids;  /* (batch_size) example ids of one micro-batch */
     uint32_t *perm;
     int64_t perm_epoch;
+    ScoreEval *egen; /* train.eval_generate, or NULL */
     TrainState st;
+    char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
 } Trainer;
@@ -278,6 +282,21 @@ static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
 
+/* A write failed (disk full, read-only or vanished directory): the run stops. Extends the
+ * message with what is safe: checkpoint_save leaves the previous checkpoint and `latest`
+ * untouched, so the last good checkpoint resumes bit-exactly once the cause is fixed. */
+static int stop_message(const Trainer *t, const char *what, TaError *err) {
+    char inner[sizeof err->msg];
+    snprintf(inner, sizeof inner, "%s", err->msg);
+    if (t->last_ckpt[0])
+        return ta_err(err, TA_ERUNTIME,
+                      "%s %ld failed: %s; the run stops. The last good checkpoint, %s, is "
+                      "intact: fix the cause and continue with `tinyalign resume %s`",
+                      what, t->st.step, inner, t->last_ckpt, t->cfg.run.out_dir);
+    return ta_err(err, TA_ERUNTIME, "%s %ld failed: %s; the run stops (no checkpoint was "
+                  "written yet)", what, t->st.step, inner);
+}
+
 static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
     /* data parallel: rank 0 writes, every rank learns whether it could (the same verdict) */
     if (dist_rank(t->opt.dist) != 0) {
@@ -297,6 +316,9 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
     if (rc == TA_OK) {
         fprintf(stderr, "checkpoint: %s (%.2fs)\n", dir, ta_now() - t0);
         if (dir_out) ta_pathf(dir_out, cap, "%s", dir);
+        ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
+    } else {
+        rc = stop_message(t, "the checkpoint of step", err);
     }
     return dist_max(t->opt.dist, rc);
 }
@@ -306,17 +328,19 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     int rc = checkpoint_resolve(t->opt.resume_from ? t->opt.resume_from : t->cfg.run.out_dir,
                                 dir, sizeof dir, err);
     if (rc != TA_OK) return rc;
-    char *saved_json = NULL;
-    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, err)) != TA_OK) return rc;
+    char *saved_json = NULL, where[4200];
+    int verified = 0, same_batches = 1;
+    ta_pathf(where, sizeof where, "%s/state.json", dir);
+    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, &verified, err)) != TA_OK) return rc;
     if (saved_json) {
         Config saved;
-        char where[4200];
-        ta_pathf(where, sizeof where, "%s/state.json", dir);
         rc = config_load_string(&saved, saved_json, where, err);
         free(saved_json);
         if (rc != TA_OK) return rc;
         char diff[4096];
         int nd = config_diff_math(&saved, &t->cfg, diff, sizeof diff);
+        same_batches = saved.train.batch_size == t->cfg.train.batch_size &&
+                       saved.train.grad_accum == t->cfg.train.grad_accum;
         config_free(&saved);
         if (nd > 0 && !t->opt.force)
             return ta_err(err, TA_EINPUT,
@@ -325,8 +349,30 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
                           dir, nd, diff);
         if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s\n", diff);
     }
+    /* the state against this run: its data and config (checkpoint_check_state) */
+    const uint64_t n = t->train.n, had = t->st.train_examples;
+    if (had && had != n) {
+        if (!t->opt.force)
+            return ta_err(err, TA_EINPUT,
+                          "refusing to resume %s: the run was trained on %llu %s of %s, which "
+                          "now has %llu: the data order would not continue (pass --force to "
+                          "resume anyway)", dir, (unsigned long long)had,
+                          t->train.td ? "windows" : "examples", t->cfg.data.train,
+                          (unsigned long long)n);
+        fprintf(stderr, "warning: resuming on other data (--force): %llu training examples, "
+                "the run had %llu\n", (unsigned long long)n, (unsigned long long)had);
+    }
+    StateLimits lim = {.max_steps = t->cfg.train.max_steps, .examples = n,
+                       .per_step = (uint64_t)t->cfg.train.batch_size * (uint64_t)t->K,
+                       .max_tokens_per_step = (uint64_t)t->rows * (uint64_t)t->T * (uint64_t)t->K,
+                       .same_order = had == n && same_batches};
+    if ((rc = checkpoint_check_state(&t->st, &lim, where, err)) != TA_OK) return rc;
+    if (!verified)
+        fprintf(stderr, "warning: %s was written by an earlier build, without state.sum: its "
+                "values are range-checked, but edits cannot be detected\n", where);
     GPT2 *refm = aux_models_drifting(&t->aux);
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
+    ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     fprintf(stderr, "resumed from %s at step %ld (epoch %lld, example %lld)\n", dir, t->st.step,
             (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos);
     return TA_OK;
@@ -405,6 +451,19 @@ static int dist_setup(Trainer *t, int rc, TaError *err) {
     return rc;
 }
 
+/* Collective in a step's schedule: a failure that only rank 0 can have (its metrics.jsonl,
+ * its eval_generate) stops every rank. The largest status wins; a rank that did not fail
+ * gets an empty message (rank 0 reports its own at dist_finish). */
+static int dist_agree_status(Trainer *t, int rc, TaError *err) {
+    if (dist_size(t->opt.dist) == 1) return rc;
+    int job = dist_max(t->opt.dist, rc);
+    if (job != TA_OK && rc == TA_OK) {
+        err->code = job;
+        err->msg[0] = '\0';
+    }
+    return job;
+}
+
 /* After rank 0 created the run directory (rc: how that went, on rank 0), collective: every
  * rank learns the outcome, and rank 0 warns when some rank cannot see the directory (a
  * resume needs the checkpoints on every rank). */
@@ -427,6 +486,7 @@ static int dist_run_dir(Trainer *t, int rc, TaError *err) {
 /* ---- the run -------------------------------------------------------------------------- */
 
 static void trainer_free(Trainer *t) {
+    score_eval_close(t->egen);
     train_step_free(&t->step);
     free(t->ids);
     free(t->perm);
@@ -461,13 +521,15 @@ static int setup(Trainer *t, TaError *err) {
     /* a loaded model may bring its tokenizer; a scratch model takes its vocabulary from
      * the tokenizer or the shards, so it is built after the data */
     if (c->model.init != CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
-    int want_samples = c->train.sample_every > 0 && c->train.sample_prompts.n > 0;
+    int want_samples = (c->train.sample_every > 0 && c->train.sample_prompts.n > 0) ||
+                       c->train.eval_generate.scorer[0];
     if (t->tokenizer_path[0] && (c->data.format != CFG_DATA_TOKENS || want_samples))
         if ((rc = tokenizer_load(&t->tok, t->tokenizer_path, err)) != TA_OK) return rc;
     if (want_samples && !t->tok)
         return ta_err(err, TA_EINPUT,
-                      "train.sample_every needs a tokenizer: set tokenizer.model (or start from a "
-                      "checkpoint that carries tokenizer.model)");
+                      "%s needs a tokenizer: set tokenizer.model (or start from a checkpoint that "
+                      "carries tokenizer.model)", c->train.eval_generate.scorer[0]
+                                                      ? "train.eval_generate" : "train.sample_every");
     if ((rc = open_data(t, err)) != TA_OK) return rc;
     if (c->model.init == CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
@@ -505,6 +567,7 @@ static int setup(Trainer *t, TaError *err) {
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
+    t->st.train_examples = t->train.n; /* recorded with the state, checked on resume */
     /* a fixed auxiliary model is rebuilt from the config on every start: make sure a resume
      * gets the same weights (a run directory's `latest` may have moved) */
     AuxIdentity ids[CHECKPOINT_MAX_AUX];
@@ -534,6 +597,29 @@ static int setup(Trainer *t, TaError *err) {
            c->train.batch_size, t->K, t->rows * t->K, t->T);
     fflush(t->info);
     return TA_OK;
+}
+
+/* train.eval_generate: its own prompt file, or the validation data read as prompt rows
+ * (data.val, or the held-out tail of data.train). The sampling and scoring live in the score
+ * module (score_eval_*). */
+static int open_eval_generate(Trainer *t, TaError *err) {
+    const Config *c = &t->cfg;
+    const CfgEvalGenerate *g = &c->train.eval_generate;
+    if (!g->scorer[0]) return TA_OK;
+    ScoreEvalConfig ec = {.scorer = g->scorer, .prompts = g->prompts,
+                          .max_prompts = g->max_prompts, .n = g->n,
+                          .temperature = g->temperature, .greedy = g->greedy,
+                          .max_new_tokens = g->max_new_tokens, .template_text = g->template_,
+                          .key = "train.eval_generate"};
+    if (!g->prompts[0]) {
+        ec.prompts = c->data.val[0] ? c->data.val : c->data.train;
+        ec.first_row = c->data.val[0] ? 0 : t->train.n;
+    }
+    int rc = score_eval_open(&t->egen, &ec, t->tok, t->model.config.max_seq_len, err);
+    if (rc == TA_OK)
+        fprintf(t->info, "eval_generate: every %d steps, prompts from %s, scorer %s\n",
+                c->train.eval_every, ec.prompts, g->scorer);
+    return rc;
 }
 
 /* The objective's present metrics as MetricKV, "loss" first; skip_loss leaves it out. */
@@ -582,8 +668,24 @@ static int sample_during_training(Trainer *t, TaError *err) {
     return rc;
 }
 
+/* train.eval_generate: sample and score the prompts (score module), one "eval_generate"
+ * line in metrics.jsonl. Seeded from (run.seed, step) like sample_every, never from the
+ * trainer's RNG, and the policy is only read: a resumed run computes the same. */
+static int eval_generate(Trainer *t, TaError *err) {
+    MetricKV kv[80];
+    int n = 0;
+    char line[1024];
+    uint64_t seed = (uint64_t)t->cfg.run.seed * 1000003u + (uint64_t)t->st.step;
+    int rc = score_eval_run(t->egen, &t->model, seed, kv, 80, &n, line, sizeof line, err);
+    if (rc != TA_OK) return rc;
+    fprintf(stderr, "eval_generate step %ld: %s\n", t->st.step, line);
+    log_metrics(&t->log, "eval_generate", t->st.step, kv, n, NULL);
+    return TA_OK;
+}
+
 static int train_loop(Trainer *t, TaError *err) {
     const Config *c = &t->cfg;
+    const int writer = dist_rank(t->opt.dist) == 0; /* rank 0 logs and writes (dist.h) */
     const long max_steps = c->train.max_steps;
     int rc = TA_OK, status = 0;
     double t_last = ta_now();
@@ -661,8 +763,9 @@ static int train_loop(Trainer *t, TaError *err) {
         }
         /* 4. eval, early stopping, keep-best */
         int stop_early = 0, is_best = 0;
-        if (t->have_val && c->train.eval_every > 0 &&
-            (t->st.step % c->train.eval_every == 0 || t->st.step == max_steps)) {
+        int eval_due = c->train.eval_every > 0 &&
+                       (t->st.step % c->train.eval_every == 0 || t->st.step == max_steps);
+        if (t->have_val && eval_due) {
             ObjectiveMetrics ev;
             if ((rc = evaluate(t, &ev, err)) != TA_OK) break;
             MetricKV kv[40];
@@ -685,9 +788,16 @@ static int train_loop(Trainer *t, TaError *err) {
                 stop_early = 1;
             }
         }
+        /* eval_generate: rank 0 samples and scores (a cmd: scorer runs once, on rank 0's
+         * node); the weights are the same on every rank */
+        if (t->egen && eval_due &&
+            (rc = dist_agree_status(t, writer ? eval_generate(t, err) : TA_OK, err)) != TA_OK)
+            break;
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
+        if ((rc = log_check(&t->log, err)) != TA_OK) rc = stop_message(t, "logging step", err);
+        if ((rc = dist_agree_status(t, rc, err)) != TA_OK) break; /* rank 0's log */
         /* 5. checkpoint */
         int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||
@@ -725,6 +835,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
                         t.cfg.run.out_dir);
     }
     if (rc == TA_OK) rc = setup(&t, err);
+    if (rc == TA_OK) rc = open_eval_generate(&t, err);
     rc = dist_setup(&t, rc, err);
     /* only a run that set up cleanly touches its directory; data parallel: rank 0 */
     const int agreed = rc == TA_OK, writer = dist_rank(t.opt.dist) == 0;
