@@ -5,7 +5,8 @@
 # without MPI; two runs at N = 2 are bit-identical; N = 2 agrees with N = 1 within float
 # tolerance (the measured difference is printed); rank 0 alone writes and reports; a stop
 # and resume at N = 2 is bit-exact, a resume at N = 1 of an N = 2 run continues it; SIGINT
-# on one rank stops both after a save (exit 130); a rank killed with -9 stops the job; DPO
+# on rank 1 / SIGTERM on rank 0 stops both after one save (exit 130 / 143) and the resume
+# is bit-exact; a rank killed with -9 stops the job; DPO
 # with a cached reference built by both ranks, and `eval`, agree with N = 1; bad input:
 # a batch that does not split among the ranks, ranks with different configs, options or
 # binaries, a run directory that one rank does not see at resume, and the build without
@@ -98,18 +99,34 @@ wait
 same_bits "np2_stop_resume_bit_exact" "$D/two" "$D/stop"
 close_runs "resume_np2_run_at_np1" "$D/one" "$D/stop1" 1e-4 1e-5
 
-# ---- SIGINT on one rank: both finish the step, rank 0 saves once, exit 130 ------------------
-R="$D/sig"
-TINYALIGN_CKPT_DELAY_MS=200 "${MPIRUN[@]}" -np 2 "$MBIN" train "$D/base.json" --quiet --set run.out_dir="$R" >"$D/sig.log" 2>&1 &
-pid=$!
-for _ in $(seq 500); do grep -q '"step": 5' "$R/metrics.jsonl" 2>/dev/null && break; sleep 0.01; done
-kill -INT "$(pgrep -P $pid | tail -1)"; wait $pid; rc=$?
-saved=$(cat "$R/checkpoints/latest" 2>/dev/null)
-if [ $rc -eq 130 ] && [ "$(grep -c 'SIGINT received' "$D/sig.log")" -eq 1 ] && [ -n "$saved" ]; then pass "sigint_on_one_rank_saves_exit_130 ($saved)"
-elif [ $rc -eq 0 ]; then pass "sigint_on_one_rank_saves_exit_130 (the run finished before the signal)"
-else fail "sigint_on_one_rank_saves_exit_130" "exit $rc: $(grep -v '^step' "$D/sig.log" | tail -3)"; fi
-[ $rc -ne 0 ] && np 2 resume "$R" >/dev/null 2>&1
-same_bits "sigint_resume_bit_exact" "$D/two" "$R"
+# ---- a signal on any rank: both finish the step, rank 0 saves once, exit 130 / 143 ---------
+# SIGINT to rank 1 and SIGTERM to rank 0 (found by OMPI_COMM_WORLD_RANK), in parallel; each
+# run then resumes to the bit-exact end of the uninterrupted run
+rank_pid() { # MPIRUN_PID RANK
+  local p
+  for p in $(pgrep -P "$1"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
+  done
+}
+signal_run() { # NAME SIGNAL RANK
+  local R="$D/$1"
+  TINYALIGN_CKPT_DELAY_MS=200 "${MPIRUN[@]}" -np 2 "$MBIN" train "$D/base.json" --quiet --set run.out_dir="$R" >"$D/$1.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 500); do grep -q '"step": 5' "$R/metrics.jsonl" 2>/dev/null && break; sleep 0.01; done
+  kill -"$2" "$(rank_pid $pid "$3")"; wait $pid; echo $? >"$D/$1.rc"
+  [ "$(cat "$D/$1.rc")" -ne 0 ] && np 2 resume "$R" >/dev/null 2>&1
+}
+signal_run sigint INT 1 &
+signal_run sigterm TERM 0 &
+wait
+for c in "sigint INT 130 1" "sigterm TERM 143 0"; do
+  set -- $c
+  rc=$(cat "$D/$1.rc"); saved=$(sed -n 's/^checkpoint: .*\(step-[0-9]*\).*/\1/p' "$D/$1.log" | tail -1)
+  if [ "$rc" -eq "$3" ] && [ "$(grep -c "SIG$2 received" "$D/$1.log")" -eq 1 ] && [ -n "$saved" ]; then pass "sig${2,,}_on_rank_$4_saves_exit_$3 ($saved)"
+  elif [ "$rc" -eq 0 ]; then pass "sig${2,,}_on_rank_$4_saves_exit_$3 (the run finished before the signal)"
+  else fail "sig${2,,}_on_rank_$4_saves_exit_$3" "exit $rc: $(grep -v '^step' "$D/$1.log" | tail -3)"; fi
+  same_bits "sig${2,,}_resume_bit_exact" "$D/two" "$D/$1"
+done
 
 # ---- a rank killed with -9: mpirun stops the other one and names the rank -------------------
 "${MPIRUN[@]}" -np 2 "$MBIN" train "$D/base.json" --quiet --set run.out_dir="$D/kill9" --set train.max_steps=100000 >"$D/kill9.log" 2>&1 &
