@@ -3,6 +3,8 @@
 #   make deps         install missing Debian packages (apt-get), skip what is present
 #   make test         deps + build + the whole suite; last line "N passed, N failed"
 #   make bench        speed benchmarks against PyTorch in the same run (not a test)
+#   make bench-mpi    data parallel: the ordered gradient sum per model shape, 2 ranks x 1
+#                     thread vs 1 rank x 2 threads on the small model (tools/bench_mpi.sh)
 #   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
 #   make debug | asan debug (-O0 -g) / AddressSanitizer+UBSan builds in build/debug, build/asan
 #   make asan-test    the suite against the AddressSanitizer+UBSan build (build/asan)
@@ -86,7 +88,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 2
 
-.PHONY: all deps test tests bench quickstart debug asan asan-test fuzz fuzz-build fuzz-bins clean info FORCE
+.PHONY: all deps test tests bench bench-mpi quickstart debug asan asan-test fuzz fuzz-build fuzz-bins clean info FORCE
 
 all: $(BUILD)/tinyalign $(MPI_BIN)
 	@$(BUILD)/tinyalign info
@@ -162,6 +164,10 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tools/bench.sh $(BUILD)
+
+bench-mpi: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/bench_mpi.sh $(BUILD)
 
 quickstart: deps
 	@$(MAKE) --no-print-directory all

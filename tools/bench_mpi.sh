@@ -7,7 +7,8 @@
 #      synthetic tokens): 1 rank x THREADS threads vs NP ranks x THREADS/NP threads, ROUNDS
 #      rounds interleaved (so a load that comes and goes hits both alike), tokens/s over
 #      steps 3..STEPS of each run, the median round and the ratio
-# Env: NP (default 2), THREADS (default: the cores), ROUNDS (default 3), STEPS (default 10).
+# Env: NP (default 2), THREADS (default: the cores), ROUNDS (default 3), STEPS (default 10),
+# REPEATS (default 5: timings per method and shape in part 1).
 # Needs build/tinyalign-mpi (make, with libopenmpi-dev installed). As root it passes
 # --allow-run-as-root to mpirun.
 set -uo pipefail
@@ -18,6 +19,7 @@ NP=${NP:-2}
 THREADS=${THREADS:-$(nproc)}
 ROUNDS=${ROUNDS:-3}
 STEPS=${STEPS:-10}
+REPEATS=${REPEATS:-5}
 PY=${PYTHON:-/usr/bin/python3}
 MPIRUN=(mpirun -np "$NP" --oversubscribe)
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
@@ -28,7 +30,7 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/tinyalign-mpi" info | tail -1
 
 echo; echo "== 1. gradient sum per step, $NP ranks on one machine (shared memory)"
-"${MPIRUN[@]}" "$BUILD/bench_allreduce" 5 2>/dev/null
+"${MPIRUN[@]}" "$BUILD/bench_allreduce" "$REPEATS" 2>/dev/null
 
 echo; echo "== 2. training throughput, small model: 1 rank x $THREADS threads vs $NP ranks x $((THREADS / NP)) thread(s)"
 W=$(mktemp -d)
