@@ -89,10 +89,12 @@ typedef struct {
 int dist_agree(Dist *d, int status, const DistKey *keys, int n_keys, TaError *err);
 
 /* [transport] Ends the process's part in the job and frees d: the ranks agree on the
- * outcome (see above). Returns the job's status (the first non-zero status in rank order);
- * err then holds the message to print on rank 0 and is empty on the other ranks. Never
- * returns when this rank's peers do not all arrive within the timeout (prints its own
- * error, aborts the job). */
+ * outcome (see above). Returns the job's status (the first non-zero status in rank order).
+ * One process: err keeps the message for the caller to print. N > 1: rank 0 prints the
+ * job's message ("prog: message") itself before any rank returns (mpirun stops the job at
+ * the first non-zero exit), and err is left empty on every rank. Never returns when this
+ * rank's peers do not all arrive within the timeout (prints its own error, aborts the
+ * job). */
 int dist_finish(Dist *d, int status, TaError *err);
 
 /* [transport] One line about the MPI library, or that the build has none. */

@@ -314,6 +314,18 @@ static void abort_alone(const Dist *d, int status, const TaError *err) {
     _exit(status ? status : 1);
 }
 
+/* Waits for a collective of dist_finish; aborts the job when this rank's peers do not all
+ * arrive within the timeout. */
+static void wait_or_abort(const Dist *d, MPI_Request *req, int status, const TaError *err) {
+    const double deadline = ta_now() + d->timeout_s;
+    for (int done = 0; !done;) {
+        mpi_check(d, MPI_Test(req, &done, MPI_STATUS_IGNORE), "Test (end)");
+        if (done) break;
+        if (ta_now() > deadline) abort_alone(d, status, err);
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+}
+
 static void report_comm(const Dist *d) {
     if (d->rank != 0 || d->grad_calls == 0) return;
     double wall = ta_now() - d->t_start;
@@ -336,13 +348,7 @@ int dist_finish(Dist *d, int status, TaError *err) {
         MPI_Request req;
         mpi_check(d, MPI_Iallgather(&mine, sizeof mine, MPI_BYTE, all, sizeof mine, MPI_BYTE,
                                     d->ctl, &req), "Iallgather (end)");
-        const double deadline = ta_now() + d->timeout_s;
-        for (int done = 0; !done;) {
-            mpi_check(d, MPI_Test(&req, &done, MPI_STATUS_IGNORE), "Test (end)");
-            if (done) break;
-            if (ta_now() > deadline) abort_alone(d, status, err);
-            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-        }
+        wait_or_abort(d, &req, status, err);
         /* the job's status: the first non-zero one in rank order; its message: the first
          * failing rank's that has one (after an agreement only the failing rank has it) */
         int first = -1, says = -1;
@@ -356,6 +362,15 @@ int dist_finish(Dist *d, int status, TaError *err) {
             ta_err(err, job, "rank %d of %d: %s", says, d->size, all[says].msg);
         if (job == 0 || job > TA_EINPUT) report_comm(d);
         free(all);
+        /* Rank 0 prints the job's error before any rank leaves: mpirun stops the whole job
+         * at the first non-zero exit, which could otherwise kill rank 0 before it spoke. */
+        if (d->rank == 0 && (job == TA_ERUNTIME || job == TA_EINPUT) && err->msg[0]) {
+            fprintf(stderr, "%s: %s\n", d->prog, err->msg);
+            fflush(stderr);
+        }
+        err->msg[0] = '\0';
+        mpi_check(d, MPI_Ibarrier(d->ctl, &req), "Ibarrier (end)");
+        wait_or_abort(d, &req, job, err);
     }
     if (d->mpi) {
         MPI_Comm_free(&d->comm);

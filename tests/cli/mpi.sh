@@ -10,7 +10,8 @@
 # with a cached reference built by both ranks, and `eval`, agree with N = 1; bad input:
 # a batch that does not split among the ranks, ranks with different configs, options or
 # binaries, a run directory that one rank does not see at resume, and the build without
-# MPI started by mpirun. Skipped, with the reason printed, when MPI is not installed.
+# MPI started by mpirun; a metrics or checkpoint write failing on rank 0 stops both (exit
+# 1). Skipped, with the reason printed, when MPI is not installed.
 source "$(dirname "$0")/../lib.sh"
 MBIN=${TA_BUILD:-build}/tinyalign-mpi
 if ! command -v mpirun >/dev/null; then echo "SKIP mpi: mpirun not found (make deps installs openmpi-bin)"; exit 0; fi
@@ -205,6 +206,9 @@ bad ranks_with_different_options "${MPIRUN[@]}" -np 1 "$MBIN" train "$D/base.jso
     -np 1 "$MBIN" train "$D/base.json" --quiet --set run.out_dir="$D/bad3" --stop-after 5
 bad ranks_with_different_binaries "${MPIRUN[@]}" -np 1 "$MBIN" train "$D/base.json" --quiet --set run.out_dir="$D/bad4" : \
     -np 1 "$D/other-build" train "$D/base.json" --quiet --set run.out_dir="$D/bad4"
+# a write that fails on rank 0 (injected, src/core/common.c) stops both ranks at once
+TINYALIGN_FAULT=ENOSPC:metrics.jsonl bad metrics_write_fault_stops_all np 2 train "$D/base.json" --quiet --set run.out_dir="$D/fault1"
+TINYALIGN_FAULT=ENOSPC:step-00000010 bad checkpoint_write_fault_stops_all np 2 train "$D/base.json" --quiet --set run.out_dir="$D/fault2"
 bad build_without_mpi_under_mpirun "${MPIRUN[@]}" -np 2 "$BIN" train "$D/base.json" --quiet --set run.out_dir="$D/bad5"
 # a run directory rank 1 does not see: in its own mount namespace, an empty directory, then
 # an older copy of the run, at the same path
@@ -223,6 +227,8 @@ one_error ranks_with_different_configs 2 "rank 1 of 2 differs from rank 0 in its
 one_error ranks_with_different_options 2 "differs from rank 0 in its command line" "stop_after 5"
 one_error ranks_with_different_binaries 2 "rank 1 of 2 differs from rank 0 in its binary"
 one_error build_without_mpi_under_mpirun 2 "built without MPI" "MPI=1"
+one_error metrics_write_fault_stops_all 1 "metrics.jsonl: write failed: No space left on device" "the run stops"
+one_error checkpoint_write_fault_stops_all 1 "the checkpoint of step 10 failed" "No space left on device"
 if ! grep -q . < <(ls "$D/bad1" "$D/bad2" "$D/bad3" "$D/bad4" "$D/bad5" 2>/dev/null); then pass "bad/nothing_written"
 else fail "bad/nothing_written" "$(ls "$D"/bad*)"; fi
 if [ $can_unshare = 1 ]; then
