@@ -50,7 +50,11 @@ int cmd_train(int argc, char **argv) {
                  "<run.out_dir>/checkpoints/.\n",
         .opts = opts,
         .notes = "Ctrl-C (or SIGTERM) finishes the current step, saves and exits 130 (143);\n"
-                 "a second Ctrl-C exits at once.\n",
+                 "a second Ctrl-C exits at once.\n\n"
+                 "Data parallel over MPI: mpirun -np N build/tinyalign-mpi train CONFIG.json\n"
+                 "runs the same optimisation on N processes (train.batch_size is the global\n"
+                 "batch and must be a multiple of N); rank 0 writes; stop it with kill -INT on\n"
+                 "any rank (the PID is printed at start). README: \"Several machines\".\n",
         .positional = "CONFIG.json",
         .pos_dst = &path,
     };
