@@ -34,6 +34,7 @@ static void move_row(Batch *b, int to, int from) {
     memmove(b->loss_mask + (size_t)to * T, b->loss_mask + (size_t)from * T, T);
     b->lengths[to] = b->lengths[from];
     b->weights[to] = b->weights[from];
+    b->margins[to] = b->margins[from];
     b->example_ids[to] = b->example_ids[from];
 }
 
