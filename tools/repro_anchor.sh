@@ -5,10 +5,13 @@
 # judge alone.
 #
 #   tools/repro_anchor.sh [--seeds N] [--out DIR] [--jobs J] [--build DIR] [--smoke]
+#                         [--dpo-set KEY=VALUE ...]
 #
 #   --seeds N   seeds 1..N (default 3)          --out DIR  results (default runs/repro_anchor)
 #   --jobs J    seeds at once, 1 thread each (default 2)
 #   --build DIR where tinyalign is (default build)      --smoke  tiny sizes, for the test
+#   --dpo-set KEY=VALUE  a config override for every DPO arm (repeatable; a sensitivity
+#               check such as optim.lr=1e-4: the settings of the study are the configs')
 #
 # Stages (a stage whose marker exists is skipped; outputs are written under temporary names):
 #   data     tools/gen_anchor_task.py: "explain is a+b>=100?" -> "a+b=c; c>=100; LABEL: yes"
@@ -106,6 +109,7 @@ EOF2
   fi
   dsteps=()
   [ "$SMOKE" = 1 ] && dsteps=(--set train.max_steps=10)
+  for kv in $DPO_SET; do dsteps+=(--set "$kv"); done
   for a in $ARMS; do
     train "$a" configs/repro-anchor-dpo.json --set model.path="$S/label" --set run.name="$a" \
         --set data.train="$S/pairs/$a.jsonl" "${dsteps[@]}"
@@ -118,7 +122,7 @@ EOF2
 fi
 
 # ---- the driver --------------------------------------------------------------------------
-SEEDS=3 OUT=runs/repro_anchor JOBS=2 BUILD=build SMOKE=0
+SEEDS=3 OUT=runs/repro_anchor JOBS=2 BUILD=build SMOKE=0 DPO_SET=""
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;
@@ -126,6 +130,10 @@ while [ $# -gt 0 ]; do
     --jobs) JOBS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --dpo-set)
+      [[ ${2:-} =~ ^[a-z_.]+=[^[:space:]]+$ ]] \
+        || { echo "repro_anchor.sh: --dpo-set needs KEY=VALUE (no spaces), got \"${2:-}\"" >&2; exit 2; }
+      DPO_SET="$DPO_SET $2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "repro_anchor.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -135,10 +143,11 @@ done
 BIN=$BUILD/tinyalign
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || { echo "repro_anchor.sh: $BIN not found (run make)" >&2; exit 2; }
-export OUT BIN PY SMOKE
+export OUT BIN PY SMOKE DPO_SET
 mkdir -p "$OUT/logs"
 T0=$(date +%s)
-echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS smoke $SMOKE" >> "$OUT/timings.txt"
+echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS smoke $SMOKE${DPO_SET:+ dpo-set$DPO_SET}" \
+  >> "$OUT/timings.txt"
 
 D=$OUT/data
 if [ ! -d "$D" ]; then
