@@ -240,6 +240,9 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
             return cli_usage_error(&spec, "--anchor-min-score applies to --anchors FILE");
         if (a->anchors && (!strcmp(a->anchors, a->out) || !strcmp(a->anchors, a->in)))
             return cli_usage_error(&spec, "--anchors must differ from --in and --out");
+        if (a->summary && (!strcmp(a->summary, a->out) || !strcmp(a->summary, a->in) ||
+                           (a->anchors && !strcmp(a->summary, a->anchors))))
+            return cli_usage_error(&spec, "--summary must differ from --in, --out and --anchors");
     }
     ta_set_threads(a->threads);
     return CLI_RUN;

@@ -194,6 +194,7 @@ anc_err correct_field_missing "$D/in.jsonl:1" "responses[0] has no \"ok\"" -- --
 sed -n '4,5p' "$D/in.jsonl" > "$D/nopairs.jsonl"
 anc_err no_pairs "no pairs" "CC 1, V 0, CI 1" "nothing written" -- --in "$D/nopairs.jsonl"
 anc_err bad_rules "--rules \"judge\"" "anchor, judge-only or correctness-only" -- --in "$D/in.jsonl" --rules judge
+anc_err summary_is_input "--summary must differ" -- --in "$D/in.jsonl" --summary "$D/in.jsonl"
 anc_err missing_input "$D/nonexistent.jsonl" -- --in "$D/nonexistent.jsonl"
 
 [ $FAILS -eq 0 ]
