@@ -7,6 +7,7 @@
 #   3. decoding tokens/s at batch 1 and 8 (tools/bench_decode.py)
 #   4. scoring (logprob:, model:) tokens/s vs the forward pass of the same shape
 #      (bench --forward-only [--reward])
+#   5. PRS generation tokens/s vs random sampling (`sample`'s path) at the same N and model
 # Env: THREADS (default 2), STEPS (default 5).
 set -uo pipefail
 BUILD=${1:-build}
@@ -107,5 +108,80 @@ if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm
   done
 else
   echo "scoring bench: setup failed"
+fi
+rm -rf "$SD"
+
+echo; echo "== 5. PRS vs sample: generation tokens/s (L4 C256 V8192, 8 prompts, N=8, 32 new tokens)"
+# (a) the same work: `tinyalign sample` run on exactly the prompts PRS decoded (its layer-0
+#     queries with n = N0, its feedback prompts with n = 1, its revise prompts with n = N1,
+#     read back from `prs --keep-prompts`), so the ratio measures PRS's own overhead;
+# (b) the user's view at the same budget N: PRS vs `prs --mode rand` (= `sample --n N` on
+#     the queries, the same call and responses: tests/cli/prs.sh). PRS's revise prompts
+#     carry the question, the answer and the feedback (the paper's default templates:
+#     ~150-300 tokens to prefill per prompt), so (b) is below (a) by the prefill.
+# tokens/s = generated tokens / seconds from the first prefill to the last token (model
+# loading and scoring excluded); best of three rounds, interleaved.
+SD=$(mktemp -d)
+$PY - "$SD" <<'PYEOF'
+import json, random, sys
+d = sys.argv[1]
+r = random.Random(0)
+words = [("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 7)))) for _ in range(300)]
+with open(f"{d}/corpus.txt", "w") as f:
+    for _ in range(2000):
+        f.write(" ".join(r.choice(words) for _ in range(20)) + "\n")
+with open(f"{d}/prompts.jsonl", "w") as f:
+    for i in range(8):
+        f.write(json.dumps({"prompt": " ".join(r.choice(words) for _ in range(12))}) + "\n")
+with open(f"{d}/words.txt", "w") as f:
+    f.write("zzzz\n")
+PYEOF
+# splits a --keep-prompts output into sample's prompt files: layer-0 queries, feedback
+# prompts, revise prompts (one line per prompt each)
+split_prompts() {
+  $PY - "$1" "$SD" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+out = {k: open(f"{sys.argv[2]}/{k}.jsonl", "w") for k in ("q", "fb", "rev")}
+for r in rows:
+    x = r["responses"]
+    out["q"].write(json.dumps({"prompt": x[0]["input"]}) + "\n")
+    last = x[-1]
+    out["fb"].write(json.dumps({"prompt": last["feedback_input"]}) + "\n")
+    out["rev"].write(json.dumps({"prompt": last["input"]}) + "\n")
+PYEOF
+}
+# sample_tps FILE N: "tokens seconds" from sample's final progress line
+sample_tps() {
+  $BIN sample --model "$SD/m" --prompts "$1" --n "$2" --max-new-tokens 32 --temperature 0.8 \
+    --top-k 50 --presence-penalty 1.2 --threads "$THREADS" --out "$SD/s.jsonl" 2>&1 \
+    | tr '\r' '\n' | grep -E '^sample: [0-9]+/[0-9]+ prompts' | tail -n 1 \
+    | sed -E 's/.* ([0-9]+) tokens \| ([0-9.]+) tok\/s .*/\1 \2/' | awk '{printf "%s %.6f\n", $1, $1 / $2}'
+}
+tps() { sed -E 's/.*"tokens_per_s":([0-9.e+-]+).*/\1/' "$1"; }
+if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm" >/dev/null 2>&1 \
+   && $PY tools/hf_gpt2.py create --out "$SD/m" --n-layer 4 --n-head 4 --n-embd 256 --n-positions 512 \
+        --vocab-size 8192 --seed 1 >/dev/null && cp "$SD/spm.model" "$SD/m/tokenizer.model"; then
+  best_s=0; best_p=0; best_r=0
+  for round in 1 2 3; do
+    for mode in rand prs; do
+      $BIN prs --model "$SD/m" --prompts "$SD/prompts.jsonl" --scorer "banned:$SD/words.txt" --n 8 \
+        --mode $mode --max-new-tokens 32 --preference "short answers" --threads "$THREADS" --quiet \
+        --keep-prompts --out "$SD/$mode.jsonl" --summary "$SD/$mode.json"
+    done
+    split_prompts "$SD/prs.jsonl"
+    s=$( { sample_tps "$SD/q.jsonl" 4; sample_tps "$SD/fb.jsonl" 1; sample_tps "$SD/rev.jsonl" 4; } \
+         | awk '{t += $1; s += $2} END {printf "%.1f", (s > 0 ? t / s : 0)}')
+    p=$(tps "$SD/prs.json"); r=$(tps "$SD/rand.json")
+    best_s=$(awk -v a="$best_s" -v b="$s" 'BEGIN{print (b > a) ? b : a}')
+    best_p=$(awk -v a="$best_p" -v b="$p" 'BEGIN{print (b > a) ? b : a}')
+    best_r=$(awk -v a="$best_r" -v b="$r" 'BEGIN{print (b > a) ? b : a}')
+    printf "round %d: prs %7.1f tok/s | sample on PRS's prompts %7.1f tok/s | prs --mode rand (sample --n 8) %7.1f tok/s\n" \
+      "$round" "$p" "$s" "$r"
+  done
+  printf "best: (a) prs / sample on the same prompts = %s (goal >= 0.85) | (b) prs / rand at N=8 = %s\n" \
+    "$(ratio "$best_p" "$best_s")" "$(ratio "$best_p" "$best_r")"
+else
+  echo "PRS bench: setup failed"
 fi
 rm -rf "$SD"

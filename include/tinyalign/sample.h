@@ -202,6 +202,8 @@ int sample_template_parse(SampleTemplate *t, const char *text, TaError *err);
  * dropped: editors add it), else TEXT itself, which must then contain a placeholder (a
  * mistyped file name is not taken for a template). Errors name "--template". */
 int sample_template_load(SampleTemplate *t, const char *arg, TaError *err);
+/* The same, with errors naming flag ("--feedback-template") instead of "--template". */
+int sample_template_load_as(SampleTemplate *t, const char *arg, const char *flag, TaError *err);
 void sample_template_free(SampleTemplate *t); /* safe on a zeroed struct */
 /* Fills t for one row: *out malloc'd (caller frees). fields may be NULL (no fields). */
 int sample_template_fill(const SampleTemplate *t, const char *prompt, const DataFields *fields,

@@ -74,6 +74,10 @@ int sample_template_parse(SampleTemplate *t, const char *text, TaError *err) {
 }
 
 int sample_template_load(SampleTemplate *t, const char *arg, TaError *err) {
+    return sample_template_load_as(t, arg, "--template", err);
+}
+
+int sample_template_load_as(SampleTemplate *t, const char *arg, const char *flag, TaError *err) {
     memset(t, 0, sizeof *t);
     struct stat st;
     int rc;
@@ -81,23 +85,23 @@ int sample_template_load(SampleTemplate *t, const char *arg, TaError *err) {
     if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) {
         size_t len;
         char *text = ta_read_file(arg, &len, &e);
-        if (!text) return ta_err(err, TA_EINPUT, "--template %s", e.msg);
+        if (!text) return ta_err(err, TA_EINPUT, "%s %s", flag, e.msg);
         if (strlen(text) != len) {
             free(text);
-            return ta_err(err, TA_EINPUT, "--template %s: NUL byte in the file", arg);
+            return ta_err(err, TA_EINPUT, "%s %s: NUL byte in the file", flag, arg);
         }
         if (len && text[len - 1] == '\n') text[--len] = '\0';
         if (len && text[len - 1] == '\r') text[--len] = '\0';
         rc = sample_template_parse(t, text, &e);
         free(text);
-        if (rc != TA_OK) return ta_err(err, rc, "--template %s: %s", arg, e.msg);
+        if (rc != TA_OK) return ta_err(err, rc, "%s %s: %s", flag, arg, e.msg);
         return TA_OK;
     }
     if (!strchr(arg, '{'))
-        return ta_err(err, TA_EINPUT, "--template \"%s\": no such file, and as a template text it "
-                      "has no {placeholder} (e.g. \"{prompt} (answer: {label})\")", arg);
+        return ta_err(err, TA_EINPUT, "%s \"%s\": no such file, and as a template text it "
+                      "has no {placeholder} (e.g. \"{prompt} (answer: {label})\")", flag, arg);
     rc = sample_template_parse(t, arg, &e);
-    if (rc != TA_OK) return ta_err(err, rc, "--template \"%s\": %s", arg, e.msg);
+    if (rc != TA_OK) return ta_err(err, rc, "%s \"%s\": %s", flag, arg, e.msg);
     return TA_OK;
 }
 
