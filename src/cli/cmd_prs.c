@@ -163,8 +163,8 @@ int cmd_prs(int argc, char **argv) {
     else if (!strcmp(feedback_arg, "none")) o.feedback = PRS_FEEDBACK_NONE;
     else if (!strncmp(feedback_arg, "cmd:", 4)) o.feedback = PRS_FEEDBACK_CMD, o.critic = feedback_arg;
     else return fail(TA_EINPUT, "--feedback must be model, none or cmd:PROGRAM, got \"%s\"", feedback_arg);
-    if (o.mode != PRS_MODE_TREE && (o.n0 >= 0 || o.feedback != PRS_FEEDBACK_MODEL))
-        return fail(TA_EINPUT, "--%s only applies to --mode prs", o.n0 >= 0 ? "n0" : "feedback");
+    if (o.mode != PRS_MODE_TREE && (o.n0 != -1 || o.feedback != PRS_FEEDBACK_MODEL))
+        return fail(TA_EINPUT, "--%s only applies to --mode prs", o.n0 != -1 ? "n0" : "feedback");
     char sum_path[4200];
     if (summary) {
         o.summary = summary;
@@ -176,7 +176,7 @@ int cmd_prs(int argc, char **argv) {
     }
     TaError err = {0};
     int sizes[PRS_MAX_DEPTH], layers; /* budget errors before loading anything */
-    if (prs_layer_sizes(o.mode, o.n, o.n0 < 0 ? o.n / 2 : o.n0, o.depth, sizes, &layers, &err) != TA_OK)
+    if (prs_layer_sizes(o.mode, o.n, o.n0 == -1 ? o.n / 2 : o.n0, o.depth, sizes, &layers, &err) != TA_OK)
         return fail(TA_EINPUT, "%s", err.msg);
     o.sample.n = 1;
     if (sample_options_check(&o.sample, &err) != TA_OK) return fail(TA_EINPUT, "%s", err.msg);

@@ -176,6 +176,7 @@ prs_err critic_without_feedback "critic" "no \"feedback\"" -- --scorer "$SCORE" 
 prs_err n_below_2 "--n must be >= 2" -- --scorer "$SCORE" --n 1
 prs_err n0_too_big "--n0 must be in [1, N-1] = [1, 5]" -- --scorer "$SCORE" --n 6 --n0 6
 prs_err n0_zero "--n0 must be in [1, N-1]" -- --scorer "$SCORE" --n 6 --n0 0
+prs_err n0_negative "--n0 must be in [1, N-1]" -- --scorer "$SCORE" --n 6 --n0 -3
 prs_err depth_too_deep "--depth 5 needs at least one refinement per layer" -- --scorer "$SCORE" \
   --n 4 --n0 2 --depth 5
 prs_err revise_without_feedback_placeholder "--revise-template" "{feedback}" -- --scorer "$SCORE" \
