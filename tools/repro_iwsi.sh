@@ -5,12 +5,14 @@
 # al. 2022, arXiv 2210.11610), and DS is largely orthogonal to correctness.
 #
 #   tools/repro_iwsi.sh [--seeds N] [--out DIR] [--jobs J] [--build DIR] [--k K] [--smoke]
-#                       [--no-iter2]
+#                       [--no-iter2] [--labelled N] [--start-steps N]
 #
 #   --seeds N   seeds 1..N (default 3)                 --out DIR  results (default runs/repro_iwsi)
 #   --jobs J    jobs at once, 1 thread each (default 3)
 #   --build DIR where tinyalign is (default build)    --k K      samples per question (default 8)
 #   --smoke     tiny sizes, for the test               --no-iter2 skip the extra iteration
+#   --labelled N  labelled rows of the start model (default 500)
+#   --start-steps N  SFT steps of the start model (default 500: configs/repro-iwsi-sft.json)
 #
 # Stages (a seed's stage is skipped when its output exists; outputs are written under a
 # temporary name and renamed):
@@ -65,6 +67,7 @@ if [ "${1:-}" = _job ]; then
   tok=(--set tokenizer.model="$D/spm.model")
   small=()
   [ "$SMOKE" = 1 ] && small=(--set train.max_steps=60)
+  [ "$SMOKE" = 1 ] && START_STEPS=60
   # train_sft RUN INIT DATA EPOCHS: configs/repro-iwsi-finetune.json for EPOCHS over DATA
   train_sft() {
     local run=$1 init=$2 data=$3 epochs=$4 rows steps
@@ -126,7 +129,8 @@ print(f"left out {n} empty responses")' "$R/samples.jsonl" "$R/samples.nonempty.
       if [ ! -f "$S/start/DONE" ]; then
         rm -rf "$S"; mkdir -p "$S"
         $N "$BIN" train configs/repro-iwsi-sft.json --quiet --set run.seed="$seed" \
-            --set run.out_dir="$S/start" --set data.train="$D/labelled.jsonl" "${tok[@]}" "${small[@]}"
+            --set run.out_dir="$S/start" --set data.train="$D/labelled.jsonl" \
+            --set train.max_steps="$START_STEPS" "${tok[@]}" "${small[@]}"
         touch "$S/start/DONE"
       fi
       [ -f "$S/start/test.jsonl" ] || evaluate "$S/start"
@@ -147,7 +151,7 @@ print(f"left out {n} empty responses")' "$R/samples.jsonl" "$R/samples.nonempty.
 fi
 
 # ---- the driver --------------------------------------------------------------------------
-SEEDS=3 OUT=runs/repro_iwsi JOBS=3 BUILD=build SMOKE=0 K=8 ITER2=1
+SEEDS=3 OUT=runs/repro_iwsi JOBS=3 BUILD=build SMOKE=0 K=8 ITER2=1 LABELLED=500 START_STEPS=500
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;
@@ -157,17 +161,19 @@ while [ $# -gt 0 ]; do
     --k) K=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --no-iter2) ITER2=0; shift ;;
+    --labelled) LABELLED=$2; shift 2 ;;
+    --start-steps) START_STEPS=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "repro_iwsi.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for v in "$SEEDS" "$JOBS" "$K"; do
-  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "repro_iwsi.sh: --seeds, --jobs and --k need a count >= 1, got $v" >&2; exit 2; }
+for v in "$SEEDS" "$JOBS" "$K" "$LABELLED" "$START_STEPS"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "repro_iwsi.sh: --seeds, --jobs, --k, --labelled and --start-steps need a count >= 1, got $v" >&2; exit 2; }
 done
 BIN=$BUILD/tinyalign
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || { echo "repro_iwsi.sh: $BIN not found (run make)" >&2; exit 2; }
-export OUT BIN PY SMOKE K
+export OUT BIN PY SMOKE K START_STEPS
 mkdir -p "$OUT/logs"
 T0=$(date +%s) stage_t0=$(date +%s)
 stage_done() {
@@ -176,13 +182,13 @@ stage_done() {
   stage_t0=$now
 }
 run_jobs() { xargs -P "$JOBS" -L 1 "$0" _job; }
-echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS k $K smoke $SMOKE" >> "$OUT/timings.txt"
+echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS k $K labelled $LABELLED start-steps $START_STEPS smoke $SMOKE" >> "$OUT/timings.txt"
 
 # 1. data
 D=$OUT/data
 if [ ! -d "$D" ]; then
   rm -rf "$D.tmp" "$OUT"/seed*
-  gen=(--seed 0)
+  gen=(--seed 0 --labelled "$LABELLED")
   [ "$SMOKE" = 1 ] && gen+=(--labelled 40 --train 60 --test 20)
   "$PY" tools/gen_arith_task.py --out "$D.tmp" "${gen[@]}" > "$OUT/logs/data.log"
   cp "$D.tmp/unlabelled.jsonl" "$D.tmp/pool.jsonl"

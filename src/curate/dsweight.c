@@ -236,7 +236,7 @@ static void put_sft_row(TaBuf *b, const DataRow *row, const DataResponse *x, con
 }
 
 /* The distribution of DS over the population, and the clip bounds' counts. */
-static void log_ds(FILE *log, const Sample *s, size_t n, const CurateDsweightStats *st) {
+static void log_ds(FILE *log, const Sample *s, size_t n) {
     double *v = ta_malloc(sizeof(double) * (n ? n : 1), "ds summary");
     size_t m = 0, at2 = 0, at5 = 0, zero = 0;
     for (size_t i = 0; i < n; i++) {
@@ -256,7 +256,6 @@ static void log_ds(FILE *log, const Sample *s, size_t n, const CurateDsweightSta
         fprintf(log, " (quantiles 0/10/25/50/75/90/100%%)\n");
         fprintf(log, "  w clipped at 2 (DS 2) %zu, DS capped at 5 %zu, w = 0 %zu\n", at2, at5, zero);
     }
-    (void)st;
     free(v);
 }
 
@@ -421,7 +420,7 @@ int curate_dsweight_run(const CurateDsweightOptions *o, CurateDsweightStats *st,
             if (st->truncated)
                 fprintf(o->log, "  %zu rows truncated to the loss model's max_seq_len\n",
                         st->truncated);
-            log_ds(o->log, s, R, st);
+            log_ds(o->log, s, R);
         }
         if (o->filter == CURATE_FILTER_DS)
             fprintf(o->log, "  filter ds, keep %g: threshold DS %.6g at rank floor(%g * %zu); "
