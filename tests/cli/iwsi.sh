@@ -7,7 +7,8 @@
 # the comparison filters (vote, groundtruth, entropy, random: counts, seeded determinism);
 # bad input (a regex that does not compile or has no group, --keep outside (0, 1], an empty
 # or malformed valid set, a tokenizer that differs from the loss model's, unvoted input,
-# ds without a model) exits 2 with one message and writes nothing.
+# ds without a model) exits 2 with one message and writes nothing; and end to end on the tiny
+# model: sample K -> vote -> dsweight --all -> a weighted SFT run that counts the weight-0 rows.
 source "$(dirname "$0")/../lib.sh"
 D=$(scratch_dir cli_iwsi)
 REF="$PY tools/ref_iwsi.py"
@@ -178,6 +179,36 @@ EOF
   expect_err ds_valid_no_completion "nocomp.jsonl:2" "completion" -- $BIN curate dsweight \
     --in "$D/dsv.jsonl" --model "$M" --valid "$D/nocomp.jsonl" --out "$D/bad.jsonl"
   [ -e "$D/bad.jsonl" ] && fail ds_bad_input_no_output "output written"
+  # ---- end to end on the tiny model: sample K -> vote -> dsweight --all -> weighted SFT -------
+  # The random model's answer is its first word (a regex that always matches), so the vote
+  # has majorities; the SFT run reads the 0/1 weights and counts the weight-0 rows.
+  printf '{"prompt": "a b c", "answer": "x"}\n{"prompt": "d e"}\n{"prompt": "f g h i"}\n' > "$D/e2e_p.jsonl"
+  n0=0
+  if $BIN sample --model "$M" --prompts "$D/e2e_p.jsonl" --n 6 --max-new-tokens 8 --min-new-tokens 2 \
+       --temperature 0.8 --seed 5 --out "$D/e2e_s.jsonl" 2>"$D/e2e.err" \
+     && $BIN curate vote --in "$D/e2e_s.jsonl" --answer-regex '^[[:space:]]*([^[:space:]]+)' \
+       --out "$D/e2e_v.jsonl" 2>>"$D/e2e.err" \
+     && $BIN curate dsweight --in "$D/e2e_v.jsonl" --model "$M" --valid "$D/valid.jsonl" --keep 0.5 \
+       --all --out "$D/e2e_sft.jsonl" 2>>"$D/e2e.err"; then
+    n0=$(grep -c '"weight":0,' "$D/e2e_sft.jsonl" || true)
+    cat > "$D/e2e.json" <<EOF2
+{"run": {"name": "e2e", "out_dir": "$D/e2e_run", "seed": 1, "threads": 1},
+ "model": {"init": "checkpoint", "path": "$M"},
+ "tokenizer": {"model": "$D/spm.model"},
+ "data": {"format": "sft", "train": "$D/e2e_sft.jsonl", "max_len": 40, "max_prompt_len": 16},
+ "objective": {"type": "sft"},
+ "optim": {"lr": 1e-3, "warmup_steps": 1},
+ "train": {"batch_size": 4, "max_steps": 3, "log_every": 1, "eval_every": 0, "save_every": 0}}
+EOF2
+    if [ "$n0" -gt 0 ] && $BIN train "$D/e2e.json" --quiet >"$D/e2e_train.log" 2>&1 \
+       && grep -q "$n0 weigh 0" "$D/e2e_train.log"; then
+      pass e2e_sample_vote_dsweight_weighted_sft
+    else
+      fail e2e_sample_vote_dsweight_weighted_sft "weight-0 rows $n0; $(tail -3 "$D/e2e_train.log" 2>/dev/null)"
+    fi
+  else
+    fail e2e_sample_vote_dsweight_weighted_sft "$(tail -3 "$D/e2e.err")"
+  fi
 else
   fail ds_setup "$(cat "$D/tok.err")"
 fi
