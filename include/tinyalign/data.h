@@ -31,6 +31,9 @@ typedef struct {
     float *weights;       /* (B)   per-row weight: preference -> the pair's "weight" (default
                            *       1), on both rows of a pair; others 1 */
     int64_t *example_ids; /* (B)   index of each row's example in its dataset */
+    float *labels;        /* (B)   per-row sequence label: a multi-response row's "score"
+                           *       (NAN when the response has none); NAN for the other
+                           *       sources (objective nado reads it as the 0/1 label C) */
 } Batch;
 
 void batch_alloc(Batch *b, int max_rows, int max_T);

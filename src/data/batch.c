@@ -3,6 +3,7 @@
  * loader and the JSONL datasets.
  * Not here: filling batches (token_data.c, jsonl_dataset.c) or the cursor arithmetic
  * (the trainer walks DataCursor over the permutation). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ void batch_alloc(Batch *b, int max_rows, int max_T) {
     b->lengths = ta_calloc((size_t)max_rows * sizeof(int), "batch lengths");
     b->weights = ta_calloc((size_t)max_rows * sizeof(float), "batch weights");
     b->example_ids = ta_calloc((size_t)max_rows * sizeof(int64_t), "batch example ids");
+    b->labels = ta_malloc((size_t)max_rows * sizeof(float), "batch labels");
+    for (int r = 0; r < max_rows; r++) b->labels[r] = NAN;
 }
 
 void batch_free(Batch *b) {
@@ -30,6 +33,7 @@ void batch_free(Batch *b) {
     free(b->lengths);
     free(b->weights);
     free(b->example_ids);
+    free(b->labels);
     memset(b, 0, sizeof *b);
 }
 

@@ -686,6 +686,8 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
             batch_set_row(b, row, d->tokens + r->off, r->len, r->prompt_len, d->pad);
             b->weights[row] = w;
             b->example_ids[row] = (int64_t)ex;
+            b->labels[row] = d->kind == DS_MULTI && d->resps[ex].has_score
+                                 ? (float)d->resps[ex].score : NAN;
         }
     }
 }
