@@ -613,7 +613,10 @@ static void test_diff_math(void) {
         "run.name", "run.out_dir", "run.threads", "model.preset", "objective.reference.cache_dir",
         "train.log_every", "train.eval_every", "train.eval_batches", "train.save_every",
         "train.keep_last_n", "train.keep_best", "train.sample_every", "train.sample_prompts",
-        "train.sample_max_new_tokens", "train.sample_temperature", NULL};
+        "train.sample_max_new_tokens", "train.sample_temperature", "train.eval_generate.scorer",
+        "train.eval_generate.prompts", "train.eval_generate.max_prompts", "train.eval_generate.n",
+        "train.eval_generate.temperature", "train.eval_generate.greedy",
+        "train.eval_generate.max_new_tokens", "train.eval_generate.template", NULL};
     for (int i = 0; i < nk; i++) {
         int listed = 0;
         for (int j = 0; NONMATH[j]; j++) listed |= !strcmp(NONMATH[j], keys[i].path);

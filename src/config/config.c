@@ -218,6 +218,7 @@ static const char *const SECTION_ALIASES[][2] = {
     {"objective.nado", "nado_head,neural_oracle,guide_training"},
     {"optim", "optimizer,optimiser,optimization,opt"},
     {"train", "training,trainer,training_args"},
+    {"train.eval_generate", "generate_eval,eval_gen,task_eval,generation_eval"},
 };
 
 typedef struct {
@@ -900,6 +901,30 @@ static int cross_checks(Resolve *r) {
         return ta_err(err, TA_EINPUT,
                       "%s: \"train.keep_best\" needs evaluations: set \"train.eval_every\" > 0",
                       ORIGIN("train.keep_best"));
+    const CfgEvalGenerate *eg = &c->train.eval_generate;
+    if (eg->scorer[0] && c->train.eval_every == 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate.scorer\" runs every \"train.eval_every\" steps: set "
+                      "it > 0", ORIGIN("train.eval_generate.scorer"));
+    if (eg->scorer[0] && eg->n == 0 && !eg->greedy)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate.n\" is 0 and \"train.eval_generate.greedy\" is "
+                      "false: nothing to sample", ORIGIN("train.eval_generate.n"));
+    if (eg->scorer[0] && !eg->prompts[0] && c->data.format == CFG_DATA_TOKENS)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate.prompts\" is required with \"data.format\" "
+                      "\"tokens\" (token shards have no prompts)",
+                      ORIGIN("train.eval_generate.scorer"));
+    if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.val_fraction == 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate\" samples the validation prompts: set "
+                      "\"data.val\", \"data.val_fraction\" or \"train.eval_generate.prompts\"",
+                      ORIGIN("train.eval_generate.scorer"));
+    if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.format == CFG_DATA_MULTI)
+        return ta_err(err, TA_EINPUT,
+                      "%s: with \"data.format\" \"multi\" and \"data.val_fraction\" (responses "
+                      "held out, not prompts), set \"train.eval_generate.prompts\"",
+                      ORIGIN("train.eval_generate.scorer"));
 #undef ORIGIN
     return TA_OK;
 }

@@ -2,7 +2,8 @@
  *
  * Implements: run setup from a resolved Config (tokenizer, data, model init from scratch /
  * checkpoint / Hugging Face dir, the auxiliary models, AdamW), the data order, and the
- * schedule around train_step: logging, eval with early stopping and keep-best, sampling,
+ * schedule around train_step: logging, eval with early stopping and keep-best, task metrics
+ * (train.eval_generate, computed by the score module), sampling,
  * checkpoint cadence, --stop-after, non-finite step limits, signals and resume.
  * Does not implement: the step itself (step.c), the loss math (objective module), the
  * frozen models (reference module), file formats (checkpoint, data modules).
@@ -28,6 +29,7 @@
 #include "tinyalign/optim.h"
 #include "tinyalign/reference.h"
 #include "tinyalign/sample.h"
+#include "tinyalign/score.h"
 #include "tinyalign/tokenizer.h"
 
 /* Where examples come from: token-shard windows or a JSONL dataset. */
@@ -60,6 +62,7 @@ typedef struct {
     uint32_t *ids;  /* (batch_size) example ids of one micro-batch */
     uint32_t *perm;
     int64_t perm_epoch;
+    ScoreEval *egen; /* train.eval_generate, or NULL */
     TrainState st;
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
@@ -366,6 +369,7 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
 /* ---- the run -------------------------------------------------------------------------- */
 
 static void trainer_free(Trainer *t) {
+    score_eval_close(t->egen);
     train_step_free(&t->step);
     free(t->ids);
     free(t->perm);
@@ -393,13 +397,15 @@ static int setup(Trainer *t, TaError *err) {
     /* a loaded model may bring its tokenizer; a scratch model takes its vocabulary from
      * the tokenizer or the shards, so it is built after the data */
     if (c->model.init != CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
-    int want_samples = c->train.sample_every > 0 && c->train.sample_prompts.n > 0;
+    int want_samples = (c->train.sample_every > 0 && c->train.sample_prompts.n > 0) ||
+                       c->train.eval_generate.scorer[0];
     if (t->tokenizer_path[0] && (c->data.format != CFG_DATA_TOKENS || want_samples))
         if ((rc = tokenizer_load(&t->tok, t->tokenizer_path, err)) != TA_OK) return rc;
     if (want_samples && !t->tok)
         return ta_err(err, TA_EINPUT,
-                      "train.sample_every needs a tokenizer: set tokenizer.model (or start from a "
-                      "checkpoint that carries tokenizer.model)");
+                      "%s needs a tokenizer: set tokenizer.model (or start from a checkpoint that "
+                      "carries tokenizer.model)", c->train.eval_generate.scorer[0]
+                                                      ? "train.eval_generate" : "train.sample_every");
     if ((rc = open_data(t, err)) != TA_OK) return rc;
     if (c->model.init == CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
@@ -460,6 +466,29 @@ static int setup(Trainer *t, TaError *err) {
     return TA_OK;
 }
 
+/* train.eval_generate: its own prompt file, or the validation data read as prompt rows
+ * (data.val, or the held-out tail of data.train). The sampling and scoring live in the score
+ * module (score_eval_*). */
+static int open_eval_generate(Trainer *t, TaError *err) {
+    const Config *c = &t->cfg;
+    const CfgEvalGenerate *g = &c->train.eval_generate;
+    if (!g->scorer[0]) return TA_OK;
+    ScoreEvalConfig ec = {.scorer = g->scorer, .prompts = g->prompts,
+                          .max_prompts = g->max_prompts, .n = g->n,
+                          .temperature = g->temperature, .greedy = g->greedy,
+                          .max_new_tokens = g->max_new_tokens, .template_text = g->template_,
+                          .key = "train.eval_generate"};
+    if (!g->prompts[0]) {
+        ec.prompts = c->data.val[0] ? c->data.val : c->data.train;
+        ec.first_row = c->data.val[0] ? 0 : t->train.n;
+    }
+    int rc = score_eval_open(&t->egen, &ec, t->tok, t->model.config.max_seq_len, err);
+    if (rc == TA_OK)
+        fprintf(t->info, "eval_generate: every %d steps, prompts from %s, scorer %s\n",
+                c->train.eval_every, ec.prompts, g->scorer);
+    return rc;
+}
+
 /* The objective's present metrics as MetricKV, "loss" first; skip_loss leaves it out. */
 static int metrics_kv(const ObjectiveMetrics *om, MetricKV *kv, int cap, int skip_loss) {
     int n = 0;
@@ -504,6 +533,21 @@ static int sample_during_training(Trainer *t, TaError *err) {
     for (int i = 0; i < n; i++) free(texts[i]);
     free(texts);
     return rc;
+}
+
+/* train.eval_generate: sample and score the prompts (score module), one "eval_generate"
+ * line in metrics.jsonl. Seeded from (run.seed, step) like sample_every, never from the
+ * trainer's RNG, and the policy is only read: a resumed run computes the same. */
+static int eval_generate(Trainer *t, TaError *err) {
+    MetricKV kv[80];
+    int n = 0;
+    char line[1024];
+    uint64_t seed = (uint64_t)t->cfg.run.seed * 1000003u + (uint64_t)t->st.step;
+    int rc = score_eval_run(t->egen, &t->model, seed, kv, 80, &n, line, sizeof line, err);
+    if (rc != TA_OK) return rc;
+    fprintf(stderr, "eval_generate step %ld: %s\n", t->st.step, line);
+    log_metrics(&t->log, "eval_generate", t->st.step, kv, n, NULL);
+    return TA_OK;
 }
 
 static int train_loop(Trainer *t, TaError *err) {
@@ -585,8 +629,9 @@ static int train_loop(Trainer *t, TaError *err) {
         }
         /* 4. eval, early stopping, keep-best */
         int stop_early = 0, is_best = 0;
-        if (t->have_val && c->train.eval_every > 0 &&
-            (t->st.step % c->train.eval_every == 0 || t->st.step == max_steps)) {
+        int eval_due = c->train.eval_every > 0 &&
+                       (t->st.step % c->train.eval_every == 0 || t->st.step == max_steps);
+        if (t->have_val && eval_due) {
             ObjectiveMetrics ev;
             if ((rc = evaluate(t, &ev, err)) != TA_OK) break;
             MetricKV kv[40];
@@ -609,6 +654,7 @@ static int train_loop(Trainer *t, TaError *err) {
                 stop_early = 1;
             }
         }
+        if (t->egen && eval_due && (rc = eval_generate(t, err)) != TA_OK) break;
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
@@ -649,6 +695,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
                         t.cfg.run.out_dir);
     }
     if (rc == TA_OK) rc = setup(&t, err);
+    if (rc == TA_OK) rc = open_eval_generate(&t, err);
     /* only a run that set up cleanly touches its directory */
     if (rc == TA_OK) rc = ta_mkdirs(t.cfg.run.out_dir, err);
     if (rc == TA_OK) {
