@@ -260,6 +260,7 @@ int cmd_sample(int argc, char **argv) {
         {.name = "--tokenizer", .kind = CLI_STR, .dst = &tok_arg, .meta = "PATH",
          .help = "SentencePiece model (default: the model directory's tokenizer.model)"},
         {.name = "--prompt", .kind = CLI_STR, .dst = &prompt, .meta = "TEXT",
+         .flags = CLI_TEXT,
          .help = "one prompt: prints the completion (n > 1: each after a\n"
                  "\"--- response i ---\" line) unless --out is given"},
         {.name = "--prompts", .kind = CLI_STR, .dst = &prompts_file, .meta = "FILE.jsonl",
@@ -299,6 +300,7 @@ int cmd_sample(int argc, char **argv) {
         {.name = "--presence-penalty", .kind = CLI_DOUBLE, .dst = &o.presence_penalty, .meta = "A",
          .def = "0", .help = "subtract A from tokens already generated; 0 = off"},
         {.name = "--stop", .kind = CLI_LIST, .dst = &stops, .meta = "STR",
+         .flags = CLI_TEXT,
          .help = "stop when the text contains STR (cut before it); repeatable"},
         {.name = "--seed", .kind = CLI_U64, .dst = &o.seed, .meta = "S", .def = "0",
          .help = "response j of prompt i uses a stream seeded by (S, i, j):\n"

@@ -251,7 +251,7 @@ static int cmd_open(Scorer *s, TaError *err) { return check_program(s, err); }
 /* One output line into out: the finite number "score" and the other members as written. */
 static int read_answer(const Scorer *s, const char *line, size_t len, long lineno,
                        const char *where, ScoreResult *out, TaError *err) {
-    long bad = jsonl_utf8_invalid_at(line, len);
+    long bad = ta_utf8_invalid_at(line, len);
     if (bad >= 0)
         return ta_err(err, TA_EINPUT, "scorer %s: output line %ld (the answer to %s) is not "
                       "valid UTF-8 (byte %ld)", s->spec.text, lineno, where, bad + 1);

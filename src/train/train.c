@@ -64,6 +64,7 @@ typedef struct {
     int64_t perm_epoch;
     ScoreEval *egen; /* train.eval_generate, or NULL */
     TrainState st;
+    char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
 } Trainer;
@@ -317,6 +318,21 @@ static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
 
+/* A write failed (disk full, read-only or vanished directory): the run stops. Extends the
+ * message with what is safe: checkpoint_save leaves the previous checkpoint and `latest`
+ * untouched, so the last good checkpoint resumes bit-exactly once the cause is fixed. */
+static int stop_message(const Trainer *t, const char *what, TaError *err) {
+    char inner[sizeof err->msg];
+    snprintf(inner, sizeof inner, "%s", err->msg);
+    if (t->last_ckpt[0])
+        return ta_err(err, TA_ERUNTIME,
+                      "%s %ld failed: %s; the run stops. The last good checkpoint, %s, is "
+                      "intact: fix the cause and continue with `tinyalign resume %s`",
+                      what, t->st.step, inner, t->last_ckpt, t->cfg.run.out_dir);
+    return ta_err(err, TA_ERUNTIME, "%s %ld failed: %s; the run stops (no checkpoint was "
+                  "written yet)", what, t->st.step, inner);
+}
+
 static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
     CheckpointContents cc = {.model = &t->model,
                              .optim = &t->optim,
@@ -331,6 +347,9 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
     if (rc == TA_OK) {
         fprintf(stderr, "checkpoint: %s (%.2fs)\n", dir, ta_now() - t0);
         if (dir_out) ta_pathf(dir_out, cap, "%s", dir);
+        ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
+    } else {
+        rc = stop_message(t, "the checkpoint of step", err);
     }
     return rc;
 }
@@ -340,17 +359,19 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     int rc = checkpoint_resolve(t->opt.resume_from ? t->opt.resume_from : t->cfg.run.out_dir,
                                 dir, sizeof dir, err);
     if (rc != TA_OK) return rc;
-    char *saved_json = NULL;
-    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, err)) != TA_OK) return rc;
+    char *saved_json = NULL, where[4200];
+    int verified = 0, same_batches = 1;
+    ta_pathf(where, sizeof where, "%s/state.json", dir);
+    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, &verified, err)) != TA_OK) return rc;
     if (saved_json) {
         Config saved;
-        char where[4200];
-        ta_pathf(where, sizeof where, "%s/state.json", dir);
         rc = config_load_string(&saved, saved_json, where, err);
         free(saved_json);
         if (rc != TA_OK) return rc;
         char diff[4096];
         int nd = config_diff_math(&saved, &t->cfg, diff, sizeof diff);
+        same_batches = saved.train.batch_size == t->cfg.train.batch_size &&
+                       saved.train.grad_accum == t->cfg.train.grad_accum;
         config_free(&saved);
         if (nd > 0 && !t->opt.force)
             return ta_err(err, TA_EINPUT,
@@ -359,8 +380,30 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
                           dir, nd, diff);
         if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s\n", diff);
     }
+    /* the state against this run: its data and config (checkpoint_check_state) */
+    const uint64_t n = t->train.n, had = t->st.train_examples;
+    if (had && had != n) {
+        if (!t->opt.force)
+            return ta_err(err, TA_EINPUT,
+                          "refusing to resume %s: the run was trained on %llu %s of %s, which "
+                          "now has %llu: the data order would not continue (pass --force to "
+                          "resume anyway)", dir, (unsigned long long)had,
+                          t->train.td ? "windows" : "examples", t->cfg.data.train,
+                          (unsigned long long)n);
+        fprintf(stderr, "warning: resuming on other data (--force): %llu training examples, "
+                "the run had %llu\n", (unsigned long long)n, (unsigned long long)had);
+    }
+    StateLimits lim = {.max_steps = t->cfg.train.max_steps, .examples = n,
+                       .per_step = (uint64_t)t->cfg.train.batch_size * (uint64_t)t->K,
+                       .max_tokens_per_step = (uint64_t)t->rows * (uint64_t)t->T * (uint64_t)t->K,
+                       .same_order = had == n && same_batches};
+    if ((rc = checkpoint_check_state(&t->st, &lim, where, err)) != TA_OK) return rc;
+    if (!verified)
+        fprintf(stderr, "warning: %s was written by an earlier build, without state.sum: its "
+                "values are range-checked, but edits cannot be detected\n", where);
     GPT2 *refm = aux_models_drifting(&t->aux);
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
+    ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     fprintf(stderr, "resumed from %s at step %ld (epoch %lld, example %lld)\n", dir, t->st.step,
             (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos);
     return TA_OK;
@@ -435,6 +478,7 @@ static int setup(Trainer *t, TaError *err) {
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
+    t->st.train_examples = t->train.n; /* recorded with the state, checked on resume */
     /* a fixed auxiliary model is rebuilt from the config on every start: make sure a resume
      * gets the same weights (a run directory's `latest` may have moved) */
     AuxIdentity ids[CHECKPOINT_MAX_AUX];
@@ -658,6 +702,10 @@ static int train_loop(Trainer *t, TaError *err) {
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
+        if ((rc = log_check(&t->log, err)) != TA_OK) {
+            rc = stop_message(t, "logging step", err);
+            break;
+        }
         /* 5. checkpoint */
         int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||
