@@ -85,6 +85,7 @@ done
 [[ $QBASE == policy || $QBASE == base ]] || die "--q-base must be policy or base, got $QBASE"
 [[ $LAMBDA =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || die "--lambda needs a number >= 0, got $LAMBDA"
 BIN=$BUILD/tinyalign
+PY=${PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || die "$BIN not found (run make)"
 for f in "$CORPUS" "$PROMPTS" "$GCFG" "$FCFG"; do [ -f "$f" ] || die "$f: no such file"; done
 [ -z "$FIRST" ] || [ -d "$FIRST" ] || die "--first-guide $FIRST: no such directory"
@@ -127,7 +128,9 @@ stage_a() { # K: sample LLM_{K-1}, label, train NADO_K
     t0=$(now)
     "$BIN" sample --model "$src" --prompts "$PROMPTS" --n "$N" --temperature 1 --min-new-tokens 1 \
         --max-new-tokens "$MAXNEW" --seed $((SEED * 1000 + k)) --threads "$THREADS" --quiet \
-        --out "$R/samples.jsonl" > "$LOG/round$k-sample.log" 2>&1
+        --out "$R/samples.raw.jsonl" > "$LOG/round$k-sample.log" 2>&1
+    "$PY" tools/drop_empty_responses.py "$R/samples.raw.jsonl" "$R/samples.jsonl" >> "$LOG/round$k-sample.log"
+    rm -f "$R/samples.raw.jsonl"
     record "round$k/sample" "$(elapsed "$t0")"
   fi
   if [ ! -s "$R/labels.jsonl" ]; then
