@@ -9,8 +9,8 @@
 #
 #   --seeds N   seeds 1..N (default 3)          --out DIR   results (default runs/repro_nado)
 #   --jobs J    seeds at once, 1 thread per process (default 2)
-#   --lambdas   KL weights of the sequential arms (default "0.5 2 8")
-#   --parallel-lambdas   ... of the parallel-schedule arms (default "2")
+#   --lambdas   KL weights of the sequential arms, run in this order (default "2 8 0.5")
+#   --parallel-lambdas   ... of the parallel-schedule arms (default "2 8")
 #   --build DIR where tinyalign is (default build)   --smoke  tiny sizes (a pipeline check)
 #
 # Stages (each skipped when its outputs exist; a training run counts only with its DONE
@@ -21,7 +21,7 @@
 #               420-piece SentencePiece tokenizer.
 #   2. sft      per seed, from scratch (configs/repro-nado-sft.json: 2 layers, d 64):
 #               sft_full on the corpus (LLM_0, the start of every other arm) and
-#               sft_filtered on the corpus without banned-word rows.
+#               sft_filtered on the corpus without banned-word rows (made after NADO_1).
 #   3. nado1    per seed: 8 samples of LLM_0 per sample prompt, labelled by the banned:
 #               oracle (`tinyalign score`), NADO_1 trained on them
 #               (configs/nado-guide-tiny.json, initialised from LLM_0); its accuracy at
@@ -34,7 +34,7 @@
 #                            the same as the sequential one, is copied from seq_L)
 #               both starting from NADO_1 (--first-guide); guided = LLM_0 + NADO_1 at
 #               decoding time (no fine-tuning).
-#   5. eval     per arm: violation rate of 8 samples (temperature 1) per held-out prompt
+#   5. eval     per arm, as soon as it is made: violation rate of 8 samples (temperature 1) per held-out prompt
 #               (banned: oracle), perplexity on held-out clean and banned-word text
 #               (`tinyalign eval`; guided: LLM_0's), detection accuracy of greedy answers to
 #               held-out judge prompts (guided: decoded with the guide).
@@ -45,7 +45,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "repro_nado.sh: $*" >&2; exit 2; }
-SEEDS=3 OUT=runs/repro_nado JOBS=2 BUILD=build SMOKE=0 LAMBDAS="0.5 2 8" PLAMBDAS="2"
+SEEDS=3 OUT=runs/repro_nado JOBS=2 BUILD=build SMOKE=0 LAMBDAS="2 8 0.5" PLAMBDAS="2 8"
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;
@@ -170,13 +170,12 @@ eval_arm() { # S ARM MODEL [GUIDE]: DIR/seedS/ARM/eval/{violations,judge}.jsonl,
 run_seed() { # S
   local s=$1 S=$OUT/seed$1 l k prev
   mkdir -p "$S"
-  # 2. the two SFT baselines from scratch
+  # 2. LLM_0: SFT on the full corpus (each arm is evaluated as soon as it exists, so an
+  # interrupted study keeps the finished arms)
   train "$S/sft_full" "seed$s-sft_full" configs/repro-nado-sft.json --set run.seed="$s" \
     --set tokenizer.model="$T/spm.model" --set data.train="$T/corpus.jsonl" \
     --set train.max_steps="$SFT_STEPS"
-  train "$S/sft_filtered" "seed$s-sft_filtered" configs/repro-nado-sft.json --set run.seed="$s" \
-    --set tokenizer.model="$T/spm.model" --set data.train="$T/corpus_filtered.jsonl" \
-    --set train.max_steps="$SFT_STEPS"
+  eval_arm "$s" sft_full "$S/sft_full"
   # 3. NADO_1 from labelled samples of LLM_0
   if [ ! -f "$S/nado1/DONE" ]; then
     timed "seed$s-nado1-sample" "$BIN" sample --model "$S/sft_full" --prompts "$T/sample_prompts.jsonl" \
@@ -196,7 +195,12 @@ run_seed() { # S
       > "$S/nado1_eval.json.tmp" 2>> "$LOG/seed$s-nado1.log" && mv "$S/nado1_eval.json.tmp" "$S/nado1_eval.json" \
       || die "seed $s: the guide's eval failed"
   fi
-  # 4. the arms
+  eval_arm "$s" guided "$S/sft_full" "$S/nado1"
+  # 4. the baselines and the arms
+  train "$S/sft_filtered" "seed$s-sft_filtered" configs/repro-nado-sft.json --set run.seed="$s" \
+    --set tokenizer.model="$T/spm.model" --set data.train="$T/corpus_filtered.jsonl" \
+    --set train.max_steps="$SFT_STEPS"
+  eval_arm "$s" sft_filtered "$S/sft_filtered"
   prev=$S/sft_full
   for k in $(seq 1 $ROUNDS); do # lambda 0: plain SFT in the same 3 x FT_STEPS steps
     train "$S/sft_cont/round$k" "seed$s-sft_cont-$k" configs/nado-finetune-tiny.json \
@@ -205,18 +209,14 @@ run_seed() { # S
       --set train.batch_size="$FT_BATCH" "${FT_COMMON[@]}"
     prev=$S/sft_cont/round$k
   done
-  for l in $LAMBDAS; do
-    rounds "$s" sequential "$l"
-    [[ " $PLAMBDAS " == *" $l "* ]] && rounds "$s" parallel "$l"
-  done
-  # 5. eval
-  eval_arm "$s" sft_full "$S/sft_full"
-  eval_arm "$s" sft_filtered "$S/sft_filtered"
-  eval_arm "$s" guided "$S/sft_full" "$S/nado1"
   eval_arm "$s" sft_cont "$S/sft_cont/round$ROUNDS"
   for l in $LAMBDAS; do
+    rounds "$s" sequential "$l"
     eval_arm "$s" "seq_$l" "$S/seq_$l/round$ROUNDS/model"
-    [[ " $PLAMBDAS " == *" $l "* ]] && eval_arm "$s" "par_$l" "$S/par_$l/round$ROUNDS/model"
+    if [[ " $PLAMBDAS " == *" $l "* ]]; then
+      rounds "$s" parallel "$l"
+      eval_arm "$s" "par_$l" "$S/par_$l/round$ROUNDS/model"
+    fi
   done
   return 0
 }
