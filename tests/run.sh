@@ -45,6 +45,10 @@ if ! $PYTHON tools/ref_reward.py --out "$TA_REF/reward" > "$TA_REF/ref_reward.lo
   echo "FAIL [ref] tools/ref_reward.py failed:"; tail -n 20 "$TA_REF/ref_reward.log"; fail=$((fail+1))
 fi
 
+if ! $PYTHON tools/ref_nado.py --out "$TA_REF/nado" > "$TA_REF/ref_nado.log" 2>&1; then
+  echo "FAIL [ref] tools/ref_nado.py failed:"; tail -n 20 "$TA_REF/ref_nado.log"; fail=$((fail+1))
+fi
+
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
   only "$(basename "$t")" || continue

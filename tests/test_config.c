@@ -369,7 +369,7 @@ static void test_unknown_keys(void) {
                "unknown key \"objective.deviation\" (valid keys in \"objective\": type, beta, "
                "loss_type, label_smoothing, sft_weight, lambda, nll_scope, "
                "dorpo_match_trl_quirk, odds_clamp, center_rewards_coefficient, reference, "
-               "attribute)");
+               "attribute, nado)");
     EXPECT_ERR("{" DATA_OK ", \"zzzzzz\": 1}",
                "unknown section \"zzzzzz\" (valid sections: run, model, tokenizer, data, "
                "objective, optim, train)");
@@ -396,7 +396,8 @@ static void test_out_of_range(void) {
                "\"objective.label_smoothing\" must be a number in [0, 0.5), got 0.5 (number)");
     EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"dpoo\"}}",
                "\"objective.type\" must be one of \"pretrain\", \"sft\", \"dpo\", \"orpo\", "
-               "\"ddpo\", \"dorpo\", \"reward\", got \"dpoo\" (string); did you mean \"dpo\"?");
+               "\"ddpo\", \"dorpo\", \"reward\", \"nado\", got \"dpoo\" (string); did you mean "
+               "\"dpo\"?");
     EXPECT_ERR("{" DATA_OK ", \"optim\": {\"schedule\": \"exponential\"}}",
                "\"optim.schedule\" must be one of \"constant\", \"linear\", \"cosine\", got "
                "\"exponential\" (string)");
@@ -417,6 +418,26 @@ static void test_cross_checks(void) {
     EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"dpo\"}}",
                "\"objective.type\" \"dpo\" needs pairs: \"data.format\" must be \"preference\" "
                "or \"multi\", got \"tokens\"");
+    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"nado\"}}",
+               "\"objective.type\" \"nado\" learns from labelled samples: \"data.format\" must "
+               "be \"multi\" (responses with a 0/1 \"score\", as `tinyalign score` writes them), "
+               "got \"tokens\"");
+    EXPECT_ERR("{\"data\": {\"train\": \"t\", \"format\": \"multi\"}, \"tokenizer\": {\"model\": "
+               "\"m\"}, \"objective\": {\"type\": \"nado\"}}",
+               "\"objective.nado.base\" is required when \"model.init\" is \"scratch\" (the base "
+               "model whose samples the NADO learns from; \"\" means the initial model, which "
+               "here is random)");
+    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"attribute\": {\"guide\": \"g\", \"base\": \"b\"}}}",
+               "\"objective.attribute.base\" (\"b\") is only read when "
+               "\"objective.attribute.q_base\" is \"base\"");
+    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"attribute\": {\"q_base\": \"base\"}}}",
+               "\"objective.attribute.q_base\" \"base\" needs a guide: set "
+               "\"objective.attribute.guide\"");
+    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"nado\": {\"alpha_reg\": -1}}}",
+               "\"objective.nado.alpha_reg\" must be a number >= 0, got -1 (number)");
+    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"attribute\": {\"q_base\": \"pollicy\"}}}",
+               "\"objective.attribute.q_base\" must be one of \"policy\", \"base\", got "
+               "\"pollicy\" (string); did you mean \"policy\"?");
     EXPECT_ERR("{" DATA_OK ", \"train\": {\"patience\": 2, \"eval_every\": 0}}",
                "\"train.patience\" (2) needs evaluations: set \"train.eval_every\" > 0");
     /* max_len > max_seq_len is fine when the dims come from a checkpoint */
@@ -693,7 +714,7 @@ static void test_help(void) {
         T_CHECK(config_key_find(keys[i].path) == &keys[i], "find %s", keys[i].path);
     }
     T_CHECK(strstr(h, "optim.lr") && strstr(h, "0.0003") && strstr(h, "(> 0)") &&
-                strstr(h, "[pretrain|sft|dpo|orpo|ddpo|dorpo|reward]"),
+                strstr(h, "[pretrain|sft|dpo|orpo|ddpo|dorpo|reward|nado]"),
             "help content:\n%s", h);
     free(h);
 }

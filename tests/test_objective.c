@@ -43,7 +43,7 @@ static const char *VNAMES[] = {
 static const char *MNAMES[OBJ_METRIC_COUNT] = {
     "loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
     "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio", "log_odds_chosen",
-    "weights/mean", "kl", "accuracy"};
+    "weights/mean", "kl", "bce", "consistency", "accuracy"};
 
 static RefFile REF;
 static int B, T, V, P;
@@ -146,7 +146,7 @@ static int run_float(const CfgObjective *o, const Batch *b, const float *logits,
     logsoftmax_gather(lp, lse, lg, b->targets, (int)N, V, VP);
     int rc = objective_forward_backward(o, b, lp, ref, norm, dlp, st, err);
     if (rc == TA_OK)
-        rc = objective_logits_forward_backward(o, b, 0, (int)N, lg, lse, dlp, gd, V, VP, norm, st,
+        rc = objective_logits_forward_backward(o, b, 0, (int)N, lg, lse, dlp, gd, NULL, V, VP, norm, st,
                                                err);
     if (rc == TA_OK) {
         for (size_t i = 0; i < N; i++) {
@@ -338,7 +338,7 @@ static int fd_attribute(const CfgObjective *o, const Batch *b, double *logits, c
     TA_ASSERT(objective_norm_add(&norm, o, b, &err) == TA_OK);
     memcpy(an, logits, n * sizeof(double));
     int ok = objective_forward_backward_f64(o, b, lp, NULL, &norm, dlp, &st, &err) == TA_OK &&
-             objective_logits_forward_backward_f64(o, b, 0, (int)N, an, lse, dlp, gd, V, V, &norm,
+             objective_logits_forward_backward_f64(o, b, 0, (int)N, an, lse, dlp, gd, NULL, V, V, &norm,
                                                    &st, &err) == TA_OK;
     if (!ok) snprintf(msg, cap, "heads failed: %.400s", err.msg);
     double l0 = attr_loss_frozen(o, b, logits, q0, &norm);
@@ -804,10 +804,10 @@ static void t_attribute_banned_set(void) {
     float lsef = (float)lse;
     int rc = objective_norm_add(&norm, &o, &b, &err);
     if (rc == TA_OK)
-        rc = objective_logits_forward_backward_f64(&o, &b, 0, 1, ld, &lse, &dlp_d, gd, NV, NV,
+        rc = objective_logits_forward_backward_f64(&o, &b, 0, 1, ld, &lse, &dlp_d, gd, NULL, NV, NV,
                                                    &norm, &sd, &err);
     if (rc == TA_OK)
-        rc = objective_logits_forward_backward(&o, &b, 0, 1, lf, &lsef, &dlp_f, gf, NV, NV, &norm,
+        rc = objective_logits_forward_backward(&o, &b, 0, 1, lf, &lsef, &dlp_f, gf, NULL, NV, NV, &norm,
                                                &sf, &err);
     T_CHECK(rc == TA_OK, "%s", err.msg);
     double want_kl = -log(1 - pB);
@@ -867,13 +867,13 @@ static void t_attribute_chunked_rows(void) {
     if (rc == TA_OK) rc = objective_forward_backward(&o, &b, lp, NULL, &norm, dlp, &s0, &err);
     s2 = s1 = s0;
     if (rc == TA_OK)
-        rc = objective_logits_forward_backward(&o, &b, 0, N, lg1, lse, dlp, gd, V, VP, &norm, &s1,
+        rc = objective_logits_forward_backward(&o, &b, 0, N, lg1, lse, dlp, gd, NULL, V, VP, &norm, &s1,
                                                &err);
     const int cuts[] = {0, 7, 8, T + 5, N / 2, N - 1, N};
     for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]) && rc == TA_OK; c++) {
         int r0 = cuts[c], nr = cuts[c + 1] - cuts[c];
         rc = objective_logits_forward_backward(&o, &b, r0, nr, lg2 + (size_t)r0 * VP, lse + r0,
-                                               dlp + r0, gd + (size_t)r0 * VP, V, VP, &norm, &s2,
+                                               dlp + r0, gd + (size_t)r0 * VP, NULL, V, VP, &norm, &s2,
                                                &err);
     }
     int same = !memcmp(lg1, lg2, (size_t)N * VP * sizeof(float));
@@ -922,7 +922,7 @@ static void t_attribute_bad_input(void) {
         ObjectiveStats st = {0}, zero = {0};
         TaError e = {0};
         int rc = objective_logits_forward_backward(&cases[c].o, &b, 0, N, l2, lse, dlp,
-                                                   cases[c].guide ? g2 : NULL, V, VP, &norm, &st,
+                                                   cases[c].guide ? g2 : NULL, NULL, V, VP, &norm, &st,
                                                    &e);
         free(g2);
         free(l2);

@@ -3,7 +3,9 @@
 # to PyTorch (Debian's python3-torch, fp32, same model, batch and threads) measured in the
 # same run, and the ratio printed.
 #   1. training step: GPT-2 124M (B=4 T=64) and small (L=6 C=384 V=8192, B=8 T=256)
-#   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens
+#   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens;
+#      SFT vs SFT + the attribute KL with a guide of the same size, and a NADO training
+#      step (interleaved, best of 3), with peak RSS
 #   3. decoding tokens/s at batch 1 and 8 (tools/bench_decode.py)
 #   4. scoring (logprob:, model:) tokens/s vs the forward pass of the same shape
 #      (bench --forward-only [--reward])
@@ -58,6 +60,26 @@ printf "SFT %.1f ms/step | DPO, snapshot reference %.1f ms (%sx, goal <= 2.2x) |
 printf "peak RSS: SFT %.0f MiB, DPO snapshot %.0f MiB (+%.0f MiB: one parameter copy; activations are shared)\n" \
   "$(field peak_rss_mib "$sft")" "$(field peak_rss_mib "$snap")" \
   "$(awk -v a="$(field peak_rss_mib "$snap")" -v b="$(field peak_rss_mib "$sft")" 'BEGIN{print a-b}')"
+
+echo; echo "== 2b. attribute-control KL (Meng et al. 2024): SFT + lambda KL toward a guide of the same size"
+echo "   (small model, B=8 T=256; runs interleaved sft / attribute / sft / ..., best of 3 each:"
+echo "    the CPU may be shared, and a neighbour only ever slows a run down)"
+best_sft=""; best_att=""; best_nado=""
+for rep in 1 2 3; do
+  for o in sft attribute nado; do
+    j=$($BIN bench --objective $o --threads "$THREADS" --steps "$STEPS" --json)
+    v=$(field ms_per_step "$j")
+    case $o in
+      sft) [ -z "$best_sft" ] || awk -v a="$v" -v b="$best_sft" 'BEGIN{exit !(a < b)}' && { best_sft=$v; rss_sft=$(field peak_rss_mib "$j"); } ;;
+      attribute) [ -z "$best_att" ] || awk -v a="$v" -v b="$best_att" 'BEGIN{exit !(a < b)}' && { best_att=$v; rss_att=$(field peak_rss_mib "$j"); } ;;
+      nado) [ -z "$best_nado" ] || awk -v a="$v" -v b="$best_nado" 'BEGIN{exit !(a < b)}' && { best_nado=$v; rss_nado=$(field peak_rss_mib "$j"); } ;;
+    esac
+  done
+done
+printf "SFT %.1f ms/step | SFT + attribute KL %.1f ms (%sx, goal <= 1.6x) | NADO training step %.1f ms (%sx)\n" \
+  "$best_sft" "$best_att" "$(ratio "$best_att" "$best_sft")" "$best_nado" "$(ratio "$best_nado" "$best_sft")"
+printf "peak RSS: SFT %.0f MiB, attribute %.0f MiB (+%.0f MiB: the guide's weights and its (B,T,Vp) logits), NADO %.0f MiB\n" \
+  "$rss_sft" "$rss_att" "$(awk -v a="$rss_att" -v b="$rss_sft" 'BEGIN{print a-b}')" "$rss_nado"
 
 echo; echo "== 3. decoding with the KV cache vs PyTorch (greedy, 16-token prompts, best of 3)"
 $PY tools/bench_decode.py --build "$BUILD"

@@ -14,8 +14,12 @@ the EOS). Writes the multi-response JSONL `tinyalign sample --ids` writes:
 and prints the smallest gap between the best and second-best logit met on the way (the
 float32 engine can only disagree where that gap is ~1e-5 of the logits).
 
+With --guide DIR (NADO-guided decoding, `tinyalign sample --guide`): the argmax is taken
+over log_softmax(model logits) + logsigmoid(guide logits), the guide being a second model
+directory run the same way (float64, full forward).
+
 usage: ref_generate.py --model DIR --tokenizer SPM.model --prompts FILE.jsonl
-                       --max-new-tokens N --out FILE.jsonl
+                       --max-new-tokens N --out FILE.jsonl [--guide DIR]
 """
 import argparse
 import json
@@ -37,10 +41,12 @@ def main():
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--max-new-tokens", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--guide", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
     model, cfg = hf_gpt2.load_dir(a.model, dtype=torch.float64)
     model.eval()
+    guide = hf_gpt2.load_dir(a.guide, dtype=torch.float64)[0].eval() if a.guide else None
     V, maxT = cfg["vocab_size"], cfg["n_positions"]
     sp = spm.SentencePieceProcessor(model_file=a.tokenizer)
     bos, eos = sp.bos_id(), sp.eos_id()
@@ -52,7 +58,12 @@ def main():
             ids = ([bos] if bos >= 0 else []) + sp.encode(prompt)
             gen, finish = [], None
             while finish is None:
-                logits = model(torch.tensor([ids + gen]))[0, -1, :V].numpy()
+                x = torch.tensor([ids + gen])
+                logits = model(x)[0, -1, :V]
+                if guide is not None:
+                    logits = (torch.log_softmax(logits, -1)
+                              + torch.nn.functional.logsigmoid(guide(x)[0, -1, :V]))
+                logits = logits.numpy()
                 t = int(np.argmax(logits))
                 top2 = np.partition(logits, -2)[-2:]
                 min_gap = min(min_gap, float(top2[1] - top2[0]))

@@ -16,7 +16,7 @@ reference sequence log-probs (sums over response tokens) and pair weights. Writt
   cfgs (NV,10) f32: type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope,
                    dorpo_match_trl_quirk, odds_clamp, attribute lambda (-1 = no
                    objective.attribute) (enums as in include/tinyalign/config.h)
-  losses (NV), metrics (NV,12) in the order of METRICS below (NaN = not defined),
+  losses (NV), metrics (NV,15) in the order of METRICS below (NaN = not defined),
   dlogits.<k> (B,T,V) for variant k,
   sat.* : an ORPO batch whose chosen responses are near-certain (mean log-prob ~ -1e-9,
           clamped, and ~ -1e-3), with its loss / dlogits / A, in float64 arithmetic.
@@ -43,7 +43,7 @@ SIGMOID, IPO, HINGE, ROBUST = range(4)
 RESPONSE, FULL = range(2)
 METRICS = ["loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
            "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio",
-           "log_odds_chosen", "weights/mean", "kl", "accuracy"]
+           "log_odds_chosen", "weights/mean", "kl", "bce", "consistency", "accuracy"]
 
 # name, type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope, quirk
 # (+ an optional attribute lambda: objective.attribute with the guide logits)

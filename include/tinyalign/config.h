@@ -39,11 +39,12 @@ typedef enum { CFG_DATA_TOKENS = 0, CFG_DATA_SFT, CFG_DATA_PREFERENCE, CFG_DATA_
 typedef enum { CFG_TRUNC_KEEP_END = 0, CFG_TRUNC_KEEP_START } CfgTruncation;
 typedef enum {
     CFG_OBJ_PRETRAIN = 0, CFG_OBJ_SFT, CFG_OBJ_DPO, CFG_OBJ_ORPO, CFG_OBJ_DDPO, CFG_OBJ_DORPO,
-    CFG_OBJ_REWARD
+    CFG_OBJ_REWARD, CFG_OBJ_NADO
 } CfgObjectiveType;
 typedef enum { CFG_LOSS_SIGMOID = 0, CFG_LOSS_IPO, CFG_LOSS_HINGE, CFG_LOSS_ROBUST } CfgLossType;
 typedef enum { CFG_NLL_RESPONSE = 0, CFG_NLL_FULL } CfgNllScope;
 typedef enum { CFG_REF_SNAPSHOT = 0, CFG_REF_CACHED, CFG_REF_SYNC } CfgRefMode;
+typedef enum { CFG_QBASE_POLICY = 0, CFG_QBASE_BASE } CfgQBase;
 
 /* A list of owned strings (train.sample_prompts). */
 typedef struct {
@@ -107,11 +108,24 @@ typedef struct {
 
 /* objective.attribute: attribute-controlled fine-tuning (Meng et al. 2024, arXiv 2410.05559)
  * on sft / pretrain: L = NLL + lambda * mean over the NLL's tokens of KL(q_t || p_t),
- * q_t = normalise(stop_grad(p_t) * sigmoid(r_t)), r_t the guide model's logits. */
+ * q_t = normalise(stop_grad(p0_t) * sigmoid(r_t)), r_t the guide model's logits and p0
+ * the policy itself (q_base policy) or a frozen base model (q_base base). */
 typedef struct {
-    char *guide;   /* NADO-style guide model directory; "" = off */
-    double lambda; /* weight of the KL term, >= 0 */
+    char *guide;     /* NADO-style guide model directory; "" = off */
+    double lambda;   /* weight of the KL term, >= 0 */
+    CfgQBase q_base; /* which p goes inside q: the policy (detached) or `base` */
+    char *base;      /* q_base base: the base model dir; "" = the initial policy */
 } CfgAttribute;
+
+/* objective.type nado: trains a NADO guide (Meng et al. 2022, arXiv 2205.14219): the
+ * model's logits r are per-token sigmoid logits, trained with BCE against each sampled
+ * sequence's 0/1 label plus alpha_reg times the consistency term against the frozen base
+ * model's next-token distribution. */
+typedef struct {
+    char *base;        /* the frozen base model dir (p_base); "" = the initial model */
+    double alpha_reg;  /* weight of the consistency term, >= 0 */
+    bool stop_grad_expectation; /* 1: E_t is a constant target (no gradient to r_{t+1}) */
+} CfgNado;
 
 typedef struct {
     CfgObjectiveType type;
@@ -126,6 +140,7 @@ typedef struct {
     double center_rewards_coefficient; /* reward: + coef * mean((r_c + r_r)^2) (TRL) */
     CfgReference reference;
     CfgAttribute attribute;
+    CfgNado nado;
 } CfgObjective;
 
 typedef struct {

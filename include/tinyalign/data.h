@@ -41,6 +41,9 @@ typedef struct {
     float *margins;       /* (B)   preference: the pair's "margin" (default 0), on both rows;
                            *       others 0 (the reward model's Bradley-Terry margin) */
     int64_t *example_ids; /* (B)   index of each row's example in its dataset */
+    float *labels;        /* (B)   per-row sequence label: a multi-response row's "score"
+                           *       (NAN when the response has none); NAN for the other
+                           *       sources (objective nado reads it as the 0/1 label C) */
 } Batch;
 
 void batch_alloc(Batch *b, int max_rows, int max_T);

@@ -1,7 +1,8 @@
 /* objective.h — loss heads: pretrain, sft (with per-example weights), dpo (sigmoid / cDPO
  * label smoothing, ipo, hinge, robust, + optional NLL on chosen = TRL rpo_alpha), orpo, the
  * deviation-weighted ddpo and dorpo, the attribute-control KL on sft / pretrain
- * (objective.attribute), and the reward model's Bradley-Terry loss (reward).
+ * (objective.attribute), the reward model's Bradley-Terry loss (reward), and nado (a NADO
+ * guide trained on labelled samples: BCE + consistency, a logit-level head).
  *
  * Three kinds of head. The reward objective reads one scalar per row, the reward model's
  * score head at the row's last token (batches in the ROWS_SCORE layout), through
@@ -31,7 +32,8 @@
  *     for k: forward(mb[k]) -> logits, lse, logp;
  *            objective_forward_backward(o, &mb[k], logp, ref_k, &norm, dlogp, &st, &err);
  *            objective_logits_forward_backward(o, &mb[k], 0, B*T, logits, lse, dlogp,
- *                                              guide_logits, V, Vp, &norm, &st, &err);
+ *                                              guide_logits, base_logits, V, Vp, &norm,
+ *                                              &st, &err);
  *            backward (gradients accumulate, NOT divided by K)
  *     objective_stats_finish(o, &st, &metrics);                        // loss + TRL metrics
  *
@@ -84,6 +86,11 @@ typedef struct {
     double log_odds_chosen; /* sum of z */
     double weight;          /* sum of pair weights */
     double kl;              /* attribute: sum_t KL(q_t || p_t), normalised like nll */
+    double bce;             /* nado: the BCE term, normalised (1/N) */
+    double consistency;     /* nado: the consistency term, normalised (1/N) */
+    double acc_correct;     /* nado: rows whose sigmoid(r) at the last position is on the
+                             * label's side of 1/2 */
+    double acc_rows;        /* nado: rows counted for accuracy */
 } ObjectiveStats;
 
 /* Metrics with TRL's names, in a fixed order; `present` says which ones the objective
@@ -103,7 +110,11 @@ typedef enum {
     OBJ_METRIC_LOG_ODDS_CHOSEN,   /* "log_odds_chosen"    mean z */
     OBJ_METRIC_WEIGHTS_MEAN,      /* "weights/mean"       mean pair weight (ddpo, dorpo) */
     OBJ_METRIC_KL,                /* "kl"                 attribute: mean KL(q_t || p_t) per NLL token */
-    OBJ_METRIC_ACCURACY,          /* "accuracy"           reward: fraction of pairs with r_c > r_r */
+    OBJ_METRIC_BCE,               /* "bce"                nado: mean BCE per response token */
+    OBJ_METRIC_CONSISTENCY,       /* "consistency"        nado: consistency term / N */
+    OBJ_METRIC_ACCURACY,          /* "accuracy"           reward: fraction of pairs with r_c > r_r;
+                                   *                      nado: sigmoid(r) at each row's last
+                                   *                      position vs its label, fraction right */
     OBJ_METRIC_COUNT
 } ObjectiveMetricId;
 
@@ -122,9 +133,14 @@ int objective_needs_reference(const CfgObjective *o);
 /* 1 for reward: the model is a reward model (score head), batches are ROWS_SCORE and the
  * loss goes through objective_scores_forward_backward. */
 int objective_uses_score_head(const CfgObjective *o);
-/* 1 when the objective has a logit-level term (objective.attribute.guide set): the logit
- * head then needs the guide model's logits. */
+/* 1 when the objective has a logit-level term (objective.attribute.guide set, or nado):
+ * the logit head then needs the frozen models' logits (objective_needs_guide / _base). */
 int objective_has_logit_head(const CfgObjective *o);
+/* 1 when the logit head reads a guide's logits (objective.attribute.guide set). */
+int objective_needs_guide(const CfgObjective *o);
+/* 1 when it reads a frozen base model's logits: nado (p_base), or the attribute KL with
+ * q_base "base". */
+int objective_needs_base(const CfgObjective *o);
 /* 1 for the pairwise objectives (dpo, orpo, ddpo, dorpo, reward): batches in the pair layout. */
 int objective_is_pairwise(const CfgObjective *o);
 /* The TRL name of a metric id ("loss", "rewards/chosen", ...). */
@@ -165,36 +181,48 @@ int objective_forward_backward_f64(const CfgObjective *o, const Batch *b, const 
                                    double *dlogp, ObjectiveStats *stats, TaError *err);
 
 /* Logit head over token rows [row0, row0 + nrows) of micro-batch b (token row n = r*T + t
- * of the flattened (B*T, Vp) logits; the range may cut through batch rows). All arrays
- * hold just those rows:
+ * of the flattened (B*T, Vp) logits; the range may cut through batch rows, except for
+ * nado, whose consistency term couples positions t and t+1 of a sequence: its ranges must
+ * be whole batch rows, row0 and nrows multiples of T). All arrays hold just those rows:
  *   logits        (nrows, Vp) the policy's logits; with dlogp != NULL overwritten IN PLACE
  *                 by dL/dlogits (padded columns v >= V set to 0)
  *   lse           (nrows)     their logsumexp over the V real columns (logsoftmax_gather)
  *   dlogp         (nrows)     dL/dlogp from objective_forward_backward, or NULL for a
  *                             forward-only evaluation (logits are then left unchanged)
  *   guide_logits  (nrows, Vp) the guide model's logits of the same rows; required when
- *                             objective_has_logit_head(o), ignored otherwise
+ *                             objective_needs_guide(o), ignored otherwise
+ *   base_logits   (nrows, Vp) the frozen base model's logits of the same rows; required
+ *                             when objective_needs_base(o), ignored otherwise
  *   norm          the whole step's normalisers; stats: the logit-level terms are added
  * dlogits[n,v] = dlogp[n] (1[v = y_n] - p_v) + (gradient of the logit-level terms).
  * attribute (the KL regulariser of Meng et al. 2024, arXiv 2410.05559): for each NLL token
- * (loss_mask for sft, target >= 0 for pretrain), with p = softmax(logits), R = sigmoid(r):
- *   q = p R / Z, Z = sum_v p_v R_v (q uses stop_grad(p)),  KL_t = sum_v q_v log R_v - log Z
+ * (loss_mask for sft, target >= 0 for pretrain), with p = softmax(logits), R = sigmoid(r),
+ * and p0 = p (q_base policy) or the base model's softmax pb (q_base base):
+ *   q = p0 R / Z, Z = sum_v p0_v R_v (q is a constant target: stop_grad),
+ *   KL_t = sum_v q_v log(q_v / p_v)     (= sum_v q_v log R_v - log Z when p0 = p)
  *   L += lambda (1/N) sum_t KL_t,  dL/dlogit_v = lambda/N (p_v - q_v)
  * with N the NLL's token normaliser of the step (so K micro-batches == one big batch).
- * Returns TA_OK; TA_EINPUT (bad config, missing guide logits); TA_ERUNTIME when a KL term
- * is not finite (names the row and position; the logits rows are then unspecified, stats
- * unchanged). */
+ * nado (Meng et al. 2022, arXiv 2205.14219): the logits are the NADO's r, read as
+ * sigmoid logits; for each row with label C in {0, 1} (Batch.labels) and each response
+ * position t (loss_mask), a_t = r_t[y_t], and for each pair of response positions (t, t+1)
+ *   E_t = sum_v pb_{t+1}(v) sigmoid(r_{t+1}[v])          (pb = the base's softmax)
+ *   L = (1/N) sum_t BCE(a_t, C) + alpha_reg (1/N) sum_(t,t+1) KL_Bern(E_t || sigmoid(a_t))
+ * with N the response tokens of the step; the derivation is in src/objective/nado.c.
+ * Returns TA_OK; TA_EINPUT (bad config, missing guide / base logits); TA_ERUNTIME when a
+ * term is not finite (names the row and position; the logits rows are then unspecified,
+ * stats unchanged). */
 int objective_logits_forward_backward(const CfgObjective *o, const Batch *b, int row0, int nrows,
                                       float *logits, const float *lse, const float *dlogp,
-                                      const float *guide_logits, int V, int Vp,
-                                      const ObjectiveNorm *norm, ObjectiveStats *stats,
+                                      const float *guide_logits, const float *base_logits, int V,
+                                      int Vp, const ObjectiveNorm *norm, ObjectiveStats *stats,
                                       TaError *err);
 /* The same in double precision (the finite-difference tests). */
 int objective_logits_forward_backward_f64(const CfgObjective *o, const Batch *b, int row0,
                                           int nrows, double *logits, const double *lse,
                                           const double *dlogp, const double *guide_logits,
-                                          int V, int Vp, const ObjectiveNorm *norm,
-                                          ObjectiveStats *stats, TaError *err);
+                                          const double *base_logits, int V, int Vp,
+                                          const ObjectiveNorm *norm, ObjectiveStats *stats,
+                                          TaError *err);
 
 /* The reward model's loss head (objective.type reward) for one micro-batch in the pair
  * layout and the ROWS_SCORE layout:

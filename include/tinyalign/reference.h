@@ -1,8 +1,9 @@
 /* reference.h — frozen auxiliary models: forward-only GPT-2s that run beside the policy on
- * the same rows (the DPO reference, the objective.attribute guide; later a reward or a loss
- * model). One mechanism, AuxModel, and the set a run holds, AuxModels.
+ * the same rows (the DPO reference, the objective.attribute guide, the base model of nado
+ * and of the attribute's q_base base; later a reward or a loss model). One mechanism,
+ * AuxModel, and the set a run holds, AuxModels.
  *
- * An AuxModel has a role ("reference", "guide") naming it in messages and in the checkpoint
+ * An AuxModel has a role ("reference", "guide", "base") naming it in messages and in the checkpoint
  * state, where the CRC32 of its weights as built is kept and checked on resume. Its weights
  * come from a model directory (run / checkpoints / step / model dir) or are a snapshot of
  * the policy's; it has no gradients and no AdamW state. It runs strictly before the
@@ -22,8 +23,10 @@
  * dropped); sync (TR-DPO: every sync_steps, ref <- alpha policy + (1 - alpha) ref; the
  * drifted weights go into checkpoints as ref.safetensors, so a resume stays bit-exact).
  * S_ref = sum over completion tokens (loss_mask) of log p_ref (objective_sequence_logps).
- * The guide (objective.attribute.guide) must share the policy's vocab_size and
- * max_seq_len; its other dimensions may differ.
+ * The guide (objective.attribute.guide) and the base (objective.nado.base,
+ * objective.attribute.base; "" = a snapshot of the initial policy) must share the policy's
+ * vocab_size and max_seq_len; their other dimensions may differ. Both keep their logits
+ * (AUX_LOGITS): with a guide and a base, a step holds three (B,T,Vp) logits buffers.
  */
 #ifndef TINYALIGN_REFERENCE_H
 #define TINYALIGN_REFERENCE_H
@@ -136,11 +139,14 @@ typedef struct {
     int has_ref;
     AuxModel guide;  /* objective.attribute.guide (has_guide) */
     int has_guide;
-    AuxIdentity ref_id, guide_id;
+    AuxModel base;   /* nado's p_base / the attribute's q_base base (has_base) */
+    int has_base;
+    AuxIdentity ref_id, guide_id, base_id;
 } AuxModels;
 
 /* Builds every auxiliary model the objective needs (a reference for dpo / ddpo, a guide
- * for objective.attribute; the cached reference computes or loads its cache). A zeroed
+ * for objective.attribute, a base for nado and q_base base; the cached reference computes
+ * or loads its cache). A zeroed
  * AuxModels is an empty set. TA_OK / TA_EINPUT (message names the key) / TA_ERUNTIME. */
 int aux_models_init(AuxModels *m, const AuxSetup *s, TaError *err);
 void aux_models_free(AuxModels *m); /* safe on a zeroed struct */
@@ -162,6 +168,8 @@ int aux_models_forward(AuxModels *m, const Batch *b, const void *set, float *ref
                        TaError *err);
 /* (B,T,Vp) guide logits of the last aux_models_forward, or NULL without a guide. */
 const float *aux_models_guide_logits(const AuxModels *m);
+/* (B,T,Vp) base logits of the last aux_models_forward, or NULL without a base. */
+const float *aux_models_base_logits(const AuxModels *m);
 
 /* After optimizer update number `step` (1-based): TR-DPO sync when due; returns 1 if the
  * reference moved. */

@@ -149,6 +149,13 @@ typedef void (*SampleProgressFn)(void *ctx, long seqs_done, long seqs_total, lon
 int sample_gen_init(SampleGen **out, const GPT2 *model, const Tokenizer *tok,
                     const SampleOptions *opt, int max_prompt_len, TaError *err);
 void sample_gen_free(SampleGen *g); /* NULL allowed */
+/* Guided decoding (NADO-guided, Meng et al. 2022, arXiv 2205.14219): from now on every
+ * token is drawn from log p + log sigmoid(r), r the guide model's logits at the same
+ * position (the guide is read in place and must outlive the generator; it gets its own
+ * KV cache beside the model's). The combined row then goes through the whole sampler
+ * pipeline above as the logits would. TA_EINPUT when the guide's vocab_size or
+ * max_seq_len differs from the model's (nothing changed). Call at most once. */
+int sample_gen_set_guide(SampleGen *g, const GPT2 *guide, TaError *err);
 void sample_gen_set_progress(SampleGen *g, SampleProgressFn fn, void *ctx);
 /* Bytes the generator allocated (KV cache, buffers, sampler scratch). */
 size_t sample_gen_bytes(const SampleGen *g);

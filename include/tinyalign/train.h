@@ -10,7 +10,7 @@
  *   2. objective normalisers over all K (objective_norm_add)      -> all-reduce hook NORM
  *   3. zero the gradients; for each micro-batch:
  *        auxiliary (frozen) models' forwards: the DPO reference's sequence log-probs, the
- *        guide's logits (reference module)
+ *        guide's and the base model's logits (reference module)
  *        -> policy forward (logits, lse, per-token log-probs)
  *        -> loss head over log-probs (objective_forward_backward: dL/dlogp)
  *        -> logit head (objective_logits_forward_backward: dlogits in place, + KL terms)

@@ -1,8 +1,13 @@
 /* cmd_bench.c — `tinyalign bench`: speed of the training step (train_step, the one `train`
- * runs: reference forward, forward, loss heads, backward, clip, AdamW) for a GPT-2 shape
- * on random tokens, with MFU, memory arithmetic vs peak RSS and a per-kernel time
- * breakdown. Used by `make bench` (tools/bench.sh), which puts PyTorch's number for the
- * same model next to it. A benchmark, never a test. */
+ * runs: reference / guide / base forwards, forward, loss heads, backward, clip, AdamW) for a
+ * GPT-2 shape on random tokens, with MFU, memory arithmetic vs peak RSS and a per-kernel
+ * time breakdown. Used by `make bench` (tools/bench.sh), which puts PyTorch's number for
+ * the same model next to it. A benchmark, never a test.
+ * --objective attribute: sft + the attribute KL with a guide of the policy's shape (random
+ * weights of another seed, written to a temporary model directory, as a run loads one);
+ * --objective nado: the NADO head, the base a snapshot of the policy, labels 0/1
+ * alternating. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +19,7 @@
 #include "tinyalign/data.h"
 #include "tinyalign/kernels.h"
 #include "tinyalign/model.h"
+#include "tinyalign/model_io.h"
 #include "tinyalign/objective.h"
 #include "tinyalign/optim.h"
 #include "tinyalign/reference.h"
@@ -38,6 +44,7 @@ static void bench_batch_init(Batch *b, const GPT2Config *cfg, int B, int T, int 
         }
         b->lengths[row] = T;
         b->weights[row] = 1.0f;
+        b->labels[row] = (float)(row % 2);
         b->example_ids[row] = pairs ? row % (B / 2) : row;
     }
     free(tok);
@@ -53,6 +60,7 @@ static void bench_copy(const Batch *src, Batch *b) {
     memcpy(b->loss_mask, src->loss_mask, n);
     memcpy(b->lengths, src->lengths, (size_t)src->B * sizeof(int));
     memcpy(b->weights, src->weights, (size_t)src->B * sizeof(float));
+    memcpy(b->labels, src->labels, (size_t)src->B * sizeof(float));
     memcpy(b->example_ids, src->example_ids, (size_t)src->B * sizeof(int64_t));
     b->B = src->B;
     b->T = src->T;
@@ -142,9 +150,11 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--warmup", .kind = CLI_INT, .dst = &warmup, .meta = "N", .def = "2", .lo = 0, .hi = 1 << 30, .help = "untimed steps first"},
         {.name = "--threads", .kind = CLI_INT, .dst = &threads, .meta = "N", .def = "0", .lo = 0, .hi = 1 << 30, .help = "threads; 0 = all cores"},
         {.name = "--peak-gflops", .kind = CLI_DOUBLE, .dst = &peak, .meta = "G", .def = "270", .lo = 1e-9, .hi = 1e12, .help = "the machine's peak, for MFU"},
-        {.name = "--objective", .kind = CLI_CHOICE, .dst = &objective_i, .choices = "pretrain|sft|dpo", .def = "pretrain",
+        {.name = "--objective", .kind = CLI_CHOICE, .dst = &objective_i,
+         .choices = "pretrain|sft|dpo|attribute|nado", .def = "pretrain",
          .help = "the loss head timed (sft / dpo: second half of each row is the\n"
-                 "completion; dpo: B/2 pairs)"},
+                 "completion; dpo: B/2 pairs; attribute: sft + lambda KL toward a\n"
+                 "guide of the same shape; nado: the NADO head + a base forward)"},
         {.name = "--reference", .kind = CLI_CHOICE, .dst = &refmode_i, .choices = "snapshot|cached", .def = "snapshot",
          .help = "dpo: the reference as a frozen snapshot (one extra forward)\n"
                  "or cached log-probs (none)"},
@@ -169,7 +179,8 @@ int cmd_bench(int argc, char **argv) {
     };
     int prc = cli_parse(&spec, argc, argv);
     if (prc != CLI_RUN) return prc;
-    static const char *const OBJECTIVES[] = {"pretrain", "sft", "dpo"}, *const REFMODES[] = {"snapshot", "cached"};
+    static const char *const OBJECTIVES[] = {"pretrain", "sft", "dpo", "attribute", "nado"},
+                             *const REFMODES[] = {"snapshot", "cached"};
     const char *objective = OBJECTIVES[objective_i], *refmode = REFMODES[refmode_i];
     if (T > cfg.max_seq_len) cfg.max_seq_len = T;
     TaError err;
@@ -186,8 +197,23 @@ int cmd_bench(int argc, char **argv) {
                         .reference = {.mode = !strcmp(refmode, "cached") ? CFG_REF_CACHED
                                                                           : CFG_REF_SNAPSHOT,
                                       .path = "", .cache_dir = ""}};
-    if (!strcmp(objective, "sft")) obj.type = CFG_OBJ_SFT;
+    if (!strcmp(objective, "sft") || !strcmp(objective, "attribute")) obj.type = CFG_OBJ_SFT;
     if (!strcmp(objective, "dpo")) obj.type = CFG_OBJ_DPO;
+    if (!strcmp(objective, "nado")) obj.type = CFG_OBJ_NADO;
+    obj.nado = (CfgNado){.base = "", .alpha_reg = 1.0};
+    /* the attribute guide: a model directory of the policy's shape (other random weights) */
+    char guide_dir[64] = "";
+    if (!strcmp(objective, "attribute")) {
+        snprintf(guide_dir, sizeof guide_dir, "/tmp/tinyalign-bench-guide-XXXXXX");
+        GPT2 g;
+        gpt2_init(&g, &cfg, 0);
+        gpt2_init_weights(&g, 4242);
+        int grc = mkdtemp(guide_dir) ? model_save_dir(&g, guide_dir, &err)
+                                     : ta_err(&err, TA_ERUNTIME, "cannot create a temporary directory");
+        gpt2_free(&g);
+        if (grc != TA_OK) { fprintf(stderr, "tinyalign bench: %s\n", err.msg); return grc; }
+        obj.attribute = (CfgAttribute){.guide = guide_dir, .lambda = 0.5, .base = ""};
+    }
     if (obj.type == CFG_OBJ_DPO && B % 2) { fprintf(stderr, "tinyalign bench: dpo needs an even --batch\n"); return TA_EINPUT; }
     Batch rows;
     bench_batch_init(&rows, &cfg, B, T, obj.type == CFG_OBJ_DPO);
@@ -226,6 +252,14 @@ int cmd_bench(int argc, char **argv) {
         if (rc == TA_OK && r.nonfinite) rc = ta_err(&err, TA_ERUNTIME, "non-finite step: %s", r.why);
         loss = (float)r.loss;
         if (s >= warmup) { t_total += ta_now() - t0; t_adam += r.seconds_update; t_norm += r.seconds_norm; }
+    }
+    if (guide_dir[0]) { /* loaded: the directory is no longer needed */
+        char p[128];
+        snprintf(p, sizeof p, "%s/model.safetensors", guide_dir);
+        remove(p);
+        snprintf(p, sizeof p, "%s/config.json", guide_dir);
+        remove(p);
+        remove(guide_dir);
     }
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign bench: %s\n", err.msg);

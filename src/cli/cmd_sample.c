@@ -10,6 +10,8 @@
  *                          before encoding; output lines keep "prompt" and add "filled_prompt"
  *   --bench                decode speed on random prompt ids (no tokenizer needed): one
  *                          JSON line with prefill / decode times and decode tokens/s
+ *   --guide DIR            NADO-guided decoding: tokens drawn from log p + log sigmoid(r),
+ *                          r the guide model's logits (its own KV cache beside the model's)
  * The whole prompts file is read, validated and tokenized before anything is generated,
  * so bad input exits 2 at once (file:line). Output lines are written in prompt order as
  * chunks of prompts finish, to OUT.tmp, renamed to OUT at the end.
@@ -167,7 +169,8 @@ static int write_line(FILE *f, const DataRow *row, const SampleResult *r, int n,
 }
 
 /* ---- --bench ---------------------------------------------------------------------------- */
-static int run_bench(const GPT2 *m, SampleOptions *o, int prompt_len, int reps) {
+static int run_bench(const GPT2 *m, const GPT2 *guide, SampleOptions *o, int prompt_len,
+                     int reps) {
     const GPT2Config *c = &m->config;
     if (prompt_len < 1 || prompt_len + o->max_new_tokens > c->max_seq_len)
         return fail(TA_EINPUT, "--bench: --prompt-len %d + --max-new-tokens %d must fit in "
@@ -189,6 +192,7 @@ static int run_bench(const GPT2 *m, SampleOptions *o, int prompt_len, int reps) 
     SampleGen *g = NULL;
     TaError err = {0};
     int rc = sample_gen_init(&g, m, NULL, o, prompt_len, &err);
+    if (rc == TA_OK && guide) rc = sample_gen_set_guide(g, guide, &err);
     SampleResult *res = ta_calloc(sizeof *res * (size_t)B, "results");
     /* a warm-up (pages the weights in, starts the threads), then `reps` timed runs; the
      * fastest is reported (other processes only ever slow a run down) */
@@ -245,7 +249,7 @@ static const char *NOTES =
 
 int cmd_sample(int argc, char **argv) {
     const char *model_arg = NULL, *tok_arg = NULL, *prompt = NULL, *prompts_file = NULL,
-               *out_path = NULL, *template_arg = NULL;
+               *out_path = NULL, *template_arg = NULL, *guide_arg = NULL;
     int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps, threads, prompt_len;
     CliList stops;
     SampleOptions o;
@@ -269,6 +273,10 @@ int cmd_sample(int argc, char **argv) {
         {.name = "--out", .kind = CLI_STR, .dst = &out_path, .meta = "FILE.jsonl",
          .help = "write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
                  "\"finish_reason\"}]} lines (default for --prompts: stdout)"},
+        {.name = "--guide", .kind = CLI_STR, .dst = &guide_arg, .meta = "MODEL",
+         .help = "NADO-guided decoding: draw from log p + log sigmoid(r), r the\n"
+                 "logits of this guide model (same vocabulary and max_seq_len;\n"
+                 "Meng et al. 2022, arXiv 2205.14219)"},
         {.name = "--n", .kind = CLI_INT, .dst = &o.n, .meta = "N", .def = "1", .lo = 1, .hi = 1e6,
          .help = "responses per prompt"},
         {.name = "--max-new-tokens", .kind = CLI_INT, .dst = &o.max_new_tokens, .meta = "N", .def = "128",
@@ -337,12 +345,30 @@ int cmd_sample(int argc, char **argv) {
     char dir[4096];
     if (checkpoint_resolve(model_arg, dir, sizeof dir, &err) != TA_OK)
         return fail(TA_EINPUT, "--model %s", err.msg);
-    GPT2 m;
+    GPT2 m, gm;
     memset(&m, 0, sizeof m);
+    memset(&gm, 0, sizeof gm);
     if (model_load_dir(&m, dir, 0, &err) != TA_OK) return fail(err.code ? err.code : TA_EINPUT, "%s", err.msg);
+    if (guide_arg) {
+        char gdir[4096];
+        rc = checkpoint_resolve(guide_arg, gdir, sizeof gdir, &err);
+        if (rc == TA_OK) rc = model_load_dir(&gm, gdir, 0, &err);
+        if (rc == TA_OK && (gm.config.vocab_size != m.config.vocab_size ||
+                            gm.config.max_seq_len != m.config.max_seq_len))
+            rc = ta_err(&err, TA_EINPUT,
+                        "the guide has vocab_size %d and max_seq_len %d, the model %s has %d and "
+                        "%d: they must be equal", gm.config.vocab_size, gm.config.max_seq_len,
+                        dir, m.config.vocab_size, m.config.max_seq_len);
+        if (rc != TA_OK) {
+            gpt2_free(&m);
+            gpt2_free(&gm);
+            return fail(err.code ? err.code : TA_EINPUT, "--guide %s: %s", guide_arg, err.msg);
+        }
+    }
     if (bench) {
-        rc = run_bench(&m, &o, prompt_len, bench_reps);
+        rc = run_bench(&m, guide_arg ? &gm : NULL, &o, prompt_len, bench_reps);
         gpt2_free(&m);
+        gpt2_free(&gm);
         return rc;
     }
 
@@ -385,6 +411,10 @@ int cmd_sample(int argc, char **argv) {
         rc = fail(err.code, "%s", err.msg);
         goto end;
     }
+    if (guide_arg && sample_gen_set_guide(g, &gm, &err) != TA_OK) {
+        rc = fail(err.code, "--guide %s: %s", guide_arg, err.msg);
+        goto end;
+    }
     if (!quiet) {
         const GPT2Config *c = &m.config;
         fprintf(stderr, "sample: %s: GPT-2 L=%d NH=%d C=%d V=%d max_seq_len=%d (%.2fM params)\n"
@@ -396,6 +426,9 @@ int cmd_sample(int argc, char **argv) {
                 maxlen + o.max_new_tokens < m.config.max_seq_len ? maxlen + o.max_new_tokens
                                                                  : m.config.max_seq_len,
                 (double)sample_gen_bytes(g) / (1024.0 * 1024.0), ta_get_threads());
+        if (guide_arg)
+            fprintf(stderr, "sample: guided by %s: GPT-2 L=%d NH=%d C=%d (log p + log sigmoid(r))\n",
+                    guide_arg, gm.config.n_layer, gm.config.n_head, gm.config.d_model);
     }
     int jsonl_out = out_path || prompts_file;
     if (out_path) {
@@ -481,5 +514,6 @@ end:
     sample_template_free(&tmpl);
     tokenizer_free(tok);
     gpt2_free(&m);
+    gpt2_free(&gm);
     return rc;
 }

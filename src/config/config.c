@@ -218,7 +218,8 @@ static const char *const SECTION_ALIASES[][2] = {
     {"data", "dataset,datasets,data_args"},
     {"objective", "loss,algorithm,method,trainer_type"},
     {"objective.reference", "ref,ref_model,reference_model"},
-    {"objective.attribute", "nado,attribute_control,kl,guide"},
+    {"objective.attribute", "attribute_control,kl,guide"},
+    {"objective.nado", "nado_head,neural_oracle,guide_training"},
     {"optim", "optimizer,optimiser,optimization,opt"},
     {"train", "training,trainer,training_args"},
     {"train.eval_generate", "generate_eval,eval_gen,task_eval,generation_eval"},
@@ -1038,6 +1039,29 @@ static int cross_checks(Resolve *r) {
                       "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
                       "\"pretrain\", got \"%s\"",
                       ORIGIN("objective.attribute.guide"), config_choice_name("objective.type", t));
+    const CfgAttribute *at = &c->objective.attribute;
+    if (at->base[0] && at->q_base != CFG_QBASE_BASE)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.attribute.base\" (\"%s\") is only read when "
+                      "\"objective.attribute.q_base\" is \"base\"",
+                      ORIGIN("objective.attribute.base"), at->base);
+    if (at->q_base == CFG_QBASE_BASE && !at->guide[0])
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.attribute.q_base\" \"base\" needs a guide: set "
+                      "\"objective.attribute.guide\"",
+                      ORIGIN("objective.attribute.q_base"));
+    if (t == CFG_OBJ_NADO && c->data.format != CFG_DATA_MULTI)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.type\" \"nado\" learns from labelled samples: "
+                      "\"data.format\" must be \"multi\" (responses with a 0/1 \"score\", as "
+                      "`tinyalign score` writes them), got \"%s\"",
+                      ORIGIN("objective.type"), config_choice_name("data.format", c->data.format));
+    if (t == CFG_OBJ_NADO && !c->objective.nado.base[0] && c->model.init == CFG_INIT_SCRATCH)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.nado.base\" is required when \"model.init\" is "
+                      "\"scratch\" (the base model whose samples the NADO learns from; \"\" "
+                      "means the initial model, which here is random)",
+                      ORIGIN("objective.nado.base"));
     if (c->train.patience > 0 && c->train.eval_every == 0)
         return ta_err(err, TA_EINPUT,
                       "%s: \"train.patience\" (%d) needs evaluations: set \"train.eval_every\" > 0",

@@ -21,10 +21,11 @@ static const char *const TOK_CHOICES[] = {"sentencepiece", "none", NULL};
 static const char *const FORMAT_CHOICES[] = {"tokens", "sft", "preference", "multi", NULL};
 static const char *const TRUNC_CHOICES[] = {"keep_end", "keep_start", NULL};
 static const char *const OBJ_CHOICES[] = {"pretrain", "sft", "dpo", "orpo", "ddpo", "dorpo",
-                                          "reward", NULL};
+                                          "reward", "nado", NULL};
 static const char *const LOSS_CHOICES[] = {"sigmoid", "ipo", "hinge", "robust", NULL};
 static const char *const SCOPE_CHOICES[] = {"response", "full", NULL};
 static const char *const REF_CHOICES[] = {"snapshot", "cached", "sync", NULL};
+static const char *const QBASE_CHOICES[] = {"policy", "base", NULL};
 /* Order must match LrSchedule in optim.h. */
 static const char *const SCHED_CHOICES[] = {"constant", "linear", "cosine", NULL};
 
@@ -173,6 +174,27 @@ static const ConfigKey KEYS[] = {
      .offset = OFF(objective.attribute.lambda), .flags = M | CFG_GE, .min = 0, .def = 0.5,
      .aliases = "kl_weight,kl_coef,attribute_lambda",
      .doc = "weight of the KL(q || p) term per NLL token, q = p*sigmoid(guide)"},
+    {.path = "objective.attribute.q_base", .type = CFG_T_ENUM,
+     .offset = OFF(objective.attribute.q_base), .flags = M, .def = CFG_QBASE_POLICY,
+     .choices = QBASE_CHOICES, .aliases = "q_model,prior,p_in_q",
+     .doc = "p inside q: the policy (detached) or the frozen base model"},
+    {.path = "objective.attribute.base", .type = CFG_T_STRING,
+     .offset = OFF(objective.attribute.base), .flags = M, .def_str = "",
+     .aliases = "base_model,base_path,prior_model",
+     .doc = "q_base base: base model dir; \"\" = the initial policy"},
+
+    /* ---- objective.nado ---- */
+    {.path = "objective.nado.base", .type = CFG_T_STRING, .offset = OFF(objective.nado.base),
+     .flags = M, .def_str = "", .aliases = "base_model,base_path,base_lm",
+     .doc = "nado: frozen base model dir (p_base); \"\" = the initial model"},
+    {.path = "objective.nado.alpha_reg", .type = CFG_T_FLOAT,
+     .offset = OFF(objective.nado.alpha_reg), .flags = M | CFG_GE, .min = 0, .def = 1.0,
+     .aliases = "bellman_reg,reg,consistency_weight,alpha",
+     .doc = "nado: weight of the consistency term"},
+    {.path = "objective.nado.stop_grad_expectation", .type = CFG_T_BOOL,
+     .offset = OFF(objective.nado.stop_grad_expectation), .flags = M, .def = 0,
+     .aliases = "detach_expectation,stop_grad",
+     .doc = "nado: E_t a constant target (false = gradient to r_t+1 too)"},
 
     /* ---- optim ---- */
     {.path = "optim.lr", .type = CFG_T_FLOAT, .offset = OFF(optim.lr), .flags = M | CFG_GT,

@@ -3,6 +3,7 @@
  * loader and the JSONL datasets.
  * Not here: filling batches (token_data.c, jsonl_dataset.c) or the cursor arithmetic
  * (the trainer walks DataCursor over the permutation). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,8 @@ void batch_alloc(Batch *b, int max_rows, int max_T) {
     b->weights = ta_calloc((size_t)max_rows * sizeof(float), "batch weights");
     b->margins = ta_calloc((size_t)max_rows * sizeof(float), "batch margins");
     b->example_ids = ta_calloc((size_t)max_rows * sizeof(int64_t), "batch example ids");
+    b->labels = ta_malloc((size_t)max_rows * sizeof(float), "batch labels");
+    for (int r = 0; r < max_rows; r++) b->labels[r] = NAN;
 }
 
 void batch_free(Batch *b) {
@@ -32,6 +35,7 @@ void batch_free(Batch *b) {
     free(b->weights);
     free(b->margins);
     free(b->example_ids);
+    free(b->labels);
     memset(b, 0, sizeof *b);
 }
 

@@ -774,6 +774,8 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
             b->weights[row] = w;
             b->margins[row] = mg;
             b->example_ids[row] = (int64_t)ex;
+            b->labels[row] = d->kind == DS_MULTI && d->resps[ex].has_score
+                                 ? (float)d->resps[ex].score : NAN;
         }
     }
 }

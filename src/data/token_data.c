@@ -5,6 +5,7 @@
  * Does not: shuffle (the trainer draws window ids from data_epoch_permutation), tokenize
  * (see `tinyalign tokenize`), or read JSONL (jsonl_dataset.c). */
 #include <glob.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,7 @@ void token_data_fill(const TokenData *d, int split, const uint32_t *ids, int n, 
         memset(b->loss_mask + (size_t)r * T, 1, (size_t)T);
         b->lengths[r] = T;
         b->weights[r] = 1.0f;
+        b->labels[r] = NAN;
         b->margins[r] = 0.0f;
         b->example_ids[r] = (int64_t)w;
     }

@@ -1,7 +1,7 @@
 /* attribute.c — the logit head (objective_logits_forward_backward): turns the fast path's
  * dL/dlogp into dlogits for every objective, and adds the attribute-control KL of Meng et
  * al. 2024 (arXiv 2410.05559) on sft / pretrain when objective.attribute.guide is set.
- * Not here: the guide model (reference module) and its training (NADO), guided decoding.
+ * Not here: the guide model (reference module), its training (nado.c), guided decoding.
  *
  * The KL term. At every token the NLL counts (loss_mask for sft, target >= 0 for
  * pretrain), with policy logits l (V), p = softmax(l), and the guide's logits r (V) read as
@@ -26,6 +26,14 @@
  * Check: R = 1[v not in B] gives q = p with B zeroed and renormalised, Z = 1 - p(B),
  * KL_t = -log(1 - p(B)) (tests/test_objective.c).
  *
+ * q_base "base" (the open choice (i) of the method): the p inside q is a frozen base
+ * model's softmax pb (the model the NADO was trained on) instead of stop_grad(p):
+ *   q_v = pb_v R_v / Z,  Z = sum_v pb_v R_v,
+ *   KL_t = sum_v q_v (log pb_v + log R_v - log Z - log p_v) = S / Z - log Z,
+ *          S = sum_v pb_v R_v (log pb_v + log R_v - log p_v)
+ * and, q being a constant target either way, the same gradient lambda/N (p_v - q_v). The
+ * base's log-softmax is taken here (its logsumexp in double, one pass per row).
+ *
  * Numerics: log R and R come from one e = exp(-|r|): log R = min(r, 0) - log1p(e),
  * R = 1/(1+e) for r >= 0, e/(1+e) below, so R = 0 never meets log R = -inf. Z and S are
  * summed in double. Z = 0 (the guide forbids every token) or any non-finite term is
@@ -40,11 +48,24 @@
 #include "objective_impl.h"
 #include "tinyalign/kernels.h"
 
+/* obj_row_lse_f / _d (objective_impl.h). */
+#define ROW_LSE(NAME, REAL, EXP)                                                             \
+    double NAME(const REAL *x, int V) {                                               \
+        REAL mx = x[0];                                                                      \
+        for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;                              \
+        double s = 0.0;                                                                      \
+        for (int v = 0; v < V; v++) s += (double)EXP(x[v] - mx);                             \
+        return (double)mx + log(s);                                                          \
+    }
+ROW_LSE(obj_row_lse_f, float, expf)
+ROW_LSE(obj_row_lse_d, double, exp)
+
 /* One token row: returns KL_t (0 when !kl). With grad, overwrites l (Vp) by dlogits:
- * g (1[v = y] - p_v) + c (p_v - q_v), g = dL/dlogp of the row, c = lambda/N (0: plain). */
-#define LOGIT_ROW(NAME, REAL, EXP, LOG1P)                                                    \
-    static double NAME(REAL *l, REAL lse, const REAL *r, int y, REAL g, REAL c, int kl,      \
-                       int V, int Vp, int grad) {                                           \
+ * g (1[v = y] - p_v) + c (p_v - q_v), g = dL/dlogp of the row, c = lambda/N (0: plain).
+ * lb: the base's logits of the row (q_base base), NULL for q_base policy. */
+#define LOGIT_ROW(NAME, REAL, EXP, LOG1P, LSE)                                               \
+    static double NAME(REAL *l, REAL lse, const REAL *r, const REAL *lb, int y, REAL g,      \
+                       REAL c, int kl, int V, int Vp, int grad) {                           \
         if (!kl) { /* logits_to_dlogits, same expression */                                 \
             if (!grad) return 0.0;                                                          \
             if (y < 0 || g == 0) {                                                          \
@@ -56,14 +77,17 @@
             for (int v = V; v < Vp; v++) l[v] = 0;                                          \
             return 0.0;                                                                     \
         }                                                                                   \
+        const REAL lseb = lb ? (REAL)LSE(lb, V) : 0;                                        \
         double Z = 0.0, S = 0.0;                                                            \
         for (int v = 0; v < V; v++) {                                                       \
             REAL p = EXP(l[v] - lse), e = EXP(r[v] < 0 ? r[v] : -r[v]);                     \
             REAL R = r[v] >= 0 ? 1 / (1 + e) : e / (1 + e);                                \
             REAL logR = (r[v] < 0 ? r[v] : 0) - LOG1P(e);                                   \
-            double w = (double)(p * R);                                                     \
+            REAL p0 = lb ? EXP(lb[v] - lseb) : p;                                           \
+            double w = (double)(p0 * R);                                                    \
             Z += w;                                                                         \
-            S += w * (double)logR;                                                          \
+            S += w * (lb ? (double)(lb[v] - lseb) + (double)logR - (double)(l[v] - lse)     \
+                         : (double)logR);                                                   \
             if (grad) l[v] = p; /* kept for the second pass */                              \
         }                                                                                   \
         double klt = S / Z - log(Z);                                                        \
@@ -71,7 +95,8 @@
         REAL invZ = (REAL)(1.0 / Z);                                                        \
         for (int v = 0; v < V; v++) {                                                       \
             REAL p = l[v], e = EXP(r[v] < 0 ? r[v] : -r[v]);                                \
-            REAL q = p * (r[v] >= 0 ? 1 / (1 + e) : e / (1 + e)) * invZ;                    \
+            REAL p0 = lb ? EXP(lb[v] - lseb) : p;                                           \
+            REAL q = p0 * (r[v] >= 0 ? 1 / (1 + e) : e / (1 + e)) * invZ;                   \
             l[v] = -g * p + c * (p - q);                                                    \
         }                                                                                   \
         l[y] += g;                                                                          \
@@ -79,16 +104,8 @@
         return klt;                                                                         \
     }
 
-LOGIT_ROW(logit_row_f, float, expf, log1pf)
-LOGIT_ROW(logit_row_d, double, exp, log1p)
-
-/* The float or the double arrays of one call (exactly one of each pair set). */
-typedef struct {
-    float *lf;
-    const float *lse_f, *dlogp_f, *guide_f;
-    double *ld;
-    const double *lse_d, *dlogp_d, *guide_d;
-} LogitIO;
+LOGIT_ROW(logit_row_f, float, expf, log1pf, obj_row_lse_f)
+LOGIT_ROW(logit_row_d, double, exp, log1p, obj_row_lse_d)
 
 enum { BLOCK = 32, SUPER = 256 }; /* tokens per partial KL sum; partial sums per pass */
 
@@ -96,6 +113,8 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
                       const LogitIO *io, int V, int Vp, const ObjectiveNorm *norm,
                       ObjectiveStats *stats, TaError *err) {
     TA_ASSERT(row0 >= 0 && nrows >= 0 && (size_t)row0 + nrows <= (size_t)b->B * b->T);
+    if (o->type == CFG_OBJ_NADO)
+        return obj_nado_logits(o, b, row0, nrows, io, V, Vp, norm, stats, err);
     const int grad = io->dlogp_f || io->dlogp_d;
     const int *tg = b->targets + row0;
     if (!objective_has_logit_head(o)) {
@@ -103,8 +122,8 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
             logits_to_dlogits(io->lf, io->lse_f, tg, io->dlogp_f, nrows, V, Vp);
         else if (grad)
             for (int i = 0; i < nrows; i++)
-                logit_row_d(io->ld + (size_t)i * Vp, io->lse_d[i], NULL, tg[i], io->dlogp_d[i],
-                            0.0, 0, V, Vp, 1);
+                logit_row_d(io->ld + (size_t)i * Vp, io->lse_d[i], NULL, NULL, tg[i],
+                            io->dlogp_d[i], 0.0, 0, V, Vp, 1);
         return TA_OK;
     }
     int rc = objective_check_batch(o, b, err);
@@ -112,13 +131,18 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
     if (!io->guide_f && !io->guide_d)
         return ta_err(err, TA_EINPUT,
                       "objective.attribute: the logit head needs the guide model's logits");
+    const int use_base = objective_needs_base(o);
+    if (use_base && !io->base_f && !io->base_d)
+        return ta_err(err, TA_EINPUT,
+                      "objective.attribute.q_base \"base\": the logit head needs the base model's "
+                      "logits");
     const int sft = o->type == CFG_OBJ_SFT;
     const double N = sft ? norm->n_loss_tokens_w : norm->n_full_tokens;
     if (!(N > 0) && sft && norm->n_loss_tokens > 0) { /* every row weighs 0: nothing to learn */
         if (grad && io->lf) logits_to_dlogits(io->lf, io->lse_f, tg, io->dlogp_f, nrows, V, Vp);
         for (int i = 0; grad && !io->lf && i < nrows; i++)
-            logit_row_d(io->ld + (size_t)i * Vp, io->lse_d[i], NULL, tg[i], io->dlogp_d[i], 0.0,
-                        0, V, Vp, 1);
+            logit_row_d(io->ld + (size_t)i * Vp, io->lse_d[i], NULL, NULL, tg[i],
+                        io->dlogp_d[i], 0.0, 0, V, Vp, 1);
         return TA_OK;
     }
     if (!(N > 0))
@@ -145,10 +169,13 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
                 size_t off = (size_t)i * Vp;
                 double t;
                 if (io->lf)
-                    t = logit_row_f(io->lf + off, io->lse_f[i], io->guide_f + off, tg[i],
-                                    grad ? io->dlogp_f[i] : 0.0f, (float)(c * w), kl, V, Vp, grad);
+                    t = logit_row_f(io->lf + off, io->lse_f[i], io->guide_f + off,
+                                    use_base ? io->base_f + off : NULL, tg[i],
+                                    grad ? io->dlogp_f[i] : 0.0f, (float)(c * w), kl, V, Vp,
+                                    grad);
                 else
-                    t = logit_row_d(io->ld + off, io->lse_d[i], io->guide_d + off, tg[i],
+                    t = logit_row_d(io->ld + off, io->lse_d[i], io->guide_d + off,
+                                    use_base ? io->base_d + off : NULL, tg[i],
                                     grad ? io->dlogp_d[i] : 0.0, c * w, kl, V, Vp, grad);
                 if (!isfinite(t) && bad[k] < 0) bad[k] = i;
                 acc += t * w;
@@ -174,20 +201,23 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
 
 int objective_logits_forward_backward(const CfgObjective *o, const Batch *b, int row0, int nrows,
                                       float *logits, const float *lse, const float *dlogp,
-                                      const float *guide_logits, int V, int Vp,
-                                      const ObjectiveNorm *norm, ObjectiveStats *stats,
+                                      const float *guide_logits, const float *base_logits, int V,
+                                      int Vp, const ObjectiveNorm *norm, ObjectiveStats *stats,
                                       TaError *err) {
     TA_ASSERT(o && b && logits && lse && norm && stats);
-    LogitIO io = {.lf = logits, .lse_f = lse, .dlogp_f = dlogp, .guide_f = guide_logits};
+    LogitIO io = {.lf = logits, .lse_f = lse, .dlogp_f = dlogp, .guide_f = guide_logits,
+                  .base_f = base_logits};
     return logit_head(o, b, row0, nrows, &io, V, Vp, norm, stats, err);
 }
 
 int objective_logits_forward_backward_f64(const CfgObjective *o, const Batch *b, int row0,
                                           int nrows, double *logits, const double *lse,
                                           const double *dlogp, const double *guide_logits,
-                                          int V, int Vp, const ObjectiveNorm *norm,
-                                          ObjectiveStats *stats, TaError *err) {
+                                          const double *base_logits, int V, int Vp,
+                                          const ObjectiveNorm *norm, ObjectiveStats *stats,
+                                          TaError *err) {
     TA_ASSERT(o && b && logits && lse && norm && stats);
-    LogitIO io = {.ld = logits, .lse_d = lse, .dlogp_d = dlogp, .guide_d = guide_logits};
+    LogitIO io = {.ld = logits, .lse_d = lse, .dlogp_d = dlogp, .guide_d = guide_logits,
+                  .base_d = base_logits};
     return logit_head(o, b, row0, nrows, &io, V, Vp, norm, stats, err);
 }

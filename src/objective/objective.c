@@ -1,7 +1,8 @@
 /* objective.c — the loss-head dispatcher: batch validation, the step normalisers, the
  * finite checks, float/double plumbing, and the TRL-named metrics. The math of each loss
  * family lives in sft.c (pretrain, sft), dpo.c (dpo, ddpo), orpo.c (orpo, dorpo),
- * reward.c (the reward model) and attribute.c (the logit head: the attribute-control KL).
+ * reward.c (the reward model), attribute.c (the logit head: the attribute-control KL) and
+ * nado.c (the NADO head).
  *
  * Validation happens before anything is written, so an error leaves dlogp and the stats
  * untouched: a malformed batch is TA_EINPUT (the data is wrong), a non-finite log-prob or
@@ -20,6 +21,7 @@ static const char *type_name(CfgObjectiveType t) {
     case CFG_OBJ_ORPO: return "orpo";
     case CFG_OBJ_DDPO: return "ddpo";
     case CFG_OBJ_DORPO: return "dorpo";
+    case CFG_OBJ_NADO: return "nado";
     case CFG_OBJ_REWARD: return "reward";
     }
     return "?";
@@ -31,8 +33,17 @@ int objective_needs_reference(const CfgObjective *o) {
 
 int objective_uses_score_head(const CfgObjective *o) { return o->type == CFG_OBJ_REWARD; }
 
-int objective_has_logit_head(const CfgObjective *o) {
+int objective_needs_guide(const CfgObjective *o) {
     return o->attribute.guide && o->attribute.guide[0];
+}
+
+int objective_has_logit_head(const CfgObjective *o) {
+    return objective_needs_guide(o) || o->type == CFG_OBJ_NADO;
+}
+
+int objective_needs_base(const CfgObjective *o) {
+    return o->type == CFG_OBJ_NADO ||
+           (objective_needs_guide(o) && o->attribute.q_base == CFG_QBASE_BASE);
 }
 
 int objective_is_pairwise(const CfgObjective *o) {
@@ -47,7 +58,8 @@ static int is_weighted(const CfgObjective *o) {
 static const char *const METRIC_NAMES[OBJ_METRIC_COUNT] = {
     "loss",           "nll_loss",       "rewards/chosen",  "rewards/rejected",
     "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
-    "log_odds_ratio", "log_odds_chosen", "weights/mean", "kl", "accuracy",
+    "log_odds_ratio", "log_odds_chosen", "weights/mean", "kl",
+    "bce",            "consistency",    "accuracy",
 };
 
 const char *objective_metric_name(ObjectiveMetricId id) {
@@ -114,7 +126,7 @@ double obj_log1mexp(double a) {
 
 static int check_config(const CfgObjective *o, TaError *err) {
     const char *tn = type_name(o->type);
-    if (o->type < CFG_OBJ_PRETRAIN || o->type > CFG_OBJ_REWARD)
+    if (o->type < CFG_OBJ_PRETRAIN || o->type > CFG_OBJ_NADO)
         return ta_err(err, TA_EINPUT, "objective.type: unknown objective %d", (int)o->type);
     if (o->type == CFG_OBJ_DPO || o->type == CFG_OBJ_DDPO) {
         if (!(o->beta > 0) || !isfinite(o->beta))
@@ -138,12 +150,15 @@ static int check_config(const CfgObjective *o, TaError *err) {
             return ta_err(err, TA_EINPUT, "objective.odds_clamp: expected > 0, got %g",
                           o->odds_clamp);
     }
+    if (o->type == CFG_OBJ_NADO && (!(o->nado.alpha_reg >= 0) || !isfinite(o->nado.alpha_reg)))
+        return ta_err(err, TA_EINPUT, "objective.nado.alpha_reg: expected >= 0, got %g",
+                      o->nado.alpha_reg);
     if (o->type == CFG_OBJ_REWARD && (!(o->center_rewards_coefficient >= 0) ||
                                       !isfinite(o->center_rewards_coefficient)))
         return ta_err(err, TA_EINPUT,
                       "objective.center_rewards_coefficient: expected >= 0, got %g",
                       o->center_rewards_coefficient);
-    if (objective_has_logit_head(o)) {
+    if (objective_needs_guide(o)) {
         if (o->type != CFG_OBJ_SFT && o->type != CFG_OBJ_PRETRAIN)
             return ta_err(err, TA_EINPUT,
                           "objective.attribute.guide: applies to sft and pretrain, not %s", tn);
@@ -172,6 +187,15 @@ int objective_check_batch(const CfgObjective *o, const Batch *b, TaError *err) {
                                   "%s: batch row %d position %d: loss_mask set where there is "
                                   "no target (padding)", tn, r, t);
             }
+    }
+    if (o->type == CFG_OBJ_NADO) {
+        if (!b->labels)
+            return ta_err(err, TA_EINPUT, "nado: the batch carries no sequence labels");
+        for (int r = 0; r < b->B; r++)
+            if (b->labels[r] != 0.0f && b->labels[r] != 1.0f)
+                return ta_err(err, TA_EINPUT,
+                              "nado: batch row %d: label %g, expected 0 or 1 (the response's "
+                              "\"score\" from a 0/1 oracle)", r, (double)b->labels[r]);
     }
     if (o->type == CFG_OBJ_SFT && b->weights)
         for (int r = 0; r < b->B; r++)
@@ -278,9 +302,9 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
                       "objective_norm_add for every micro-batch of the step first)", tn);
     if (o->type == CFG_OBJ_PRETRAIN && norm->n_full_tokens <= 0)
         return ta_err(err, TA_EINPUT, "pretrain: no target tokens in the step's batch");
-    if (o->type == CFG_OBJ_SFT && norm->n_loss_tokens <= 0)
+    if ((o->type == CFG_OBJ_SFT || o->type == CFG_OBJ_NADO) && norm->n_loss_tokens <= 0)
         return ta_err(err, TA_EINPUT,
-                      "sft: no completion tokens (loss_mask) in the whole step's batch");
+                      "%s: no completion tokens (loss_mask) in the whole step's batch", tn);
 
     /* The kind of input must be the objective's: scores for reward, log-probs otherwise. */
     const int scores = io->score_f || io->score_d;
@@ -326,6 +350,7 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
     case CFG_OBJ_DDPO: obj_dpo(o, b, io, norm, stats); break;
     case CFG_OBJ_ORPO:
     case CFG_OBJ_DORPO: obj_orpo(o, b, io, norm, stats); break;
+    case CFG_OBJ_NADO: obj_nado(o, b, io, norm, stats); break;
     case CFG_OBJ_REWARD: obj_reward(o, b, io, norm, stats); break;
     }
     stats->rows += b->B;
@@ -383,9 +408,14 @@ void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, Obje
     int pairwise = objective_is_pairwise(o);
     int orpo = o->type == CFG_OBJ_ORPO || o->type == CFG_OBJ_DORPO;
     if (orpo || (objective_needs_reference(o) && o->sft_weight > 0) ||
-        objective_has_logit_head(o))
+        objective_needs_guide(o))
         SET(OBJ_METRIC_NLL, s->nll);
-    if (objective_has_logit_head(o)) SET(OBJ_METRIC_KL, s->kl);
+    if (objective_needs_guide(o)) SET(OBJ_METRIC_KL, s->kl);
+    if (o->type == CFG_OBJ_NADO) {
+        SET(OBJ_METRIC_BCE, s->bce);
+        SET(OBJ_METRIC_CONSISTENCY, s->consistency);
+        SET(OBJ_METRIC_ACCURACY, s->acc_rows > 0 ? s->acc_correct / s->acc_rows : 0.0);
+    }
     if (objective_uses_score_head(o)) { /* TRL RewardTrainer's names */
         if (s->pairs > 0) {
             double np = s->pairs;

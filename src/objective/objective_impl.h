@@ -42,6 +42,9 @@ void obj_write_row(const ObjIO *io, const Batch *b, int row, double g_resp, doub
 double obj_log_sigmoid(double u); /* log σ(u) = -softplus(-u) */
 double obj_sigmoid(double u);
 double obj_log1mexp(double a);    /* log(1 - e^a), a < 0 (SEEDS §1.2 two-branch form) */
+/* logsumexp of a row of V logits (max-shifted, summed in double) (attribute.c). */
+double obj_row_lse_f(const float *x, int V);
+double obj_row_lse_d(const double *x, int V);
 
 /* The families; batches are validated and normalisers checked before they run. */
 void obj_pretrain(const CfgObjective *o, const Batch *b, const ObjIO *io,
@@ -56,5 +59,23 @@ void obj_reward(const CfgObjective *o, const Batch *b, const ObjIO *io, const Ob
                 ObjectiveStats *st); /* the reward model's Bradley-Terry loss */
 /* The weight of sft row r (1 without weights). */
 double obj_row_weight(const Batch *b, int r);
+/* nado's fast path: no log-prob term (dlogp stays 0), counts the response tokens. */
+void obj_nado(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
+              ObjectiveStats *st);
+
+/* The float or the double arrays of one logit-head call (exactly one of each pair set):
+ * the policy's logits (dlogits in place), their lse, dL/dlogp, and the frozen models'
+ * logits of the same rows (guide: objective.attribute; base: nado's p_base or the
+ * attribute's q_base base). */
+typedef struct {
+    float *lf;
+    const float *lse_f, *dlogp_f, *guide_f, *base_f;
+    double *ld;
+    const double *lse_d, *dlogp_d, *guide_d, *base_d;
+} LogitIO;
+
+/* nado's logit head over token rows [row0, row0 + nrows), whole batch rows (nado.c). */
+int obj_nado_logits(const CfgObjective *o, const Batch *b, int row0, int nrows, const LogitIO *io,
+                    int V, int Vp, const ObjectiveNorm *norm, ObjectiveStats *stats, TaError *err);
 
 #endif

@@ -32,7 +32,7 @@ void obj_pretrain(const CfgObjective *o, const Batch *b, const ObjIO *io,
         ObjRowSums s;
         obj_row_sums(io, b, r, &s);
         st->loss += -s.s_full * inv;
-        if (objective_has_logit_head(o)) st->nll += -s.s_full * inv;
+        if (objective_needs_guide(o)) st->nll += -s.s_full * inv;
         st->tokens += s.n_full;
         obj_write_row(io, b, r, -inv, -inv);
     }
@@ -46,7 +46,7 @@ void obj_sft(const CfgObjective *o, const Batch *b, const ObjIO *io, const Objec
         obj_row_sums(io, b, r, &s);
         const double w = obj_row_weight(b, r); /* x * 1.0 == x: weight-1 rows keep their bits */
         st->loss += -s.s_resp * inv * w;
-        if (objective_has_logit_head(o)) st->nll += -s.s_resp * inv * w;
+        if (objective_needs_guide(o)) st->nll += -s.s_resp * inv * w;
         st->tokens += s.n_resp;
         obj_write_row(io, b, r, -inv * w, 0.0);
     }

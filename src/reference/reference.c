@@ -1,6 +1,7 @@
 /* reference.c — frozen auxiliary models (see reference.h): loading or snapshotting their
  * weights, borrowed or own activations, the DPO reference's three modes (snapshot, cached
- * log-probs on disk, TR-DPO sync) and the guide of objective.attribute.
+ * log-probs on disk, TR-DPO sync), the guide of objective.attribute and the base model
+ * (nado, q_base base).
  * Not here: what the objectives do with their outputs (objective module), the order of a
  * step (train/step.c). */
 #define _POSIX_C_SOURCE 200809L
@@ -363,12 +364,27 @@ int aux_models_init(AuxModels *m, const AuxSetup *s, TaError *err) {
                               : (AuxIdentity){"reference", m->ref.crc, "model.path",
                                               s->policy_path ? s->policy_path : ""};
     }
-    if (objective_has_logit_head(s->cfg)) {
+    if (objective_needs_guide(s->cfg)) {
         m->has_guide = 1;
         AuxSpec spec = {.role = "guide", .key = "objective.attribute.guide",
                         .path = s->cfg->attribute.guide, .output = AUX_LOGITS};
         if ((rc = aux_model_init(&m->guide, &spec, s->policy, err)) != TA_OK) return rc;
         m->guide_id = (AuxIdentity){"guide", m->guide.crc, spec.key, spec.path};
+    }
+    if (objective_needs_base(s->cfg)) {
+        m->has_base = 1;
+        int nado = s->cfg->type == CFG_OBJ_NADO;
+        AuxSpec spec = {.role = "base",
+                        .key = nado ? "objective.nado.base" : "objective.attribute.base",
+                        .path = nado ? s->cfg->nado.base : s->cfg->attribute.base,
+                        .output = AUX_LOGITS};
+        if ((rc = aux_model_init(&m->base, &spec, s->policy, err)) != TA_OK) return rc;
+        /* "" = the initial policy: named by model.path in the checkpoint state, as the
+         * snapshot reference is */
+        m->base_id = spec.path && *spec.path
+                         ? (AuxIdentity){"base", m->base.crc, spec.key, spec.path}
+                         : (AuxIdentity){"base", m->base.crc, "model.path",
+                                         s->policy_path ? s->policy_path : ""};
     }
     return TA_OK;
 }
@@ -376,6 +392,7 @@ int aux_models_init(AuxModels *m, const AuxSetup *s, TaError *err) {
 void aux_models_free(AuxModels *m) {
     reference_free(&m->ref);
     aux_model_free(&m->guide);
+    aux_model_free(&m->base);
     memset(m, 0, sizeof *m);
 }
 
@@ -386,11 +403,16 @@ int aux_models_forward(AuxModels *m, const Batch *b, const void *set, float *ref
         rc = m->ref.mode == CFG_REF_CACHED ? cache_lookup(&m->ref, set, b, ref_seq_logp, err)
                                            : forward_logps(&m->ref.aux, b, ref_seq_logp, err);
     if (rc == TA_OK && m->has_guide) rc = aux_model_forward(&m->guide, b, err);
+    if (rc == TA_OK && m->has_base) rc = aux_model_forward(&m->base, b, err);
     return rc;
 }
 
 const float *aux_models_guide_logits(const AuxModels *m) {
     return m->has_guide ? m->guide.model.acts.logits : NULL;
+}
+
+const float *aux_models_base_logits(const AuxModels *m) {
+    return m->has_base ? m->base.model.acts.logits : NULL;
 }
 
 int aux_models_after_update(AuxModels *m, const GPT2 *policy, long step) {
@@ -414,5 +436,6 @@ int aux_models_identities(const AuxModels *m, AuxIdentity *out, int cap) {
     if (m->has_ref && m->ref.mode != CFG_REF_SYNC && n < cap)
         out[n++] = m->ref_id;
     if (m->has_guide && n < cap) out[n++] = m->guide_id;
+    if (m->has_base && n < cap) out[n++] = m->base_id;
     return n;
 }

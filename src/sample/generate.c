@@ -15,8 +15,17 @@
  *      result and frees its slot at once.
  * Nothing is allocated per token on the model path; with stop strings, the generated ids
  * are decoded after each token (the tokenizer allocates the string) to search them.
+ *
+ * Guided decoding (sample_gen_set_guide: NADO-guided decoding, Meng et al. 2022, arXiv
+ * 2205.14219): a guide model runs beside the policy with its own decode state (its own KV
+ * cache, the same slots, positions and calls: every reset, copy, prefill and step is done
+ * on both), and every row of logits the samplers see is
+ *   l'_v = log p_v + log sigmoid(r_v) = (l_v - logsumexp(l)) + log sigmoid(r_v)
+ * so that at temperature 1 a token is drawn with probability p_v R_v / sum_u p_u R_u, the
+ * guide-reweighted distribution q. PyTorch: l.log_softmax(-1) + F.logsigmoid(r).
  * Not here: beam search, speculative decoding, prefix caching across calls.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +50,8 @@ typedef struct {
 
 struct SampleGen {
     const GPT2 *model;
+    const GPT2 *guide;  /* guided decoding: the guide's logits r (or NULL) */
+    GPT2Decode gdec;    /* its decode state, mirroring dec */
     const Tokenizer *tok;
     SampleOptions opt;
     int Vs;             /* sampled vocabulary: min(V, tokenizer vocabulary) */
@@ -136,7 +147,71 @@ void sample_gen_free(SampleGen *g) {
     free(g->list);
     free(g->tokens);
     free(g->rows);
+    gpt2_decode_free(&g->gdec);
     free(g);
+}
+
+int sample_gen_set_guide(SampleGen *g, const GPT2 *guide, TaError *err) {
+    const GPT2Config *c = &g->model->config, *gc = &guide->config;
+    if (gc->vocab_size != c->vocab_size || gc->max_seq_len != c->max_seq_len)
+        return ta_err(err, TA_EINPUT,
+                      "the guide has vocab_size %d and max_seq_len %d, the model %d and %d: they "
+                      "must be equal (the guide reads the model's tokens and positions)",
+                      gc->vocab_size, gc->max_seq_len, c->vocab_size, c->max_seq_len);
+    TA_ASSERT(!g->guide);
+    g->guide = guide;
+    gpt2_decode_init(&g->gdec, guide, g->dec.S, g->dec.maxT, g->dec.R);
+    return TA_OK;
+}
+
+/* ---- the decode calls, on the policy and (guided) on the guide ------------------------- */
+
+static void dec_reset(SampleGen *g, int s) {
+    gpt2_decode_reset(&g->dec, s);
+    if (g->guide) gpt2_decode_reset(&g->gdec, s);
+}
+
+static void dec_copy(SampleGen *g, int dst, int src) {
+    gpt2_decode_copy(&g->dec, dst, src);
+    if (g->guide) gpt2_decode_copy(&g->gdec, dst, src);
+}
+
+/* The logits rows of the last call become log p + log sigmoid(r) (see the top). */
+static void guide_combine(SampleGen *g) {
+    const int n = g->dec.n_logits, V = g->model->config.vocab_size;
+    const size_t Vp = (size_t)g->model->config.padded_vocab_size;
+    TA_ASSERT(g->gdec.n_logits == n);
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int k = 0; k < n; k++) {
+        float *l = g->dec.logits + (size_t)k * Vp;
+        const float *r = g->gdec.logits + (size_t)k * Vp;
+        float mx = l[0];
+        for (int v = 1; v < V; v++) mx = l[v] > mx ? l[v] : mx;
+        double z = 0.0;
+        for (int v = 0; v < V; v++) z += (double)expf(l[v] - mx);
+        const float lse = mx + (float)log(z);
+        for (int v = 0; v < V; v++) /* log sigmoid(r) = min(r, 0) - log1p(exp(-|r|)) */
+            l[v] = (l[v] - lse) + ((r[v] < 0 ? r[v] : 0.0f) - log1pf(expf(-fabsf(r[v]))));
+    }
+}
+
+static int dec_forward(SampleGen *g, const int *seqs, const int *tokens, int N,
+                       const unsigned char *want, TaError *err) {
+    int rc = gpt2_decode_forward(&g->dec, seqs, tokens, N, want, err);
+    if (rc == TA_OK && g->guide) {
+        rc = gpt2_decode_forward(&g->gdec, seqs, tokens, N, want, err);
+        if (rc == TA_OK) guide_combine(g);
+    }
+    return rc;
+}
+
+static int dec_step(SampleGen *g, const int *seqs, const int *tokens, int N, TaError *err) {
+    int rc = gpt2_decode_step(&g->dec, seqs, tokens, N, err);
+    if (rc == TA_OK && g->guide) {
+        rc = gpt2_decode_step(&g->gdec, seqs, tokens, N, err);
+        if (rc == TA_OK) guide_combine(g);
+    }
+    return rc;
 }
 
 void sample_gen_set_progress(SampleGen *g, SampleProgressFn fn, void *ctx) {
@@ -148,7 +223,8 @@ size_t sample_gen_bytes(const SampleGen *g) {
     size_t per_slot = (size_t)g->Vs * (sizeof(float) + sizeof(SampleCand) + sizeof(int) +
                                        sizeof(double) + 1) +
                       sizeof(int) * (size_t)g->opt.max_new_tokens;
-    return gpt2_decode_bytes(&g->dec) + per_slot * (size_t)g->opt.batch;
+    return gpt2_decode_bytes(&g->dec) + (g->guide ? gpt2_decode_bytes(&g->gdec) : 0) +
+           per_slot * (size_t)g->opt.batch;
 }
 
 /* Copies s[0..n) replacing every invalid UTF-8 sequence (overlong forms, surrogates,
@@ -299,7 +375,7 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
             ta_rng_seed(&sl->rng, sample_seq_seed(o->seed, (uint64_t)(first_index + pi), (uint64_t)j));
             if (n_groups == 0 || g->slots[g->group_lead[n_groups - 1]].prompt != pi) {
                 g->group_lead[n_groups++] = s;
-                gpt2_decode_reset(&g->dec, s);
+                dec_reset(g, s);
             }
             sl->group = n_groups - 1;
             g->list[n_launch++] = s;
@@ -316,8 +392,7 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
                     r++;
                     if (r < g->dec.R && !(t == lead->plen - 1 && gi == n_groups - 1)) continue;
                     /* flush: run the rows, then every group finished here samples */
-                    if (gpt2_decode_forward(&g->dec, g->row_seq, g->row_tok, r, g->row_want,
-                                            &ferr) != TA_OK)
+                    if (dec_forward(g, g->row_seq, g->row_tok, r, g->row_want, &ferr) != TA_OK)
                         TA_ASSERT(0 && "prefill rows validated above");
                     int n = 0;
                     for (int k = 0; k < g->dec.n_logits; k++) {
@@ -325,7 +400,7 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
                         for (int m = 0; m < n_launch; m++) {
                             int s = g->list[m];
                             if (g->slots[s].group != grp) continue;
-                            gpt2_decode_copy(&g->dec, s, g->group_lead[grp]);
+                            dec_copy(g, s, g->group_lead[grp]);
                             rows[n] = g->dec.logits + (size_t)k * Vp;
                             g->tokens[n++] = s;
                         }
@@ -347,7 +422,7 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
             }
         if (n == 0) continue;
         double t0 = ta_now();
-        if (gpt2_decode_step(&g->dec, g->list, g->tokens, n, &ferr) != TA_OK)
+        if (dec_step(g, g->list, g->tokens, n, &ferr) != TA_OK)
             TA_ASSERT(0 && "decode rows are in range by construction");
         for (int i = 0; i < n; i++) rows[i] = g->dec.logits + (size_t)i * Vp;
         int f = sample_round(g, g->list, rows, n, out);

@@ -113,13 +113,14 @@ static int run_micro(TrainStep *t, const Batch *b, const void *set, const Object
     if (rc != TA_OK) return rc;
     const float *ref = aux && aux->has_ref ? t->ref_logp : NULL;
     const float *guide = aux ? aux_models_guide_logits(aux) : NULL;
+    const float *base = aux ? aux_models_base_logits(aux) : NULL;
     if ((rc = gpt2_forward(m, b->tokens, b->targets, b->B, b->T, err)) != TA_OK) return rc;
     float *dlogp = backward ? m->acts.dlogp : NULL;
     rc = objective_forward_backward(o, b, m->acts.logp, ref, norm, dlogp, st, err);
     if (rc == TA_OK) {
         double t0 = m->prof ? ta_now() : 0.0;
         rc = objective_logits_forward_backward(o, b, 0, b->B * b->T, m->acts.logits, m->acts.lse,
-                                               dlogp, guide, m->config.vocab_size,
+                                               dlogp, guide, base, m->config.vocab_size,
                                                m->config.padded_vocab_size, norm, st, err);
         if (m->prof && backward) m->prof->bwd[K_LOGSOFTMAX] += ta_now() - t0;
     }

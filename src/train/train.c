@@ -156,6 +156,40 @@ static void report_pair_weights(const Trainer *t) {
                 ddpo ? "the loss" : "the NLL and the log-odds ratio", ws.min);
 }
 
+/* nado reads each response's "score" as its sequence label C: every one must be 0 or 1
+ * (an oracle's verdict; FILE:LINE responses[j] otherwise). One summary line; a warning when
+ * every label is the same (the BCE then has one target and the guide learns nothing about
+ * the constraint). */
+static int check_nado_labels(const Trainer *t, const Dataset *d, TaError *err) {
+    size_t n = 0, pos = 0;
+    for (size_t i = 0; i < dataset_num_rows(d); i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        for (int j = 0; j < row.n_responses; j++) {
+            DataResponse r;
+            dataset_response(d, row.first + (size_t)j, &r);
+            if (!r.has_score)
+                return ta_err(err, TA_EINPUT,
+                              "%s:%ld: responses[%d] has no \"score\": objective nado needs a 0/1 "
+                              "label per response (label the samples with `tinyalign score "
+                              "--scorer ORACLE`)", dataset_path(d), row.line, j);
+            if (r.score != 0.0 && r.score != 1.0)
+                return ta_err(err, TA_EINPUT,
+                              "%s:%ld: responses[%d].score is %.17g: objective nado needs labels 0 or "
+                              "1 (the oracle must answer 0/1)", dataset_path(d), row.line, j, r.score);
+            n++;
+            pos += r.score == 1.0;
+        }
+    }
+    fprintf(t->info, "data: %s: %zu labelled responses, %zu satisfy the constraint (%.1f%%)\n",
+            dataset_path(d), n, pos, n ? 100.0 * (double)pos / (double)n : 0.0);
+    if (n > 0 && (pos == 0 || pos == n))
+        fprintf(stderr, "warning: %s: every label is %d: the NADO head learns nothing about the "
+                        "constraint (sample more, or from a model that sometimes %s it)\n",
+                dataset_path(d), pos ? 1 : 0, pos ? "violates" : "satisfies");
+    return TA_OK;
+}
+
 /* SFT rows with a "weight": say how many weigh 0 (they contribute nothing) and the range. */
 static void report_sft_weights(Trainer *t) {
     const Dataset *d = t->ds_train;
@@ -220,8 +254,12 @@ static int open_data(Trainer *t, TaError *err) {
     fprintf(t->info, "data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n",
             dataset_path(t->ds_train), t->train.n, dataset_num_truncated(t->ds_train),
             c->data.max_len, c->data.max_prompt_len);
+    if (c->objective.type == CFG_OBJ_NADO && (rc = check_nado_labels(t, t->ds_train, err)) != TA_OK)
+        return rc;
     if (c->data.val[0]) {
         if ((rc = dataset_load(&t->ds_val, c->data.val, kind, t->tok, &dopt, err)) != TA_OK) return rc;
+        if (c->objective.type == CFG_OBJ_NADO && (rc = check_nado_labels(t, t->ds_val, err)) != TA_OK)
+            return rc;
         t->val = (Source){.ds = t->ds_val, .n = dataset_size(t->ds_val),
                           .rows_per_example = dataset_rows_per_example(t->ds_val)};
         t->have_val = 1;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# repro_nado.sh — the NADO reproduction driver (tools/repro_nado.sh) in its smoke form (tiny
+# sizes, 1 seed, one lambda in both schedules), so the pipeline cannot rot silently: every
+# arm is trained and evaluated, the report has a row per arm and both figures, and a second
+# invocation redoes nothing. Not the scientific result (docs/repro_nado.md).
+source "$(dirname "$0")/../lib.sh"
+D=$(scratch_dir cli_repro_nado)
+OUT=$D/study
+ARMS="sft_full sft_filtered sft_cont guided seq_2 par_2"
+run() { tools/repro_nado.sh --smoke --seeds 1 --jobs 1 --lambdas 2 --parallel-lambdas 2 \
+          --build "${TA_BUILD:-build}" --out "$OUT"; }
+if run > "$D/run1.out" 2>&1; then pass smoke_runs; else fail smoke_runs "$(tail -n 5 "$D/run1.out")"; fi
+miss=""
+for a in $ARMS; do
+  for f in DONE violations.jsonl judge.jsonl ppl_clean.json ppl_banned.json; do
+    [ -f "$OUT/seed1/$a/eval/$f" ] || miss="$miss $a/eval/$f"
+  done
+  grep -q "^| $a |" "$OUT/report.md" 2>/dev/null || miss="$miss report:$a"
+done
+for f in report.md results.json tradeoff.png bars.png seed1/nado1_eval.json seed1/par_2/wallclock.txt; do
+  [ -s "$OUT/$f" ] || miss="$miss $f"
+done
+[ -z "$miss" ] && pass smoke_outputs || fail smoke_outputs "missing:$miss"
+# par_2's round 2 is fine-tuned with NADO_1 (one round of lag), seq_2's with its own NADO_2
+grep -q "seed1/nado1" "$OUT/seed1/par_2/round2/model/config.json" 2>/dev/null &&
+  grep -q "seq_2/round2/nado" "$OUT/seed1/seq_2/round2/model/config.json" 2>/dev/null \
+  && pass smoke_schedules_use_their_guides || fail smoke_schedules_use_their_guides "round-2 guides"
+n=$(grep -c . "$OUT/timings.txt")
+run > "$D/run2.out" 2>&1
+# the second invocation adds its header and total lines only
+[ "$(grep -c . "$OUT/timings.txt")" -eq $((n + 2)) ] && pass smoke_resume_skips \
+  || fail smoke_resume_skips "stages were redone: $(tail -n 4 "$OUT/timings.txt")"
+exit $((FAILS > 0))
