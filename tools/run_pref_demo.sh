@@ -13,7 +13,7 @@
 #     scored by tools/gen_pref_task.py --check: fraction correct / copy / swap / other;
 #     and, with `sample`, 4 samples per prompt at temperature 1.
 # Configs: configs/{sft,dpo,orpo,ddpo,dorpo}-tiny.json. ORPO/DORPO start from the SFT
-# checkpoint here (SEEDS.md §2.5 starts them from the base model; with this task's
+# checkpoint here (Chung et al. 2025, arXiv 2503.17126, start them from the base model; with this task's
 # ORPO NLL on the chosen answers a from-scratch run simply learns the task:
 #   build/tinyalign train configs/orpo-tiny.json --set model.init=scratch --set model.path= \
 #     --set model.n_layer=2 --set model.n_head=4 --set model.d_model=64 \

@@ -1,4 +1,5 @@
-/* curate.h — diversity data for deviation-weighted preference tuning (SEEDS.md 2.3, 2.8):
+/* curate.h — diversity data for deviation-weighted preference tuning (DDPO / DORPO,
+ * Chung et al. 2025, arXiv 2503.17126; DivPO, Lanchantin et al. 2025, arXiv 2501.18101):
  * per-response deviation scores and weights, preference-pair construction, and DivPO
  * selection, from multi-response JSONL
  *   {"prompt": str, "responses": [{"text": str, "score"?: number, "embedding"?: [number],
@@ -18,7 +19,7 @@
  *   lexical      built in, no model: hashed features of the text into CURATE_LEXICAL_DIM
  *                buckets (curate_lexical_embed below), L2-normalised.
  *
- * Deviation and weight (SEEDS 2.3 step 4, computed over a MULTISET of N responses: all the
+ * Deviation and weight (Chung et al. 2025's data scripts, computed over a MULTISET of N responses: all the
  * responses of a prompt for `curate deviation`, the 2 x #pairs paired responses for
  * `curate pairs`, one pool for DivPO):
  *   d_i^k = 1/(N-1) sum_{j != i} (1 - cos(e_i^k, e_j^k))      per source k (K sources),
@@ -106,7 +107,7 @@ typedef struct {
     int chosen, rejected; /* response indices within the prompt */
 } CuratePair;
 
-/* SEEDS 2.3 step 3, sample_pairs_with_gap, over n responses with scores (and texts, which
+/* Chung et al. 2025's sample_pairs_with_gap over n responses with scores (and texts, which
  * may be NULL):
  *   gap >= 0: avail = all; while |avail| >= 2: cand = pairs (i < j) of avail with
  *     score_i != score_j and |score_i - score_j| >= gap, enumerated i-major; if none,
@@ -126,7 +127,7 @@ int curate_sample_pairs(CuratePair *out, const double *scores, const char *const
  * (larger = more diverse). n may be 1. */
 typedef int (*CurateDiversityFn)(double *d, const int *idx, int n, void *ctx, TaError *err);
 
-/* DivPO as re-implemented by the DDPO authors (SEEDS 2.8) over n responses with scores:
+/* DivPO as re-implemented by the DDPO authors (Chung et al. 2025) over n responses with scores:
  *   k = int(min(max(max_pairs, n * rho / 100), n / 2)),  m = min(max_pairs, k)
  *   order = responses by score descending, ties by index (a stable sort)
  *   High = order[0 .. k)                      (highest first)
@@ -216,7 +217,7 @@ typedef struct {
  *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score", <the prompt
  *    row's own fields but those six>}
  * weight = the chosen's weight. Weights: with sources, computed per prompt over the
- * multiset of the responses in that prompt's (kept) pairs, as SEEDS 2.3 step 4 does;
+ * multiset of the responses in that prompt's (kept) pairs, as the authors' scripts do;
  * without sources, the responses' "weight" fields when every response has one (e.g. from
  * `curate deviation`, i.e. over ALL responses: noted on the log), else the field:embedding
  * source; no_weights writes weight 1. Every response needs a "score": a missing one is an
@@ -250,7 +251,7 @@ typedef struct {
 /* `curate divpo`: preference JSONL {"prompt", "chosen", "rejected", "chosen_score",
  * "rejected_score", <the prompt row's own fields but those and "weight">} (no weight:
  * plain DPO). Criterion deviation: u_i of the pool (the
- * normalised deviation of SEEDS 2.3, recomputed inside High and inside Low); logprob:
+ * normalised deviation above, recomputed inside High and inside Low); logprob:
  * D(y) = -S(y), less likely = more diverse. Zipped pairs with equal scores or identical
  * texts are dropped (counted). Every response needs a "score". */
 int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaError *err);

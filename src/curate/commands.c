@@ -498,7 +498,7 @@ typedef struct {
     int *gidx;          /* scratch (maxn) */
 } DivCtx;
 
-/* criterion deviation: u_i of the pool (min-max + geometric mean, SEEDS 2.3) */
+/* criterion deviation: u_i of the pool (min-max + geometric mean, Chung et al. 2025) */
 static int div_deviation(double *d, const int *idx, int n, void *ctx, TaError *err) {
     (void)err;
     DivCtx *c = ctx;

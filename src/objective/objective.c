@@ -100,7 +100,8 @@ double obj_sigmoid(double u) {
 }
 
 /* log(1 - e^a) for a < 0: log(-expm1(a)) near 0 (a > -ln 2), where 1 - e^a cancels;
- * log1p(-exp(a)) further out, where e^a is small (Mächler's log1mexp, SEEDS §1.2). */
+ * log1p(-exp(a)) further out, where e^a is small (Mächler 2012, "Accurately computing log(1 - exp(-|a|))", the
+ * Rmpfr package vignette). */
 double obj_log1mexp(double a) {
     return a > -M_LN2 ? log(-expm1(a)) : log1p(-exp(a));
 }

@@ -37,7 +37,7 @@ void obj_write_row(const ObjIO *io, const Batch *b, int row, double g_resp, doub
 /* Numerically stable scalar pieces. */
 double obj_log_sigmoid(double u); /* log σ(u) = -softplus(-u) */
 double obj_sigmoid(double u);
-double obj_log1mexp(double a);    /* log(1 - e^a), a < 0 (SEEDS §1.2 two-branch form) */
+double obj_log1mexp(double a);    /* log(1 - e^a), a < 0 (Maechler's two-branch form) */
 
 /* The families; batches are validated and normalisers checked before they run. */
 void obj_pretrain(const CfgObjective *o, const Batch *b, const ObjIO *io,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # curate.sh — end-to-end tests of `tinyalign curate deviation|pairs|divpo|diversity` on the
 # synthetic diversity task (tools/gen_diversity_task.py), every output cross-checked with
-# tools/ref_curate.py, an independent numpy reimplementation of SEEDS 2.3 / 2.8 / 2.6:
+# tools/ref_curate.py, an independent numpy reimplementation of Chung et al. 2025's data
+# pipeline and metrics (arXiv 2503.17126) and DivPO (Lanchantin et al. 2025, arXiv 2501.18101):
 # deviation fields and weights to 1e-9, pairs and DivPO picks exactly (the reference
 # replays tinyalign's RNG), metrics to 1e-7; the model: source and the logprob criterion
 # against a PyTorch GPT-2 (tools/hf_gpt2.py) on a random model; summaries on stderr;
