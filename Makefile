@@ -4,6 +4,8 @@
 #   make test         deps + build + the whole suite; last line "N passed, N failed"
 #   make bench        speed benchmarks against PyTorch in the same run (not a test)
 #   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
+#   make install      PREFIX/bin/tinyalign + PREFIX/share/tinyalign/tools (PREFIX=/usr/local;
+#                     DESTDIR for staging); make uninstall removes exactly those files
 #   make debug | asan debug (-O0 -g) / AddressSanitizer+UBSan builds in build/debug, build/asan
 #   NO_OMP=1 make ... build without OpenMP (everything still passes)
 # Flags are remembered in $(BUILD)/.flags: changing them rebuilds everything.
@@ -60,7 +62,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(LDFLAGS)
 
-.PHONY: all deps test tests bench quickstart debug asan clean info FORCE
+.PHONY: all deps test tests bench quickstart debug asan clean info install uninstall FORCE
 
 all: $(BUILD)/tinyalign
 	@$(BUILD)/tinyalign info
@@ -116,6 +118,25 @@ debug:
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+
+# Install: the binary (OpenBLAS is found through its rpath, so it runs from any directory)
+# and the Python tools it or the README runs from anywhere: plot.py (`tinyalign plot`) and
+# hf_gpt2.py (loading an exported model in PyTorch).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL_BIN   := $(DESTDIR)$(PREFIX)/bin
+INSTALL_SHARE := $(DESTDIR)$(PREFIX)/share/tinyalign
+INSTALL_TOOLS := tools/plot.py tools/hf_gpt2.py
+
+install: $(BUILD)/tinyalign
+	install -d "$(INSTALL_BIN)" "$(INSTALL_SHARE)/tools"
+	install -m 755 $(BUILD)/tinyalign "$(INSTALL_BIN)/tinyalign"
+	install -m 644 $(INSTALL_TOOLS) "$(INSTALL_SHARE)/tools/"
+	@echo "installed $(INSTALL_BIN)/tinyalign and $(INSTALL_SHARE)/tools/{$(notdir $(INSTALL_TOOLS))}"
+
+uninstall:
+	rm -f "$(INSTALL_BIN)/tinyalign" $(addprefix "$(INSTALL_SHARE)/tools/,$(addsuffix ",$(notdir $(INSTALL_TOOLS))))
+	-rmdir "$(INSTALL_SHARE)/tools" "$(INSTALL_SHARE)" 2>/dev/null || true
 
 clean:
 	rm -rf build

@@ -17,6 +17,7 @@ static const CliCommand COMMANDS[] = {
     {"tokenize", cmd_tokenize, "tokenize .txt / .jsonl into a token shard (EOS after each document)"},
     {"sample", cmd_sample, "generate n responses per prompt (KV cache; top-k/top-p/min-p, penalties)"},
     {"curate", cmd_curate, "diversity data: deviation weights, DDPO pairs, DivPO, diversity metrics"},
+    {"plot", cmd_plot, "training curves of runs from their metrics.jsonl (runs tools/plot.py)"},
 };
 
 static const CliGroup TINYALIGN = {
