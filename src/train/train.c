@@ -442,29 +442,31 @@ static int sample_during_training(Trainer *t, TaError *err) {
     so.temperature = tc->sample_temperature;
     so.seed = (uint64_t)t->cfg.run.seed * 1000003u + (uint64_t)t->st.step;
     int n = tc->sample_prompts.n;
-    char **texts = ta_calloc(sizeof(char *) * (size_t)n, "samples");
-    int rc = sample_texts(&t->model, t->tok, (const char *const *)tc->sample_prompts.items, n,
-                          &so, texts, err);
+    SampleResult *res = ta_calloc(sizeof *res * (size_t)n, "samples");
+    int rc = sample_completions(&t->model, t->tok, (const char *const *)tc->sample_prompts.items,
+                                n, &so, res, err);
     if (rc == TA_OK) {
         size_t cap = 1024;
         for (int i = 0; i < n; i++)
-            cap += 2 * (strlen(tc->sample_prompts.items[i]) + strlen(texts[i])) * 3 + 64;
+            cap += 2 * (strlen(tc->sample_prompts.items[i]) + strlen(res[i].text)) * 3 + 64;
         char *json = ta_calloc(cap, "sample json");
         strcat(json, "\"samples\": [");
         for (int i = 0; i < n; i++) {
-            fprintf(stderr, "sample step %ld | %s%s\n", t->st.step, tc->sample_prompts.items[i], texts[i]);
+            /* printed as the text continues the prompt; logged as sample's JSONL "text" */
+            fprintf(stderr, "sample step %ld | %s%s\n", t->st.step, tc->sample_prompts.items[i],
+                    res[i].continuation);
             strcat(json, i ? ", {\"prompt\": " : "{\"prompt\": ");
             log_json_string(json, cap, tc->sample_prompts.items[i]);
             strcat(json, ", \"text\": ");
-            log_json_string(json, cap, texts[i]);
+            log_json_string(json, cap, res[i].text);
             strcat(json, "}");
         }
         strcat(json, "]");
         log_metrics(&t->log, "sample", t->st.step, NULL, 0, json);
         free(json);
     }
-    for (int i = 0; i < n; i++) free(texts[i]);
-    free(texts);
+    for (int i = 0; i < n; i++) sample_result_free(&res[i]);
+    free(res);
     return rc;
 }
 

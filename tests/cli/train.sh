@@ -140,6 +140,19 @@ if [ $rc -eq 0 ] && [ "$(grep -c '"kind": "sample"' "$D/samp/metrics.jsonl")" -e
    && cmp -s "$D/straight/checkpoints/step-00000040/model.safetensors" "$D/samp/checkpoints/step-00000040/model.safetensors"; then
   pass "sample_every_logs_and_leaves_training_unchanged"
 else fail "sample_every_logs_and_leaves_training_unchanged" "exit $rc: $(grep -E 'sample|error' <<<"$err" | head -3)"; fi
+# the printed sample continues its prompt (PROMPT + " " + text when the completion starts a
+# word: the space decoding it alone drops); the logged "text" is the completion on its own
+printf '%s\n' "$err" > "$D/samp.log"
+why=$("$PY" - "$D/samp/metrics.jsonl" "$D/samp.log" 2>&1 <<'EOF2'
+import json, sys
+printed = [l.rstrip("\n").split(" | ", 1)[1] for l in open(sys.argv[2]) if l.startswith("sample step ")]
+logged = [(s["prompt"], s["text"]) for l in open(sys.argv[1]) for s in json.loads(l).get("samples", [])]
+assert len(printed) == len(logged) == 4, (len(printed), len(logged))
+for line, (p, t) in zip(printed, logged):
+    assert line in (p + t, p + " " + t), (line, p, t)
+EOF2
+)
+[ -z "$why" ] && pass "sample_every_prints_continuation" || fail "sample_every_prints_continuation" "$why"
 expect_err "bad/sample_every_without_tokenizer" "train.sample_every needs a tokenizer" -- \
   badtrain --set train.sample_every=5 --set 'train.sample_prompts=["x"]'
 
