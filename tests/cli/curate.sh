@@ -30,6 +30,11 @@ $PY tools/gen_diversity_task.py --out "$D/task.jsonl" --test-out "$D/test.jsonl"
 n=$(wc -l < "$D/task.jsonl")
 [ "$n" -eq 42 ] && [ "$(wc -l < "$D/test.jsonl")" -eq 8 ] && pass gen_diversity_task \
   || fail gen_diversity_task "$n prompts"
+# on a fresh clone data/div/ does not exist: the generator creates the folders it writes into
+( cd "$D" && "$PY" "$ROOT/tools/gen_diversity_task.py" --out new/div/train.jsonl \
+    --test-out new/div2/test.jsonl --prompts-per-sum 1 >/dev/null ) \
+  && [ -s "$D/new/div/train.jsonl" ] && [ -s "$D/new/div2/test.jsonl" ] \
+  && pass gen_diversity_task_creates_folders || fail gen_diversity_task_creates_folders "no output"
 
 # compare NAME OUT REF TOL: the two JSONL files agree
 compare() {
