@@ -338,6 +338,11 @@ def cmd_pairs(a):
         srcs = None  # the responses' own weights
     E = [embed(data, s, a.tokenizer) for s in srcs] if srcs else []
     off = offsets(data)
+    gap = a.gap
+    if gap == "auto":  # 0.2 x the score range of the prompts paired
+        sc = [r["score"] for d in data if len(d["responses"]) >= 2 for r in d["responses"]]
+        gap = 0.2 * (max(sc) - min(sc)) if sc and max(sc) > min(sc) else 0.0
+    gap = float(gap)
     with open(a.out, "w") as f:
         for p, d in enumerate(data):
             rs = d["responses"]
@@ -345,7 +350,7 @@ def cmd_pairs(a):
                 continue
             scores = [r["score"] for r in rs]
             texts = [r["text"] for r in rs]
-            pairs, _ = sample_pairs(scores, texts, a.gap, Rng(prompt_seed(a.seed, p)))
+            pairs, _ = sample_pairs(scores, texts, gap, Rng(prompt_seed(a.seed, p)))
             if not pairs:
                 continue
             if a.max_pairs_per_prompt and len(pairs) > a.max_pairs_per_prompt:
@@ -503,7 +508,7 @@ def main():
 
     common(sub.add_parser("deviation"))
     p = common(sub.add_parser("pairs"))
-    p.add_argument("--gap", type=float, default=5)
+    p.add_argument("--gap", default="auto")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-pairs-per-prompt", type=int, default=0)
     p.add_argument("--sort-with-score", action="store_true")

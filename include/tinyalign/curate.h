@@ -58,6 +58,12 @@
 #define CURATE_LEXICAL_DIM 1024 /* buckets of the lexical source */
 #define CURATE_MAX_SOURCES 8    /* --source may be given this many times */
 #define CURATE_ALL_PAIRS_MAX 100 /* gap = -1: at most this many pairs sampled per prompt */
+/* `curate pairs --gap auto` (the default): the gap is this fraction of the score range of
+ * the file (max - min over the scored responses of the prompts it pairs). 0.2 gives the
+ * DDPO authors' 5 upvotes on a 0-25 vote scale, and any difference on 0/1 or 1-5 scores,
+ * where a fixed gap of 5 would make every prompt fall back. */
+#define CURATE_GAP_AUTO (-2.0)
+#define CURATE_GAP_AUTO_FRACTION 0.2
 #define CURATE_TIE_EPS 1e-6     /* a source whose deviations span less than this ties */
 
 /* ---- embedding sources ---------------------------------------------------------------- */
@@ -192,7 +198,8 @@ typedef struct {
     int n_sources;          /* 0: see weights_mode */
     int no_weights;         /* --source none: no weights, every pair gets weight 1 */
     const char *tokenizer;
-    double gap;             /* >= 0, or -1 = all pairs (at most 100 per prompt); default 5 */
+    double gap;             /* >= 0, -1 = all pairs (at most 100 per prompt), or
+                               CURATE_GAP_AUTO (default): a fraction of the score range */
     uint64_t seed;          /* default 42 */
     int max_pairs_per_prompt; /* 0 = no cap; else keep the first N pairs drawn */
     int sort_with_score;    /* with the cap: keep the pairs with the highest chosen scores */
@@ -207,6 +214,8 @@ typedef struct {
     size_t skipped_single;   /* prompts with one response */
     size_t skipped_no_pair;  /* no two responses with different scores (and texts) */
     size_t fallback_prompts; /* the gap fallback was used at least once */
+    double gap;              /* the gap used (auto: resolved from the score range) */
+    double score_min, score_max; /* the scores of the prompts paired */
     size_t capped_prompts;   /* --max-pairs-per-prompt dropped pairs */
     size_t degenerate;       /* prompts whose weights are all 0 */
     size_t floored;          /* pairs whose chosen weight --min-weight raised */

@@ -29,7 +29,8 @@ static const char *ABOUT_DEVIATION =
 static const char *ABOUT_PAIRS =
     "Disjoint preference pairs per prompt, drawn at random among responses whose scores\n"
     "differ by at least the gap (as Chung et al. 2025, arXiv 2503.17126, sample them: when\n"
-    "none do, any two different scores; two identical texts are never paired), chosen =\n"
+    "none do, any two different scores, counted on stderr as the gap fallback; two\n"
+    "identical texts are never paired), chosen =\n"
     "the higher score. Writes {\"prompt\", \"chosen\", \"rejected\", \"weight\",\n"
     "\"chosen_score\", \"rejected_score\"}; weight = the chosen's deviation weight computed\n"
     "over the multiset of the responses in that prompt's pairs (as the authors' code does),\n"
@@ -61,6 +62,7 @@ typedef struct {
     CurateSource sources[CURATE_MAX_SOURCES];
     int n_sources, source_none, threads;
     int json, no_per_prompt, sort_with_score, max_pairs_per_prompt, max_pairs, criterion;
+    const char *gap_arg;
     double gap, min_weight, rho;
     uint64_t seed;
 } Args;
@@ -83,9 +85,11 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
                    .help = "multi-response JSONL {\"prompt\", \"responses\": [{\"text\", ...}]}"}},
         {SUB_ALL & ~SUB_DIVERSITY, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
                    .flags = CLI_REQUIRED, .help = "output (written atomically)"}},
-        {SUB_PAIRS, {.name = "--gap", .kind = CLI_DOUBLE, .dst = &a->gap, .meta = "G", .def = "5",
-                   .help = "minimum score difference; -1 = every pair with different\n"
-                           "scores, at most 100 drawn per prompt"}},
+        {SUB_PAIRS, {.name = "--gap", .kind = CLI_STR, .dst = &a->gap_arg, .meta = "G", .def = "auto",
+                   .help = "minimum score difference; auto = 0.2 x the file's score\n"
+                           "range (5 on a 0-25 vote scale, any difference on 0/1\n"
+                           "scores); -1 = every pair with different scores, at most\n"
+                           "100 drawn per prompt"}},
         {SUB_PAIRS | SUB_DIVPO, {.name = "--seed", .kind = CLI_U64, .dst = &a->seed, .meta = "S", .def = "42",
                    .help = "random seed; each prompt has its own stream"}},
         {SUB_PAIRS, {.name = "--max-pairs-per-prompt", .kind = CLI_INT, .dst = &a->max_pairs_per_prompt,
@@ -137,8 +141,12 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
     }
     free(a->source_specs.items);
     if (rc != CLI_RUN) return rc;
-    if (sub == SUB_PAIRS && !(a->gap >= 0 || a->gap == -1))
-        return cli_usage_error(&spec, "--gap needs a number >= 0, or -1 for all pairs; got %g", a->gap);
+    if (sub == SUB_PAIRS) {
+        if (!strcmp(a->gap_arg, "auto")) a->gap = CURATE_GAP_AUTO;
+        else if (!cli_parse_double(a->gap_arg, &a->gap) || !(a->gap >= 0 || a->gap == -1))
+            return cli_usage_error(&spec, "--gap \"%s\": expected auto, a number >= 0, or -1 "
+                                          "for all pairs", a->gap_arg);
+    }
     if (sub == SUB_PAIRS && a->min_weight != -1 && !(a->min_weight >= 0))
         return cli_usage_error(&spec, "--min-weight needs a number >= 0, got %g", a->min_weight);
     if (sub == SUB_DIVPO && !(a->rho > 0 && a->rho <= 100))

@@ -78,6 +78,26 @@ for args in "" "--source field:embedding --source field:style_embedding --gap 1"
     && compare "pairs_vs_python_$i" "$D/pairs$i.jsonl" "$D/pairs$i.ref.jsonl" 1e-9 \
     || fail "pairs_vs_python_$i" "$(cat "$D/pairs$i.err")"
 done
+# --gap auto on 0/1 scores: 0.2 x the range, so no prompt falls back; a fixed gap of 5 makes
+# every prompt fall back, and the summary says so (with the share)
+$PY -c "
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    for r in d['responses']: r['score'] = 1 if r['valid'] else 0
+    print(json.dumps(d))" "$D/task.jsonl" > "$D/binary.jsonl"
+$BIN curate pairs --in "$D/binary.jsonl" --out "$D/bin_auto.jsonl" 2>"$D/bin_auto.err" \
+  && $REF pairs --in "$D/binary.jsonl" --out "$D/bin_auto.ref.jsonl" \
+  && compare "pairs_gap_auto_binary_vs_python" "$D/bin_auto.jsonl" "$D/bin_auto.ref.jsonl" 1e-9 \
+  || fail "pairs_gap_auto_binary_vs_python" "$(cat "$D/bin_auto.err")"
+grep -q "gap auto = 0.2 x score range \[0, 1\] = 0.2" "$D/bin_auto.err" && ! grep -q "fallback" "$D/bin_auto.err" \
+  && pass pairs_gap_auto_binary_no_fallback || fail pairs_gap_auto_binary_no_fallback "$(cat "$D/bin_auto.err")"
+$BIN curate pairs --in "$D/binary.jsonl" --out "$D/bin_5.jsonl" --gap 5 2>"$D/bin_5.err"
+grep -qE "gap fallback: ([0-9]+) of \1 paired prompts \(100%\)" "$D/bin_5.err" && grep -q "most prompts fell back" "$D/bin_5.err" \
+  && pass pairs_fixed_gap_fallback_reported || fail pairs_fixed_gap_fallback_reported "$(cat "$D/bin_5.err")"
+grep -q "gap auto = 0.2 x score range" "$D/pairs1.err" && pass pairs_default_gap_auto \
+  || fail pairs_default_gap_auto "$(cat "$D/pairs1.err")"
+
 # weights taken from curate deviation's "weight" fields
 $BIN curate pairs --in "$D/dev1.jsonl" --out "$D/pairs_w.jsonl" 2>"$D/pairs_w.err" \
   && $REF pairs --in "$D/dev1.jsonl" --out "$D/pairs_w.ref.jsonl" \
