@@ -5,6 +5,7 @@
  * atomically and the summary to stderr. Other curate subcommands (prs, anchors, dsweight)
  * plug into the SUBCOMMANDS table.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,14 @@ static const char *ABOUT_DIVPO =
 
 static const char *ABOUT_DIVERSITY =
     "Diversity of each prompt's responses and overall (the mean over prompts): mean pairwise\n"
-    "embedding distance per source, distinct-1..4, n-gram diversity (sum over n = 1..4 of\n"
-    "unique/total n-grams of the concatenation), gzip compression ratio of the space-joined\n"
-    "texts (lower = more diverse). Default sources: lexical, plus field:embedding when every\n"
-    "response has one. Prompts with one response are skipped (counted).\n";
+    "embedding distance per source; distinct-1..4 (unique/total n-grams taken inside each\n"
+    "response, pooled over the prompt's responses, Li et al. 2016, arXiv 1510.03055; null\n"
+    "when no response has n words); n-gram diversity (the sum of distinct-1..4, an\n"
+    "undefined one counting 0); n-gram diversity joined (the same sum over the space-joined\n"
+    "texts, so n-grams span two responses: the DDPO authors' evaluation code, Chung et al.\n"
+    "2025, arXiv 2503.17126, to compare with their numbers); gzip compression ratio of\n"
+    "the space-joined texts (lower = more diverse). Default sources: lexical, plus\n"
+    "field:embedding when every response has one. Prompts with one response are skipped.\n";
 
 /* Options shared by the subcommands. */
 typedef struct {
@@ -171,9 +176,15 @@ static void print_text_report(const DiversityReport *r) {
            "responses\n",
            r->n_prompts, r->n_scored, r->skipped_single, r->n_responses);
     const DiversityPrompt *o = &r->overall;
-    printf("  distinct-1..4      %.4f %.4f %.4f %.4f\n", o->distinct[0], o->distinct[1],
-           o->distinct[2], o->distinct[3]);
-    printf("  n-gram diversity   %.4f (of 4)\n", o->ngram_diversity);
+    printf("  distinct-1..4     ");
+    for (int a = 0; a < DIVERSITY_MAX_N; a++) {
+        if (isnan(o->distinct[a])) printf(" n/a");
+        else printf(" %.4f", o->distinct[a]);
+    }
+    printf("%s\n", isnan(o->distinct[DIVERSITY_MAX_N - 1])
+                       ? "   (n/a: no response has that many words)" : "");
+    printf("  n-gram diversity   %.4f (of 4; joined texts, the DDPO authors' form: %.4f)\n",
+           o->ngram_diversity, o->ngram_diversity_joined);
     printf("  compression ratio  %.4f (lower = more diverse)\n", o->compression_ratio);
     for (int k = 0; k < r->n_sources; k++)
         printf("  embedding distance %.4f  (%s)\n", o->emb_distance[k], r->sources[k].spec);
