@@ -167,6 +167,11 @@ expect_err "bad/invalid_json_line_col" "badjson.json:1:" -- "$BIN" train "$D/bad
 expect_err "bad/wrong_type" "train.batch_size" "integer" -- badtrain --set train.batch_size='"eight"'
 expect_err "bad/unknown_key_suggestion" "optim.learnig_rate" 'did you mean "optim.lr"' -- badtrain --set optim.learnig_rate=1
 expect_err "bad/lr_not_positive" "optim.lr" -- badtrain --set optim.lr=0
+# several mistakes: all reported in one run, one line each naming the key, exit 2
+err=$(badtrain --set optim.lr=0 --set train.batch_size=0 --set optim.learnig_rate=1 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 2 ] && [ "$(grep -c . <<<"$err")" -eq 3 ] && grep -q '"optim.lr" must be' <<<"$err" \
+   && grep -q '"train.batch_size" must be' <<<"$err" && grep -q 'did you mean "optim.lr"' <<<"$err"; then
+  pass "bad/several_errors_reported_together"; else fail "bad/several_errors_reported_together" "exit $rc: $err"; fi
 expect_err "bad/batch_zero" "train.batch_size" -- badtrain --set train.batch_size=0
 expect_err "bad/T_over_max_seq_len" "data.max_len" -- badtrain --set data.max_len=64
 expect_err "bad/missing_data" "missing.bin" -- badtrain --set data.train="$D/missing.bin"
