@@ -95,6 +95,7 @@ static cJSON *state_to_json(const TrainState *s) {
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->tokens_seen);
     cJSON_AddStringToObject(o, "tokens_seen", buf);
     cJSON_AddNumberToObject(o, "ref_syncs", (double)s->ref_syncs);
+    cJSON_AddNumberToObject(o, "wall_seconds", s->wall_seconds);
     cJSON *aux = cJSON_AddObjectToObject(o, "aux_crc32");
     for (int i = 0; i < s->n_aux_crc; i++) {
         snprintf(buf, sizeof buf, "%08x", s->aux_crc[i].crc);
@@ -140,6 +141,7 @@ static int state_from_json(const cJSON *o, TrainState *s) {
     s->tokens_seen = strtoull(t->valuestring, NULL, 10);
     if (!num_field(o, "ref_syncs", &v)) return 0;
     s->ref_syncs = (long)v;
+    if (num_field(o, "wall_seconds", &v) && v >= 0) s->wall_seconds = v; /* optional */
     const cJSON *aux = cJSON_GetObjectItemCaseSensitive(o, "aux_crc32"), *x;
     if (aux) {
         if (!cJSON_IsObject(aux)) return 0;

@@ -6,10 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Keeps a copy of one line (len bytes, no newline) as the newest record of its kind when
+ * the kind is "train" or "eval" (the run summary reports them). */
+static void remember(Logger *lg, const char *line, size_t len) {
+    static const char TRAIN[] = "{\"kind\": \"train\",", EVAL[] = "{\"kind\": \"eval\",";
+    char **slot = NULL;
+    if (len >= sizeof TRAIN - 1 && !strncmp(line, TRAIN, sizeof TRAIN - 1)) slot = &lg->last_train;
+    else if (len >= sizeof EVAL - 1 && !strncmp(line, EVAL, sizeof EVAL - 1)) slot = &lg->last_eval;
+    if (!slot) return;
+    free(*slot);
+    *slot = ta_malloc(len + 1, "metrics record");
+    memcpy(*slot, line, len);
+    (*slot)[len] = '\0';
+}
+
 int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
     memset(lg, 0, sizeof *lg);
     char path[4096];
     ta_pathf(path, sizeof path, "%s/metrics.jsonl", out_dir);
+    if (resume_step < 0 && ta_write_file_atomic(path, "", 0, err) != TA_OK) return TA_ERUNTIME;
     if (resume_step >= 0) {
         size_t len;
         char *text = ta_read_file(path, &len, NULL);
@@ -26,6 +41,7 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
                 if (s <= resume_step) {
                     memcpy(out + o, line, ll);
                     o += ll;
+                    remember(lg, line, nl ? ll - 1 : ll);
                 }
                 line += ll;
             }
@@ -43,25 +59,27 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
 
 void log_close(Logger *lg) {
     if (lg->metrics) fclose(lg->metrics);
+    free(lg->last_train);
+    free(lg->last_eval);
     memset(lg, 0, sizeof *lg);
-}
-
-static void put_number(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.9g", v);
-    else fprintf(f, "null"); /* JSON has no NaN/inf */
 }
 
 void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, int n,
                  const char *extra_json) {
     if (!lg->metrics) return;
-    fprintf(lg->metrics, "{\"kind\": \"%s\", \"step\": %ld", kind, step);
+    TaBuf b = {0};
+    ta_buf_printf(&b, "{\"kind\": \"%s\", \"step\": %ld", kind, step);
     for (int i = 0; i < n; i++) {
-        fprintf(lg->metrics, ", \"%s\": ", kv[i].name);
-        put_number(lg->metrics, kv[i].value);
+        if (isfinite(kv[i].value)) ta_buf_printf(&b, ", \"%s\": %.9g", kv[i].name, kv[i].value);
+        else ta_buf_printf(&b, ", \"%s\": null", kv[i].name); /* JSON has no NaN/inf */
     }
-    if (extra_json && *extra_json) fprintf(lg->metrics, ", %s", extra_json);
-    fprintf(lg->metrics, "}\n");
+    if (extra_json && *extra_json) ta_buf_printf(&b, ", %s", extra_json);
+    ta_buf_puts(&b, "}");
+    remember(lg, b.p, b.n);
+    ta_buf_puts(&b, "\n");
+    fwrite(b.p, 1, b.n, lg->metrics);
     fflush(lg->metrics);
+    free(b.p);
 }
 
 void log_format_duration(double s, char *buf, size_t cap) {

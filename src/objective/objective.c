@@ -311,6 +311,16 @@ void objective_sequence_logps(float *seq_logp, const Batch *b, const float *logp
 
 /* ---- metrics ------------------------------------------------------------------------ */
 
+int objective_headline(const ObjectiveMetrics *m, ObjectiveMetricId *ids, int cap) {
+    static const ObjectiveMetricId ORDER[] = {OBJ_METRIC_REWARDS_ACCURACY,
+                                              OBJ_METRIC_REWARDS_MARGIN, OBJ_METRIC_NLL,
+                                              OBJ_METRIC_KL};
+    int n = 0;
+    for (size_t i = 0; i < sizeof ORDER / sizeof ORDER[0] && n < cap; i++)
+        if (m->m[ORDER[i]].present) ids[n++] = ORDER[i];
+    return n;
+}
+
 void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, ObjectiveMetrics *out) {
     for (int i = 0; i < OBJ_METRIC_COUNT; i++)
         out->m[i] = (ObjectiveMetric){.name = METRIC_NAMES[i], .value = 0.0, .present = 0};

@@ -29,6 +29,28 @@ same_run() { # NAME RUN_DIR: final model and metrics identical to the straight r
   pass "$1"
 }
 
+# summary NAME RUN_DIR PY-CONDITION...: RUN_DIR/summary.json (s) holds what the run did; m =
+# its metrics.jsonl records, last(kind) the newest record of a kind without "kind"
+summary() {
+  local name=$1 dir=$2; shift 2
+  local why
+  why=$("$PY" - "$dir" "$@" 2>&1 <<'EOF2'
+import json, math, sys
+d = sys.argv[1]
+s = json.load(open(d + "/summary.json"))
+m = [json.loads(l) for l in open(d + "/metrics.jsonl")]
+def last(kind):
+    r = [dict(x) for x in m if x["kind"] == kind]
+    for x in r: del x["kind"]
+    return r[-1] if r else None
+for cond in sys.argv[2:]:
+    if not eval(cond):
+        print("not " + cond + ": " + json.dumps(s)[:600]); break
+EOF2
+)
+  [ -z "$why" ] && pass "$name" || fail "$name" "$why"
+}
+
 # ---- the reference run ------------------------------------------------------------------
 if train >"$D/straight.log" 2>&1; then pass "straight_run"; else fail "straight_run" "$(tail -3 "$D/straight.log")"; fi
 if "$PY" -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$D/straight/metrics.jsonl"; then
@@ -38,6 +60,16 @@ last=$(grep '"kind": "eval"' "$D/straight/metrics.jsonl" | tail -1 | sed -E 's/.
 if "$PY" -c "import sys; sys.exit(0 if float(sys.argv[2]) < float(sys.argv[1]) - 0.2 else 1)" "$first" "$last"; then
   pass "val_loss_falls ($first -> $last)"; else fail "val_loss_falls" "$first -> $last"; fi
 grep -q "ETA" "$D/straight.log" && grep -q "tok/s" "$D/straight.log" && pass "progress_line" || fail "progress_line" "no ETA/tok/s"
+summary "summary_completed" "$D/straight" 's["exit_reason"] == "completed" and s["exit_status"] == 0' \
+  's["step"] == s["max_steps"] == 40 and s["objective"] == "pretrain"' \
+  's["train"] == last("train") and s["eval"] == last("eval")' \
+  's["val_loss"]["final"] == last("eval")["loss"] and s["val_loss"]["final_step"] == 40' \
+  's["val_loss"]["best"] == min(x["loss"] for x in m if x["kind"] == "eval")' \
+  's["tokens_seen"] == s["session"]["tokens"] == last("train")["tokens"]' \
+  's["checkpoints"]["latest"].endswith("checkpoints/step-00000040") and s["checkpoints"]["best"] is None' \
+  's["session"]["peak_rss_mib"] > 1 and s["session"]["wall_s"] > 0 and s["total_wall_s"] == s["session"]["wall_s"]'
+grep -q "^summary: completed at step 40/40" "$D/straight.log" && grep -q "^  val loss: final" "$D/straight.log" \
+  && pass "summary_printed" || fail "summary_printed" "$(grep -A3 summary "$D/straight.log")"
 n=$(ls -d "$D/straight/checkpoints"/step-* | wc -l)
 [ "$n" -eq 3 ] && pass "keep_last_n_3" || fail "keep_last_n_3" "$n checkpoints kept"
 [ -s "$D/straight/config.json" ] && grep -q '"grad_clip"' "$D/straight/config.json" && pass "resolved_config_saved" || fail "resolved_config_saved" "no defaults in config.json"
@@ -47,8 +79,18 @@ R="$D/stop"
 train --set run.out_dir="$R" --stop-after 15 >"$D/stop.log" 2>&1; rc=$?
 if [ $rc -eq 0 ] && [ "$(cat "$R/checkpoints/latest")" = "step-00000015" ]; then pass "stop_after_saves_exit0"
 else fail "stop_after_saves_exit0" "exit $rc, latest $(cat "$R/checkpoints/latest" 2>/dev/null)"; fi
+summary "summary_stop_after" "$R" 's["exit_reason"] == "stop_after" and s["step"] == 15 and s["exit_status"] == 0' \
+  's["checkpoints"]["latest"].endswith("step-00000015") and s["val_loss"]["final_step"] == 10'
+cp "$R/summary.json" "$D/stop_summary.json"
 "$BIN" resume "$R" >>"$D/stop.log" 2>&1 || fail "resume_runs" "exit $?"
 same_run "resume_after_stop_after_bitexact" "$R"
+# the resumed session's summary covers the whole run: records, tokens, wall time over sessions
+summary "summary_after_resume" "$R" 's["exit_reason"] == "completed" and s["step"] == 40' \
+  's["session"]["start_step"] == 15 and s["session"]["steps"] == 25' \
+  's["tokens_seen"] == json.load(open(sys.argv[1] + "/../straight/summary.json"))["tokens_seen"]' \
+  's["session"]["tokens"] < s["tokens_seen"]' \
+  's["total_wall_s"] > s["session"]["wall_s"]' \
+  's["val_loss"]["final"] == json.load(open(sys.argv[1] + "/../straight/summary.json"))["val_loss"]["final"]'
 
 # train --resume with the same config works too
 R2="$D/stop2"
@@ -77,6 +119,8 @@ for sig in INT TERM; do
   if [ $rc -eq $want ] && [ -s "$R4/checkpoints/latest" ]; then pass "sig${sig}_saves_exit_$want"
   elif [ $rc -eq 0 ]; then pass "sig${sig}_saves_exit_$want (run finished before the signal)"
   else fail "sig${sig}_saves_exit_$want" "exit $rc: $(tail -2 "$D/sig.log")"; fi
+  [ $rc -eq $want ] && summary "summary_sig$sig" "$R4" 's["exit_reason"] == "signal" and s["signal"] == "SIG'$sig'"' \
+    's["exit_status"] == '$want' and s["checkpoints"]["latest"].endswith("step-%08d" % s["step"])'
   [ $rc -ne 0 ] && "$BIN" resume "$R4" >/dev/null 2>&1
   same_run "sig${sig}_resume_bitexact" "$R4"
 done
@@ -101,6 +145,7 @@ fi
 err=$(train --set run.out_dir="$D/nan" --set optim.lr=1e30 --set optim.grad_clip=0 --set train.max_bad_steps=3 2>&1); rc=$?
 if [ $rc -eq 1 ] && grep -q "update skipped" <<<"$err" && grep -q "3 consecutive non-finite steps" <<<"$err"; then
   pass "nonfinite_skips_then_stops"; else fail "nonfinite_skips_then_stops" "exit $rc: $(tail -2 <<<"$err")"; fi
+summary "summary_nonfinite" "$D/nan" 's["exit_reason"] == "nonfinite" and s["exit_status"] == 1'
 
 # ---- early stopping and keep-best ------------------------------------------------------------
 err=$(train --set run.out_dir="$D/early" --set train.patience=1 --set train.min_delta=100 --set train.keep_best=true --set train.keep_last_n=1 2>&1); rc=$?
@@ -108,6 +153,13 @@ best=$(cat "$D/early/checkpoints/best" 2>/dev/null)
 if [ $rc -eq 0 ] && grep -q "early stopping" <<<"$err" && [ "$best" = "step-00000010" ] && [ -d "$D/early/checkpoints/step-00000010" ] \
    && [ "$(cat "$D/early/checkpoints/latest")" = "step-00000020" ]; then
   pass "early_stopping_keeps_best"; else fail "early_stopping_keeps_best" "exit $rc best=$best latest=$(cat "$D/early/checkpoints/latest" 2>/dev/null)"; fi
+summary "summary_early_stopping" "$D/early" 's["exit_reason"] == "early_stopping" and s["step"] == 20' \
+  's["checkpoints"]["best"].endswith("step-00000010") and s["val_loss"]["best_step"] == 10'
+# a fresh run starts metrics.jsonl empty (a failed earlier attempt without a checkpoint
+# leaves no lines behind); the summary says why it ended
+mkdir -p "$D/fresh" && echo '{"kind": "train", "step": 99, "loss": 1}' > "$D/fresh/metrics.jsonl"
+train --set run.out_dir="$D/fresh" --set train.max_steps=5 >/dev/null 2>&1
+summary "fresh_run_starts_metrics_empty" "$D/fresh" 'not any(x["step"] == 99 for x in m)' 's["step"] == 5'
 
 # ---- several shards by glob; a validation fraction instead of a file -------------------------
 "$PY" - "$D" <<'EOF2'
