@@ -723,7 +723,6 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char 
     config_copy(&t.cfg, cfg);
     t.opt = (TrainOptions){.stop_after = -1, .quiet = 1};
     t.info = stderr;
-    if (max_batches > 0) t.cfg.train.eval_batches = max_batches;
     *json_out = NULL;
     int rc = setup(&t, err);
     if (rc == TA_OK && !t.have_val) {
@@ -731,6 +730,11 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char 
         t.val = t.train;
         t.have_val = 1;
     }
+    /* the whole set unless max_batches says otherwise (train.eval_batches is the training
+     * loop's periodic sample of it) */
+    const size_t per = (size_t)t.cfg.train.batch_size;
+    if (rc == TA_OK)
+        t.cfg.train.eval_batches = max_batches > 0 ? max_batches : (int)((t.val.n + per - 1) / per);
     if (rc == TA_OK && checkpoint && *checkpoint) {
         /* the config's model (and so its reference) stays; the policy becomes checkpoint */
         char dir[4096];
@@ -745,9 +749,7 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char 
     if (rc == TA_OK) rc = evaluate(&t, &m, err);
     if (rc == TA_OK) {
         char *buf = ta_malloc(4096, "eval json");
-        int n = snprintf(buf, 4096, "{\"examples\": %zu",
-                         t.val.n < (size_t)t.cfg.train.eval_batches * t.cfg.train.batch_size
-                             ? t.val.n : (size_t)t.cfg.train.eval_batches * t.cfg.train.batch_size);
+        int n = snprintf(buf, 4096, "{\"examples\": %zu", eval_examples(&t));
         for (int i = 0; i < OBJ_METRIC_COUNT; i++)
             if (m.m[i].present)
                 n += snprintf(buf + n, 4096 - (size_t)n, ", \"%s\": %.9g", m.m[i].name, m.m[i].value);
