@@ -10,6 +10,8 @@
  *             objective's metrics, tok_per_s, elapsed_s
  *   "eval"    every train.eval_every steps: loss and the objective's metrics on the
  *             validation data
+ *   "eval_generate"  every train.eval_every steps with train.eval_generate.scorer: the
+ *             task metrics of sampled responses (eval/score_mean, ...; src/train)
  *   "sample"  every train.sample_every steps: "samples": [{"prompt", "text"}]
  * Everything except the wall-clock fields ("tok_per_s", "elapsed_s") is bit-identical
  * between a straight run and a stopped and resumed one; on resume the file is cut back to
@@ -30,20 +32,28 @@ typedef struct {
 typedef struct {
     FILE *metrics;    /* <out_dir>/metrics.jsonl, append mode */
     double t_start;   /* ta_now() at log_open */
-    char *last_train; /* the newest "train" / "eval" line (JSON text, no newline; NULL: */
-    char *last_eval;  /* none yet), kept for the run summary; resumed from the file */
+    int write_errno;  /* the first failed write to metrics.jsonl (disk full ...), 0: none */
+    char path[4096];  /* metrics.jsonl, for messages */
+    char *last_train; /* the newest "train" / "eval" / "eval_generate" line (JSON text, */
+    char *last_eval;  /* no newline; NULL: none yet), kept for the run summary; resumed */
+    char *last_eval_generate; /* from the file */
 } Logger;
 
 /* Opens <out_dir>/metrics.jsonl. A fresh run (resume_step < 0) starts it empty; when
- * resume_step >= 0, first drops every line whose "step" is greater than resume_step and
- * appends after the rest. */
+ * resume_step >= 0, first drops every line whose "step" is greater than resume_step, and a
+ * last line cut short by a crash or a full disk (no newline), and appends after the rest. */
 int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err);
 void log_close(Logger *lg); /* safe on a zeroed Logger */
 
 /* Appends one JSON line {"kind": kind, "step": step, kv...}; extra_json (may be NULL) is a
- * pre-formatted `"key": value` fragment appended verbatim (e.g. sample texts). Flushed. */
+ * pre-formatted `"key": value` fragment appended verbatim (e.g. sample texts). Flushed.
+ * A failed write is remembered in write_errno (see log_check). */
 void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, int n,
                  const char *extra_json);
+
+/* TA_OK, or TA_ERUNTIME naming metrics.jsonl and the system's reason when a write to it
+ * has failed since log_open (the trainer then stops rather than lose metrics silently). */
+int log_check(const Logger *lg, TaError *err);
 
 /* The progress line: "step 120/1000 | loss 3.2145 | lr 3.00e-04 | gnorm 0.812 |
  * 41.2k tok/s | 12.3 s elapsed | ETA 1m31s" plus up to a few extra metrics. One full line
@@ -87,8 +97,9 @@ typedef struct {
  *    {"start_step", "steps", "tokens", "wall_s", "tok_per_s", "peak_rss_mib"},
  *    "total_wall_s", "val_loss": {"final", "final_step", "best", "best_step"} (null
  *    without an evaluation), "train": {the newest "train" record}, "eval": {the newest
- *    "eval" record} (null when none), "checkpoints": {"latest", "best"} (null when none)}
- * The records are the logger's last "train" / "eval" lines (lg->last_train / last_eval)
+ *    "eval" record}, "eval_generate": {the newest "eval_generate" record} (null when none),
+ *    "checkpoints": {"latest", "best"} (null when none)}
+ * The records are the logger's last lines of those kinds (lg->last_train, ...)
  * without "kind". Peak RSS is this process's (getrusage). In a data-parallel run only
  * rank 0 calls it. Returns TA_OK or TA_ERUNTIME (the file could not be written). */
 int log_summary(const Logger *lg, const RunSummary *s, FILE *f, TaError *err);

@@ -72,9 +72,45 @@ static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batc
     bench_copy(src, b);
 }
 
+/* --forward-only: gpt2_forward of a model without gradients on random tokens, what a
+ * scorer (logprob:, a reward model) or a frozen reference costs per token. */
+static int bench_forward(const GPT2Config *cfg, int B, int T, int steps, int warmup, int json) {
+    GPT2 m;
+    gpt2_init(&m, cfg, 0);
+    gpt2_init_weights(&m, 1337);
+    gpt2_alloc_acts(&m, B, T);
+    Batch rows;
+    bench_batch_init(&rows, cfg, B, T, 0);
+    TaError err = {0};
+    double t_total = 0;
+    int rc = TA_OK;
+    for (int s = 0; s < warmup + steps && rc == TA_OK; s++) {
+        double t0 = ta_now();
+        rc = gpt2_forward(&m, rows.tokens, rows.targets, B, T, &err);
+        if (s >= warmup) t_total += ta_now() - t0;
+    }
+    if (rc == TA_OK) {
+        double toks = (double)B * T * steps / t_total;
+        if (json)
+            printf("{\"mode\": \"forward\", \"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, "
+                   "\"T\": %d, \"threads\": %d, \"ms_per_forward\": %.2f, \"tokens_per_s\": %.1f}\n",
+                   cfg->n_layer, cfg->n_head, cfg->d_model, cfg->vocab_size, B, T, ta_get_threads(),
+                   1000.0 * t_total / steps, toks);
+        else
+            printf("tinyalign forward only: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/forward, %.0f tok/s\n",
+                   cfg->n_layer, cfg->n_head, cfg->d_model, cfg->vocab_size, B, T,
+                   1000.0 * t_total / steps, toks);
+    } else {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+    }
+    batch_free(&rows);
+    gpt2_free(&m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {0};
-    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i;
+    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, forward_only = 0;
     double peak;
     const CliOpt opts[] = {
         {.name = "--layers", .kind = CLI_INT, .dst = &cfg.n_layer, .meta = "L", .def = "6", .lo = 1, .hi = 1 << 30, .help = "transformer blocks"},
@@ -94,6 +130,9 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--reference", .kind = CLI_CHOICE, .dst = &refmode_i, .choices = "snapshot|cached", .def = "snapshot",
          .help = "dpo: the reference as a frozen snapshot (one extra forward)\n"
                  "or cached log-probs (none)"},
+        {.name = "--forward-only", .kind = CLI_FLAG, .dst = &forward_only,
+         .help = "time the forward pass of a model without gradients (what\n"
+                 "scoring and frozen models cost), not training steps"},
         {.name = "--json", .kind = CLI_FLAG, .dst = &json, .help = "one JSON line instead of the report"},
         {0}};
     const CliSpec spec = {
@@ -115,6 +154,7 @@ int cmd_bench(int argc, char **argv) {
     TaError err;
     if (gpt2_config_check(&cfg, &err) != TA_OK) { fprintf(stderr, "tinyalign bench: %s\n", err.msg); return TA_EINPUT; }
     ta_set_threads(threads);
+    if (forward_only) return bench_forward(&cfg, B, T, steps, warmup, json);
 
     /* the objective; dpo: B/2 pairs (rows [0,P) chosen, [P,2P) rejected) */
     CfgObjective obj = {.type = CFG_OBJ_PRETRAIN, .beta = 0.1, .odds_clamp = 1e-6,

@@ -2,17 +2,20 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tinyalign/log.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Keeps a copy of one line (len bytes, no newline) as the newest record of its kind when
- * the kind is "train" or "eval" (the run summary reports them). */
+ * the kind is "train", "eval" or "eval_generate" (the run summary reports them). */
 static void remember(Logger *lg, const char *line, size_t len) {
-    static const char TRAIN[] = "{\"kind\": \"train\",", EVAL[] = "{\"kind\": \"eval\",";
+    static const char *const KINDS[] = {"{\"kind\": \"train\",", "{\"kind\": \"eval\",",
+                                        "{\"kind\": \"eval_generate\","};
+    char **slots[] = {&lg->last_train, &lg->last_eval, &lg->last_eval_generate};
     char **slot = NULL;
-    if (len >= sizeof TRAIN - 1 && !strncmp(line, TRAIN, sizeof TRAIN - 1)) slot = &lg->last_train;
-    else if (len >= sizeof EVAL - 1 && !strncmp(line, EVAL, sizeof EVAL - 1)) slot = &lg->last_eval;
+    for (int i = 0; i < 3 && !slot; i++)
+        if (len >= strlen(KINDS[i]) && !strncmp(line, KINDS[i], strlen(KINDS[i]))) slot = slots[i];
     if (!slot) return;
     free(*slot);
     *slot = ta_malloc(len + 1, "metrics record");
@@ -38,7 +41,7 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
                 size_t ll = nl ? (size_t)(nl - line + 1) : strlen(line);
                 const char *st = strstr(line, "\"step\": ");
                 long s = st && st < line + ll ? strtol(st + 8, NULL, 10) : 0;
-                if (s <= resume_step) {
+                if (s <= resume_step && nl) { /* a line without its newline was cut short */
                     memcpy(out + o, line, ll);
                     o += ll;
                     remember(lg, line, nl ? ll - 1 : ll);
@@ -51,6 +54,7 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
             if (rc != TA_OK) return rc;
         }
     }
+    snprintf(lg->path, sizeof lg->path, "%s", path);
     lg->metrics = fopen(path, "a");
     if (!lg->metrics) return ta_err(err, TA_ERUNTIME, "%s: cannot open for appending", path);
     lg->t_start = ta_now();
@@ -61,6 +65,7 @@ void log_close(Logger *lg) {
     if (lg->metrics) fclose(lg->metrics);
     free(lg->last_train);
     free(lg->last_eval);
+    free(lg->last_eval_generate);
     memset(lg, 0, sizeof *lg);
 }
 
@@ -78,8 +83,17 @@ void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, in
     remember(lg, b.p, b.n);
     ta_buf_puts(&b, "\n");
     fwrite(b.p, 1, b.n, lg->metrics);
-    fflush(lg->metrics);
     free(b.p);
+    errno = 0;
+    int fault = ta_fault_errno(lg->path); /* tests: a simulated failure (common.h) */
+    if ((fault || fflush(lg->metrics) != 0 || ferror(lg->metrics)) && !lg->write_errno)
+        lg->write_errno = fault ? fault : errno ? errno : EIO;
+}
+
+int log_check(const Logger *lg, TaError *err) {
+    if (!lg->write_errno) return TA_OK;
+    return ta_err(err, TA_ERUNTIME, "%s: write failed: %s (disk full?)", lg->path,
+                  strerror(lg->write_errno));
 }
 
 void log_format_duration(double s, char *buf, size_t cap) {

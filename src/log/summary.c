@@ -2,9 +2,9 @@
  * ends and written to <out_dir>/summary.json, whatever ended it (max_steps, --stop-after,
  * early stopping, a signal, non-finite steps, an error).
  *
- * The newest "train" and "eval" records come from the logger (the lines it last wrote or,
- * after a resume, kept), so a summary covers the whole run, not just this session; wall
- * time and tokens are given for this session and for the run.
+ * The newest "train", "eval" and "eval_generate" records come from the logger (the lines it
+ * last wrote or, after a resume, kept), so a summary covers the whole run, not just this
+ * session; wall time and tokens are given for this session and for the run.
  * Not here: deciding why the run stopped (the trainer), the metrics themselves.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -65,7 +65,7 @@ static void print_record(FILE *f, const char *title, const cJSON *rec, const cha
 }
 
 static void print_summary(FILE *f, const RunSummary *s, const cJSON *train, const cJSON *eval,
-                          double final_val, long final_step, double rss, const char *path) {
+                          const cJSON *gen, double final_val, long final_step, double rss, const char *path) {
     char el[32], tot[32], why[64];
     log_format_duration(s->session_s, el, sizeof el);
     log_format_duration(s->total_s, tot, sizeof tot);
@@ -84,6 +84,7 @@ static void print_summary(FILE *f, const RunSummary *s, const cJSON *train, cons
     static const char *const SKIP_EVAL[] = {"step", NULL};
     if (train) print_record(f, "train", train, SKIP_TRAIN);
     if (eval) print_record(f, "eval", eval, SKIP_EVAL);
+    if (gen) print_record(f, "eval_generate", gen, SKIP_EVAL);
     if (s->latest)
         fprintf(f, "  checkpoints: latest %s%s%s\n", s->latest, s->best ? " | best " : "",
                 s->best ? s->best : "");
@@ -92,7 +93,8 @@ static void print_summary(FILE *f, const RunSummary *s, const cJSON *train, cons
 }
 
 int log_summary(const Logger *lg, const RunSummary *s, FILE *f, TaError *err) {
-    cJSON *train = record(lg->last_train), *eval = record(lg->last_eval);
+    cJSON *train = record(lg->last_train), *eval = record(lg->last_eval),
+          *gen = record(lg->last_eval_generate);
     /* the final validation loss is the newest eval record's */
     double final_val = NAN;
     long final_step = -1;
@@ -135,6 +137,7 @@ int log_summary(const Logger *lg, const RunSummary *s, FILE *f, TaError *err) {
     }
     cJSON_AddItemToObject(o, "train", train ? cJSON_Duplicate(train, 1) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "eval", eval ? cJSON_Duplicate(eval, 1) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "eval_generate", gen ? cJSON_Duplicate(gen, 1) : cJSON_CreateNull());
     cJSON *ck = cJSON_AddObjectToObject(o, "checkpoints");
     add_str(ck, "latest", s->latest);
     add_str(ck, "best", s->best);
@@ -149,8 +152,9 @@ int log_summary(const Logger *lg, const RunSummary *s, FILE *f, TaError *err) {
     ta_pathf(path, sizeof path, "%s/summary.json", s->out_dir);
     int rc = ta_write_file_atomic(path, text, n, err);
     free(text);
-    if (rc == TA_OK && f) print_summary(f, s, train, eval, final_val, final_step, rss, path);
+    if (rc == TA_OK && f) print_summary(f, s, train, eval, gen, final_val, final_step, rss, path);
     cJSON_Delete(train);
     cJSON_Delete(eval);
+    cJSON_Delete(gen);
     return rc;
 }
