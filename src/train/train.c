@@ -746,12 +746,11 @@ static void run_summary(Trainer *t, int status) {
         .latest = have_latest ? latest : NULL,
         .best = have_best ? best : NULL,
     };
-    /* an error's own message follows; the summary then is one line */
-    if (log_summary(&t->log, &s, strcmp(s.exit_reason, "error") ? stderr : NULL, &e) != TA_OK)
+    /* after an error, its one message is all the user sees (summary.json is still written,
+     * when it can be: a full disk may refuse it too) */
+    int quiet = !strcmp(s.exit_reason, "error");
+    if (log_summary(&t->log, &s, quiet ? NULL : stderr, &e) != TA_OK && !quiet)
         fprintf(stderr, "warning: %s\n", e.msg);
-    else if (!strcmp(s.exit_reason, "error"))
-        fprintf(stderr, "summary: %s/summary.json (stopped by an error at step %ld)\n",
-                t->cfg.run.out_dir, t->st.step);
 }
 
 int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
