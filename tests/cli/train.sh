@@ -129,7 +129,8 @@ done
 R5="$D/kill9"
 TINYALIGN_CKPT_DELAY_MS=400 "$BIN" train "$D/base.json" --quiet --set run.out_dir="$R5" >"$D/kill9.log" 2>&1 &
 pid=$!
-for _ in $(seq 500); do [ -d "$R5/checkpoints/step-00000020.tmp" ] && break; sleep 0.01; done
+# (up to 60 s: on a loaded machine 20 steps can take that long; it stops as soon as it sees it)
+for _ in $(seq 6000); do [ -d "$R5/checkpoints/step-00000020.tmp" ] && break; sleep 0.01; done
 if [ -d "$R5/checkpoints/step-00000020.tmp" ]; then
   kill -9 $pid; wait $pid 2>/dev/null
   latest=$(cat "$R5/checkpoints/latest" 2>/dev/null)
