@@ -4,6 +4,9 @@
  * attention; parameters and gradients in one slab each with identical layout; activations
  * sized up front from (B, T). Forward stops at logits + per-token target log-probs; the
  * loss lives in the objective module, which hands back dlogits.
+ * A reward model (score_head) adds one tensor, score (C), read at each row's last token
+ * (kernels/score.c); its forward stops at the final LayerNorm and its backward starts
+ * there, so the LM head's (B,T,C) x (C,Vp) matmuls are skipped, not just unused.
  * Does not implement: dropout (always 0 here), KV-cache decoding (decode.c), I/O
  * (checkpoint module).
  *
@@ -25,7 +28,7 @@ static const char *PARAM_NAMES[NUM_PARAM_TENSORS] = {
     "wte",         "wpe",         "ln_1.weight", "ln_1.bias",         "attn.c_attn.weight",
     "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
     "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias", "ln_f.weight",
-    "ln_f.bias"};
+    "ln_f.bias", "score.weight"};
 
 static const char *KERNEL_KIND_NAMES[NUM_KERNEL_KINDS] = {
     "encoder", "layernorm", "matmul qkv", "attention", "matmul attproj", "residual",
@@ -60,6 +63,8 @@ int gpt2_config_check(GPT2Config *c, TaError *err) {
         return ta_err(err, TA_EINPUT, "model.vocab_size must be >= 2, got %d", c->vocab_size);
     if (c->max_seq_len < 1)
         return ta_err(err, TA_EINPUT, "model.max_seq_len must be >= 1, got %d", c->max_seq_len);
+    if (c->score_head != 0 && c->score_head != 1)
+        return ta_err(err, TA_EINPUT, "score_head must be 0 or 1, got %d", c->score_head);
     /* sizes beyond these would overflow int arithmetic or any machine's memory */
     if (c->vocab_size > (1 << 24))
         return ta_err(err, TA_EINPUT, "model.vocab_size %d is too large (at most %d)", c->vocab_size, 1 << 24);
@@ -95,6 +100,7 @@ static void fill_param_sizes(size_t *s, const GPT2Config *cfg) {
     s[P_FCPROJB] = L * C;
     s[P_LNFW] = C;
     s[P_LNFB] = C;
+    s[P_SCORE] = cfg->score_head ? C : 0;
 }
 
 /* Carves a slab into the named tensors of a ParamTensors (same order as the enum). */
@@ -102,7 +108,8 @@ static void point_params(ParamTensors *p, float *mem, const size_t *sizes) {
     float **ptrs[NUM_PARAM_TENSORS] = {&p->wte,      &p->wpe,      &p->ln1w,     &p->ln1b,
                                        &p->qkvw,     &p->qkvb,     &p->attprojw, &p->attprojb,
                                        &p->ln2w,     &p->ln2b,     &p->fcw,      &p->fcb,
-                                       &p->fcprojw,  &p->fcprojb,  &p->lnfw,     &p->lnfb};
+                                       &p->fcprojw,  &p->fcprojb,  &p->lnfw,     &p->lnfb,
+                                       &p->score};
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
@@ -144,6 +151,30 @@ void gpt2_init_weights(GPT2 *m, uint64_t seed) {
     for (size_t i = 0; i < m->param_sizes[P_FCPROJW]; i++)
         p->fcprojw[i] = (float)ta_rng_normal(&rng) * resid_std;
     for (size_t i = 0; i < m->param_sizes[P_LNFW]; i++) p->lnfw[i] = 1.0f;
+    for (size_t i = 0; i < m->param_sizes[P_SCORE]; i++) p->score[i] = (float)ta_rng_normal(&rng) * std;
+}
+
+void gpt2_set_score_head(GPT2 *m, int on, uint64_t seed) {
+    TA_ASSERT(m->params_memory && !m->acts_memory && (on == 0 || on == 1));
+    if (m->config.score_head == on) return;
+    GPT2 n;
+    GPT2Config c = m->config;
+    c.score_head = on;
+    gpt2_init(&n, &c, m->grads_memory != NULL);
+    /* the head is the last tensor of the slab: the trunk is the same prefix in both */
+    size_t trunk = m->num_params - m->param_sizes[P_SCORE];
+    memcpy(n.params_memory, m->params_memory, trunk * sizeof(float));
+    if (n.grads_memory) memset(n.grads_memory, 0, n.num_params * sizeof(float));
+    if (on) {
+        TaRng rng;
+        ta_rng_seed(&rng, seed ^ 0x5C0E5C0E5C0E5C0Eull);
+        for (size_t i = 0; i < n.param_sizes[P_SCORE]; i++)
+            n.params.score[i] = (float)ta_rng_normal(&rng) * 0.02f;
+    }
+    n.prof = m->prof;
+    n.hidden_only = m->hidden_only;
+    gpt2_free(m);
+    *m = n;
 }
 
 static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
@@ -174,6 +205,11 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
     s[A_DLOGP] = Bs * Ts;
 }
 
+/* A hidden-only model (a reward model) has no LM head activations. */
+static void drop_lm_head_acts(size_t *s) {
+    s[A_LOGITS] = s[A_LSE] = s[A_LOGP] = s[A_DLOGP] = 0;
+}
+
 void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     TA_ASSERT(B >= 1 && T >= 1 && T <= m->config.max_seq_len);
     if (m->acts_memory && B <= m->B && T <= m->T) return;
@@ -185,6 +221,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     m->B = B;
     m->T = T;
     fill_act_sizes(m->act_sizes, &m->config, B, T);
+    if (m->hidden_only) drop_lm_head_acts(m->act_sizes);
     m->num_acts = 0;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) m->num_acts += m->act_sizes[i];
     m->acts_memory = ta_aligned_alloc(m->num_acts * sizeof(float), "activations");
@@ -265,15 +302,15 @@ void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
              m->num_params / 1e6, p, g, a, m->B, m->T, s);
 }
 
-int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
-    const GPT2Config *cfg = &m->config;
+/* Checks the shape and the ids (targets may be NULL), stores them for backward. */
+static int forward_inputs(GPT2 *m, const int *tokens, const int *targets, int B, int T,
+                          TaError *err) {
     TA_ASSERT(m->acts_memory != NULL);
     if (B > m->B || T > m->T)
         return ta_err(err, TA_EINPUT,
                       "batch (B=%d, T=%d) larger than the activations allocated (B=%d, T=%d)", B,
                       T, m->B, m->T);
-    const int V = cfg->vocab_size, Vp = cfg->padded_vocab_size, C = cfg->d_model,
-              L = cfg->n_layer, NH = cfg->n_head;
+    const int V = m->config.vocab_size;
     const size_t BT = (size_t)B * T;
     for (size_t i = 0; i < BT; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -290,6 +327,15 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
     /* remember the shape of this forward for backward */
     m->cur_B = B;
     m->cur_T = T;
+    return TA_OK;
+}
+
+/* The trunk: embeddings, L blocks, final LayerNorm -> acts.lnf (cur_B, cur_T, C). */
+static void forward_trunk(GPT2 *m) {
+    const GPT2Config *cfg = &m->config;
+    const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head;
+    const int *tokens = m->inputs;
+    const size_t BT = (size_t)B * T;
 
     ParamTensors *p = &m->params;
     ActTensors *a = &m->acts;
@@ -328,10 +374,33 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
     PROF(m, fwd, K_LAYERNORM,
          layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
-    PROF(m, fwd, K_LM_HEAD, matmul_forward(a->logits, a->lnf, p->wte, NULL, (int)BT, C, Vp));
+}
+
+int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
+    TA_ASSERT(!m->hidden_only); /* no logits buffer */
+    int rc = forward_inputs(m, tokens, targets, B, T, err);
+    if (rc != TA_OK) return rc;
+    forward_trunk(m);
+    const int V = m->config.vocab_size, Vp = m->config.padded_vocab_size, C = m->config.d_model;
+    const size_t BT = (size_t)B * T;
+    ActTensors *a = &m->acts;
+    PROF(m, fwd, K_LM_HEAD, matmul_forward(a->logits, a->lnf, m->params.wte, NULL, (int)BT, C, Vp));
     PROF(m, fwd, K_LOGSOFTMAX,
          logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
     return TA_OK;
+}
+
+int gpt2_forward_hidden(GPT2 *m, const int *tokens, int B, int T, TaError *err) {
+    int rc = forward_inputs(m, tokens, NULL, B, T, err);
+    if (rc == TA_OK) forward_trunk(m);
+    return rc;
+}
+
+void gpt2_score_forward(const GPT2 *m, const int *last, float *rewards) {
+    TA_ASSERT(m->config.score_head);
+    for (int b = 0; b < m->cur_B; b++) TA_ASSERT(last[b] >= 0 && last[b] < m->cur_T);
+    score_forward(rewards, m->acts.lnf, last, m->params.score, m->cur_B, m->cur_T,
+                  m->config.d_model);
 }
 
 void gpt2_zero_grad(GPT2 *m) {
@@ -339,20 +408,14 @@ void gpt2_zero_grad(GPT2 *m) {
     memset(m->grads_memory, 0, m->num_params * sizeof(float));
 }
 
-void gpt2_backward(GPT2 *m) {
-    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL);
+/* The trunk's backward from back.dbuf_c = dL/d lnf (cur_B, cur_T, C). */
+static void backward_trunk(GPT2 *m) {
     const GPT2Config *cfg = &m->config;
-    const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head,
-              Vp = cfg->padded_vocab_size;
+    const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head;
     const size_t BT = (size_t)B * T;
     ParamTensors *p = &m->params, *g = &m->grads;
     ActTensors *a = &m->acts;
     BackScratch *s = &m->back;
-
-    /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
-    memset(s->dbuf_c, 0, BT * C * sizeof(float));
-    PROF(m, bwd, K_LM_HEAD,
-         matmul_backward(s->dbuf_c, g->wte, NULL, a->logits, a->lnf, p->wte, (int)BT, C, Vp));
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
@@ -402,6 +465,31 @@ void gpt2_backward(GPT2 *m) {
     }
     /* dresid is now d encoded */
     PROF(m, bwd, K_ENCODER, encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C));
+}
+
+void gpt2_backward(GPT2 *m) {
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && !m->hidden_only);
+    const int C = m->config.d_model, Vp = m->config.padded_vocab_size;
+    const size_t BT = (size_t)m->cur_B * m->cur_T;
+    /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
+    memset(m->back.dbuf_c, 0, BT * C * sizeof(float));
+    PROF(m, bwd, K_LM_HEAD,
+         matmul_backward(m->back.dbuf_c, m->grads.wte, NULL, m->acts.logits, m->acts.lnf,
+                         m->params.wte, (int)BT, C, Vp));
+    backward_trunk(m);
+}
+
+void gpt2_score_backward(GPT2 *m, const int *last, const float *drewards) {
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && m->config.score_head);
+    const int C = m->config.d_model;
+    const size_t BT = (size_t)m->cur_B * m->cur_T;
+    /* r_b = lnf[b, last_b] . score  ->  dscore += sum_b g_b lnf[b, last_b],
+     * dlnf[b, last_b] = g_b score, dlnf = 0 elsewhere (kernels/score.c) */
+    memset(m->back.dbuf_c, 0, BT * C * sizeof(float));
+    PROF(m, bwd, K_LM_HEAD,
+         score_backward(m->back.dbuf_c, m->grads.score, drewards, m->acts.lnf, last,
+                        m->params.score, m->cur_B, m->cur_T, C));
+    backward_trunk(m);
 }
 
 double gpt2_flops_per_token(const GPT2Config *c, int T) {
