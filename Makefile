@@ -3,6 +3,8 @@
 #   make deps         install missing Debian packages (apt-get), skip what is present
 #   make test         deps + build + the whole suite; last line "N passed, N failed"
 #   make bench        speed benchmarks against PyTorch in the same run (not a test)
+#   make bench-mpi    data parallel: the ordered gradient sum per model shape, 2 ranks x 1
+#                     thread vs 1 rank x 2 threads on the small model (tools/bench_mpi.sh)
 #   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
 #   make install      PREFIX/bin/tinyalign + PREFIX/share/tinyalign/tools (PREFIX=/usr/local;
 #                     DESTDIR for staging); make uninstall removes exactly those files
@@ -10,6 +12,10 @@
 #   make asan-test    the suite against the AddressSanitizer+UBSan build (build/asan)
 #   make fuzz         libFuzzer targets (clang) over the parsers, FUZZ_SECONDS each (default 60)
 #   NO_OMP=1 make ... build without OpenMP (everything still passes)
+#   make MPI=1        build/tinyalign with MPI (data parallel: mpirun -np N build/tinyalign train)
+#                     By default build/tinyalign has no MPI and, when `mpicc --showme` finds
+#                     an MPI library, build/tinyalign-mpi is linked beside it from the same
+#                     objects plus src/train/dist_mpi.c; MPI=0 never looks for MPI.
 # Flags are remembered in $(BUILD)/.flags: changing them rebuilds everything.
 
 BUILD   ?= build
@@ -49,6 +55,18 @@ CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 ZLIB_CFLAGS  := $(shell pkg-config --cflags zlib 2>/dev/null)
 ZLIB_LIBS    := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 
+# MPI: only src/train/dist_mpi.c sees mpi.h; the rest of the engine calls dist.h, which
+# src/train/dist_single.c implements for one process (in libtinyalign.a).
+ifneq ($(MPI),0)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+endif
+ifeq ($(MPI),1)
+ifeq ($(MPI_LIBS),)
+$(error MPI=1 but `mpicc --showme:link` finds no MPI library: run `make deps` (libopenmpi-dev) or build without MPI=1)
+endif
+endif
+
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) $(ZLIB_CFLAGS) -D_DEFAULT_SOURCE \
             -DTA_SPM_VERSION='"$(SPM_VERSION)"'
@@ -56,28 +74,37 @@ CXXFLAGS := -std=c++17 $(WARN) $(OPT) $(SANITIZE) -Iinclude $(SPM_CFLAGS)
 LDFLAGS  := $(OMPFLAGS) $(SANITIZE)
 LDLIBS   := $(BLASLIB) $(SPM_LIBS) $(CJSON_LIBS) $(ZLIB_LIBS) -lstdc++ -lm -lpthread
 
-LIB_C   := $(filter-out src/cli/main.c,$(sort $(shell find src -name '*.c')))
+LIB_C   := $(filter-out src/cli/main.c src/train/dist_mpi.c,$(sort $(shell find src -name '*.c')))
 LIB_CC  := $(sort $(shell find src -name '*.cc'))
 LIB_OBJ := $(LIB_C:src/%.c=$(BUILD)/obj/%.o) $(LIB_CC:src/%.cc=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(LDFLAGS)
+MPI_OBJ  := $(BUILD)/obj/train/dist_mpi.o
+MPI_BIN  := $(if $(MPI_LIBS),$(BUILD)/tinyalign-mpi)
+MPI_STAMP := $(BUILD)/.mpi
 
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 2
 
-.PHONY: all deps test tests bench quickstart debug asan asan-test fuzz fuzz-build fuzz-bins clean info \
-	install uninstall FORCE
+.PHONY: all deps test tests bench bench-mpi quickstart debug asan asan-test fuzz fuzz-build fuzz-bins \
+	clean info install uninstall FORCE
 
-all: $(BUILD)/tinyalign
+all: $(BUILD)/tinyalign $(MPI_BIN)
 	@$(BUILD)/tinyalign info
+	@$(if $(MPI_BIN),echo "$$($(MPI_BIN) info | tail -1): $(MPI_BIN)")
 
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+# whether build/tinyalign has MPI: switching relinks it
+$(MPI_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo 'MPI=$(MPI)' | cmp -s - $@ || echo 'MPI=$(MPI)' > $@
 
 $(BUILD)/obj/%.o: src/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -91,8 +118,23 @@ $(BUILD)/libtinyalign.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(BUILD)/libtinyalign.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(MPI_OBJ): CFLAGS += $(MPI_CFLAGS)
+
+ifeq ($(MPI),1)
+$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(MPI_OBJ) $(BUILD)/libtinyalign.a $(MPI_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS) $(MPI_LIBS)
+else
+$(BUILD)/tinyalign: $(BUILD)/obj/cli/main.o $(BUILD)/libtinyalign.a $(MPI_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
+endif
+
+# dist_mpi.o comes before the archive, so the archive's dist_single.o is never pulled in
+$(BUILD)/tinyalign-mpi: $(BUILD)/obj/cli/main.o $(MPI_OBJ) $(BUILD)/libtinyalign.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LIBS)
+
+# the all-reduce benchmark of tools/bench_mpi.sh (needs MPI)
+$(BUILD)/bench_allreduce: tools/bench_allreduce.c $(MPI_OBJ) $(BUILD)/libtinyalign.a
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) $< $(MPI_OBJ) $(BUILD)/libtinyalign.a -o $@ $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/testhelp.h $(BUILD)/libtinyalign.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -116,7 +158,7 @@ info: $(BUILD)/tinyalign
 deps:
 	@bash tools/deps.sh
 
-tests: $(BUILD)/tinyalign $(TEST_BIN)
+tests: $(BUILD)/tinyalign $(TEST_BIN) $(MPI_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory tests
@@ -125,6 +167,10 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tools/bench.sh $(BUILD)
+
+bench-mpi: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/bench_mpi.sh $(BUILD)
 
 quickstart: deps
 	@$(MAKE) --no-print-directory all
@@ -143,7 +189,7 @@ asan:
 # sanitized matmuls). Leak checking is off: a CLI that exits on an error frees nothing.
 ASAN_TESTS ?= test_checkpoint test_cli test_common test_config test_dataset test_safetensors \
 	test_shard test_tokenizer test_fuzz_replay test_objective test_gpt2 test_sample test_curate \
-	cli/train cli/faults cli/inputs cli/state cli/tokenize cli/objectives
+	cli/train cli/faults cli/inputs cli/state cli/tokenize cli/objectives cli/anchors
 asan-test:
 	@$(MAKE) --no-print-directory $(ASAN_FLAGS) tests
 	@OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh BUILD — run the whole suite: every C test binary in BUILD/tests and every shell
-# test in tests/cli/*.sh. Each prints "PASS name" / "FAIL name: why" lines; a binary that
+# test in tests/cli/*.sh. Each prints "PASS name" / "FAIL name: why" lines (and "SKIP name:
+# why" for what this machine cannot run: shown, never counted as passed); a binary that
 # crashes or exits non-zero without printing a FAIL counts as one failure. The last line
 # is exactly "N passed, N failed" (CI reads it); exit status 1 when anything failed.
 set -u
@@ -22,11 +23,11 @@ run_one() { # name, command...
   out=$("$@" 2>&1); rc=$?
   local p f
   p=$(grep -c '^PASS ' <<<"$out"); f=$(grep -c '^FAIL ' <<<"$out")
-  grep -E '^(PASS|FAIL) ' <<<"$out" | sed "s/^/[$name] /"
+  grep -E '^(PASS|FAIL|SKIP) ' <<<"$out" | sed "s/^/[$name] /"
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1; echo "FAIL [$name] exited with status $rc; last output:"; tail -n 15 <<<"$out" | sed 's/^/    /'
   elif [ "$f" -gt 0 ]; then
-    tail -n 8 <<<"$out" | grep -v -E '^(PASS|FAIL) ' | sed 's/^/    /'
+    tail -n 8 <<<"$out" | grep -v -E '^(PASS|FAIL|SKIP) ' | sed 's/^/    /'
   fi
   [ "$f" -gt 0 ] && failed_names+=("$name")
   pass=$((pass + p)); fail=$((fail + f))

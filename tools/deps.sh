@@ -8,6 +8,7 @@ PKGS=(
   libopenblas-dev libopenblas0-openmp   # BLAS; we link the OpenMP build (shares our thread pool)
   libcjson-dev                          # config and JSONL parsing
   zlib1g-dev                            # CRC32 of checkpoint files, gzip compression ratio
+  libopenmpi-dev openmpi-bin            # data parallel training (mpirun; build/tinyalign-mpi)
   libsentencepiece-dev sentencepiece    # tokenizer shim (C++ lib) and its CLI
   python3 python3-numpy python3-torch python3-sentencepiece   # independent references in tests
   fortunes                              # small real English corpus for the quickstart

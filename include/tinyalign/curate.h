@@ -45,8 +45,10 @@
  * curate best (below) turns scored responses into SFT rows (ReST-style selection);
  * curate vote and curate dsweight (below) are the self-improvement filters of IWSI.
  *
+ * curate anchors (below) builds AnchorAlign's category-based pairs from judged samples.
+ *
  * Not here: embedding with external sentence-transformers models (bring their vectors as
- * field:NAME), tokenizer-free model scoring, PRS / anchors (other curate commands). Diversity METRICS live in diversity.h.
+ * field:NAME), tokenizer-free model scoring, PRS (another curate command). Diversity METRICS live in diversity.h.
  */
 #ifndef TINYALIGN_CURATE_H
 #define TINYALIGN_CURATE_H
@@ -303,6 +305,85 @@ typedef struct {
 } CurateBestStats;
 
 int curate_best_run(const CurateBestOptions *opt, CurateBestStats *st, TaError *err);
+
+/* ---- curate anchors (AnchorAlign, Villa-Arenas et al. 2024, arXiv 2410.13216) -------------
+ * Input: K >= 2 judged samples per prompt, each with a judge score (score_field, a finite
+ * number) and a correct flag (correct_field, a JSON boolean), as a cmd: scorer stores them;
+ * optionally a second multi-response file of anchors (outputs sampled with the gold label in
+ * the prompt, e.g. `sample --template "the answer is {label}; explain why: {prompt}"`, judged
+ * the same way), matched to the input by the "prompt" text. A prompt is CC when all its
+ * samples are correct, CI when none is, V otherwise; the pair rules of each category (and
+ * the tie-breaking) are stated at the top of src/curate/anchors.c and in the README. Output:
+ * one preference line per pair
+ *   {"prompt", "chosen", "rejected", "chosen_score", "rejected_score", "category":
+ *    "CC"|"V"|"CI", "chosen_correct", "rejected_correct", "chosen_from": "sample"|"anchor",
+ *    <the prompt row's own fields but those>}
+ * (no "weight": plain DPO), and a summary JSON (categories, proportions, pairs per
+ * category, what was skipped and why, the anchor file's counts). Bad input (TA_EINPUT, FILE:
+ * LINE and responses[J]): a missing score or correct, a non-numeric score, a non-boolean
+ * correct, a prompt with fewer than 2 responses; no pair at all (nothing written). */
+typedef enum { CURATE_CC = 0, CURATE_V, CURATE_CI, CURATE_N_CATEGORIES } CurateCategory;
+typedef enum {
+    CURATE_RULES_ANCHOR = 0,      /* the per-category rules (default) */
+    CURATE_RULES_JUDGE_ONLY,      /* baseline: best vs worst judge score, correctness ignored */
+    CURATE_RULES_CORRECTNESS_ONLY /* baseline: random correct vs random incorrect (V only) */
+} CurateAnchorRules;
+typedef enum { CURATE_PICK_HIGHEST = 0, CURATE_PICK_LOWEST, CURATE_PICK_RANDOM } CuratePick;
+
+typedef struct {
+    const char *in, *out;
+    const char *summary;       /* NULL: OUT with ".jsonl" replaced by ".summary.json" */
+    const char *anchors;       /* NULL: CI prompts get no pair (counted) */
+    CurateAnchorRules rules;
+    CuratePick v_rejected;     /* V: which incorrect sample is rejected; default highest */
+    CuratePick ci_rejected;    /* CI: which incorrect sample is rejected; default highest */
+    int ci_skip;               /* --ci skip: no CI pairs (the ablation) */
+    double anchor_min_score;   /* anchors scored below are not used; required with anchors */
+    int anchor_any_label;      /* keep anchors whose own correct flag is false (default no) */
+    const char *score_field;   /* default "score" */
+    const char *correct_field; /* default "correct" */
+    uint64_t seed;             /* random picks; default 42; prompt i has its own stream */
+    FILE *log;
+} CurateAnchorsOptions;
+
+void curate_anchors_defaults(CurateAnchorsOptions *o); /* anchor_min_score is set to NAN */
+
+typedef struct {
+    size_t prompts, responses;
+    int k_min, k_max;
+    size_t category[CURATE_N_CATEGORIES]; /* prompts per category */
+    size_t pairs[CURATE_N_CATEGORIES];    /* pairs per category */
+    size_t skipped_tie;       /* every score equal (CC rule, judge-only) */
+    size_t skipped_identical; /* chosen text == rejected text */
+    size_t skipped_one_sided; /* correctness-only: CC and CI prompts */
+    size_t ci_skipped;        /* --ci skip */
+    size_t ci_no_anchor;      /* CI prompts without a kept anchor */
+    size_t anchor_rows, anchor_responses, anchors_kept, anchors_below_min, anchors_wrong_label;
+    size_t anchors_unmatched; /* kept anchors whose prompt is not in the input */
+    double chosen_score_sum, rejected_score_sum;
+} CurateAnchorsStats;
+
+int curate_anchors_run(const CurateAnchorsOptions *o, CurateAnchorsStats *st, TaError *err);
+
+/* The pure per-prompt rule (tested on its own): the category of n correct flags, and the
+ * pair of a prompt with n samples (score, correct) and n_anchors kept anchors (their
+ * scores). out->chosen >= CURATE_ANCHOR_BASE means anchor (chosen - CURATE_ANCHOR_BASE).
+ * Returns CURATE_RULE_PAIR, or why there is none. rng: the prompt's stream (drawn from only
+ * by random picks). */
+enum { CURATE_ANCHOR_BASE = 1 << 30 };
+enum {
+    CURATE_RULE_PAIR = 0,
+    CURATE_RULE_TIE,        /* every score equal */
+    CURATE_RULE_ONE_SIDED,  /* correctness-only on a CC / CI prompt */
+    CURATE_RULE_CI_SKIPPED, /* --ci skip */
+    CURATE_RULE_NO_ANCHOR   /* a CI prompt without a kept anchor */
+};
+CurateCategory curate_anchor_category(const int *correct, int n);
+int curate_anchor_rule(const double *score, const int *correct, int n, const double *anchor_score,
+                       int n_anchors, const CurateAnchorsOptions *o, TaRng *rng, CuratePair *out);
+const char *curate_category_name(CurateCategory c);
+/* OUT.jsonl -> OUT.summary.json (other names: OUT + ".summary.json"); malloc'd. */
+char *curate_anchors_summary_path(const char *out);
 
 /* ---- curate vote and curate dsweight (self-improvement filters) --------------------------
  * Self-improvement on a model's own chains of thought (Huang et al. 2022, arXiv 2210.11610)

@@ -288,6 +288,9 @@ const DataField *data_fields_find(const DataFields *f, const char *key);
 /* A field's value as a finite number: TA_OK, or TA_EINPUT (message: 'field "KEY" must be a
  * finite number, found ...'). */
 int data_field_number(const DataField *f, double *out, TaError *err);
+/* A field's value as a JSON boolean: TA_OK with *out 0 / 1, or TA_EINPUT (message: 'field
+ * "KEY" must be a boolean (true or false), found ...'). */
+int data_field_bool(const DataField *f, int *out, TaError *err);
 /* A field's value as text: a string's content (unescaped), else the value's JSON text.
  * Returns a malloc'd string (caller frees). */
 char *data_field_text(const DataField *f);

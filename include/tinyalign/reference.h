@@ -100,6 +100,11 @@ typedef struct {
     float *cache[2];
     size_t cache_n[2];
     int cache_rows[2];
+    RefExampleSet cache_set[2];
+    uint64_t cache_key[2];
+    char cache_path[2][4096]; /* "" when the set has no file */
+    int max_rows, max_T;      /* batch geometry of the computation */
+    int part, parts;          /* data parallel (AuxSetup) */
 } Reference;
 
 /* ---- the auxiliary models of a run ------------------------------------------------------ */
@@ -110,7 +115,11 @@ typedef struct {
     GPT2 *policy;               /* activations allocated for (max_rows, max_T) */
     const RefExampleSet *sets;  /* cached reference: the sets to cache (train, val) */
     int n_sets;                 /* 0..2 */
-    int max_rows, max_T;        /* batch geometry, for computing the cache */
+    int max_rows, max_T;        /* batch geometry, for computing the cache (this process's
+                                 * part of a micro-batch: the activations it has) */
+    int part, parts;            /* data parallel: this process is part `part` of `parts`
+                                 * (parts <= 1: alone); a cached reference is then built by
+                                 * aux_models_share */
 } AuxSetup;
 
 /* The identity of a fixed auxiliary model (its weights never change during the run), for
@@ -135,6 +144,16 @@ typedef struct {
  * AuxModels is an empty set. TA_OK / TA_EINPUT (message names the key) / TA_ERUNTIME. */
 int aux_models_init(AuxModels *m, const AuxSetup *s, TaError *err);
 void aux_models_free(AuxModels *m); /* safe on a zeroed struct */
+
+/* Data parallel (AuxSetup.parts > 1), collective: builds a cached reference together.
+ * Part 0 reads the cache file and, when it is valid, the others receive it; else every part
+ * computes S_ref of its share of each set's examples (the sharding rule of dist.h: examples
+ * [part n / parts, (part+1) n / parts)), the shares are summed so that every part holds
+ * the whole cache, and part 0 writes the file. allsum(ctx, v, n, err) adds v over the
+ * parts in place (every part calls it in the same order). Every part returns the same
+ * status. TA_OK and nothing to do in any other case. */
+typedef int (*AuxAllSum)(void *ctx, float *v, size_t n, TaError *err);
+int aux_models_share(AuxModels *m, AuxAllSum allsum, void *ctx, TaError *err);
 
 /* Before the policy's forward on micro-batch b (drawn from example set `set`, NULL when
  * none): the reference's S_ref per row into ref_seq_logp (b->B; untouched without a

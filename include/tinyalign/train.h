@@ -6,7 +6,7 @@
  *
  * Step anatomy (train_step; the order every guarantee relies on):
  *   1. fill the K micro-batches (StepSource.fill: datasets, synthetic tokens, fixed test
- *      batches)
+ *      batches); data parallel: keep this rank's part of each (dist.h)
  *   2. objective normalisers over all K (objective_norm_add)      -> all-reduce hook NORM
  *   3. zero the gradients; for each micro-batch:
  *        auxiliary (frozen) models' forwards: the DPO reference's sequence log-probs, the
@@ -32,6 +32,7 @@
 #include "tinyalign/common.h"
 #include "tinyalign/config.h"
 #include "tinyalign/data.h"
+#include "tinyalign/dist.h"
 #include "tinyalign/model.h"
 #include "tinyalign/objective.h"
 #include "tinyalign/optim.h"
@@ -66,9 +67,12 @@ typedef struct {
     const CfgObjective *objective;
     AuxModels *aux;              /* the frozen auxiliary models (NULL or empty: none) */
     int K;                       /* micro-batches per step (gradient accumulation) */
-    int rows, T;                 /* the largest micro-batch */
+    int rows, T;                 /* the largest micro-batch (all ranks' rows) */
     StepAllReduce allreduce;     /* NULL: single process */
     void *allreduce_ctx;
+    int part, parts;             /* data parallel: this process runs part `part` of `parts`
+                                  * of every micro-batch (dist_shard_batch, dist.h) after
+                                  * filling all of it; parts <= 1: all of it */
 } StepSetup;
 
 typedef struct {
@@ -121,6 +125,9 @@ typedef struct {
     int force;       /* resume even when math-relevant config keys changed */
     int quiet;       /* no resolved-config dump at start */
     const char *resume_from; /* resume: a run or checkpoint directory (NULL: run.out_dir) */
+    Dist *dist;      /* data parallel: this process's place in an MPI job (NULL: alone).
+                      * Every rank runs train_run / train_eval with the same config; rank 0
+                      * writes the run directory (dist.h) */
 } TrainOptions;
 
 /* Runs (or resumes) the training described by cfg. Returns the process exit status:
@@ -136,8 +143,16 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err);
  * config's initial policy or reference.path); checkpoint (NULL: none) then replaces the
  * policy weights. *json_out: one JSON object of metrics with TRL's names (caller frees).
  * Writes nothing to disk except a reference cache. Returns TA_OK / TA_EINPUT / TA_ERUNTIME. */
-int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char **json_out,
-               TaError *err);
+int train_eval(const Config *cfg, const char *checkpoint, int max_batches, Dist *dist,
+               char **json_out, TaError *err);
+
+/* Data parallel, collective: every rank calls it right after loading its config (rc: how
+ * that went; cfg is read only when rc is TA_OK). The ranks agree that all of them run the
+ * same binary with the same resolved config and the same options (the command's options
+ * that change what runs, as text, one per line: "stop_after 20\n..."); a difference is
+ * reported with the first line that differs. Returns the same status on every rank, err
+ * as dist_agree fills it. d NULL or one rank: returns rc. */
+int train_agree_config(Dist *d, int rc, const Config *cfg, const char *options, TaError *err);
 
 /* Installs the SIGINT/SIGTERM handlers (first: request a stop; second SIGINT: exit 130
  * immediately) and reports what was requested: 0 nothing, else the signal number. */

@@ -1,10 +1,11 @@
-/* cmd_curate.c — `tinyalign curate deviation|pairs|divpo|diversity|best|vote|dsweight`: argument parsing for
- * the diversity-data commands of include/tinyalign/curate.h and diversity.h. Each
- * subcommand declares its options (one table, each entry tagged with the subcommands that
- * take it), fills an options struct and calls the library; the library writes outputs
- * atomically and the summary to stderr. `curate best` (ReST selection) and the
- * self-improvement filters `curate vote` / `curate dsweight` (IWSI) share the table.
- * Other curate subcommands (prs, anchors) plug into the SUBCOMMANDS table.
+/* cmd_curate.c — `tinyalign curate deviation|pairs|divpo|diversity|best|vote|dsweight|anchors`:
+ * argument parsing for the data-curation commands of include/tinyalign/curate.h and
+ * diversity.h. Each subcommand declares its options (one table, each entry tagged with the
+ * subcommands that take it), fills an options struct and calls the library; the library
+ * writes outputs atomically and the summary to stderr. `curate best` (ReST selection), the
+ * self-improvement filters `curate vote` / `curate dsweight` (IWSI) and `curate anchors`
+ * (AnchorAlign pairs) share the table. Other curate subcommands (prs) plug into the
+ * SUBCOMMANDS table.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 
 /* The subcommands and which options each takes. */
 enum { SUB_DEVIATION = 1, SUB_PAIRS = 2, SUB_DIVPO = 4, SUB_DIVERSITY = 8, SUB_ALL = 15,
-       SUB_BEST = 16, SUB_VOTE = 32, SUB_DSWEIGHT = 64 };
+       SUB_BEST = 16, SUB_VOTE = 32, SUB_DSWEIGHT = 64, SUB_ANCHORS = 128 };
 
 static const char *ABOUT_DEVIATION =
     "Adds to every response \"deviation\" (mean cosine distance to the prompt's other\n"
@@ -57,6 +58,25 @@ static const char *ABOUT_BEST =
     "best --top K of them, or every one with score >= --threshold S (both: the best K of\n"
     "those), written as SFT rows {\"prompt\", \"completion\", \"weight\"?, <score>, <the\n"
     "prompt row's own fields>}. Summary on stderr.\n";
+
+static const char *ABOUT_ANCHORS =
+    "Anchored preference pairs for self-explanations (AnchorAlign, Villa-Arenas et al.\n"
+    "2024, arXiv 2410.13216). Each prompt's K >= 2 samples carry a judge \"score\" and a\n"
+    "\"correct\" flag (a cmd: scorer returns both); the prompt is CC (all correct), V (mixed)\n"
+    "or CI (none correct), and gets one pair by its category's rule:\n"
+    "  CC  highest vs lowest judge score (no pair when all scores are equal)\n"
+    "  V   highest-scored correct vs an incorrect one (--v-rejected)\n"
+    "  CI  the best anchor vs an incorrect one (--ci-rejected), or none (--ci skip)\n"
+    "Anchors (--anchors) are outputs sampled with the gold label in the prompt, e.g.\n"
+    "  tinyalign sample ... --template \"the answer is {label}; explain why: {prompt}\"\n"
+    "judged like the samples and matched by \"prompt\"; one is used only when its score is\n"
+    ">= --anchor-min-score and it is correct. Ties go to the earlier response in the file.\n"
+    "Baselines from the same input: --rules judge-only (highest vs lowest score for every\n"
+    "prompt, correctness ignored), --rules correctness-only (random correct vs random\n"
+    "incorrect; V prompts only). Writes {\"prompt\", \"chosen\", \"rejected\",\n"
+    "\"chosen_score\", \"rejected_score\", \"category\", \"chosen_correct\",\n"
+    "\"rejected_correct\", \"chosen_from\", <the prompt row's fields>} for plain DPO;\n"
+    "category counts and pairs per category on stderr and in the summary JSON.\n";
 
 static const char *ABOUT_VOTE =
     "Self-consistency (Wang et al. 2023, arXiv 2203.11171) over sampled chains of thought:\n"
@@ -108,6 +128,9 @@ typedef struct {
     uint64_t seed;
     int top, unique;
     const char *score_field, *weight_field, *prompt_field;
+    const char *anchors, *summary, *correct_field;
+    double anchor_min_score;
+    int rules, v_rejected, ci, ci_rejected, anchor_any_label;
     const char *answer_regex, *valid;
     int filter, loss_scope, write_all, batch_size;
     double keep, max_entropy;
@@ -127,17 +150,17 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
         unsigned subs;
         CliOpt o;
     } all[] = {
-        {SUB_ALL | SUB_BEST | SUB_VOTE | SUB_DSWEIGHT, {.name = "--in", .kind = CLI_STR, .dst = &a->in, .meta = "FILE", .flags = CLI_REQUIRED,
+        {SUB_ALL | SUB_BEST | SUB_VOTE | SUB_DSWEIGHT | SUB_ANCHORS, {.name = "--in", .kind = CLI_STR, .dst = &a->in, .meta = "FILE", .flags = CLI_REQUIRED,
                    .help = "multi-response JSONL {\"prompt\", \"responses\": [{\"text\", ...}]}"}},
-        {(SUB_ALL & ~SUB_DIVERSITY) | SUB_BEST | SUB_VOTE | SUB_DSWEIGHT, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
+        {(SUB_ALL & ~SUB_DIVERSITY) | SUB_BEST | SUB_VOTE | SUB_DSWEIGHT | SUB_ANCHORS, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
                    .flags = CLI_REQUIRED, .help = "output (written atomically)"}},
         {SUB_BEST, {.name = "--top", .kind = CLI_INT, .dst = &a->top, .meta = "K", .def = "1", .lo = 0,
                    .hi = 2147483647, .help = "keep the K best responses per prompt; 0 = no cap\n"
                                              "(with --threshold)"}},
         {SUB_BEST, {.name = "--threshold", .kind = CLI_DOUBLE, .dst = &a->threshold, .meta = "S",
                    .help = "keep responses with score >= S (with --top K: at most K)"}},
-        {SUB_BEST, {.name = "--score-field", .kind = CLI_STR, .dst = &a->score_field, .meta = "F",
-                   .def = "score", .help = "the response field to rank by"}},
+        {SUB_BEST | SUB_ANCHORS, {.name = "--score-field", .kind = CLI_STR, .dst = &a->score_field, .meta = "F",
+                   .def = "score", .help = "the response field to rank by (the judge score)"}},
         {SUB_BEST, {.name = "--weight-field", .kind = CLI_STR, .dst = &a->weight_field, .meta = "F",
                    .help = "copy the response's (else the row's) field F, a number\n"
                            ">= 0, into the SFT row's \"weight\""}},
@@ -176,7 +199,31 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
                            "range (5 on a 0-25 vote scale, any difference on 0/1\n"
                            "scores); -1 = every pair with different scores, at most\n"
                            "100 drawn per prompt"}},
-        {SUB_PAIRS | SUB_DIVPO | SUB_DSWEIGHT, {.name = "--seed", .kind = CLI_U64, .dst = &a->seed, .meta = "S", .def = "42",
+        {SUB_ANCHORS, {.name = "--anchors", .kind = CLI_STR, .dst = &a->anchors, .meta = "FILE",
+                   .help = "judged anchors: outputs sampled with the gold label in the\n"
+                           "prompt (sample --template), matched by \"prompt\""}},
+        {SUB_ANCHORS, {.name = "--anchor-min-score", .kind = CLI_DOUBLE, .dst = &a->anchor_min_score,
+                   .meta = "S", .help = "use an anchor only when its score >= S (required\n"
+                                        "with --anchors: the judge's scale)"}},
+        {SUB_ANCHORS, {.name = "--anchor-any-label", .kind = CLI_FLAG, .dst = &a->anchor_any_label,
+                   .help = "also use anchors whose own label is wrong"}},
+        {SUB_ANCHORS, {.name = "--rules", .kind = CLI_CHOICE, .dst = &a->rules,
+                   .choices = "anchor|judge-only|correctness-only", .def = "anchor",
+                   .help = "anchor: the rules above; judge-only / correctness-only:\n"
+                           "the baselines"}},
+        {SUB_ANCHORS, {.name = "--v-rejected", .kind = CLI_CHOICE, .dst = &a->v_rejected,
+                   .choices = "highest|lowest|random", .def = "highest",
+                   .help = "V prompts: the incorrect sample rejected, by judge score"}},
+        {SUB_ANCHORS, {.name = "--ci", .kind = CLI_CHOICE, .dst = &a->ci, .choices = "anchor|skip",
+                   .def = "anchor", .help = "CI prompts: anchor vs incorrect, or no pair"}},
+        {SUB_ANCHORS, {.name = "--ci-rejected", .kind = CLI_CHOICE, .dst = &a->ci_rejected,
+                   .choices = "highest|lowest|random", .def = "highest",
+                   .help = "CI prompts: the incorrect sample rejected, by judge score"}},
+        {SUB_ANCHORS, {.name = "--correct-field", .kind = CLI_STR, .dst = &a->correct_field,
+                   .meta = "F", .def = "correct", .help = "the response's boolean correctness field"}},
+        {SUB_ANCHORS, {.name = "--summary", .kind = CLI_STR, .dst = &a->summary, .meta = "FILE",
+                   .help = "summary JSON (default: OUT with .jsonl -> .summary.json)"}},
+        {SUB_PAIRS | SUB_DIVPO | SUB_DSWEIGHT | SUB_ANCHORS, {.name = "--seed", .kind = CLI_U64, .dst = &a->seed, .meta = "S", .def = "42",
                    .help = "random seed; each prompt has its own stream"}},
         {SUB_PAIRS, {.name = "--max-pairs-per-prompt", .kind = CLI_INT, .dst = &a->max_pairs_per_prompt,
                    .meta = "N", .def = "0", .lo = 0, .hi = 2147483647,
@@ -261,6 +308,23 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
         return cli_usage_error(&spec, "--model and --valid go together");
     if (a->out && !strcmp(a->in, a->out))
         return cli_usage_error(&spec, "--out must differ from --in (%s)", a->in);
+    if (sub == SUB_ANCHORS) {
+        if (a->anchors && a->rules != CURATE_RULES_ANCHOR)
+            return cli_usage_error(&spec, "--anchors applies to --rules anchor (the baselines use "
+                                          "no anchors)");
+        if (a->anchors && a->ci == 1)
+            return cli_usage_error(&spec, "--anchors is unused with --ci skip");
+        if (a->anchors && isnan(a->anchor_min_score))
+            return cli_usage_error(&spec, "--anchors needs --anchor-min-score S (anchors scored "
+                                          "below S on the judge's scale are not used)");
+        if (!a->anchors && !isnan(a->anchor_min_score))
+            return cli_usage_error(&spec, "--anchor-min-score applies to --anchors FILE");
+        if (a->anchors && (!strcmp(a->anchors, a->out) || !strcmp(a->anchors, a->in)))
+            return cli_usage_error(&spec, "--anchors must differ from --in and --out");
+        if (a->summary && (!strcmp(a->summary, a->out) || !strcmp(a->summary, a->in) ||
+                           (a->anchors && !strcmp(a->summary, a->anchors))))
+            return cli_usage_error(&spec, "--summary must differ from --in, --out and --anchors");
+    }
     ta_set_threads(a->threads);
     return CLI_RUN;
 }
@@ -285,7 +349,7 @@ static void print_text_report(const DiversityReport *r) {
 }
 
 static int run(int sub, const CliSpec *spec, int argc, char **argv) {
-    Args a = {.min_weight = -1, .threshold = NAN, .max_entropy = NAN};
+    Args a = {.min_weight = -1, .threshold = NAN, .max_entropy = NAN, .anchor_min_score = NAN};
     int rc = parse(sub, spec, argc, argv, &a);
     if (rc != CLI_RUN) return rc;
     TaError err = {0};
@@ -313,6 +377,16 @@ static int run(int sub, const CliSpec *spec, int argc, char **argv) {
             return TA_EINPUT;
         }
         rc = curate_best_run(&o, NULL, &err);
+    } else if (sub == SUB_ANCHORS) {
+        CurateAnchorsOptions o;
+        curate_anchors_defaults(&o);
+        o.in = a.in, o.out = a.out, o.summary = a.summary, o.anchors = a.anchors;
+        o.rules = (CurateAnchorRules)a.rules, o.v_rejected = (CuratePick)a.v_rejected;
+        o.ci_skip = a.ci == 1, o.ci_rejected = (CuratePick)a.ci_rejected;
+        o.anchor_min_score = a.anchor_min_score, o.anchor_any_label = a.anchor_any_label;
+        o.score_field = a.score_field, o.correct_field = a.correct_field, o.seed = a.seed;
+        o.log = stderr;
+        rc = curate_anchors_run(&o, NULL, &err);
     } else if (sub == SUB_DEVIATION) {
         CurateDeviationOptions o = {.in = a.in, .out = a.out, .n_sources = a.n_sources,
                                     .tokenizer = a.tokenizer, .log = stderr};
@@ -390,6 +464,14 @@ static int sub_best(int argc, char **argv) {
                           .about = ABOUT_BEST};
     return run(SUB_BEST, &spec, argc, argv);
 }
+static int sub_anchors(int argc, char **argv) {
+    const CliSpec spec = {.prog = "tinyalign curate anchors",
+                          .usage = "tinyalign curate anchors --in SCORED.jsonl --out PAIRS.jsonl "
+                                   "[--anchors ANCHORS.jsonl --anchor-min-score S]\n"
+                                   "                                [--rules R] [options]",
+                          .about = ABOUT_ANCHORS};
+    return run(SUB_ANCHORS, &spec, argc, argv);
+}
 static int sub_vote(int argc, char **argv) {
     const CliSpec spec = {.prog = "tinyalign curate vote",
                           .usage = USAGE("vote", "--out VOTED.jsonl [--answer-regex RE]"),
@@ -413,6 +495,7 @@ static const CliCommand SUBCOMMANDS[] = {
     {"best", sub_best, "ReST selection: the best K responses per prompt as SFT rows"},
     {"vote", sub_vote, "majority vote over extracted answers (self-consistency)"},
     {"dsweight", sub_dsweight, "IWSI: drop the most distribution-shifted consistent samples"},
+    {"anchors", sub_anchors, "AnchorAlign pairs: CC / V / CI rules with gold-label anchors"},
 };
 
 int cmd_curate(int argc, char **argv) {

@@ -103,26 +103,27 @@ int cmd_eval(int argc, char **argv) {
     }
     Config cfg;
     TaError err = {0};
-    char dir[4096]; /* a bad --checkpoint is reported before the data are loaded */
-    if (ckpt && checkpoint_resolve(ckpt, dir, sizeof dir, &err) != TA_OK) {
-        fprintf(stderr, "tinyalign eval: --checkpoint %s\n", err.msg);
-        goto end;
-    }
-    if (config_load(&cfg, path, sets.items, sets.n, &err) != TA_OK) {
-        fprintf(stderr, "tinyalign eval: %s\n", err.msg);
-        goto end;
-    }
+    char dir[4096];
     char *json = NULL;
-    int rc = train_eval(&cfg, ckpt ? dir : NULL, max_batches, &json, &err);
-    config_free(&cfg);
-    if (rc != TA_OK) {
-        fprintf(stderr, "tinyalign eval: %s\n", err.msg);
-        status = rc == TA_EINPUT ? 2 : 1;
-        goto end;
+    Dist *dist = NULL; /* under mpirun every rank gets here and scores its share */
+    int rc = dist_init(&dist, "tinyalign eval", &err), loaded = 0;
+    /* a bad --checkpoint is reported before the data are loaded */
+    if (rc == TA_OK && ckpt && (rc = checkpoint_resolve(ckpt, dir, sizeof dir, &err)) != TA_OK) {
+        char msg[sizeof err.msg];
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        ta_err(&err, rc, "--checkpoint %s", msg);
     }
-    printf("%s\n", json);
+    if (rc == TA_OK) loaded = (rc = config_load(&cfg, path, sets.items, sets.n, &err)) == TA_OK;
+    char options[4200]; /* what every rank must be asked the same */
+    snprintf(options, sizeof options, "checkpoint %s\nmax_batches %d\n", ckpt ? ckpt : "-",
+             max_batches);
+    rc = train_agree_config(dist, rc, &cfg, options, &err);
+    if (rc == TA_OK) rc = train_eval(&cfg, ckpt ? dir : NULL, max_batches, dist, &json, &err);
+    if (loaded) config_free(&cfg);
+    status = dist_finish(dist, rc, &err); /* rank 0 reports */
+    if (status == TA_OK) printf("%s\n", json);
+    else if (err.msg[0]) fprintf(stderr, "tinyalign eval: %s\n", err.msg);
     free(json);
-    status = 0;
 end:
     free(sets.items);
     free(srcs.items);

@@ -14,6 +14,13 @@ static const char *STOP_AFTER_HELP =
     "save and exit 0 once K steps are done, as an interrupt would;\n"
     "the schedule still spans train.max_steps (default: run to the end)";
 
+/* The options every rank of an MPI job must share (train_agree_config). */
+static const char *run_options(const TrainOptions *o, char *buf, size_t cap) {
+    snprintf(buf, cap, "resume %d\nstop_after %ld\nforce %d\n", o->resume, o->stop_after,
+             o->force);
+    return buf;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *path;
     CliList sets;
@@ -43,7 +50,11 @@ int cmd_train(int argc, char **argv) {
                  "<run.out_dir>/checkpoints/.\n",
         .opts = opts,
         .notes = "Ctrl-C (or SIGTERM) finishes the current step, saves and exits 130 (143);\n"
-                 "a second Ctrl-C exits at once.\n",
+                 "a second Ctrl-C exits at once.\n\n"
+                 "Data parallel over MPI: mpirun -np N build/tinyalign-mpi train CONFIG.json\n"
+                 "runs the same optimisation on N processes (train.batch_size is the global\n"
+                 "batch and must be a multiple of N); rank 0 writes; stop it with kill -INT on\n"
+                 "any rank (the PID is printed at start). README: \"Several machines\".\n",
         .positional = "CONFIG.json",
         .pos_dst = &path,
     };
@@ -61,15 +72,16 @@ int cmd_train(int argc, char **argv) {
     }
     Config cfg;
     TaError err = {0};
-    rc = config_load(&cfg, path, sets.items, sets.n, &err);
+    char options[256];
+    /* under mpirun every rank gets here: they agree on the config, then train together */
+    rc = dist_init(&opt.dist, "tinyalign train", &err);
+    int loaded = rc == TA_OK && (rc = config_load(&cfg, path, sets.items, sets.n, &err)) == TA_OK;
     free(sets.items);
-    if (rc != TA_OK) {
-        fprintf(stderr, "tinyalign train: %s\n", err.msg);
-        return TA_EINPUT;
-    }
-    int status = train_run(&cfg, &opt, &err);
-    if (status == 1 || status == 2) fprintf(stderr, "tinyalign train: %s\n", err.msg);
-    config_free(&cfg);
+    rc = train_agree_config(opt.dist, rc, &cfg, run_options(&opt, options, sizeof options), &err);
+    int status = rc != TA_OK ? rc : train_run(&cfg, &opt, &err);
+    status = dist_finish(opt.dist, status, &err); /* rank 0 reports */
+    if ((status == 1 || status == 2) && err.msg[0]) fprintf(stderr, "tinyalign train: %s\n", err.msg);
+    if (loaded) config_free(&cfg);
     return status;
 }
 
@@ -98,20 +110,25 @@ int cmd_resume(int argc, char **argv) {
     TaError err = {0};
     char dir[4096];
     char *json = NULL;
-    /* only the config here: train_run verifies the checkpoint (once) when it loads it */
-    if (checkpoint_resolve(run_dir, dir, sizeof dir, &err) != TA_OK ||
-        checkpoint_read_config(dir, &json, &err) != TA_OK) {
-        fprintf(stderr, "tinyalign resume: %s\n", err.msg);
-        return TA_EINPUT;
-    }
     Config cfg;
-    char where[4200];
-    snprintf(where, sizeof where, "%s/state.json", dir);
-    rc = config_load_string(&cfg, json, where, &err);
-    free(json);
-    if (rc != TA_OK) {
-        fprintf(stderr, "tinyalign resume: %s\n", err.msg);
-        return TA_EINPUT;
+    char options[256];
+    /* under mpirun every rank gets here and must see the run; only the config here:
+     * train_run verifies the checkpoint (once) when it loads it */
+    rc = dist_init(&opt.dist, "tinyalign resume", &err);
+    if (rc == TA_OK && (checkpoint_resolve(run_dir, dir, sizeof dir, &err) != TA_OK ||
+                        checkpoint_read_config(dir, &json, &err) != TA_OK))
+        rc = TA_EINPUT;
+    if (rc == TA_OK) {
+        char where[4200];
+        snprintf(where, sizeof where, "%s/state.json", dir);
+        rc = config_load_string(&cfg, json, where, &err);
+        free(json);
+    }
+    if (rc != TA_OK) { /* the ranks still agree, so that rank 0 reports once */
+        rc = train_agree_config(opt.dist, rc, NULL, run_options(&opt, options, sizeof options), &err);
+        rc = dist_finish(opt.dist, rc, &err);
+        if (err.msg[0]) fprintf(stderr, "tinyalign resume: %s\n", err.msg);
+        return rc;
     }
     /* the run continues where it lies now (a copied or moved run, a relative out_dir):
      * RUN_DIR/checkpoints/step-N -> RUN_DIR */
@@ -125,8 +142,11 @@ int cmd_resume(int argc, char **argv) {
     free(cfg.run.out_dir);
     cfg.run.out_dir = ta_strdup(run, "run directory");
     opt.resume_from = dir;
-    int status = train_run(&cfg, &opt, &err);
-    if (status == 1 || status == 2) fprintf(stderr, "tinyalign resume: %s\n", err.msg);
+    rc = train_agree_config(opt.dist, TA_OK, &cfg, run_options(&opt, options, sizeof options),
+                            &err);
+    int status = rc != TA_OK ? rc : train_run(&cfg, &opt, &err);
+    status = dist_finish(opt.dist, status, &err); /* rank 0 reports */
+    if ((status == 1 || status == 2) && err.msg[0]) fprintf(stderr, "tinyalign resume: %s\n", err.msg);
     config_free(&cfg);
     return status;
 }

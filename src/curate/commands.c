@@ -277,12 +277,9 @@ static int cmp_sortpair(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
-/* One preference row {"prompt", "chosen", "rejected", "weight"?, "chosen_score",
- * "rejected_score", <the prompt row's own fields>}. */
-static void put_pair(TaBuf *b, const DataRow *row, const char *chosen, const char *rejected,
-                     int with_weight, double weight, double cs, double rs) {
-    static const char *const ours[] = {"chosen", "rejected", "weight", "chosen_score",
-                                       "rejected_score", NULL};
+/* The preference line writer every pair-making command shares (curate_impl.h). */
+void curate_pair_begin(TaBuf *b, const DataRow *row, const char *chosen, const char *rejected,
+                       int with_weight, double weight, double cs, double rs) {
     ta_buf_puts(b, "{\"prompt\":");
     jsonl_put_string(b, row->prompt);
     ta_buf_puts(b, ",\"chosen\":");
@@ -297,8 +294,27 @@ static void put_pair(TaBuf *b, const DataRow *row, const char *chosen, const cha
     jsonl_put_number(b, cs);
     ta_buf_puts(b, ",\"rejected_score\":");
     jsonl_put_number(b, rs);
-    jsonl_put_fields(b, &row->extra, ours);
+}
+
+void curate_pair_end(TaBuf *b, const DataRow *row, const char *const *more) {
+    enum { MAX_SKIP = 32 };
+    const char *skip[MAX_SKIP] = {"chosen", "rejected", "weight", "chosen_score", "rejected_score"};
+    int n = 5;
+    for (; more && *more; more++) {
+        TA_ASSERT(n < MAX_SKIP - 1);
+        skip[n++] = *more;
+    }
+    skip[n] = NULL;
+    jsonl_put_fields(b, &row->extra, skip);
     ta_buf_puts(b, "}\n");
+}
+
+/* One preference row {"prompt", "chosen", "rejected", "weight"?, "chosen_score",
+ * "rejected_score", <the prompt row's own fields>}. */
+static void put_pair(TaBuf *b, const DataRow *row, const char *chosen, const char *rejected,
+                     int with_weight, double weight, double cs, double rs) {
+    curate_pair_begin(b, row, chosen, rejected, with_weight, weight, cs, rs);
+    curate_pair_end(b, row, NULL);
 }
 
 /* A response's own "weight" field (mode 1): a finite number >= 0. */

@@ -13,4 +13,15 @@
 int curate_model_features(Dataset *d, const char *model_dir, const char *tokenizer, float **emb,
                           int *dim, double **logp, TaError *err);
 
+/* The preference line every pair-making command writes:
+ *   curate_pair_begin: {"prompt":P,"chosen":C,"rejected":R[,"weight":W],"chosen_score":CS,
+ *                      "rejected_score":RS         (P = the row's prompt)
+ *   then the caller's own members (",\"key\":value"), then
+ *   curate_pair_end:   ,<the prompt row's own fields but those above and `more`
+ *                      (NULL-terminated, may be NULL)>}\n
+ * so a row field named like an output field is replaced, never duplicated. */
+void curate_pair_begin(TaBuf *b, const DataRow *row, const char *chosen, const char *rejected,
+                       int with_weight, double weight, double cs, double rs);
+void curate_pair_end(TaBuf *b, const DataRow *row, const char *const *more);
+
 #endif

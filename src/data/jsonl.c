@@ -324,6 +324,16 @@ int data_field_number(const DataField *f, double *out, TaError *err) {
     return ok ? TA_OK : TA_EINPUT;
 }
 
+int data_field_bool(const DataField *f, int *out, TaError *err) {
+    cJSON *v = cJSON_Parse(f->value);
+    int ok = cJSON_IsBool(v);
+    if (ok) *out = cJSON_IsTrue(v);
+    else ta_err(err, TA_EINPUT, "field \"%s\" must be a boolean (true or false), found %s", f->key,
+                jsonl_type_name(v));
+    cJSON_Delete(v);
+    return ok ? TA_OK : TA_EINPUT;
+}
+
 char *data_field_text(const DataField *f) {
     cJSON *v = cJSON_Parse(f->value);
     const char *s = cJSON_IsString(v) && v->valuestring ? v->valuestring : f->value;

@@ -179,36 +179,37 @@ static int cache_write(const char *path, uint64_t key, size_t n, int rows, const
     return rc;
 }
 
-/* S_ref of every example of set (file order, batch by batch), loaded from or saved to the
- * cache file when the set has a path. */
-static int cache_build(Reference *r, const RefExampleSet *set, const CfgReference *cfg,
-                       const AuxSetup *s, TaError *err) {
-    const int rows = set->rows;
-    const size_t n = set->n;
-    /* key: data + tokenization (the set's hash) + reference weights */
+/* Opens the cache slot of set: its key (data + tokenization: the set's hash; the reference
+ * weights) and its file (none when the set has no path). */
+static int cache_open(Reference *r, const RefExampleSet *set, const CfgReference *cfg) {
     uint64_t key = ta_fnv1a(TA_FNV1A_INIT, &set->hash, sizeof set->hash);
     key = ta_fnv1a(key, &r->crc, sizeof r->crc);
-    char path[4096] = "";
-    if (set->path) cache_path(path, sizeof path, set->path, cfg->cache_dir, key);
-    float *vals = ta_malloc(n * (size_t)rows * sizeof(float) + 1, "reference cache");
     int slot = r->n_cache++;
     r->cache_id[slot] = set->id;
-    r->cache[slot] = vals;
-    r->cache_n[slot] = n;
-    r->cache_rows[slot] = rows;
-    if (*path && cache_read(path, key, n, rows, vals)) {
-        fprintf(stderr, "reference: cached log-probs %s (%zu examples)\n", path, n);
-        return TA_OK;
-    }
-    const int per = s->max_rows / rows;
+    r->cache[slot] = ta_calloc(set->n * (size_t)set->rows * sizeof(float) + 1, "reference cache");
+    r->cache_n[slot] = set->n;
+    r->cache_rows[slot] = set->rows;
+    r->cache_set[slot] = *set;
+    r->cache_key[slot] = key;
+    r->cache_path[slot][0] = '\0';
+    if (set->path)
+        cache_path(r->cache_path[slot], sizeof r->cache_path[slot], set->path, cfg->cache_dir, key);
+    return slot;
+}
+
+/* S_ref of examples [lo, hi) of the slot's set into its cache, batch by batch of the
+ * largest micro-batch (file order). */
+static int cache_compute(Reference *r, int slot, size_t lo, size_t hi, TaError *err) {
+    const RefExampleSet *set = &r->cache_set[slot];
+    const int rows = set->rows, per = r->max_rows / rows;
+    float *vals = r->cache[slot];
     Batch b;
-    batch_alloc(&b, s->max_rows, s->max_T);
+    batch_alloc(&b, r->max_rows, r->max_T);
     uint32_t *ids = ta_malloc(sizeof(uint32_t) * (size_t)per, "ids");
-    float *out = ta_malloc(sizeof(float) * (size_t)s->max_rows, "logps");
-    double t0 = ta_now();
+    float *out = ta_malloc(sizeof(float) * (size_t)r->max_rows, "logps");
     int rc = TA_OK;
-    for (size_t i = 0; i < n && rc == TA_OK; i += (size_t)per) {
-        int m = (int)(n - i < (size_t)per ? n - i : (size_t)per);
+    for (size_t i = lo; i < hi && rc == TA_OK; i += (size_t)per) {
+        int m = (int)(hi - i < (size_t)per ? hi - i : (size_t)per);
         for (int j = 0; j < m; j++) ids[j] = (uint32_t)(i + (size_t)j);
         set->fill(set->id, ids, m, &b);
         rc = forward_logps(&r->aux, &b, out, err);
@@ -219,10 +220,68 @@ static int cache_build(Reference *r, const RefExampleSet *set, const CfgReferenc
     batch_free(&b);
     free(ids);
     free(out);
+    return rc;
+}
+
+/* One process: S_ref of every example of the slot's set, loaded from or saved to the cache
+ * file when the set has a path. */
+static int cache_build(Reference *r, int slot, TaError *err) {
+    const char *path = r->cache_path[slot];
+    const size_t n = r->cache_n[slot];
+    const int rows = r->cache_rows[slot];
+    if (*path && cache_read(path, r->cache_key[slot], n, rows, r->cache[slot])) {
+        fprintf(stderr, "reference: cached log-probs %s (%zu examples)\n", path, n);
+        return TA_OK;
+    }
+    double t0 = ta_now();
+    int rc = cache_compute(r, slot, 0, n, err);
     if (rc != TA_OK || !*path) return rc;
-    if ((rc = cache_write(path, key, n, rows, vals, err)) != TA_OK) return rc;
+    if ((rc = cache_write(path, r->cache_key[slot], n, rows, r->cache[slot], err)) != TA_OK)
+        return rc;
     fprintf(stderr, "reference: computed log-probs of %zu examples in %.1fs -> %s\n", n,
             ta_now() - t0, path);
+    return TA_OK;
+}
+
+/* Data parallel: every part learns whether any part failed (a flag summed over the parts),
+ * so that no part waits in a sum the others never reach. */
+static int agree_ok(int rc, AuxAllSum allsum, void *ctx, TaError *err) {
+    float bad = rc != TA_OK;
+    int src = allsum(ctx, &bad, 1, err);
+    if (src != TA_OK) return src;
+    if (rc != TA_OK) return rc;
+    return bad > 0 ? ta_err(err, TA_ERUNTIME, "reference cache: another rank failed (it reports why)")
+                   : TA_OK;
+}
+
+/* Data parallel, one slot (see aux_models_share). Each value is summed with zeros from
+ * every part but the one that computed or read it, and x + 0 == x exactly. */
+static int cache_share(Reference *r, int slot, AuxAllSum allsum, void *ctx, TaError *err) {
+    const char *path = r->cache_path[slot];
+    const size_t n = r->cache_n[slot], count = n * (size_t)r->cache_rows[slot];
+    float *vals = r->cache[slot];
+    float hit = r->part == 0 && *path && cache_read(path, r->cache_key[slot], n,
+                                                     r->cache_rows[slot], vals);
+    int rc = allsum(ctx, &hit, 1, err);
+    if (rc != TA_OK) return rc;
+    if (hit > 0) { /* part 0 read the file: the others receive it */
+        if (r->part != 0) memset(vals, 0, count * sizeof(float));
+        if ((rc = allsum(ctx, vals, count, err)) == TA_OK)
+            fprintf(stderr, "reference: cached log-probs %s (%zu examples)\n", path, n);
+        return rc;
+    }
+    double t0 = ta_now();
+    memset(vals, 0, count * sizeof(float));
+    size_t lo = (size_t)r->part * n / (size_t)r->parts;          /* dist.h's sharding rule */
+    size_t hi = (size_t)(r->part + 1) * n / (size_t)r->parts;
+    rc = agree_ok(cache_compute(r, slot, lo, hi, err), allsum, ctx, err);
+    if (rc == TA_OK) rc = allsum(ctx, vals, count, err);
+    if (rc != TA_OK || !*path) return rc;
+    rc = r->part == 0 ? cache_write(path, r->cache_key[slot], n, r->cache_rows[slot], vals, err)
+                      : TA_OK;
+    if ((rc = agree_ok(rc, allsum, ctx, err)) != TA_OK) return rc;
+    fprintf(stderr, "reference: computed log-probs of %zu examples on %d ranks in %.1fs -> %s\n",
+            n, r->parts, ta_now() - t0, path);
     return TA_OK;
 }
 
@@ -264,10 +323,25 @@ static int reference_init(Reference *r, const AuxSetup *s, TaError *err) {
         return ta_err(err, TA_EINPUT,
                       "objective.reference.mode \"cached\" needs a JSONL dataset (data.format "
                       "preference/sft)");
-    for (int i = 0; i < s->n_sets && i < 2; i++)
-        if ((rc = cache_build(r, &s->sets[i], cfg, s, err)) != TA_OK) return rc;
+    r->max_rows = s->max_rows;
+    r->max_T = s->max_T;
+    r->part = s->part;
+    r->parts = s->parts > 1 ? s->parts : 1;
+    for (int i = 0; i < s->n_sets && i < 2; i++) cache_open(r, &s->sets[i], cfg);
+    if (r->parts > 1) return TA_OK; /* built together: aux_models_share */
+    for (int i = 0; i < r->n_cache; i++)
+        if ((rc = cache_build(r, i, err)) != TA_OK) return rc;
     aux_model_free(&r->aux); /* the cache is all training needs */
     return TA_OK;
+}
+
+int aux_models_share(AuxModels *m, AuxAllSum allsum, void *ctx, TaError *err) {
+    Reference *r = &m->ref;
+    if (!m->has_ref || r->mode != CFG_REF_CACHED || r->parts <= 1) return TA_OK;
+    int rc = TA_OK;
+    for (int i = 0; i < r->n_cache && rc == TA_OK; i++) rc = cache_share(r, i, allsum, ctx, err);
+    if (rc == TA_OK) aux_model_free(&r->aux);
+    return rc;
 }
 
 static void reference_free(Reference *r) {

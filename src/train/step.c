@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tinyalign/dist.h"
 #include "tinyalign/kernels.h"
 #include "tinyalign/train.h"
 
@@ -29,7 +30,9 @@ void train_step_init(TrainStep *t, const StepSetup *s) {
               s->T >= 1);
     memset(t, 0, sizeof *t);
     t->s = *s;
-    gpt2_alloc_acts(s->model, s->rows, s->T);
+    /* the micro-batches hold every rank's rows, the activations this rank's part */
+    gpt2_alloc_acts(s->model, dist_part_rows(s->rows, objective_is_pairwise(s->objective), s->parts),
+                    s->T);
     const int score = objective_uses_score_head(s->objective);
     TA_ASSERT(!score || (s->model->config.score_head && s->model->hidden_only));
     t->micro = ta_calloc(sizeof(Batch) * (size_t)s->K, "micro-batches");
@@ -60,6 +63,16 @@ void train_optim_init(AdamW *o, const AdamWConfig *cfg, const GPT2 *m) {
         adamw_set_decay(o, off, m->param_sizes[i], decay);
         off += m->param_sizes[i];
     }
+}
+
+/* Micro-batch k of src, and of it this rank's part (the whole batch in one process). The
+ * whole batch is checked before it is cut, so a bad row stops every rank, not one. */
+static int fill_part(TrainStep *t, const StepSource *src, int k, Batch *b, TaError *err) {
+    int rc = src->fill(src->ctx, k, b, err);
+    if (rc != TA_OK || t->s.parts <= 1) return rc;
+    if ((rc = objective_check_batch(t->s.objective, b, err)) != TA_OK) return rc;
+    dist_shard_batch(b, t->s.part, t->s.parts);
+    return TA_OK;
 }
 
 static int sync(const TrainStep *t, StepSyncPoint p, float *grads, size_t n_grads, double *sums,
@@ -127,8 +140,10 @@ int train_step(TrainStep *t, const StepSource *src, long step, StepResult *res, 
     ObjectiveNorm norm = {0};
     int rc;
     for (int k = 0; k < s->K; k++) {
-        if ((rc = src->fill(src->ctx, k, &t->micro[k], err)) != TA_OK) return rc;
-        if ((rc = objective_norm_add(&norm, s->objective, &t->micro[k], err)) != TA_OK) return rc;
+        if ((rc = fill_part(t, src, k, &t->micro[k], err)) != TA_OK) return rc;
+        if (t->micro[k].B > 0 &&
+            (rc = objective_norm_add(&norm, s->objective, &t->micro[k], err)) != TA_OK)
+            return rc;
     }
     rc = sync(t, STEP_SYNC_NORM, NULL, 0, (double *)&norm, sizeof norm / sizeof(double), err);
     if (rc != TA_OK) return rc;
@@ -137,6 +152,7 @@ int train_step(TrainStep *t, const StepSource *src, long step, StepResult *res, 
     StepSums sums = {0};
     for (int k = 0; k < s->K && !sums.nonfinite; k++) {
         int bad = 0;
+        if (t->micro[k].B == 0) continue; /* this rank's part of the micro-batch is empty */
         if ((rc = run_micro(t, &t->micro[k], src->set, &norm, &sums.stats, 1, &bad, err)) != TA_OK)
             return rc;
         if (bad) {
@@ -181,12 +197,13 @@ int train_step_eval(TrainStep *t, const StepSource *src, int n, ObjectiveMetrics
     int rc = TA_OK;
     /* two passes: normalisers over the whole evaluation set, then the losses */
     for (int k = 0; k < n && rc == TA_OK; k++)
-        if ((rc = src->fill(src->ctx, k, b, err)) == TA_OK) rc = objective_norm_add(&norm, o, b, err);
+        if ((rc = fill_part(t, src, k, b, err)) == TA_OK && b->B > 0)
+            rc = objective_norm_add(&norm, o, b, err);
     if (rc == TA_OK)
         rc = sync(t, STEP_SYNC_NORM, NULL, 0, (double *)&norm, sizeof norm / sizeof(double), err);
     for (int k = 0; k < n && rc == TA_OK && !sums.nonfinite; k++) {
         int bad = 0;
-        if ((rc = src->fill(src->ctx, k, b, err)) == TA_OK)
+        if ((rc = fill_part(t, src, k, b, err)) == TA_OK && b->B > 0)
             rc = run_micro(t, b, src->set, &norm, &sums.stats, 0, &bad, err);
         if (bad) {
             sums.nonfinite = 1;

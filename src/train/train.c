@@ -5,7 +5,8 @@
  * AdamW), the data order (one file, or a mixture of files), and the schedule around
  * train_step: logging, eval with early stopping and keep-best, task metrics
  * (train.eval_generate, computed by the score module), sampling, checkpoint cadence,
- * --stop-after, non-finite step limits, signals and resume.
+ * --stop-after, non-finite step limits, signals and resume; under MPI (dist.h) the
+ * agreements of the ranks at start, the shared stop, and rank 0 as the writer.
  *
  * The data order. One source: example ids in a seeded permutation per epoch
  * (data_epoch_permutation(seed, epoch)), the cursor {epoch, pos} walking it. A mixture of S
@@ -34,6 +35,7 @@
 
 #include "tinyalign/checkpoint.h"
 #include "tinyalign/data.h"
+#include "tinyalign/dist.h"
 #include "tinyalign/kernels.h"
 #include "tinyalign/log.h"
 #include "tinyalign/model.h"
@@ -478,6 +480,11 @@ static int stop_message(const Trainer *t, const char *what, TaError *err) {
 }
 
 static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
+    /* data parallel: rank 0 writes, every rank learns whether it could (the same verdict) */
+    if (dist_rank(t->opt.dist) != 0) {
+        int rc = dist_max(t->opt.dist, TA_OK);
+        return rc == TA_OK ? rc : ta_err(err, rc, "rank 0 could not write the checkpoint");
+    }
     CheckpointContents cc = {.model = &t->model,
                              .optim = &t->optim,
                              .state = &t->st,
@@ -496,7 +503,7 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
     } else {
         rc = stop_message(t, "the checkpoint of step", err);
     }
-    return rc;
+    return dist_max(t->opt.dist, rc);
 }
 
 static int resume_from_checkpoint(Trainer *t, TaError *err) {
@@ -570,6 +577,115 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     return TA_OK;
 }
 
+/* ---- data parallel (dist.h) ------------------------------------------------------------ */
+
+/* The step's hook (StepAllReduce) and the cached reference's sum: dist_sum, rank order. */
+static int step_allreduce(void *ctx, StepSyncPoint p, float *grads, size_t n_grads,
+                          double *sums, size_t n_sums, TaError *err) {
+    (void)p;
+    return dist_sum(ctx, grads, n_grads, sums, n_sums, err);
+}
+
+static int cache_allsum(void *ctx, float *v, size_t n, TaError *err) {
+    return dist_sum(ctx, v, n, NULL, 0, err);
+}
+
+int train_agree_config(Dist *d, int rc, const Config *cfg, const char *options, TaError *err) {
+    if (dist_size(d) == 1) return rc;
+    char *json = rc == TA_OK ? config_to_json(cfg) : NULL;
+    const DistKey keys[2] = {
+        {"config", json ? ta_fnv1a(TA_FNV1A_INIT, json, strlen(json)) : 0, json,
+         "start every rank with the same CONFIG and --set options (the resolved config, "
+         "run.out_dir included, must be identical)"},
+        {"command line", ta_fnv1a(TA_FNV1A_INIT, options, strlen(options)), options,
+         "start every rank with the same command and options"}};
+    rc = dist_agree(d, rc, keys, 2, err);
+    free(json);
+    return rc;
+}
+
+/* After setup, collective: the ranks compare how setup went and what they loaded (a rank
+ * that sees other data, weights or checkpoint stops the job with one message), then build
+ * a cached reference together. Returns the same status on every rank. */
+static int dist_setup(Trainer *t, int rc, TaError *err) {
+    Dist *d = t->opt.dist;
+    if (dist_size(d) == 1) return rc;
+    uint64_t data = TA_FNV1A_INIT;
+    char state[256] = "";
+    if (rc == TA_OK) {
+        const Dataset *ds[2] = {t->ds_train, t->ds_val};
+        const TokenData *td[2] = {t->td_train, t->td_val};
+        for (int i = 0; i < 2; i++) {
+            uint64_t v = ds[i] ? dataset_hash(ds[i]) : td[i] ? token_data_num_tokens(td[i]) : 0;
+            data = ta_fnv1a(data, &v, sizeof v);
+        }
+        /* one item per line: the message quotes the first that differs */
+        uint32_t aux = 0;
+        for (int i = 0; i < t->st.n_aux_crc; i++)
+            aux = ta_crc32(aux, &t->st.aux_crc[i].crc, sizeof t->st.aux_crc[i].crc);
+        uint32_t more = 0; /* the cursors of a mixture's other files */
+        for (int i = 0; i < t->st.n_more_cursors; i++)
+            more = ta_crc32(more, &t->st.more_cursors[i], sizeof t->st.more_cursors[i]);
+        snprintf(state, sizeof state,
+                 "step %ld, epoch %lld, example %lld\nmixture cursors %08x\nweights CRC32 "
+                 "%08x\nauxiliary models %08x\n",
+                 t->st.step, (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos, more,
+                 ta_crc32(0, t->model.params_memory, t->model.num_params * sizeof(float)), aux);
+    }
+    const DistKey keys[2] = {
+        {"training data", data, NULL,
+         "data.train and data.val must be the same files on every node (a shared filesystem, "
+         "or copies at the same paths)"},
+        {"model weights or training state", ta_fnv1a(TA_FNV1A_INIT, state, strlen(state)), state,
+         "every rank must load the same model.path and, on resume, the same checkpoint: put "
+         "run.out_dir on a shared filesystem, or copy the run directory to the same path on "
+         "every node"}};
+    rc = dist_agree(d, rc, keys, 2, err);
+    if (rc == TA_OK) rc = aux_models_share(&t->aux, cache_allsum, d, err);
+    if (rc == TA_OK)
+        fprintf(t->info,
+                "data parallel: %d ranks x %d thread%s, %d of the %d examples of each "
+                "micro-batch per rank, %.2f MiB of gradients summed per step; stop cleanly with "
+                "kill -INT %ld (rank 0)\n",
+                dist_size(d), ta_get_threads(), ta_get_threads() == 1 ? "" : "s",
+                t->cfg.train.batch_size / dist_size(d),
+                t->cfg.train.batch_size, (double)t->model.num_params * 4.0 / 1048576.0,
+                (long)getpid());
+    return rc;
+}
+
+/* Collective in a step's schedule: a failure that only rank 0 can have (its metrics.jsonl,
+ * its eval_generate) stops every rank. The largest status wins; a rank that did not fail
+ * gets an empty message (rank 0 reports its own at dist_finish). */
+static int dist_agree_status(Trainer *t, int rc, TaError *err) {
+    if (dist_size(t->opt.dist) == 1) return rc;
+    int job = dist_max(t->opt.dist, rc);
+    if (job != TA_OK && rc == TA_OK) {
+        err->code = job;
+        err->msg[0] = '\0';
+    }
+    return job;
+}
+
+/* After rank 0 created the run directory (rc: how that went, on rank 0), collective: every
+ * rank learns the outcome, and rank 0 warns when some rank cannot see the directory (a
+ * resume needs the checkpoints on every rank). */
+static int dist_run_dir(Trainer *t, int rc, TaError *err) {
+    Dist *d = t->opt.dist;
+    if (dist_size(d) == 1) return rc;
+    if ((rc = dist_max(d, rc)) != TA_OK) return rc;
+    char p[4200];
+    ta_pathf(p, sizeof p, "%s/config.json", t->cfg.run.out_dir);
+    int seen = dist_count(d, access(p, F_OK) == 0);
+    if (seen < dist_size(d))
+        fprintf(stderr, "warning: %d of %d ranks do not see run.out_dir \"%s\" (not on a shared "
+                        "filesystem?): rank 0 writes the checkpoints there, and a resume needs "
+                        "them at the same path on every rank (copy the run directory first)\n",
+                dist_size(d) - seen, dist_size(d), t->cfg.run.out_dir);
+    (void)err;
+    return TA_OK;
+}
+
 /* ---- the run -------------------------------------------------------------------------- */
 
 static void trainer_free(Trainer *t) {
@@ -594,6 +710,13 @@ static void trainer_free(Trainer *t) {
 static int setup(Trainer *t, TaError *err) {
     Config *c = &t->cfg;
     int rc;
+    const int parts = dist_size(t->opt.dist);
+    if (c->train.batch_size % parts != 0)
+        return ta_err(err, TA_EINPUT,
+                      "train.batch_size %d cannot be split among %d ranks: it is the global batch "
+                      "(examples per micro-batch; pairs for preference data) and every rank takes "
+                      "the same share, so it must be a multiple of the number of ranks",
+                      c->train.batch_size, parts);
     ta_set_threads(c->run.threads);
     t->config_json = config_to_json(c);
     if (!t->opt.quiet) fprintf(t->info, "resolved config:\n%s\n", t->config_json);
@@ -626,13 +749,21 @@ static int setup(Trainer *t, TaError *err) {
     train_optim_init(&t->optim, &oc, &t->model);
     StepSetup ss = {.model = &t->model, .optim = &t->optim, .objective = &c->objective,
                     .aux = &t->aux, .K = t->K, .rows = t->rows, .T = t->T};
+    if (parts > 1) { /* data parallel: this rank's part of each micro-batch, summed */
+        ss.allreduce = step_allreduce;
+        ss.allreduce_ctx = t->opt.dist;
+        ss.part = dist_rank(t->opt.dist);
+        ss.parts = parts;
+    }
     train_step_init(&t->step, &ss); /* allocates the policy's activations */
 
     int n_sets = 0;
     if (t->ds_train) t->sets[n_sets++] = ref_example_set_dataset(t->ds_train, c->data.train.paths[0]);
     if (t->ds_val) t->sets[n_sets++] = ref_example_set_dataset(t->ds_val, c->data.val);
     AuxSetup as = {.cfg = &c->objective, .policy_path = c->model.path, .policy = &t->model,
-                   .sets = t->sets, .n_sets = n_sets, .max_rows = t->rows, .max_T = t->T};
+                   .sets = t->sets, .n_sets = n_sets, .max_T = t->T, .part = ss.part,
+                   .parts = ss.parts,
+                   .max_rows = dist_part_rows(t->rows, objective_is_pairwise(&c->objective), parts)};
     if ((rc = aux_models_init(&t->aux, &as, err)) != TA_OK) return rc;
 
     memset(&t->st, 0, sizeof t->st);
@@ -769,6 +900,7 @@ static int eval_generate(Trainer *t, TaError *err) {
 
 static int train_loop(Trainer *t, TaError *err) {
     const Config *c = &t->cfg;
+    const int writer = dist_rank(t->opt.dist) == 0; /* rank 0 logs and writes (dist.h) */
     const long max_steps = c->train.max_steps;
     int rc = TA_OK, status = 0;
     double t_last = ta_now();
@@ -786,7 +918,7 @@ static int train_loop(Trainer *t, TaError *err) {
     char dir[4096];
 
     while (t->st.step < max_steps) {
-        int sig = train_signal_pending();
+        int sig = dist_max(t->opt.dist, train_signal_pending()); /* a signal on any rank */
         if (sig) {
             fprintf(stderr, "\n%s received: saving a checkpoint at step %ld\n",
                     sig == SIGINT ? "SIGINT" : "SIGTERM", t->st.step);
@@ -881,14 +1013,16 @@ static int train_loop(Trainer *t, TaError *err) {
                 stop_early = 1;
             }
         }
-        if (t->egen && eval_due && (rc = eval_generate(t, err)) != TA_OK) break;
+        /* eval_generate: rank 0 samples and scores (a cmd: scorer runs once, on rank 0's
+         * node); the weights are the same on every rank */
+        if (t->egen && eval_due &&
+            (rc = dist_agree_status(t, writer ? eval_generate(t, err) : TA_OK, err)) != TA_OK)
+            break;
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
-        if ((rc = log_check(&t->log, err)) != TA_OK) {
-            rc = stop_message(t, "logging step", err);
-            break;
-        }
+        if ((rc = log_check(&t->log, err)) != TA_OK) rc = stop_message(t, "logging step", err);
+        if ((rc = dist_agree_status(t, rc, err)) != TA_OK) break; /* rank 0's log */
         /* 5. checkpoint */
         int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||
@@ -964,16 +1098,18 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
     }
     if (rc == TA_OK) rc = setup(&t, err);
     if (rc == TA_OK) rc = open_eval_generate(&t, err);
-    /* only a run that set up cleanly touches its directory */
-    if (rc == TA_OK) rc = ta_mkdirs(t.cfg.run.out_dir, err);
-    if (rc == TA_OK) {
+    rc = dist_setup(&t, rc, err);
+    /* only a run that set up cleanly touches its directory; data parallel: rank 0 */
+    const int agreed = rc == TA_OK, writer = dist_rank(t.opt.dist) == 0;
+    if (rc == TA_OK && writer) rc = ta_mkdirs(t.cfg.run.out_dir, err);
+    if (rc == TA_OK && writer) {
         char p[4096];
         ta_pathf(p, sizeof p, "%s/config.json", t.cfg.run.out_dir);
         rc = ta_write_file_atomic(p, t.config_json, strlen(t.config_json), err);
     }
-    if (rc == TA_OK)
+    if (rc == TA_OK && writer)
         rc = log_open(&t.log, t.cfg.run.out_dir, t.opt.resume ? t.st.step : -1, err);
-    if (rc == TA_OK && !t.opt.resume) {
+    if (rc == TA_OK && writer && !t.opt.resume) {
         /* what the run trains on, once, as step 0 */
         MetricKV kv[6];
         int n = 0;
@@ -997,6 +1133,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
         log_metrics(&t.log, "data", 0, kv, n, extra.p);
         free(extra.p);
     }
+    if (agreed) rc = dist_run_dir(&t, rc, err);
     int status;
     if (rc != TA_OK) {
         status = rc == TA_EINPUT ? 2 : 1;
@@ -1009,18 +1146,18 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
         if (status == 0 && t.st.step >= t.cfg.train.max_steps)
             fprintf(stderr, "done: %ld steps, %llu tokens, checkpoints in %s/checkpoints\n",
                     t.st.step, (unsigned long long)t.st.tokens_seen, t.cfg.run.out_dir);
-        run_summary(&t, status);
+        if (dist_rank(t.opt.dist) == 0) run_summary(&t, status); /* rank 0 writes (dist.h) */
     }
     trainer_free(&t);
     return status;
 }
 
-int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char **json_out,
-               TaError *err) {
+int train_eval(const Config *cfg, const char *checkpoint, int max_batches, Dist *dist,
+               char **json_out, TaError *err) {
     Trainer t;
     memset(&t, 0, sizeof t);
     config_copy(&t.cfg, cfg);
-    t.opt = (TrainOptions){.stop_after = -1, .quiet = 1};
+    t.opt = (TrainOptions){.stop_after = -1, .quiet = 1, .dist = dist};
     t.info = stderr;
     *json_out = NULL;
     int rc = TA_OK;
@@ -1037,6 +1174,7 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char 
                         dir);
     }
     if (rc == TA_OK) rc = setup(&t, err);
+    rc = dist_setup(&t, rc, err); /* collective: every rank, whatever rc */
     if (rc == TA_OK && !t.have_val) {
         /* no validation data: evaluate the training file itself */
         t.val = t.train;
@@ -1056,6 +1194,7 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char 
             ta_pathf(p, sizeof p, "%s/model.safetensors", dir);
             rc = model_load_safetensors(&t.model, p, err);
         }
+        rc = dist_agree(dist, rc, NULL, 0, err); /* every rank must see it */
     }
     ObjectiveMetrics m;
     if (rc == TA_OK) rc = evaluate(&t, &m, err);
