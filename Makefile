@@ -6,6 +6,8 @@
 #   make bench-mpi    data parallel: the ordered gradient sum per model shape, 2 ranks x 1
 #                     thread vs 1 rank x 2 threads on the small model (tools/bench_mpi.sh)
 #   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
+#   make install      PREFIX/bin/tinyalign + PREFIX/share/tinyalign/tools (PREFIX=/usr/local;
+#                     DESTDIR for staging); make uninstall removes exactly those files
 #   make debug | asan debug (-O0 -g) / AddressSanitizer+UBSan builds in build/debug, build/asan
 #   make asan-test    the suite against the AddressSanitizer+UBSan build (build/asan)
 #   make fuzz         libFuzzer targets (clang) over the parsers, FUZZ_SECONDS each (default 60)
@@ -88,7 +90,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 2
 
-.PHONY: all deps test tests bench bench-mpi quickstart debug asan asan-test fuzz fuzz-build fuzz-bins clean info FORCE
+.PHONY: all deps test tests bench bench-mpi quickstart debug asan asan-test fuzz fuzz-build fuzz-bins \
+	clean info install uninstall FORCE
 
 all: $(BUILD)/tinyalign $(MPI_BIN)
 	@$(BUILD)/tinyalign info
@@ -207,6 +210,25 @@ fuzz-build:
 fuzz-bins: $(FUZZ_BIN)
 fuzz: fuzz-build
 	@bash tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+# Install: the binary (OpenBLAS is found through its rpath, so it runs from any directory)
+# and the Python tools it or the README runs from anywhere: plot.py (`tinyalign plot`) and
+# hf_gpt2.py (loading an exported model in PyTorch).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL_BIN   := $(DESTDIR)$(PREFIX)/bin
+INSTALL_SHARE := $(DESTDIR)$(PREFIX)/share/tinyalign
+INSTALL_TOOLS := tools/plot.py tools/hf_gpt2.py
+
+install: $(BUILD)/tinyalign
+	install -d "$(INSTALL_BIN)" "$(INSTALL_SHARE)/tools"
+	install -m 755 $(BUILD)/tinyalign "$(INSTALL_BIN)/tinyalign"
+	install -m 644 $(INSTALL_TOOLS) "$(INSTALL_SHARE)/tools/"
+	@echo "installed $(INSTALL_BIN)/tinyalign and $(INSTALL_SHARE)/tools/{$(notdir $(INSTALL_TOOLS))}"
+
+uninstall:
+	rm -f "$(INSTALL_BIN)/tinyalign" $(addprefix "$(INSTALL_SHARE)/tools/,$(addsuffix ",$(notdir $(INSTALL_TOOLS))))
+	-rmdir "$(INSTALL_SHARE)/tools" "$(INSTALL_SHARE)" 2>/dev/null || true
 
 clean:
 	rm -rf build

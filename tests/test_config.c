@@ -653,6 +653,69 @@ static void test_diff_math(void) {
     }
 }
 
+/* Several mistakes are reported in one run: every --set and every key of the file, each on
+ * its own line naming the key, in file order after the --set ones; the cross-key checks wait
+ * until every key is valid; beyond what fits, a count of the rest. */
+static void test_several_errors(void) {
+    const char *path = write_cfg("many.json",
+                                 "{\"run\": {\"seeed\": 3}, \"model\": {\"n_layer\": -1},\n"
+                                 " \"data\": {\"trian\": \"a.bin\", \"max_len\": \"long\"},\n"
+                                 " \"optim\": {\"lr\": -1, \"schedule\": \"cosin\"},\n"
+                                 " \"train\": {\"batch_size\": 0, \"patience\": 2}}");
+    const char *sets[2] = {"optim.betas=3", "train.max_stepz=4"};
+    Config c;
+    TaError err = {0};
+    T_CHECK(config_load(&c, path, sets, 2, &err) == TA_EINPUT, "rc");
+    static const char *const want[] = {
+        "--set: \"optim.betas\"", "--set: unknown key \"train.max_stepz\"; did you mean \"train.max_steps\"?",
+        "unknown key \"run.seeed\"", "\"model.n_layer\" must be", "unknown key \"data.trian\"",
+        "\"data.max_len\" must be", "\"optim.lr\" must be", "\"optim.schedule\" must be",
+        "\"train.batch_size\" must be", "\"data.train\" is required", NULL};
+    /* every line in order; the ones that do not fit in a TaError (1024 bytes: it depends on
+     * the scratch path's length) are counted on a last line "... and K more errors (10 in all)" */
+    const char *line = err.msg;
+    int n = 0, counted = 0;
+    for (; want[n] && line; n++) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char one[1024];
+        snprintf(one, sizeof one, "%.*s", (int)len, line);
+        line = nl ? nl + 1 : NULL;
+        if (!strncmp(one, "... and ", 8)) {
+            char tail[96];
+            snprintf(tail, sizeof tail, "... and %d more error%s (10 in all)", 10 - n, 10 - n == 1 ? "" : "s");
+            T_CHECK(!strcmp(one, tail) && !line, "last line \"%s\", want \"%s\"", one, tail);
+            counted = 10 - n;
+            break;
+        }
+        T_CHECK(strstr(one, want[n]) != NULL, "line %d: \"%s\" lacks \"%s\"", n + 1, one, want[n]);
+        if (n >= 2) T_CHECK(!strncmp(one, path, strlen(path)), "line %d names the file: %s", n + 1, one);
+    }
+    T_CHECK(n + counted == 10 && n >= 7 && !line, "%d lines matched, %d counted, message:\n%s", n,
+            counted, err.msg);
+    /* train.patience without eval_every is a cross-key error: not reported while keys are bad */
+    T_CHECK(!strstr(err.msg, "patience"), "cross check ran on bad keys:\n%s", err.msg);
+    /* once the keys are right, every cross-key failure is reported */
+    path = write_cfg("cross.json", "{" DATA_OK ", \"model\": {\"d_model\": 30, \"n_head\": 4},\n"
+                                   " \"train\": {\"patience\": 2, \"keep_best\": true, \"eval_every\": 0}}");
+    T_CHECK(config_load(&c, path, NULL, 0, &err) == TA_EINPUT && strstr(err.msg, "\"model.d_model\" (30)") &&
+                strstr(err.msg, "\"train.patience\" (2)") && strstr(err.msg, "\"train.keep_best\" needs"),
+            "%s", err.msg);
+    /* 30 unknown keys: as many lines as fit (at most 20), then the count */
+    char text[4096] = "{\"run\": {";
+    for (int i = 0; i < 30; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s\"zz%02d\": 1", i ? ", " : "", i);
+    strcat(text, "}, " DATA_OK "}");
+    path = write_cfg("thirty.json", text);
+    T_CHECK(config_load(&c, path, NULL, 0, &err) == TA_EINPUT, "rc");
+    const char *more = strstr(err.msg, "\n... and ");
+    int lines = 1;
+    for (const char *p = err.msg; *p; p++) lines += *p == '\n';
+    T_CHECK(more && strstr(more, "(30 in all)") && lines >= 3 && lines <= 21 &&
+                strstr(err.msg, "unknown key \"run.zz00\""),
+            "%d lines:\n%s", lines, err.msg);
+}
+
 /* data.train as a mixture: the list form, its round trip, and every bad input named by entry. */
 static void test_data_sources(void) {
     const char *path = write_cfg("m.json",
@@ -736,6 +799,7 @@ int main(void) {
     t_run("config_set_overrides", test_overrides);
     t_run("config_diff_math", test_diff_math);
     t_run("config_help_lists_every_key", test_help);
+    t_run("config_several_errors_in_one_run", test_several_errors);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

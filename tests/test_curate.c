@@ -472,21 +472,34 @@ static void test_ngram_metrics(void) {
     T_CHECK(diversity_distinct_n(t, 2, 1) == 0.5, "d1 %g", diversity_distinct_n(t, 2, 1));
     T_CHECK(diversity_distinct_n(t, 2, 2) == 0.75, "d2");
     T_CHECK(diversity_distinct_n(t, 2, 3) == 1.0, "d3");
-    T_CHECK(diversity_distinct_n(t, 2, 4) == 0.0, "d4");
-    /* concatenation a b a a b c: 3/6 + 4/5 (ab ba aa ab bc) + 4/4 + 3/3 = 3.3 */
-    T_CHECK(near(diversity_ngram_diversity(t, 2), 3.3, 1e-15), "ngram diversity %.17g",
+    T_CHECK(isnan(diversity_distinct_n(t, 2, 4)), "d4 without 4-grams is undefined, not 0");
+    /* per response: the distinct-n above, the missing 4-grams counting 0: 0.5 + 0.75 + 1 */
+    T_CHECK(diversity_ngram_diversity(t, 2) == 2.25, "ngram diversity %.17g",
             diversity_ngram_diversity(t, 2));
+    /* joined (the authors' form), a b a a b c: 3/6 + 4/5 (ab ba aa ab bc) + 4/4 + 3/3 = 3.3:
+     * the 2-gram "a a" and every 3-, 4-gram span the two responses */
+    T_CHECK(near(diversity_ngram_diversity_joined(t, 2), 3.3, 1e-15), "joined %.17g",
+            diversity_ngram_diversity_joined(t, 2));
+    /* one-word answers: per response only 1-grams (all distinct: 1); joined counts the
+     * pairs and triples of neighbouring answers as 2- and 3-grams: 1 + 1 + 1, no 4-gram */
+    const char *words1[] = {"381", "ans", "902"};
+    T_CHECK(diversity_ngram_diversity(words1, 3) == 1.0 &&
+                diversity_ngram_diversity_joined(words1, 3) == 3.0,
+            "one-word answers %g %g", diversity_ngram_diversity(words1, 3),
+            diversity_ngram_diversity_joined(words1, 3));
     const char *same[] = {"x y", "x y", "x y"};
     T_CHECK(near(diversity_distinct_n(same, 3, 1), 2.0 / 6, 1e-15), "same d1");
     T_CHECK(near(diversity_distinct_n(same, 3, 2), 1.0 / 3, 1e-15), "same d2");
-    /* x y x y x y: 2/6 + 2/5 + 2/4 + 2/3 */
-    T_CHECK(near(diversity_ngram_diversity(same, 3), 2.0 / 6 + 2.0 / 5 + 2.0 / 4 + 2.0 / 3, 1e-15),
-            "same ngram diversity");
+    /* per response: 2/6 + 1/3 (3 x "x y"), no 3-gram; joined x y x y x y: 2/6 + 2/5 + 2/4 + 2/3 */
+    T_CHECK(near(diversity_ngram_diversity(same, 3), 2.0 / 6 + 1.0 / 3, 1e-15), "same ngram diversity");
+    T_CHECK(near(diversity_ngram_diversity_joined(same, 3), 2.0 / 6 + 2.0 / 5 + 2.0 / 4 + 2.0 / 3, 1e-15),
+            "same ngram diversity joined");
     /* tokens compare exactly: "ab" "a b" differ; multi-byte tokens */
     const char *u[] = {"東京 東京 мир", "東京"};
     T_CHECK(near(diversity_distinct_n(u, 2, 1), 0.5, 1e-15), "utf-8 d1");
     const char *blank[] = {"   ", "\n"};
-    T_CHECK(diversity_distinct_n(blank, 2, 1) == 0 && diversity_ngram_diversity(blank, 2) == 0,
+    T_CHECK(isnan(diversity_distinct_n(blank, 2, 1)) && diversity_ngram_diversity(blank, 2) == 0 &&
+                diversity_ngram_diversity_joined(blank, 2) == 0,
             "no tokens");
 }
 
@@ -752,7 +765,8 @@ static void test_metrics_dataset(void) {
     T_CHECK(a.n_sources == 2 && !strcmp(a.sources[1].spec, "field:embedding"), "default sources");
     T_CHECK(a.n_scored == 2 && a.skipped_single == 1 && a.n_responses == 5, "counts");
     T_CHECK(!memcmp(&a.overall, &b.overall, sizeof a.overall), "defaults != explicit sources");
-    T_CHECK(a.per_prompt[0].distinct[0] == 0.5 && near(a.per_prompt[0].ngram_diversity, 3.3, 1e-15),
+    T_CHECK(a.per_prompt[0].distinct[0] == 0.5 && a.per_prompt[0].ngram_diversity == 2.25 &&
+                near(a.per_prompt[0].ngram_diversity_joined, 3.3, 1e-15),
             "per-prompt values");
     /* prompt p: the two embeddings are orthogonal -> distance 1; prompt r: (1,1) (1,1) (1,-1):
      * pairs 0, 1, 1 -> mean 2/3 */
@@ -761,12 +775,21 @@ static void test_metrics_dataset(void) {
             "embedding distance %g %g", a.per_prompt[0].emb_distance[1],
             a.per_prompt[1].emb_distance[1]);
     T_CHECK(a.per_prompt[1].line == 3, "line %ld", a.per_prompt[1].line);
+    /* distinct-3: p has 3-grams (1.0), r's two-word answers none (undefined, not 0): the
+     * overall mean is over p alone; nobody has 4-grams */
+    T_CHECK(isnan(a.per_prompt[1].distinct[2]) && a.overall.distinct[2] == 1.0 &&
+                isnan(a.overall.distinct[3]) && near(a.overall.distinct[1], (0.75 + 2.0 / 3) / 2, 1e-15),
+            "distinct-3 %g %g, distinct-4 %g", a.per_prompt[1].distinct[2],
+            a.overall.distinct[2], a.overall.distinct[3]);
     char *js = diversity_report_json(&a, 1);
     cJSON *j = cJSON_Parse(js);
     free(js);
+    cJSON *pp = j ? cJSON_GetArrayItem(cJSON_GetObjectItem(j, "per_prompt"), 1) : NULL;
     T_CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "per_prompt")) == 2 &&
-                cJSON_GetObjectItem(cJSON_GetObjectItem(j, "overall"), "embedding_distance/lexical"),
-            "json");
+                cJSON_GetObjectItem(cJSON_GetObjectItem(j, "overall"), "embedding_distance/lexical") &&
+                cJSON_IsNull(cJSON_GetObjectItem(pp, "distinct_3")) &&
+                cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "overall"), "distinct_4")),
+            "json (undefined distinct-n as null)");
     cJSON_Delete(j);
     diversity_report_free(&a);
     diversity_report_free(&b);

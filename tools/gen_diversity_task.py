@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""gen_diversity_task.py — the synthetic diversity task of SEEDS.md 2.9 (steps 1-2): "emit a
+"""gen_diversity_task.py — a small synthetic stand-in for the diversity task of Chung et al.
+2025 (arXiv 2503.17126), who train on Reddit writing prompts with upvoted answers: "emit a
 3-digit number whose digit sum is S", a task with many valid answers, a checkable validity
 and two surface formats, written as multi-response JSONL for the curate commands:
 
@@ -7,7 +8,7 @@ and two surface formats, written as multi-response JSONL for the curate commands
    "responses": [{"text": "ans 381.", "score": 14, "valid": true, "rank": 3,
                   "embedding": [...40 floats...], "style_embedding": [...3 floats...]}, ...]}
 
-Per prompt (SEEDS 2.9 step 1):
+Per prompt:
   * --responses (12) "human" responses; each is invalid with probability --invalid (0.25):
     a 3-digit number whose digit sum is not S; otherwise a valid answer drawn from a Zipf
     distribution (exponent --zipf, 1.1) over that S's valid set in a fixed popularity order
@@ -16,7 +17,7 @@ Per prompt (SEEDS 2.9 step 1):
   * score = upvotes = round(max(0, 10*valid + 2*bonus + noise)), bonus = max(0, 5 - rank)
     for valid answers of popularity rank 0..4 (0 otherwise), noise ~ N(0, --noise = 2):
     popularity-biased voting that rewards the popular modes.
-Embeddings (SEEDS 2.9 step 2, no external model):
+Embeddings (no external model; the paper uses a semantic and a style embedding model):
   * "embedding" (semantic, 40-d): the digit histogram / 3 (10-d) followed by the positional
     one-hot of the three digits (30-d), L2-normalised — formats do not change it;
   * "style_embedding" (3-d): format one-hot (2-d) + character length / 10.
@@ -40,6 +41,7 @@ Usage: tools/gen_diversity_task.py --out data/diversity/train.jsonl
 import argparse
 import json
 import math
+import os
 import random
 
 TEMPLATES = [
@@ -95,7 +97,7 @@ def zipf_pick(rng, k, a):
 
 
 def human_response(rng, s, popular, a):
-    """One synthetic "human" response to a prompt with digit sum s (SEEDS 2.9 step 1)."""
+    """One synthetic "human" response to a prompt with digit sum s."""
     if rng.random() < a.invalid:
         while True:
             n = rng.randint(100, 999)
@@ -116,6 +118,14 @@ def human_response(rng, s, popular, a):
 def heldout_template(s):
     """--holdout-mode templates: the template never shown with digit sum s in training."""
     return s % len(TEMPLATES)
+
+
+def open_out(path):
+    """Opens an output file for writing, creating its folder (a fresh clone has no data/)."""
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    return open(path, "w", encoding="utf-8")
 
 
 def main():
@@ -150,7 +160,7 @@ def main():
         random.Random(1000 * a.seed + s).shuffle(v)
         popular[s] = v
     lines = 0
-    with open(a.out, "w", encoding="utf-8") as f:
+    with open_out(a.out) as f:
         for rep in range(a.prompts_per_sum):
             for s in train_sums:
                 if by_template:
@@ -171,7 +181,7 @@ def main():
     else:
         test = [(s, t.format(s=s)) for s in sorted(hold) for t in TEMPLATES]
     if a.test_out:
-        with open(a.test_out, "w", encoding="utf-8") as f:
+        with open_out(a.test_out) as f:
             for s, p in test:
                 f.write(json.dumps({"prompt": p, "sum": s}) + "\n")
         print(f"wrote {len(test)} held-out prompts to {a.test_out}")
@@ -179,7 +189,7 @@ def main():
         # "Gold": fresh human responses to the held-out prompts (own stream: the training
         # data do not depend on whether this file is asked for)
         grng = random.Random(f"gold-{a.seed}")
-        with open(a.gold_out, "w", encoding="utf-8") as f:
+        with open_out(a.gold_out) as f:
             for s, p in test:
                 resps = [human_response(grng, s, popular, a) for _ in range(a.gold_n)]
                 f.write(json.dumps({"prompt": p, "sum": s, "responses": resps}) + "\n")

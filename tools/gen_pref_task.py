@@ -25,7 +25,7 @@ Files written to --out DIR (deterministic for a given --seed and sizes):
                                rejected = copy (75%) or swap (25%); val prompts held out
   prefs-weighted.jsonl         the prefs.jsonl pairs with a "weight" (DDPO / DORPO): a
                                deviation proxy, the chosen's normalised Hamming distance to
-                               the rejected response (SEEDS.md §2.3 uses the chosen's mean
+                               the rejected response (Chung et al. 2025 use the chosen's mean
                                embedding distance to the prompt's other responses; with two
                                responses per prompt that is this distance), rescaled to mean
                                1 over the file. Copies (far from the reversal) weigh ~1.2,

@@ -32,6 +32,18 @@ Commands:
           RewardTrainer's loss over the pairs (-log sigmoid(r_c - r_r - margin) + C *
           (r_c + r_r)^2, means) with the metrics, and "pairs": [[r_c, r_r], ...] in file
           order, as one JSON object.
+  generate --model DIR --prompt TEXT [--max-new-tokens 32]
+      greedy decoding with the directory's own tokenizer (DIR/tokenizer.model, read with
+      python3-sentencepiece) and token ids (config.json's bos_token_id / eos_token_id), as
+      `tinyalign convert --to hf` writes them: prompt = [BOS] + encode(TEXT); prints the
+      completion as it continues TEXT (TEXT + output = the whole text), like
+      `tinyalign sample --prompt TEXT --temperature 0`.
+
+As a library (from the repository root, or with tools/ on sys.path):
+    import sys; sys.path.insert(0, "tools")
+    import hf_gpt2
+    model, cfg = hf_gpt2.load_dir("HF_DIR", dtype=torch.float32)   # an nn.Module
+    logits = model(torch.tensor([[cfg["bos_token_id"], 5, 17]]))    # (B, T, V)
 """
 import argparse
 import json
@@ -364,6 +376,30 @@ def cmd_bin2st(a):
     print(f"wrote {os.path.join(out, 'model.safetensors')}: {len(tensors)} tensors")
 
 
+def cmd_generate(a):
+    import sentencepiece as spm
+    model, cfg = load_dir(a.model, dtype=torch.float32)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(a.model, "tokenizer.model"))
+    bos, eos = cfg.get("bos_token_id"), cfg.get("eos_token_id")
+    for key, have, want in (("bos_token_id", bos, sp.bos_id()), ("eos_token_id", eos, sp.eos_id())):
+        if have != want and not (have is None and want < 0):
+            raise SystemExit(f"{a.model}/config.json: {key} {have} but tokenizer.model says {want}")
+    pieces = sp.get_piece_size()  # ids the tokenizer can decode (vocab_size may be larger)
+    if cfg["vocab_size"] < pieces:
+        raise SystemExit(f"{a.model}: vocab_size {cfg['vocab_size']} < the tokenizer's {pieces}")
+    ctx = ([bos] if bos is not None else []) + sp.encode(a.prompt)
+    ids = list(ctx)
+    with torch.no_grad():
+        for _ in range(a.max_new_tokens):
+            if len(ids) >= cfg["n_positions"]:
+                break
+            nxt = int(model(torch.tensor([ids]))[0, -1, :pieces].argmax())  # lowest id on ties
+            if nxt == eos:
+                break
+            ids.append(nxt)
+    print(sp.decode(ids)[len(sp.decode(ctx)):])
+
+
 def cmd_llmc(a):
     """Writes an HF-layout model dir as llm.c's model file (train_gpt2.py write_model,
     version 3: vocab padded to a multiple of 128), written here from the format's spec."""
@@ -430,10 +466,14 @@ def main():
     rw.add_argument("--max-len", type=int, default=1 << 30)
     rw.add_argument("--max-prompt-len", type=int, default=1 << 30)
     rw.add_argument("--center", type=float, default=0.0)
+    ge = sub.add_parser("generate")
+    ge.add_argument("--model", required=True)
+    ge.add_argument("--prompt", required=True)
+    ge.add_argument("--max-new-tokens", type=int, default=32)
     a = ap.parse_args()
     torch.set_num_threads(1)
     {"create": cmd_create, "logits": cmd_logits, "compare": cmd_compare,
-     "bin2st": cmd_bin2st, "llmc": cmd_llmc, "reward": cmd_reward}[a.cmd](a)
+     "bin2st": cmd_bin2st, "llmc": cmd_llmc, "reward": cmd_reward, "generate": cmd_generate}[a.cmd](a)
 
 
 if __name__ == "__main__":

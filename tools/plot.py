@@ -3,6 +3,7 @@
 
 usage: plot.py RUN [RUN ...] --out FILE.png [--x step|tokens] [--labels A,B,...]
                [--metrics M1,M2,...] [--title TEXT] [--smooth N] [--json]
+   or: tinyalign plot RUN [RUN ...] --out FILE.png [...]   (the same script)
 
 RUN is a run directory (its metrics.jsonl is read) or a metrics.jsonl file. One panel per
 quantity, runs overlaid with a legend (one colour per run):
@@ -128,9 +129,14 @@ def main():
                 die("--metrics: no metric \"%s\" in these runs (have: %s)" % (m, ", ".join(panels)))
         panels = want
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot.py: needs matplotlib (Debian: apt-get install python3-matplotlib; run "
+              "with /usr/bin/python3)", file=sys.stderr)
+        sys.exit(1)
 
     ncol = min(3, len(panels))
     nrow = int(math.ceil(len(panels) / ncol))

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """ref_curate.py — an independent numpy reimplementation of tinyalign's diversity curation
-(SEEDS.md 2.3 steps 3-4, 2.8, 2.6), for cross-checking `tinyalign curate` in
-tests/cli/curate.sh and tests/test_curate.c. Written from SEEDS and the documented
-conventions in include/tinyalign/curate.h / diversity.h, not from the C code:
+(Chung et al. 2025, arXiv 2503.17126: pairs with a gap, deviation weights, metrics; DivPO,
+Lanchantin et al. 2025, arXiv 2501.18101), for cross-checking `tinyalign curate` in
+tests/cli/curate.sh and tests/test_curate.c. Written from the papers, the authors' released
+scripts and the documented conventions in include/tinyalign/curate.h / diversity.h, not from
+the C code:
 
   deviation  d_i = mean_{j != i} (1 - cos(e_i, e_j)) over a multiset (summed in index order,
              identical vectors exactly 0 apart, rounded to 1e-12); s = per-prompt min-max
              to [-1, 1] (0 when max - min <= 1e-6); u = geometric mean of (s + 1) / 2 over
              sources; s = 2u - 1; score = (N s - sum s) / (N + sum s) unless all s equal;
              weight = score + 1.
-  pairs      sample_pairs_with_gap (disjoint, gap, fallback, gap -1 = all pairs <= 100),
-             texts that are identical never paired; weights over the paired multiset.
+  pairs      sample_pairs_with_gap (disjoint, gap, fallback, gap -1 = all pairs <= 100,
+             gap auto = 0.2 x the file's score range), texts that are identical never
+             paired; weights over the paired multiset.
   divpo      k = int(min(max(M, n rho / 100), n / 2)), m = min(M, k); High / Low pools,
              criterion recomputed inside each pool; shuffled and zipped.
-  metrics    distinct-n, n-gram diversity, gzip compression ratio (Python's gzip, level 9).
+  metrics    distinct-n (n-grams inside each response, pooled; null without n-grams),
+             n-gram diversity (the same n-grams, summed over n = 1..4) and its joined form
+             (n-grams of the space-joined texts), gzip compression ratio
+             (Python's gzip, level 9).
 The random draws replay tinyalign's xoshiro256** / splitmix64 (src/core/common.c's
 documented algorithm) so pairs can be compared exactly.
 
@@ -264,11 +270,22 @@ def ngrams(toks, n):
 
 
 def distinct_n(texts, n):
+    """n-grams inside each text, pooled; None (undefined) when no text has n words."""
     g = [x for t in texts for x in ngrams(words(t), n)]
-    return len(set(g)) / len(g) if g else 0.0
+    return len(set(g)) / len(g) if g else None
 
 
 def ngram_diversity(texts):
+    """sum over n = 1..4 of unique/total n-grams taken inside each text (none: 0)."""
+    total = 0.0
+    for n in range(1, 5):
+        g = [x for t in texts for x in ngrams(words(t), n)]
+        total += len(set(g)) / len(g) if g else 0.0
+    return total
+
+
+def ngram_diversity_joined(texts):
+    """The DDPO authors' form: the same over the space-joined texts."""
     toks = words(" ".join(texts))
     total = 0.0
     for n in range(1, 5):
@@ -338,6 +355,11 @@ def cmd_pairs(a):
         srcs = None  # the responses' own weights
     E = [embed(data, s, a.tokenizer) for s in srcs] if srcs else []
     off = offsets(data)
+    gap = a.gap
+    if gap == "auto":  # 0.2 x the score range of the prompts paired
+        sc = [r["score"] for d in data if len(d["responses"]) >= 2 for r in d["responses"]]
+        gap = 0.2 * (max(sc) - min(sc)) if sc and max(sc) > min(sc) else 0.0
+    gap = float(gap)
     with open(a.out, "w") as f:
         for p, d in enumerate(data):
             rs = d["responses"]
@@ -345,7 +367,7 @@ def cmd_pairs(a):
                 continue
             scores = [r["score"] for r in rs]
             texts = [r["text"] for r in rs]
-            pairs, _ = sample_pairs(scores, texts, a.gap, Rng(prompt_seed(a.seed, p)))
+            pairs, _ = sample_pairs(scores, texts, gap, Rng(prompt_seed(a.seed, p)))
             if not pairs:
                 continue
             if a.max_pairs_per_prompt and len(pairs) > a.max_pairs_per_prompt:
@@ -438,12 +460,15 @@ def cmd_diversity(a):
         for k in range(1, 5):
             m[f"distinct_{k}"] = distinct_n(texts, k)
         m["ngram_diversity"] = ngram_diversity(texts)
+        m["ngram_diversity_joined"] = ngram_diversity_joined(texts)
         m["compression_ratio"] = compression_ratio(texts)
         for s, e in zip(srcs, E):
             m["embedding_distance/" + s] = float(deviation(e, list(range(off[p], off[p] + n))).mean())
         per.append(m)
     keys = [k for k in per[0] if k not in ("index", "line", "n_responses")] if per else []
-    overall = {k: float(np.mean([m[k] for m in per])) for k in keys}
+    # the mean over the prompts where a metric is defined (distinct-n: null without n-grams)
+    overall = {k: (float(np.mean(v)) if v else None)
+               for k in keys for v in [[m[k] for m in per if m[k] is not None]]}
     print(json.dumps({"prompts": len(data), "scored_prompts": len(per),
                       "responses": sum(m["n_responses"] for m in per),
                       "skipped_single_response": len(data) - len(per), "sources": srcs,
@@ -503,7 +528,7 @@ def main():
 
     common(sub.add_parser("deviation"))
     p = common(sub.add_parser("pairs"))
-    p.add_argument("--gap", type=float, default=5)
+    p.add_argument("--gap", default="auto")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-pairs-per-prompt", type=int, default=0)
     p.add_argument("--sort-with-score", action="store_true")

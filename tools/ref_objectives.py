@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """ref_objectives.py — PyTorch reference for the loss heads (tests/test_objective.c).
 
-Written from the formulas (SEEDS.md §1.1, §1.2, §2.4, §5.3 and TRL's DPOTrainer /
+Written from the formulas (DPO: Rafailov et al. 2023, arXiv 2305.18290; ORPO: Hong et al. 2024,
+arXiv 2403.07691; DDPO / DORPO: Chung et al. 2025, arXiv 2503.17126; attribute KL: Meng et al.
+2024, arXiv 2410.05559; and TRL's DPOTrainer /
 ORPOTrainer conventions), not from the C code: every loss is a plain torch expression of
 the logits in float64, and dlogits come from autograd.
 
@@ -104,7 +106,7 @@ def logodds(A, clamp):
 
 
 def attribute_kl(logits64, guide64):
-    """(B,T) KL(q || p) per position, q = normalise(stop_grad(p) * sigmoid(r)) (SEEDS §5.3)."""
+    """(B,T) KL(q || p) per position, q = normalise(stop_grad(p) * sigmoid(r)) (Meng et al. 2024)."""
     lp = torch.log_softmax(logits64, dim=-1)
     log_q = torch.log_softmax(lp.detach() + F.logsigmoid(guide64), dim=-1)
     return (log_q.exp() * (log_q - lp)).sum(-1)

@@ -7,7 +7,8 @@
       responses sampled on the held-out prompts (heldout.jsonl) and, secondary, on the
       trained prompts (seen.jsonl): tools/check_diversity_task.py's quality and diversity
       (validity, distinct valid answers, semantic / style embedding distances, ...) plus
-      `tinyalign curate diversity`'s distinct-1/2, n-gram diversity, compression ratio and
+      `tinyalign curate diversity`'s distinct-1/2, n-gram diversity (the table's column: the
+      authors' form over the joined answers, ngram_diversity_joined), compression ratio and
       lexical embedding distance, the training wall time and last loss; the same for the
       gold human responses (DIR/data/gold_metrics.json). Then writes DIR/results.json
       (every number), DIR/report.md (mean +- sample std over seeds per arm and metric; the
@@ -59,7 +60,7 @@ MAIN_COLS = [("validity", "validity", 3), ("well_formed", "well-formed", 3),
              ("sem_dist", "sem. dist", 3), ("sty_dist", "style dist", 3),
              ("ans_format", "'ans N.' share", 2), ("popular_share", "top-5 share", 2),
              ("distinct_1", "distinct-1", 3), ("distinct_2", "distinct-2", 3),
-             ("ngram_diversity", "n-gram div", 3), ("compression_ratio", "compression", 3)]
+             ("ngram_diversity_joined", "n-gram div", 3), ("compression_ratio", "compression", 3)]
 COMPARISONS = [("ddpo-both", "dpo"), ("ddpo-sem", "dpo"), ("ddpo-sty", "dpo"),
                ("dorpo-both", "orpo"), ("ddpo-both", "divpo"), ("dpo", "sft"),
                ("ddpo-few", "dpo-few"), ("ddpo-few-floor", "ddpo-few"),
@@ -93,6 +94,8 @@ def curate_diversity(binary, path):
     o = json.loads(out.stdout)["overall"]
     return {"distinct_1": o["distinct_1"], "distinct_2": o["distinct_2"],
             "ngram_diversity": o["ngram_diversity"],
+            # the authors' form (n-grams of the joined answers), the paper's column
+            "ngram_diversity_joined": o["ngram_diversity_joined"],
             "compression_ratio": o["compression_ratio"],
             "lexical_dist": o.get("embedding_distance/lexical"), "empty_texts": empty}
 
@@ -269,12 +272,12 @@ def cmd_report(a):
     if gold:
         g = gold["heldout"]
         L.append(f"| {LABELS['gold']} | | | " +
-                 " | ".join(fmt(g[k], float('nan'), d) for k, _, d in MAIN_COLS) + " |")
+                 " | ".join(fmt(*mean_std([g.get(k)]), d) for k, _, d in MAIN_COLS) + " |")
     for arm in arms:
         p = pairs.get(arm)
         pc = f"{p['pairs']:.0f}" if p else ""
         zc = f"{p['zero_weight_share']:.2f}" if p and arm in WEIGHTED else ""
-        cells = [fmt(*mean_std([res[arm][s]["heldout"][k] for s in seeds]), d)
+        cells = [fmt(*mean_std([res[arm][s]["heldout"].get(k) for s in seeds]), d)
                  for k, _, d in MAIN_COLS]
         L.append(f"| {LABELS.get(arm, arm)} | {pc} | {zc} | " + " | ".join(cells) + " |")
     L.append("")

@@ -13,7 +13,7 @@
 #     scored by tools/gen_pref_task.py --check: fraction correct / copy / swap / other;
 #     and, with `sample`, 4 samples per prompt at temperature 1.
 # Configs: configs/{sft,dpo,orpo,ddpo,dorpo}-tiny.json. ORPO/DORPO start from the SFT
-# checkpoint here (SEEDS.md §2.5 starts them from the base model; with this task's
+# checkpoint here (Chung et al. 2025, arXiv 2503.17126, start them from the base model; with this task's
 # ORPO NLL on the chosen answers a from-scratch run simply learns the task:
 #   build/tinyalign train configs/orpo-tiny.json --set model.init=scratch --set model.path= \
 #     --set model.n_layer=2 --set model.n_head=4 --set model.d_model=64 \
@@ -22,15 +22,17 @@
 # reaches 100% greedy accuracy).
 # NO_SAMPLE=1 forces the PyTorch greedy path (and skips the T=1 samples).
 #
-# Measured (seed 1337, data seed 0; identical with 1 or 2 threads):
+# Measured (seed 1337, data seed 0; identical with 1 or 2 threads; `eval` over all 256
+# held-out pairs; re-measured 2026-12-01 after the shared training step and eval's default
+# of the whole validation set):
 #   run    loss             rewards/acc     rewards/margins  greedy ok      T=1 ok
-#   sft    val NLL 0.3251                                    0.414 (copy 0.531) 0.359
-#   dpo    0.6931 -> 0.2980 0.020 -> 0.984  0.0000 -> 1.219  0.414 -> 0.918 0.359 -> 0.747
-#   orpo   0.3551 -> 0.0198 0.586 -> 1.000  0.0372 -> 0.319  0.414 -> 1.000 0.359 -> 0.909
-#   ddpo   0.6931 -> 0.2439 0.020 -> 0.980  0.0000 -> 1.288  0.414 -> 0.910 0.359 -> 0.711
-#   dorpo  0.3645 -> 0.0210 0.586 -> 1.000  0.0372 -> 0.320  0.414 -> 1.000 0.359 -> 0.907
-# (DPO/DDPO "before" accuracy is not exactly 0 although policy == reference: the reference
-# sums are rounded to float, the policy's are not, so Δ is a ~1e-7 residue of random sign.)
+#   sft    val NLL 0.3268                                    0.426 (copy 0.512) 0.354
+#   dpo    0.6931 -> 0.2976 0.000 -> 0.984  0.0000 -> 1.224  0.426 -> 0.844 0.354 -> 0.744
+#   orpo   0.3674 -> 0.0175 0.512 -> 1.000  0.0412 -> 0.335  0.426 -> 1.000 0.354 -> 0.935
+#   ddpo   0.6931 -> 0.2321 0.000 -> 0.984  0.0000 -> 1.389  0.426 -> 0.832 0.354 -> 0.719
+#   dorpo  0.3789 -> 0.0189 0.512 -> 1.000  0.0412 -> 0.337  0.426 -> 1.000 0.354 -> 0.936
+# (DPO/DDPO "before": policy == reference, so both implicit rewards are exactly 0 and the
+# accuracy, the share of pairs with r_chosen > r_rejected, is 0.)
 # Re-runs every training run (its runs/<name> is replaced) unless SKIP_EXISTING=1 and the
 # run has finished. Results: one JSON line per objective in runs/pref-demo-results.jsonl,
 # and a table on stdout. About 1 minute on 2 shared cores (every run uses one thread:

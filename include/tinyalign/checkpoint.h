@@ -83,6 +83,8 @@ typedef struct {
     int bad_steps;           /* consecutive skipped (non-finite) steps */
     uint64_t tokens_seen;    /* training tokens consumed */
     long ref_syncs;          /* TR-DPO reference syncs done */
+    double wall_seconds;     /* wall time of the run up to this state, over every session
+                                (reporting only: the run summary; 0 in older checkpoints) */
     AuxCrc aux_crc[CHECKPOINT_MAX_AUX]; /* fixed auxiliary models' weights, checked on resume */
     int n_aux_crc;
     uint64_t train_examples; /* training examples (or windows) of the run's data; 0: not

@@ -42,6 +42,7 @@ int cmd_sample(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_prs(int argc, char **argv);
 int cmd_curate(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* A group of subcommands: `PROG NAME args...` runs cmds[i].fn(argc - 1, argv + 1). */
 typedef struct {

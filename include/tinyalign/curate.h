@@ -1,4 +1,5 @@
-/* curate.h — diversity data for deviation-weighted preference tuning (SEEDS.md 2.3, 2.8):
+/* curate.h — diversity data for deviation-weighted preference tuning (DDPO / DORPO,
+ * Chung et al. 2025, arXiv 2503.17126; DivPO, Lanchantin et al. 2025, arXiv 2501.18101):
  * per-response deviation scores and weights, preference-pair construction, and DivPO
  * selection, from multi-response JSONL
  *   {"prompt": str, "responses": [{"text": str, "score"?: number, "embedding"?: [number],
@@ -18,7 +19,7 @@
  *   lexical      built in, no model: hashed features of the text into CURATE_LEXICAL_DIM
  *                buckets (curate_lexical_embed below), L2-normalised.
  *
- * Deviation and weight (SEEDS 2.3 step 4, computed over a MULTISET of N responses: all the
+ * Deviation and weight (Chung et al. 2025's data scripts, computed over a MULTISET of N responses: all the
  * responses of a prompt for `curate deviation`, the 2 x #pairs paired responses for
  * `curate pairs`, one pool for DivPO):
  *   d_i^k = 1/(N-1) sum_{j != i} (1 - cos(e_i^k, e_j^k))      per source k (K sources),
@@ -62,6 +63,12 @@
 #define CURATE_LEXICAL_DIM 1024 /* buckets of the lexical source */
 #define CURATE_MAX_SOURCES 8    /* --source may be given this many times */
 #define CURATE_ALL_PAIRS_MAX 100 /* gap = -1: at most this many pairs sampled per prompt */
+/* `curate pairs --gap auto` (the default): the gap is this fraction of the score range of
+ * the file (max - min over the scored responses of the prompts it pairs). 0.2 gives the
+ * DDPO authors' 5 upvotes on a 0-25 vote scale, and any difference on 0/1 or 1-5 scores,
+ * where a fixed gap of 5 would make every prompt fall back. */
+#define CURATE_GAP_AUTO (-2.0)
+#define CURATE_GAP_AUTO_FRACTION 0.2
 #define CURATE_TIE_EPS 1e-6     /* a source whose deviations span less than this ties */
 
 /* ---- embedding sources ---------------------------------------------------------------- */
@@ -111,7 +118,7 @@ typedef struct {
     int chosen, rejected; /* response indices within the prompt */
 } CuratePair;
 
-/* SEEDS 2.3 step 3, sample_pairs_with_gap, over n responses with scores (and texts, which
+/* Chung et al. 2025's sample_pairs_with_gap over n responses with scores (and texts, which
  * may be NULL):
  *   gap >= 0: avail = all; while |avail| >= 2: cand = pairs (i < j) of avail with
  *     score_i != score_j and |score_i - score_j| >= gap, enumerated i-major; if none,
@@ -131,7 +138,7 @@ int curate_sample_pairs(CuratePair *out, const double *scores, const char *const
  * (larger = more diverse). n may be 1. */
 typedef int (*CurateDiversityFn)(double *d, const int *idx, int n, void *ctx, TaError *err);
 
-/* DivPO as re-implemented by the DDPO authors (SEEDS 2.8) over n responses with scores:
+/* DivPO as re-implemented by the DDPO authors (Chung et al. 2025) over n responses with scores:
  *   k = int(min(max(max_pairs, n * rho / 100), n / 2)),  m = min(max_pairs, k)
  *   order = responses by score descending, ties by index (a stable sort)
  *   High = order[0 .. k)                      (highest first)
@@ -196,7 +203,8 @@ typedef struct {
     int n_sources;          /* 0: see weights_mode */
     int no_weights;         /* --source none: no weights, every pair gets weight 1 */
     const char *tokenizer;
-    double gap;             /* >= 0, or -1 = all pairs (at most 100 per prompt); default 5 */
+    double gap;             /* >= 0, -1 = all pairs (at most 100 per prompt), or
+                               CURATE_GAP_AUTO (default): a fraction of the score range */
     uint64_t seed;          /* default 42 */
     int max_pairs_per_prompt; /* 0 = no cap; else keep the first N pairs drawn */
     int sort_with_score;    /* with the cap: keep the pairs with the highest chosen scores */
@@ -211,6 +219,8 @@ typedef struct {
     size_t skipped_single;   /* prompts with one response */
     size_t skipped_no_pair;  /* no two responses with different scores (and texts) */
     size_t fallback_prompts; /* the gap fallback was used at least once */
+    double gap;              /* the gap used (auto: resolved from the score range) */
+    double score_min, score_max; /* the scores of the prompts paired */
     size_t capped_prompts;   /* --max-pairs-per-prompt dropped pairs */
     size_t degenerate;       /* prompts whose weights are all 0 */
     size_t floored;          /* pairs whose chosen weight --min-weight raised */
@@ -221,7 +231,7 @@ typedef struct {
  *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score", <the prompt
  *    row's own fields but those six>}
  * weight = the chosen's weight. Weights: with sources, computed per prompt over the
- * multiset of the responses in that prompt's (kept) pairs, as SEEDS 2.3 step 4 does;
+ * multiset of the responses in that prompt's (kept) pairs, as the authors' scripts do;
  * without sources, the responses' "weight" fields when every response has one (e.g. from
  * `curate deviation`, i.e. over ALL responses: noted on the log), else the field:embedding
  * source; no_weights writes weight 1. Every response needs a "score": a missing one is an
@@ -255,7 +265,7 @@ typedef struct {
 /* `curate divpo`: preference JSONL {"prompt", "chosen", "rejected", "chosen_score",
  * "rejected_score", <the prompt row's own fields but those and "weight">} (no weight:
  * plain DPO). Criterion deviation: u_i of the pool (the
- * normalised deviation of SEEDS 2.3, recomputed inside High and inside Low); logprob:
+ * normalised deviation above, recomputed inside High and inside Low); logprob:
  * D(y) = -S(y), less likely = more diverse. Zipped pairs with equal scores or identical
  * texts are dropped (counted). Every response needs a "score". */
 int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaError *err);

@@ -1,22 +1,35 @@
-/* diversity.h — diversity metrics of the responses to each prompt (SEEDS.md 2.6, 2.9 step 4),
- * for `tinyalign curate diversity` and for `tinyalign eval` on sampled responses.
+/* diversity.h — diversity metrics of the responses to each prompt, for `tinyalign curate
+ * diversity` and for `tinyalign eval` on sampled responses; the metrics Chung et al. 2025
+ * (arXiv 2503.17126) report for DDPO / DORPO, plus distinct-n (Li et al. 2016,
+ * arXiv 1510.03055).
  *
  * Per prompt (over its n >= 2 responses; prompts with one response are skipped and counted):
  *   embedding_distance/<source>  mean pairwise cosine distance, 1/(n(n-1)) sum_{i != j}
  *                     (1 - cos(e_i, e_j)) = the mean of the deviations (curate.h), per source;
  *   distinct_n (n = 1..4)  #unique n-grams / #n-grams, n-grams of whitespace tokens taken
- *                     inside each response and pooled over the prompt's responses (an n-gram
- *                     never spans two responses); 0 when there is no n-gram;
- *   ngram_diversity   sum_{n=1..4} #unique / #total n-grams over the whitespace tokens of the
- *                     concatenation (texts joined by " ", so n-grams do span responses), a
- *                     term with no n-gram counts 0 (SEEDS 2.6; range [0, 4]);
+ *                     inside each response (an n-gram never spans two responses) and pooled
+ *                     over the prompt's responses: Li et al.'s distinct-n over the set, with
+ *                     the count of n-grams as the denominator (the usual implementation; Li
+ *                     et al. divide by the number of tokens, the same for n = 1). Undefined
+ *                     (NaN, JSON null) when no response has n tokens, e.g. distinct_3 of
+ *                     one- and two-word answers: not 0, which would read as "no diversity";
+ *   ngram_diversity   sum_{n=1..4} distinct_n: the same per-response n-grams, an order no
+ *                     response reaches counting 0 (range [0, 4]; one-word answers reach
+ *                     at most 1);
+ *   ngram_diversity_joined  the DDPO authors' evaluation code, kept so numbers compare with
+ *                     theirs: sum_{n=1..4} #unique / #total n-grams over the whitespace
+ *                     tokens of the concatenation (texts joined by " ", so n-grams DO span
+ *                     two responses), a term with no n-gram counting 0. For short responses
+ *                     its n >= 2 terms mostly count pairs of neighbouring responses, not
+ *                     anything inside one;
  *   compression_ratio bytes of the texts joined by " " / bytes of their gzip member (lower =
  *                     more diverse). The gzip member is zlib's deflate at level 9 (memLevel
  *                     8, default strategy) in a gzip wrapper, i.e. exactly the bytes of
  *                     Python's gzip.compress(data, 9, mtime=0) (tests/test_curate.c checks
  *                     a set of strings against Python).
  * Whitespace = space, \t, \n, \v, \f, \r (ASCII; Python's str.split() also splits on Unicode
- * spaces). Overall = the mean over the scored prompts of each per-prompt value (macro).
+ * spaces). Overall = the mean over the scored prompts of each per-prompt value (macro);
+ * for distinct_n over the prompts where it is defined (null when it is nowhere).
  */
 #ifndef TINYALIGN_DIVERSITY_H
 #define TINYALIGN_DIVERSITY_H
@@ -40,8 +53,9 @@ typedef struct {
     size_t index;      /* prompt index in the data */
     long line;         /* its 1-based line (0 for the overall row) */
     int n_responses;
-    double distinct[DIVERSITY_MAX_N]; /* distinct-1 .. distinct-4 */
-    double ngram_diversity;
+    double distinct[DIVERSITY_MAX_N]; /* distinct-1 .. distinct-4 (NaN: no such n-gram) */
+    double ngram_diversity;        /* per response */
+    double ngram_diversity_joined; /* over the space-joined texts (the authors') */
     double compression_ratio;
     double emb_distance[CURATE_MAX_SOURCES]; /* per source, in DiversityReport.sources order */
 } DiversityPrompt;
@@ -68,15 +82,19 @@ void diversity_report_free(DiversityReport *r); /* safe on a zeroed report */
 /* One JSON object: {"prompts", "responses", "skipped_single_response", "sources": [...],
  * "overall": {metrics}, "per_prompt": [{"index", "line", "n_responses", metrics}...]}
  * (per_prompt omitted when with_per_prompt is 0), metrics named distinct_1..distinct_4,
- * ngram_diversity, compression_ratio, "embedding_distance/<spec>". Numbers %.9g; NaN-free.
+ * ngram_diversity, ngram_diversity_joined, compression_ratio, "embedding_distance/<spec>".
+ * Numbers %.9g; an undefined distinct_n is null.
  * Returns a malloc'd NUL-terminated string (caller frees). */
 char *diversity_report_json(const DiversityReport *r, int with_per_prompt);
 
 /* ---- string metrics ------------------------------------------------------------------- */
-/* distinct-n of n texts (n-grams inside each text, pooled), order >= 1. */
+/* distinct-n of n texts (n-grams inside each text, pooled), order >= 1; NaN when no text
+ * has `order` tokens. */
 double diversity_distinct_n(const char *const *texts, int n, int order);
-/* sum_{k=1..4} unique/total k-grams over the whitespace tokens of the texts joined by " ". */
+/* sum_{k=1..4} distinct-k of the texts (n-grams inside each text; an undefined term 0). */
 double diversity_ngram_diversity(const char *const *texts, int n);
+/* sum_{k=1..4} unique/total k-grams over the whitespace tokens of the texts joined by " ". */
+double diversity_ngram_diversity_joined(const char *const *texts, int n);
 /* bytes of the texts joined by " " / bytes of diversity_gzip of them; 0 for empty text. */
 double diversity_compression_ratio(const char *const *texts, int n);
 /* A gzip member (RFC 1952) of data[0..len) as described above (header: mtime 0, XFL 2,

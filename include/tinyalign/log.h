@@ -1,11 +1,22 @@
-/* log.h — what a run tells its user: the progress line on stderr and one JSON object per
- * logged step / eval in <out_dir>/metrics.jsonl.
+/* log.h — what a run tells its user: the progress line on stderr, one JSON object per
+ * logged step / eval in <out_dir>/metrics.jsonl, and the run summary at the end
+ * (<out_dir>/summary.json, src/log/summary.c).
  *
- * metrics.jsonl lines are {"kind": "train"|"eval"|"sample", "step": N, <name>: <value>...}
- * with numbers printed %.9g (float32 round-trips). Everything except the wall-clock fields
- * ("tok_per_s", "elapsed_s") is bit-identical between a straight run and a stopped and
- * resumed one; on resume the file is cut back to the checkpoint's step first, so a crash
- * between a checkpoint and a later log line never leaves duplicates.
+ * metrics.jsonl lines are {"kind": K, "step": N, <name>: <value>...} with numbers printed
+ * %.9g (float32 round-trips; a non-finite value is null). Kinds:
+ *   "data"    once, at step 0 of a fresh run: train_examples, val_examples, truncated
+ *             (JSONL data), params
+ *   "train"   every train.log_every steps: loss, lr, grad_norm, epoch, tokens, the
+ *             objective's metrics, tok_per_s, elapsed_s
+ *   "eval"    every train.eval_every steps: loss and the objective's metrics on the
+ *             validation data
+ *   "eval_generate"  every train.eval_every steps with train.eval_generate.scorer: the
+ *             task metrics of sampled responses (eval/score_mean, ...; src/train)
+ *   "sample"  every train.sample_every steps: "samples": [{"prompt", "text"}]
+ * Everything except the wall-clock fields ("tok_per_s", "elapsed_s") is bit-identical
+ * between a straight run and a stopped and resumed one; on resume the file is cut back to
+ * the checkpoint's step first, so a crash between a checkpoint and a later log line never
+ * leaves duplicates. A fresh run starts the file empty.
  */
 #ifndef TINYALIGN_LOG_H
 #define TINYALIGN_LOG_H
@@ -23,11 +34,14 @@ typedef struct {
     double t_start;   /* ta_now() at log_open */
     int write_errno;  /* the first failed write to metrics.jsonl (disk full ...), 0: none */
     char path[4096];  /* metrics.jsonl, for messages */
+    char *last_train; /* the newest "train" / "eval" / "eval_generate" line (JSON text, */
+    char *last_eval;  /* no newline; NULL: none yet), kept for the run summary; resumed */
+    char *last_eval_generate; /* from the file */
 } Logger;
 
-/* Opens (creating) <out_dir>/metrics.jsonl. When resume_step >= 0, first drops every line
- * whose "step" is greater than resume_step, and a last line cut short by a crash or a
- * full disk (no newline). */
+/* Opens <out_dir>/metrics.jsonl. A fresh run (resume_step < 0) starts it empty; when
+ * resume_step >= 0, first drops every line whose "step" is greater than resume_step, and a
+ * last line cut short by a crash or a full disk (no newline), and appends after the rest. */
 int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err);
 void log_close(Logger *lg); /* safe on a zeroed Logger */
 
@@ -54,5 +68,40 @@ void log_format_duration(double s, char *buf, size_t cap);
 /* Appends the JSON string literal of s (ta_buf_json_string) to buf (size cap,
  * NUL-terminated); leaves buf unchanged when it does not fit. */
 void log_json_string(char *buf, size_t cap, const char *s);
+
+/* ---- the run summary (src/log/summary.c) ----------------------------------------------- */
+
+/* What a run did, filled by the trainer when the run ends, however it ends. */
+typedef struct {
+    const char *out_dir;
+    const char *objective;    /* "dpo", ... */
+    const char *exit_reason;  /* "completed" (max_steps), "stop_after", "early_stopping",
+                                 "signal", "nonfinite" (train.max_bad_steps), "error" */
+    const char *signal;       /* "SIGINT" / "SIGTERM" with exit_reason "signal", else NULL */
+    int exit_status;          /* the process exit status */
+    long step, max_steps;     /* optimizer steps done (over every session), planned */
+    long session_start_step;  /* where this session started (0, or the resumed step) */
+    uint64_t tokens_seen;     /* over every session */
+    uint64_t session_tokens;  /* this session */
+    double session_s;         /* wall time of this session */
+    double total_s;           /* wall time over every session: each earlier session up to
+                                 the checkpoint this one resumed from, plus this one */
+    double best_val;          /* best validation loss (INFINITY: no evaluation yet) */
+    long best_step;
+    const char *latest, *best; /* checkpoint directories (NULL: none) */
+} RunSummary;
+
+/* Writes <out_dir>/summary.json atomically and prints the summary to f (may be NULL):
+ *   {"format": "tinyalign-summary", "version": 1, "out_dir", "objective", "exit_reason",
+ *    "signal"?, "exit_status", "step", "max_steps", "tokens_seen", "session":
+ *    {"start_step", "steps", "tokens", "wall_s", "tok_per_s", "peak_rss_mib"},
+ *    "total_wall_s", "val_loss": {"final", "final_step", "best", "best_step"} (null
+ *    without an evaluation), "train": {the newest "train" record}, "eval": {the newest
+ *    "eval" record}, "eval_generate": {the newest "eval_generate" record} (null when none),
+ *    "checkpoints": {"latest", "best"} (null when none)}
+ * The records are the logger's last lines of those kinds (lg->last_train, ...)
+ * without "kind". Peak RSS is this process's (getrusage). In a data-parallel run only
+ * rank 0 calls it. Returns TA_OK or TA_ERUNTIME (the file could not be written). */
+int log_summary(const Logger *lg, const RunSummary *s, FILE *f, TaError *err);
 
 #endif

@@ -3,7 +3,8 @@
  * A "model directory" is any directory holding
  *   config.json        HF GPT-2 style: n_layer, n_head, n_embd, n_positions (n_ctx),
  *                      vocab_size, model_type "gpt2", architectures ["GPT2LMHeadModel"],
- *                      activation_function "gelu_new", layer_norm_epsilon 1e-5
+ *                      activation_function "gelu_new", layer_norm_epsilon 1e-5,
+ *                      and with a tokenizer bos_token_id / eos_token_id / pad_token_id
  *   model.safetensors  F32 tensors under HF GPT-2 names, Conv1D weights as (in, out):
  *     transformer.wte.weight                (V, C)    real rows only; our Vp-V pad rows are 0
  *     transformer.wpe.weight                (maxT, C)
@@ -67,6 +68,22 @@ int model_config_read(GPT2Config *cfg, const char *path, TaError *err);
  * TA_ERUNTIME. */
 int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest, TaError *err);
 
+/* The special token ids of the tokenizer that goes with a model (SentencePiece's
+ * bos/eos/pad ids; -1 = the tokenizer has none), stored in config.json under Hugging
+ * Face's names bos_token_id, eos_token_id and pad_token_id so that a model directory with
+ * its tokenizer.model describes itself (transformers' generate() reads them). */
+typedef struct {
+    int bos, eos, pad;
+} ModelTokenIds;
+
+/* model_config_write plus ids (NULL: none written; an id of -1 is left out). */
+int model_config_write_ids(const GPT2Config *cfg, const ModelTokenIds *ids, const char *path,
+                           TaDigest *digest, TaError *err);
+/* Reads bos_token_id / eos_token_id / pad_token_id of a config.json (-1 when absent or
+ * null). TA_OK, or TA_EINPUT naming the file and key when one is not an integer in
+ * [0, vocab_size). */
+int model_config_read_ids(const char *path, ModelTokenIds *ids, TaError *err);
+
 /* Reads dir/config.json, checks it (gpt2_config_check), gpt2_init(m, cfg, with_grads) and
  * loads dir/model.safetensors. m must be zeroed or freed; on error m is freed (zeroed)
  * and err says which file is wrong. */
@@ -85,6 +102,8 @@ int model_load_llmc(GPT2 *m, const char *path, int with_grads, TaError *err);
 /* Creates dir if needed and writes dir/config.json and dir/model.safetensors, each
  * atomically. (Whole-directory atomicity is the checkpoint writer's job.) */
 int model_save_dir(const GPT2 *m, const char *dir, TaError *err);
+/* The same with the tokenizer's ids in config.json (ids may be NULL). */
+int model_save_dir_ids(const GPT2 *m, const ModelTokenIds *ids, const char *dir, TaError *err);
 
 /* AdamW moments m, v of o (o->n == m->num_params, asserted) and o->step to path; digest
  * as above. */

@@ -128,6 +128,12 @@ typedef struct {
     ObjectiveMetric m[OBJ_METRIC_COUNT]; /* indexed by ObjectiveMetricId */
 } ObjectiveMetrics;
 
+/* The headline metrics a progress line shows next to the loss: the present ones among
+ * rewards/accuracies, rewards/margins (the pairwise objectives), nll_loss and kl
+ * (attribute control, ORPO's NLL), in that order, at most cap. Fills ids; returns how
+ * many. */
+int objective_headline(const ObjectiveMetrics *m, ObjectiveMetricId *ids, int cap);
+
 /* 1 for dpo and ddpo (they need ref_seq_logp), 0 otherwise. */
 int objective_needs_reference(const CfgObjective *o);
 /* 1 for reward: the model is a reward model (score head), batches are ROWS_SCORE and the

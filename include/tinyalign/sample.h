@@ -31,7 +31,13 @@
  * max_new_tokens, when the sequence reaches the model's max_seq_len ("length"), or when
  * the decoded text contains a stop string ("stop": the text is cut before the earliest
  * match). Text = decode(generated ids): the completion on its own, as the JSONL datasets
- * encode a completion; invalid UTF-8 (possible with byte-fallback pieces) becomes U+FFFD.
+ * encode a completion (the row convention tokenizes a response on its own, so encoding
+ * the text gives back the generated ids, the first one with its word-boundary "\xe2\x96\x81");
+ * invalid UTF-8 (possible with byte-fallback pieces) becomes U+FFFD. Decoding alone drops
+ * the space between the prompt and the first word, so for display a result also has the
+ * continuation: the text as it continues the prompt (tokenizer_continuation_prefix + text,
+ * e.g. " a piding" after "The meaning of life is"), prompt + continuation being the whole
+ * text.
  *
  * Prompts are [BOS] + encode(prompt), the row convention's generation prompt
  * (row_encode_generation_prompt in data.h). A prompt of max_seq_len tokens or more is an
@@ -129,6 +135,8 @@ typedef struct {
     int num_tokens;
     SampleFinish finish;
     char *text;        /* decoded completion (valid UTF-8), NULL without a tokenizer */
+    char *continuation; /* the text as it continues the prompt (with the space decoding
+                           alone drops), NULL without a tokenizer */
 } SampleResult;
 void sample_result_free(SampleResult *r); /* frees ids and text; safe on a zeroed struct */
 
@@ -182,6 +190,11 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
  * written) or TA_ERUNTIME. */
 int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts, int n,
                  const SampleOptions *opt, char **out_texts, TaError *err);
+
+/* The same with whole results: out (n * opt->n) receives each SampleResult (ids, text,
+ * continuation, finish; free each with sample_result_free). */
+int sample_completions(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts,
+                       int n, const SampleOptions *opt, SampleResult *out, TaError *err);
 
 /* ---- prompt templates with row fields (src/sample/template.c) ----------------------------
  * A template is text with placeholders filled from a prompt row before it is encoded:

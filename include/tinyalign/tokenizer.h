@@ -49,6 +49,19 @@ int tokenizer_encode(const Tokenizer *tok, const char *text, size_t len, int **i
  * (BOS/EOS/PAD) decode to nothing, as in SentencePiece. */
 int tokenizer_decode(const Tokenizer *tok, const int *ids, int n, char **text, TaError *err);
 
+/* The text a continuation's decoding loses when its ids are decoded on their own: writes
+ * to out (cap bytes, NUL-terminated) what decoding first_id after the context adds in
+ * front of what decoding first_id alone gives. SentencePiece drops the word-boundary
+ * space ("\xe2\x96\x81") of the first piece it decodes (the dummy prefix), so a completion
+ * decoded alone loses the space between the prompt and its first word: for the pieces
+ * "\xe2\x96\x81a" after "... is" this gives " ", for "fe" after "... li" it gives "". So
+ * decode(context) + out + decode(ids) == decode(context + ids) for a completion ids whose
+ * first id is first_id (up to how byte-fallback pieces split a character at the
+ * boundary, where out is ""). context holds n_ctx ids (BOS included or not; n_ctx may be
+ * 0: then out is ""). Returns TA_OK, or TA_EINPUT for an id outside the vocabulary. */
+int tokenizer_continuation_prefix(const Tokenizer *tok, const int *context, int n_ctx,
+                                  int first_id, char *out, size_t cap, TaError *err);
+
 /* The number of pieces (ids are 0 .. vocab_size-1). */
 int tokenizer_vocab_size(const Tokenizer *tok);
 

@@ -137,7 +137,8 @@ typedef struct {
 int train_run(const Config *cfg, const TrainOptions *opt, TaError *err);
 
 /* Evaluates the objective of cfg on its validation data (or, without any, its training
- * data), at most max_batches batches of train.batch_size (<= 0: train.eval_batches).
+ * data): all of it, or the first max_batches batches of train.batch_size (max_batches > 0;
+ * train.eval_batches is only the training loop's periodic evaluation).
  * The model is built as cfg says (so the reference, when the objective has one, is the
  * config's initial policy or reference.path); checkpoint (NULL: none) then replaces the
  * policy weights. *json_out: one JSON object of metrics with TRL's names (caller frees).

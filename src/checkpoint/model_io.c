@@ -436,7 +436,38 @@ end:
     return rc;
 }
 
+int model_config_read_ids(const char *path, ModelTokenIds *ids, TaError *err) {
+    *ids = (ModelTokenIds){-1, -1, -1};
+    GPT2Config cfg;
+    int rc = model_config_read(&cfg, path, err);
+    if (rc != TA_OK) return rc;
+    size_t len = 0;
+    char *text = ta_read_file(path, &len, err);
+    if (!text) return TA_EINPUT;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    static const char *const KEYS[3] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+    int *dst[3] = {&ids->bos, &ids->eos, &ids->pad};
+    for (int i = 0; i < 3 && rc == TA_OK; i++) {
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, KEYS[i]);
+        if (!j || cJSON_IsNull(j)) continue;
+        double d = cJSON_IsNumber(j) ? j->valuedouble : -1.0;
+        if (!(d >= 0 && d < cfg.vocab_size && floor(d) == d))
+            rc = ta_err(err, TA_EINPUT, "%s: \"%s\" must be a token id in [0, %d) (vocab_size) "
+                        "or null", path, KEYS[i], cfg.vocab_size);
+        else
+            *dst[i] = (int)d;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
 int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest, TaError *err) {
+    return model_config_write_ids(cfg, NULL, path, digest, err);
+}
+
+int model_config_write_ids(const GPT2Config *cfg, const ModelTokenIds *ids, const char *path,
+                           TaDigest *digest, TaError *err) {
     cJSON *root = cJSON_CreateObject();
     const char *arch = cfg->score_head ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel";
     cJSON_AddItemToObject(root, "architectures", cJSON_CreateStringArray(&arch, 1));
@@ -457,6 +488,9 @@ int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest
     cJSON_AddStringToObject(root, "activation_function", "gelu_new");
     cJSON_AddNumberToObject(root, "layer_norm_epsilon", 1e-5);
     cJSON_AddBoolToObject(root, "tie_word_embeddings", 1);
+    if (ids && ids->bos >= 0) cJSON_AddNumberToObject(root, "bos_token_id", ids->bos);
+    if (ids && ids->eos >= 0) cJSON_AddNumberToObject(root, "eos_token_id", ids->eos);
+    if (ids && ids->pad >= 0) cJSON_AddNumberToObject(root, "pad_token_id", ids->pad);
     cJSON_AddStringToObject(root, "torch_dtype", "float32");
     cJSON_AddStringToObject(root, "tinyalign_version", TA_VERSION);
     char *text = cJSON_Print(root);
@@ -526,13 +560,17 @@ int model_load_reward_dir(GPT2 *m, const char *dir, int with_grads, TaError *err
 }
 
 int model_save_dir(const GPT2 *m, const char *dir, TaError *err) {
+    return model_save_dir_ids(m, NULL, dir, err);
+}
+
+int model_save_dir_ids(const GPT2 *m, const ModelTokenIds *ids, const char *dir, TaError *err) {
     char cpath[4096], wpath[4096];
     int rc;
     if ((rc = join(cpath, sizeof cpath, dir, "config.json", err)) ||
         (rc = join(wpath, sizeof wpath, dir, "model.safetensors", err)) ||
         (rc = ta_mkdirs(dir, err)) || (rc = model_save_safetensors(m, wpath, NULL, err)))
         return rc;
-    return model_config_write(&m->config, cpath, NULL, err);
+    return model_config_write_ids(&m->config, ids, cpath, NULL, err);
 }
 
 /* ---- AdamW state ------------------------------------------------------------------------- */

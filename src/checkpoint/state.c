@@ -60,6 +60,8 @@ cJSON *state_to_json(const TrainState *s) {
     cJSON_AddStringToObject(o, "tokens_seen", buf);
     cJSON_AddNumberToObject(o, "ref_syncs", (double)s->ref_syncs);
     if (s->train_examples) cJSON_AddNumberToObject(o, "train_examples", (double)s->train_examples);
+    /* reporting only (the run summary); milliseconds are plenty */
+    cJSON_AddNumberToObject(o, "wall_seconds", round(s->wall_seconds * 1000.0) / 1000.0);
     cJSON *aux = cJSON_AddObjectToObject(o, "aux_crc32");
     for (int i = 0; i < s->n_aux_crc; i++) {
         snprintf(buf, sizeof buf, "%08x", s->aux_crc[i].crc);
@@ -193,6 +195,13 @@ int state_from_json(const cJSON *o, const char *file, TrainState *s, TaError *er
     if (cJSON_GetObjectItemCaseSensitive(o, "train_examples")) { /* absent before checksums */
         if ((rc = int_field(o, "train_examples", 1, MAX_INT53, file, &v, err))) return rc;
         s->train_examples = (uint64_t)v;
+    }
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(o, "wall_seconds");
+    if (ws) { /* absent before run summaries */
+        if (!cJSON_IsNumber(ws) || !isfinite(ws->valuedouble) || ws->valuedouble < 0)
+            return ta_err(err, TA_EINPUT, "%s: train_state.wall_seconds is %s, expected a number "
+                          ">= 0 (edited or damaged checkpoint)", file, shown(ws, buf, sizeof buf));
+        s->wall_seconds = ws->valuedouble;
     }
     const cJSON *aux = cJSON_GetObjectItemCaseSensitive(o, "aux_crc32"), *x;
     if (aux) {

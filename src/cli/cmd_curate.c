@@ -33,7 +33,8 @@ static const char *ABOUT_DEVIATION =
 static const char *ABOUT_PAIRS =
     "Disjoint preference pairs per prompt, drawn at random among responses whose scores\n"
     "differ by at least the gap (as Chung et al. 2025, arXiv 2503.17126, sample them: when\n"
-    "none do, any two different scores; two identical texts are never paired), chosen =\n"
+    "none do, any two different scores, counted on stderr as the gap fallback; two\n"
+    "identical texts are never paired), chosen =\n"
     "the higher score. Writes {\"prompt\", \"chosen\", \"rejected\", \"weight\",\n"
     "\"chosen_score\", \"rejected_score\"}; weight = the chosen's deviation weight computed\n"
     "over the multiset of the responses in that prompt's pairs (as the authors' code does),\n"
@@ -106,10 +107,14 @@ static const char *ABOUT_DSWEIGHT =
 
 static const char *ABOUT_DIVERSITY =
     "Diversity of each prompt's responses and overall (the mean over prompts): mean pairwise\n"
-    "embedding distance per source, distinct-1..4, n-gram diversity (sum over n = 1..4 of\n"
-    "unique/total n-grams of the concatenation), gzip compression ratio of the space-joined\n"
-    "texts (lower = more diverse). Default sources: lexical, plus field:embedding when every\n"
-    "response has one. Prompts with one response are skipped (counted).\n";
+    "embedding distance per source; distinct-1..4 (unique/total n-grams taken inside each\n"
+    "response, pooled over the prompt's responses, Li et al. 2016, arXiv 1510.03055; null\n"
+    "when no response has n words); n-gram diversity (the sum of distinct-1..4, an\n"
+    "undefined one counting 0); n-gram diversity joined (the same sum over the space-joined\n"
+    "texts, so n-grams span two responses: the DDPO authors' evaluation code, Chung et al.\n"
+    "2025, arXiv 2503.17126, to compare with their numbers); gzip compression ratio of\n"
+    "the space-joined texts (lower = more diverse). Default sources: lexical, plus\n"
+    "field:embedding when every response has one. Prompts with one response are skipped.\n";
 
 /* Options shared by the subcommands. */
 typedef struct {
@@ -118,6 +123,7 @@ typedef struct {
     CurateSource sources[CURATE_MAX_SOURCES];
     int n_sources, source_none, threads;
     int json, no_per_prompt, sort_with_score, max_pairs_per_prompt, max_pairs, criterion;
+    const char *gap_arg;
     double gap, min_weight, rho, threshold;
     uint64_t seed;
     int top, unique;
@@ -188,9 +194,11 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
         {SUB_DSWEIGHT, {.name = "--batch-size", .kind = CLI_INT, .dst = &a->batch_size, .meta = "N",
                    .def = "0", .lo = 0, .hi = 1 << 20,
                    .help = "rows per forward of the loss model; 0 = 16"}},
-        {SUB_PAIRS, {.name = "--gap", .kind = CLI_DOUBLE, .dst = &a->gap, .meta = "G", .def = "5",
-                   .help = "minimum score difference; -1 = every pair with different\n"
-                           "scores, at most 100 drawn per prompt"}},
+        {SUB_PAIRS, {.name = "--gap", .kind = CLI_STR, .dst = &a->gap_arg, .meta = "G", .def = "auto",
+                   .help = "minimum score difference; auto = 0.2 x the file's score\n"
+                           "range (5 on a 0-25 vote scale, any difference on 0/1\n"
+                           "scores); -1 = every pair with different scores, at most\n"
+                           "100 drawn per prompt"}},
         {SUB_ANCHORS, {.name = "--anchors", .kind = CLI_STR, .dst = &a->anchors, .meta = "FILE",
                    .help = "judged anchors: outputs sampled with the gold label in the\n"
                            "prompt (sample --template), matched by \"prompt\""}},
@@ -269,8 +277,12 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
     }
     free(a->source_specs.items);
     if (rc != CLI_RUN) return rc;
-    if (sub == SUB_PAIRS && !(a->gap >= 0 || a->gap == -1))
-        return cli_usage_error(&spec, "--gap needs a number >= 0, or -1 for all pairs; got %g", a->gap);
+    if (sub == SUB_PAIRS) {
+        if (!strcmp(a->gap_arg, "auto")) a->gap = CURATE_GAP_AUTO;
+        else if (!cli_parse_double(a->gap_arg, &a->gap) || !(a->gap >= 0 || a->gap == -1))
+            return cli_usage_error(&spec, "--gap \"%s\": expected auto, a number >= 0, or -1 "
+                                          "for all pairs", a->gap_arg);
+    }
     if (sub == SUB_PAIRS && a->min_weight != -1 && !(a->min_weight >= 0))
         return cli_usage_error(&spec, "--min-weight needs a number >= 0, got %g", a->min_weight);
     if (sub == SUB_DIVPO && !(a->rho > 0 && a->rho <= 100))
@@ -322,9 +334,15 @@ static void print_text_report(const DiversityReport *r) {
            "responses\n",
            r->n_prompts, r->n_scored, r->skipped_single, r->n_responses);
     const DiversityPrompt *o = &r->overall;
-    printf("  distinct-1..4      %.4f %.4f %.4f %.4f\n", o->distinct[0], o->distinct[1],
-           o->distinct[2], o->distinct[3]);
-    printf("  n-gram diversity   %.4f (of 4)\n", o->ngram_diversity);
+    printf("  distinct-1..4     ");
+    for (int a = 0; a < DIVERSITY_MAX_N; a++) {
+        if (isnan(o->distinct[a])) printf(" n/a");
+        else printf(" %.4f", o->distinct[a]);
+    }
+    printf("%s\n", isnan(o->distinct[DIVERSITY_MAX_N - 1])
+                       ? "   (n/a: no response has that many words)" : "");
+    printf("  n-gram diversity   %.4f (of 4; joined texts, the DDPO authors' form: %.4f)\n",
+           o->ngram_diversity, o->ngram_diversity_joined);
     printf("  compression ratio  %.4f (lower = more diverse)\n", o->compression_ratio);
     for (int k = 0; k < r->n_sources; k++)
         printf("  embedding distance %.4f  (%s)\n", o->emb_distance[k], r->sources[k].spec);

@@ -55,8 +55,8 @@ int cmd_eval(int argc, char **argv) {
         {.name = "--set", .kind = CLI_LIST, .dst = &sets, .meta = "k=v",
          .help = "override one config key (repeatable)"},
         {.name = "--max-batches", .kind = CLI_INT, .dst = &max_batches, .meta = "N", .lo = 1,
-         .hi = 1 << 30, .help = "batches of the validation data to score (default:\n"
-                                "train.eval_batches)"},
+         .hi = 1 << 30, .help = "score only the first N batches of train.batch_size\n"
+                                "(default: the whole validation set)"},
         {.name = "--diversity", .kind = CLI_STR, .dst = &div, .meta = "MULTI.jsonl",
          .help = "diversity metrics of a multi-response file instead (no CONFIG)"},
         {.name = "--source", .kind = CLI_LIST, .dst = &srcs, .meta = "S",
@@ -72,14 +72,16 @@ int cmd_eval(int argc, char **argv) {
                  "                      [--max-batches N]\n"
                  "       tinyalign eval --diversity MULTI.jsonl [--source S ...] [--no-per-prompt]",
         .about = "Prints the objective's metrics (loss, rewards/accuracies, ... with TRL's names) on\n"
-                 "data.val (or, without one, data.train) as one JSON object. The model and its\n"
+                 "all of data.val (or, without one, data.train) as one JSON object, \"examples\"\n"
+                 "saying how many were scored. The model and its\n"
                  "reference are built as CONFIG says; --checkpoint then replaces the policy\n"
                  "weights, so a DPO run's config evaluates its checkpoints against the same\n"
                  "reference.\n"
                  "--diversity: diversity metrics of a multi-response file (e.g. the output of\n"
                  "`tinyalign sample --prompts P.jsonl --n N --out S.jsonl`): mean pairwise\n"
-                 "embedding distance per source, distinct-1..4, n-gram diversity and gzip\n"
-                 "compression ratio, per prompt and overall.\n",
+                 "embedding distance per source, distinct-1..4, n-gram diversity (per response\n"
+                 "and over the joined texts) and gzip compression ratio, per prompt and overall\n"
+                 "(`tinyalign curate diversity --help` defines them).\n",
         .opts = opts,
         .positional = "CONFIG.json",
         .pos_dst = &path,

@@ -1,6 +1,8 @@
 /* cmd_sample.c — `tinyalign sample`: generate completions from a model directory.
  *
- *   --prompt TEXT          one prompt; the completion text goes to stdout
+ *   --prompt TEXT          one prompt; the completion goes to stdout as it continues
+ *                          TEXT (with the space between them), so TEXT + output is the
+ *                          whole text
  *   --prompts FILE.jsonl   one {"prompt": ...} object per line; writes the multi-response
  *                          format, one line per prompt, to --out (or stdout): {"prompt": ...,
  *                          <the prompt line's other fields, unchanged>, "responses":
@@ -245,6 +247,9 @@ static const char *NOTES =
     "text), after --max-new-tokens or at the model's max_seq_len (\"length\"), or at a stop\n"
     "string (\"stop\"). A prompt longer than max_seq_len - 1 tokens is an error (prompts\n"
     "are never truncated).\n"
+    "A response's JSONL \"text\" is the completion on its own, as datasets hold a completion\n"
+    "(encoding it gives back the generated tokens): the space between the prompt and its\n"
+    "first word is not part of it; --prompt prints that space.\n"
     "exit status: 0 ok, 1 runtime failure, 2 bad arguments or input\n";
 
 int cmd_sample(int argc, char **argv) {
@@ -261,7 +266,8 @@ int cmd_sample(int argc, char **argv) {
          .help = "SentencePiece model (default: the model directory's tokenizer.model)"},
         {.name = "--prompt", .kind = CLI_STR, .dst = &prompt, .meta = "TEXT",
          .flags = CLI_TEXT,
-         .help = "one prompt: prints the completion (n > 1: each after a\n"
+         .help = "one prompt: prints the completion as it continues TEXT\n"
+                 "(TEXT + output = the whole text; n > 1: each after a\n"
                  "\"--- response i ---\" line) unless --out is given"},
         {.name = "--prompts", .kind = CLI_STR, .dst = &prompts_file, .meta = "FILE.jsonl",
          .help = "one {\"prompt\": ...} object per line (its other fields are\n"
@@ -473,7 +479,8 @@ int cmd_sample(int argc, char **argv) {
             } else {
                 for (int j = 0; j < o.n && ok; j++) {
                     if (o.n > 1) ok = fprintf(out, "--- response %d ---\n", j + 1) > 0;
-                    ok = ok && fputs(r[j].text, out) >= 0 && fputc('\n', out) != EOF;
+                    /* as it continues the prompt: PROMPT + this line is the whole text */
+                    ok = ok && fputs(r[j].continuation, out) >= 0 && fputc('\n', out) != EOF;
                 }
             }
             if (!ok) {

@@ -19,6 +19,7 @@ static const CliCommand COMMANDS[] = {
     {"prs", cmd_prs, "best-of-N by preference-guided reflective sampling (tree + feedback), or random"},
     {"score", cmd_score, "add scores to every response: cmd: program, logprob:, banned: words"},
     {"curate", cmd_curate, "diversity data: deviation weights, DDPO pairs, DivPO, diversity metrics"},
+    {"plot", cmd_plot, "training curves of runs from their metrics.jsonl (runs tools/plot.py)"},
 };
 
 static const CliGroup TINYALIGN = {

@@ -7,6 +7,10 @@
  * their familiar aliases; each value is checked (type, range, enum) and stored at its
  * offset in Config; the model preset fills the dims that were not set explicitly; derived
  * defaults (out_dir) are filled; cross-key checks run last.
+ * Every mistake is reported in one run (ErrList: one line per key, up to CONFIG_MAX_ERRORS
+ * or what fits in a TaError, then a count of the rest): a walk does not stop at the first
+ * bad key, --set overrides are all checked, and the cross-key checks (which read the
+ * values) run once every key is valid.
  *
  * It deliberately does not open data, tokenizer or checkpoint paths (other modules do,
  * relative to the working directory) and does not know model internals (Vp).
@@ -906,225 +910,274 @@ int config_apply_override(ConfigSource *src, const char *assignment, TaError *er
     return TA_OK;
 }
 
+/* ---- errors: every one of a config, one line each ----------------------------------- */
+#define CONFIG_MAX_ERRORS 20
+
+typedef struct {
+    TaBuf text; /* the kept messages, '\n'-separated */
+    int n;      /* errors found (kept or not) */
+    int kept;
+} ErrList;
+
+/* Records one complete message (one line). */
+static void errlist_add(ErrList *l, const char *msg) {
+    l->n++;
+    /* keep what fits in a TaError with room for the closing line */
+    if (l->kept >= CONFIG_MAX_ERRORS || l->text.n + strlen(msg) + 80 >= sizeof(((TaError *)0)->msg))
+        return;
+    if (l->kept++) ta_buf_puts(&l->text, "\n");
+    ta_buf_puts(&l->text, msg);
+}
+
+/* TA_OK when nothing was recorded; else TA_EINPUT with every kept message in err, plus a
+ * line counting the ones left out. Frees the list. */
+static int errlist_finish(ErrList *l, TaError *err) {
+    int rc = TA_OK;
+    if (l->n == 1) rc = ta_err(err, TA_EINPUT, "%s", l->text.p);
+    else if (l->n > l->kept)
+        rc = ta_err(err, TA_EINPUT, "%s\n... and %d more error%s (%d in all)", l->text.p,
+                    l->n - l->kept, l->n - l->kept == 1 ? "" : "s", l->n);
+    else if (l->n > 1)
+        rc = ta_err(err, TA_EINPUT, "%s", l->text.p);
+    free(l->text.p);
+    memset(l, 0, sizeof *l);
+    return rc;
+}
+
 /* ---- resolve ----------------------------------------------------------------------- */
 typedef struct {
     ConfigSource *src;
     Config *c;
     unsigned char *explicit_; /* (n_keys) set by the file or --set */
-    TaError *err;
+    TaError *err;             /* scratch for one message */
+    ErrList *errs;            /* where every message goes */
 } Resolve;
+
+/* Records the message in r->err (a ta_err just filled it) and carries on. */
+static void note(Resolve *r) { errlist_add(r->errs, r->err->msg); }
 
 static const char *origin_of(const Resolve *r, const ConfigKey *k) {
     return r->src->from_set[key_index(k)] ? "--set" : r->src->name;
 }
 
-static int walk(Resolve *r, const cJSON *obj, const char *prefix) {
+/* Checks and stores every member of obj (a section at prefix); each mistake is noted and
+ * the walk goes on. */
+static void walk(Resolve *r, const cJSON *obj, const char *prefix) {
     for (const cJSON *e = obj->child; e; e = e->next) {
         char full[512];
         snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", e->string);
-        for (const cJSON *d = obj->child; d != e; d = d->next)
-            if (!strcmp(d->string, e->string))
-                return ta_err(r->err, TA_EINPUT, "%s: duplicate key \"%s\"", r->src->name, full);
+        int dup = 0;
+        for (const cJSON *d = obj->child; d != e && !dup; d = d->next) dup = !strcmp(d->string, e->string);
+        if (dup) {
+            ta_err(r->err, TA_EINPUT, "%s: duplicate key \"%s\"", r->src->name, full);
+            note(r);
+            continue;
+        }
         const ConfigKey *k = config_key_find(full);
         if (k) {
-            if (check_value(k, e, origin_of(r, k), full, r->err) != TA_OK) return TA_EINPUT;
+            r->explicit_[key_index(k)] = 1; /* given, even if wrong: never "required" too */
+            if (check_value(k, e, origin_of(r, k), full, r->err) != TA_OK) {
+                note(r);
+                continue;
+            }
             store_value(k, e, r->c);
-            r->explicit_[key_index(k)] = 1;
         } else if (is_section(full)) {
             if (!cJSON_IsObject(e)) {
                 char list[700], got[160];
                 keys_under(full, list, sizeof list);
                 describe(e, got, sizeof got);
-                return ta_err(r->err, TA_EINPUT,
-                              "%s: \"%s\" must be an object (a section with keys %s), got %s",
-                              r->src->name, full, list, got);
+                ta_err(r->err, TA_EINPUT,
+                       "%s: \"%s\" must be an object (a section with keys %s), got %s",
+                       r->src->name, full, list, got);
+                note(r);
+                continue;
             }
-            if (walk(r, e, full) != TA_OK) return TA_EINPUT;
+            walk(r, e, full);
         } else {
-            return err_unknown(r->err, r->src->name, full, 0);
+            err_unknown(r->err, r->src->name, full, 0);
+            note(r);
         }
     }
-    return TA_OK;
 }
 
-/* model.preset: a JSON object of bare CFG_PRESET keys; fills the ones not set explicitly. */
-static int apply_preset(Resolve *r) {
+/* model.preset: a JSON object of bare CFG_PRESET keys; fills the ones not set explicitly.
+ * Each mistake is noted. */
+static void apply_preset(Resolve *r) {
     const char *path = r->c->model.preset;
     const ConfigKey *pk = config_key_find("model.preset");
     TaError e2 = {0};
     char *text = read_text(path, &e2);
-    if (!text)
-        return ta_err(r->err, TA_EINPUT, "%s: \"model.preset\": %s", origin_of(r, pk), e2.msg);
+    if (!text) {
+        ta_err(r->err, TA_EINPUT, "%s: \"model.preset\": %s", origin_of(r, pk), e2.msg);
+        note(r);
+        return;
+    }
     cJSON *root = parse_json_object(text, path, "a model preset", r->err);
     free(text);
-    if (!root) return TA_EINPUT;
-    int rc = TA_OK;
+    if (!root) {
+        note(r);
+        return;
+    }
     for (const cJSON *e = root->child; e; e = e->next) {
-        for (const cJSON *d = root->child; d != e; d = d->next)
-            if (!strcmp(d->string, e->string)) {
-                rc = ta_err(r->err, TA_EINPUT, "%s: duplicate key \"%s\"", path, e->string);
-                goto end;
-            }
+        int dup = 0;
+        for (const cJSON *d = root->child; d != e && !dup; d = d->next) dup = !strcmp(d->string, e->string);
         char full[512];
         snprintf(full, sizeof full, "model.%s", e->string);
         const ConfigKey *k = config_key_find(full);
-        if (!k || !(k->flags & CFG_PRESET)) {
-            rc = err_unknown(r->err, path, e->string, 1);
-            goto end;
+        if (dup) ta_err(r->err, TA_EINPUT, "%s: duplicate key \"%s\"", path, e->string);
+        else if (!k || !(k->flags & CFG_PRESET)) err_unknown(r->err, path, e->string, 1);
+        else if (check_value(k, e, path, e->string, r->err) == TA_OK) {
+            if (!r->explicit_[key_index(k)]) store_value(k, e, r->c);
+            continue;
         }
-        if ((rc = check_value(k, e, path, e->string, r->err)) != TA_OK) goto end;
-        if (!r->explicit_[key_index(k)]) store_value(k, e, r->c);
+        note(r);
     }
-end:
     cJSON_Delete(root);
-    return rc;
 }
 
-static int cross_checks(Resolve *r) {
+/* Notes one failed check between keys (a printf-style message naming the keys). */
+static void bad(Resolve *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bad(Resolve *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err->msg, sizeof r->err->msg, fmt, ap);
+    va_end(ap);
+    r->err->code = TA_EINPUT;
+    note(r);
+}
+
+/* Checks between keys, on values every key check has passed; each failure is noted. */
+static void cross_checks(Resolve *r) {
     const Config *c = r->c;
-    TaError *err = r->err;
 #define ORIGIN(path) origin_of(r, config_key_find(path))
     if (c->model.init != CFG_INIT_SCRATCH && !c->model.path[0])
-        return ta_err(err, TA_EINPUT, "%s: \"model.path\" is required when \"model.init\" is \"%s\"",
-                      ORIGIN("model.init"), config_choice_name("model.init", c->model.init));
+        bad(r, "%s: \"model.path\" is required when \"model.init\" is \"%s\"",
+            ORIGIN("model.init"), config_choice_name("model.init", c->model.init));
     if (c->model.d_model % c->model.n_head != 0)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"model.d_model\" (%d) must be a multiple of \"model.n_head\" (%d)",
-                      ORIGIN("model.d_model"), c->model.d_model, c->model.n_head);
+        bad(r, "%s: \"model.d_model\" (%d) must be a multiple of \"model.n_head\" (%d)",
+            ORIGIN("model.d_model"), c->model.d_model, c->model.n_head);
     /* With init = checkpoint | hf the dims come from the model directory; the trainer
      * checks max_len against those. */
     if (c->model.init == CFG_INIT_SCRATCH && c->data.max_len > c->model.max_seq_len)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"data.max_len\" (%d) must be <= \"model.max_seq_len\" (%d)",
-                      ORIGIN("data.max_len"), c->data.max_len, c->model.max_seq_len);
+        bad(r, "%s: \"data.max_len\" (%d) must be <= \"model.max_seq_len\" (%d)",
+            ORIGIN("data.max_len"), c->data.max_len, c->model.max_seq_len);
     if (c->data.format != CFG_DATA_TOKENS && c->data.max_prompt_len >= c->data.max_len)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"data.max_prompt_len\" (%d) must be < \"data.max_len\" (%d) for "
-                      "\"data.format\" \"%s\"",
-                      ORIGIN("data.max_prompt_len"), c->data.max_prompt_len, c->data.max_len,
-                      config_choice_name("data.format", c->data.format));
+        bad(r, "%s: \"data.max_prompt_len\" (%d) must be < \"data.max_len\" (%d) for "
+            "\"data.format\" \"%s\"",
+            ORIGIN("data.max_prompt_len"), c->data.max_prompt_len, c->data.max_len,
+            config_choice_name("data.format", c->data.format));
     if (c->data.val[0] && c->data.val_fraction > 0) {
         char num[64];
         fmt_num(c->data.val_fraction, num, sizeof num);
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"data.val_fraction\" (%s) must be 0 when \"data.val\" is set (\"%s\")",
-                      ORIGIN("data.val_fraction"), num, c->data.val);
+        bad(r, "%s: \"data.val_fraction\" (%s) must be 0 when \"data.val\" is set (\"%s\")",
+            ORIGIN("data.val_fraction"), num, c->data.val);
     }
     if (c->tokenizer.type == CFG_TOK_SENTENCEPIECE && !c->tokenizer.model[0] &&
         c->data.format != CFG_DATA_TOKENS && c->model.init == CFG_INIT_SCRATCH)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"tokenizer.model\" is required when \"tokenizer.type\" is "
-                      "\"sentencepiece\" and \"data.format\" is \"%s\"",
-                      ORIGIN("tokenizer.model"), config_choice_name("data.format", c->data.format));
+        bad(r, "%s: \"tokenizer.model\" is required when \"tokenizer.type\" is "
+            "\"sentencepiece\" and \"data.format\" is \"%s\"",
+            ORIGIN("tokenizer.model"), config_choice_name("data.format", c->data.format));
     CfgObjectiveType t = c->objective.type;
     if ((t == CFG_OBJ_DPO || t == CFG_OBJ_ORPO || t == CFG_OBJ_DDPO || t == CFG_OBJ_DORPO) &&
         c->data.format != CFG_DATA_PREFERENCE && c->data.format != CFG_DATA_MULTI)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.type\" \"%s\" needs pairs: \"data.format\" must be "
-                      "\"preference\" or \"multi\", got \"%s\"",
-                      ORIGIN("objective.type"), config_choice_name("objective.type", t),
-                      config_choice_name("data.format", c->data.format));
+        bad(r, "%s: \"objective.type\" \"%s\" needs pairs: \"data.format\" must be "
+            "\"preference\" or \"multi\", got \"%s\"",
+            ORIGIN("objective.type"), config_choice_name("objective.type", t),
+            config_choice_name("data.format", c->data.format));
     if (t == CFG_OBJ_REWARD && c->data.format != CFG_DATA_PREFERENCE)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.type\" \"reward\" trains on preference pairs: "
-                      "\"data.format\" must be \"preference\", got \"%s\"",
-                      ORIGIN("objective.type"), config_choice_name("data.format", c->data.format));
+        bad(r, "%s: \"objective.type\" \"reward\" trains on preference pairs: "
+            "\"data.format\" must be \"preference\", got \"%s\"",
+            ORIGIN("objective.type"), config_choice_name("data.format", c->data.format));
     if (c->data.train.n > 1 && c->data.format == CFG_DATA_TOKENS)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"data.train\" lists %d sources, which needs a JSONL \"data.format\" "
-                      "(sft, preference, multi); token shards take one path or glob",
-                      ORIGIN("data.train"), c->data.train.n);
+        bad(r, "%s: \"data.train\" lists %d sources, which needs a JSONL \"data.format\" "
+            "(sft, preference, multi); token shards take one path or glob",
+            ORIGIN("data.train"), c->data.train.n);
     if (c->objective.attribute.guide[0] && t != CFG_OBJ_SFT && t != CFG_OBJ_PRETRAIN)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
-                      "\"pretrain\", got \"%s\"",
-                      ORIGIN("objective.attribute.guide"), config_choice_name("objective.type", t));
+        bad(r, "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
+            "\"pretrain\", got \"%s\"",
+            ORIGIN("objective.attribute.guide"), config_choice_name("objective.type", t));
     const CfgAttribute *at = &c->objective.attribute;
     if (at->base[0] && at->q_base != CFG_QBASE_BASE)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.attribute.base\" (\"%s\") is only read when "
-                      "\"objective.attribute.q_base\" is \"base\"",
-                      ORIGIN("objective.attribute.base"), at->base);
+        bad(r, "%s: \"objective.attribute.base\" (\"%s\") is only read when "
+            "\"objective.attribute.q_base\" is \"base\"",
+            ORIGIN("objective.attribute.base"), at->base);
     if (at->q_base == CFG_QBASE_BASE && !at->guide[0])
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.attribute.q_base\" \"base\" needs a guide: set "
-                      "\"objective.attribute.guide\"",
-                      ORIGIN("objective.attribute.q_base"));
+        bad(r, "%s: \"objective.attribute.q_base\" \"base\" needs a guide: set "
+            "\"objective.attribute.guide\"",
+            ORIGIN("objective.attribute.q_base"));
     if (t == CFG_OBJ_NADO && c->data.format != CFG_DATA_MULTI)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.type\" \"nado\" learns from labelled samples: "
-                      "\"data.format\" must be \"multi\" (responses with a 0/1 \"score\", as "
-                      "`tinyalign score` writes them), got \"%s\"",
-                      ORIGIN("objective.type"), config_choice_name("data.format", c->data.format));
+        bad(r, "%s: \"objective.type\" \"nado\" learns from labelled samples: "
+            "\"data.format\" must be \"multi\" (responses with a 0/1 \"score\", as "
+            "`tinyalign score` writes them), got \"%s\"",
+            ORIGIN("objective.type"), config_choice_name("data.format", c->data.format));
     if (t == CFG_OBJ_NADO && !c->objective.nado.base[0] && c->model.init == CFG_INIT_SCRATCH)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"objective.nado.base\" is required when \"model.init\" is "
-                      "\"scratch\" (the base model whose samples the NADO learns from; \"\" "
-                      "means the initial model, which here is random)",
-                      ORIGIN("objective.nado.base"));
+        bad(r, "%s: \"objective.nado.base\" is required when \"model.init\" is "
+            "\"scratch\" (the base model whose samples the NADO learns from; \"\" "
+            "means the initial model, which here is random)",
+            ORIGIN("objective.nado.base"));
     if (c->train.patience > 0 && c->train.eval_every == 0)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"train.patience\" (%d) needs evaluations: set \"train.eval_every\" > 0",
-                      ORIGIN("train.patience"), c->train.patience);
+        bad(r, "%s: \"train.patience\" (%d) needs evaluations: set \"train.eval_every\" > 0",
+            ORIGIN("train.patience"), c->train.patience);
     if (c->train.keep_best && c->train.eval_every == 0)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"train.keep_best\" needs evaluations: set \"train.eval_every\" > 0",
-                      ORIGIN("train.keep_best"));
+        bad(r, "%s: \"train.keep_best\" needs evaluations: set \"train.eval_every\" > 0",
+            ORIGIN("train.keep_best"));
     const CfgEvalGenerate *eg = &c->train.eval_generate;
     if (eg->scorer[0] && c->train.eval_every == 0)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"train.eval_generate.scorer\" runs every \"train.eval_every\" steps: set "
-                      "it > 0", ORIGIN("train.eval_generate.scorer"));
+        bad(r, "%s: \"train.eval_generate.scorer\" runs every \"train.eval_every\" steps: set "
+            "it > 0", ORIGIN("train.eval_generate.scorer"));
     if (eg->scorer[0] && eg->n == 0 && !eg->greedy)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"train.eval_generate.n\" is 0 and \"train.eval_generate.greedy\" is "
-                      "false: nothing to sample", ORIGIN("train.eval_generate.n"));
+        bad(r, "%s: \"train.eval_generate.n\" is 0 and \"train.eval_generate.greedy\" is "
+            "false: nothing to sample", ORIGIN("train.eval_generate.n"));
     if (eg->scorer[0] && !eg->prompts[0] && c->data.format == CFG_DATA_TOKENS)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"train.eval_generate.prompts\" is required with \"data.format\" "
-                      "\"tokens\" (token shards have no prompts)",
-                      ORIGIN("train.eval_generate.scorer"));
+        bad(r, "%s: \"train.eval_generate.prompts\" is required with \"data.format\" "
+            "\"tokens\" (token shards have no prompts)",
+            ORIGIN("train.eval_generate.scorer"));
     if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.val_fraction == 0)
-        return ta_err(err, TA_EINPUT,
-                      "%s: \"train.eval_generate\" samples the validation prompts: set "
-                      "\"data.val\", \"data.val_fraction\" or \"train.eval_generate.prompts\"",
-                      ORIGIN("train.eval_generate.scorer"));
-    if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.format == CFG_DATA_MULTI)
-        return ta_err(err, TA_EINPUT,
-                      "%s: with \"data.format\" \"multi\" and \"data.val_fraction\" (responses "
-                      "held out, not prompts), set \"train.eval_generate.prompts\"",
-                      ORIGIN("train.eval_generate.scorer"));
+        bad(r, "%s: \"train.eval_generate\" samples the validation prompts: set "
+            "\"data.val\", \"data.val_fraction\" or \"train.eval_generate.prompts\"",
+            ORIGIN("train.eval_generate.scorer"));
+    else if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.format == CFG_DATA_MULTI)
+        bad(r, "%s: with \"data.format\" \"multi\" and \"data.val_fraction\" (responses "
+            "held out, not prompts), set \"train.eval_generate.prompts\"",
+            ORIGIN("train.eval_generate.scorer"));
 #undef ORIGIN
-    return TA_OK;
 }
 
-int config_resolve(ConfigSource *src, Config *out, TaError *err) {
+/* config_resolve with every error noted in errs (the caller finishes the list). */
+static int resolve_into(ConfigSource *src, Config *out, ErrList *errs) {
     int n;
     const ConfigKey *keys = config_keys(&n);
     Config c;
     memset(&c, 0, sizeof c);
     for (int i = 0; i < n; i++) set_row_default(&keys[i], &c);
-    Resolve r = {.src = src, .c = &c, .explicit_ = ta_calloc((size_t)n, "config"), .err = err};
-    int rc = walk(&r, src->root, "");
-    if (rc != TA_OK) goto end;
-    if (c.model.preset[0] && (rc = apply_preset(&r)) != TA_OK) goto end;
+    TaError one = {0};
+    Resolve r = {.src = src, .c = &c, .explicit_ = ta_calloc((size_t)n, "config"), .err = &one,
+                 .errs = errs};
+    walk(&r, src->root, "");
+    if (c.model.preset[0]) apply_preset(&r);
     for (int i = 0; i < n; i++)
         if ((keys[i].flags & CFG_REQUIRED) && !r.explicit_[i]) {
-            rc = ta_err(err, TA_EINPUT, "%s: \"%s\" is required (%s)", src->name, keys[i].path,
-                        keys[i].doc);
-            goto end;
+            ta_err(&one, TA_EINPUT, "%s: \"%s\" is required (%s)", src->name, keys[i].path,
+                   keys[i].doc);
+            note(&r);
         }
     derive(&c);
-    rc = cross_checks(&r);
-end:
+    /* the checks between keys read the values: only once every key is valid */
+    if (errs->n == 0) cross_checks(&r);
     free(r.explicit_);
-    if (rc != TA_OK) {
+    if (errs->n > 0) { /* this config's or the --set overrides' before it */
         config_free(&c);
         memset(out, 0, sizeof *out);
-        return rc;
+        return TA_EINPUT;
     }
     *out = c;
     return TA_OK;
+}
+
+int config_resolve(ConfigSource *src, Config *out, TaError *err) {
+    ErrList errs = {0};
+    resolve_into(src, out, &errs);
+    return errlist_finish(&errs, err);
 }
 
 int config_load(Config *out, const char *path, const char *const *sets, int n_sets,
@@ -1132,10 +1185,16 @@ int config_load(Config *out, const char *path, const char *const *sets, int n_se
     memset(out, 0, sizeof *out);
     ConfigSource *src = NULL;
     int rc = config_source_open(&src, path, err);
-    for (int i = 0; rc == TA_OK && i < n_sets; i++) rc = config_apply_override(src, sets[i], err);
-    if (rc == TA_OK) rc = config_resolve(src, out, err);
+    if (rc != TA_OK) return rc; /* unreadable or not JSON: nothing more to check */
+    /* every --set is checked, then the file: all the mistakes in one report */
+    ErrList errs = {0};
+    for (int i = 0; i < n_sets; i++) {
+        TaError one = {0};
+        if (config_apply_override(src, sets[i], &one) != TA_OK) errlist_add(&errs, one.msg);
+    }
+    resolve_into(src, out, &errs);
     config_source_free(src);
-    return rc;
+    return errlist_finish(&errs, err);
 }
 
 int config_load_string(Config *out, const char *json, const char *name, TaError *err) {

@@ -92,8 +92,11 @@ static void multiset_deviation(double *dev, const Embeddings *e, const int *idx,
         curate_deviation(dev + (size_t)k * n, e->emb[k], e->dim[k], idx, n);
 }
 
-/* Every response of a prompt with >= 2 responses must have a score (pairs, divpo). */
-static int require_scores(const Dataset *d, const char *cmd, TaError *err) {
+/* Every response of a prompt with >= 2 responses must have a score (pairs, divpo); lo and
+ * hi (may be NULL) receive the range of those scores. */
+static int require_scores(const Dataset *d, const char *cmd, double *lo, double *hi,
+                          TaError *err) {
+    double a = INFINITY, b = -INFINITY;
     for (size_t i = 0; i < dataset_num_rows(d); i++) {
         DataRow row;
         dataset_row(d, i, &row);
@@ -105,8 +108,11 @@ static int require_scores(const Dataset *d, const char *cmd, TaError *err) {
                               "%s:%ld: responses[%d] has no \"score\"; curate %s needs a score "
                               "on every response of a prompt it pairs",
                               dataset_path(d), row.line, j, cmd);
+            a = fmin(a, x.score), b = fmax(b, x.score);
         }
     }
+    if (lo) *lo = a;
+    if (hi) *hi = b;
     return TA_OK;
 }
 
@@ -224,7 +230,7 @@ end:
 /* ---- curate pairs ------------------------------------------------------------------------ */
 void curate_pairs_defaults(CuratePairsOptions *o) {
     memset(o, 0, sizeof *o);
-    o->gap = 5;
+    o->gap = CURATE_GAP_AUTO;
     o->seed = 42;
     o->min_weight = -1;
 }
@@ -323,8 +329,9 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     CuratePairsStats z = {0};
     if (!st) st = &z;
     memset(st, 0, sizeof *st);
-    if (!(opt->gap >= 0 || opt->gap == -1))
-        return ta_err(err, TA_EINPUT, "--gap must be >= 0, or -1 for all pairs; got %g", opt->gap);
+    if (!(opt->gap >= 0 || opt->gap == -1 || opt->gap == CURATE_GAP_AUTO))
+        return ta_err(err, TA_EINPUT, "--gap must be auto, a number >= 0, or -1 for all pairs; "
+                      "got %g", opt->gap);
     if (opt->max_pairs_per_prompt < 0)
         return ta_err(err, TA_EINPUT, "--max-pairs-per-prompt must be >= 0 (0 = no cap)");
     Dataset *d = NULL;
@@ -340,7 +347,12 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     int K = opt->n_sources;
     int rc = load(&d, opt->in, err);
     if (rc) goto end;
-    if ((rc = require_scores(d, "pairs", err))) goto end;
+    /* the score range of the prompts paired: --gap auto is a fraction of it */
+    if ((rc = require_scores(d, "pairs", &st->score_min, &st->score_max, err))) goto end;
+    st->gap = opt->gap;
+    if (opt->gap == CURATE_GAP_AUTO)
+        st->gap = st->score_max > st->score_min
+                      ? CURATE_GAP_AUTO_FRACTION * (st->score_max - st->score_min) : 0.0;
     /* where the weights come from */
     if (opt->no_weights) {
         st->weights_from = 2;
@@ -366,7 +378,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
                                    ", or --source none for unweighted pairs", err)))
         goto end;
     int maxn = max_responses(d, 2);
-    int maxp = opt->gap == -1 ? CURATE_ALL_PAIRS_MAX : maxn / 2;
+    int maxp = st->gap == -1 ? CURATE_ALL_PAIRS_MAX : maxn / 2;
     scores = ta_malloc((size_t)maxn * sizeof(double), "pairs");
     texts = ta_malloc((size_t)maxn * sizeof(char *), "pairs");
     pairs = ta_malloc((size_t)maxp * sizeof(CuratePair), "pairs");
@@ -391,7 +403,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         TaRng rng;
         ta_rng_seed(&rng, curate_prompt_seed(opt->seed, i));
         int fb = 0;
-        int np = curate_sample_pairs(pairs, scores, texts, n, opt->gap, &rng, &fb);
+        int np = curate_sample_pairs(pairs, scores, texts, n, st->gap, &rng, &fb);
         if (np == 0) {
             st->skipped_no_pair++;
             hist_pairs[0]++;
@@ -440,9 +452,12 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     if ((rc = write_out(opt->out, &out, err))) goto end;
     if (opt->log) {
         FILE *L = opt->log;
-        char gap[64], sl[2048];
+        char gap[160], sl[2048];
         if (opt->gap == -1) snprintf(gap, sizeof gap, "all pairs (at most %d per prompt)",
                                      CURATE_ALL_PAIRS_MAX);
+        else if (opt->gap == CURATE_GAP_AUTO)
+            snprintf(gap, sizeof gap, "gap auto = %g x score range [%g, %g] = %g",
+                     CURATE_GAP_AUTO_FRACTION, st->score_min, st->score_max, st->gap);
         else snprintf(gap, sizeof gap, "gap %g", opt->gap);
         fprintf(L, "curate pairs: %zu %s -> %zu %s (%s, seed %llu) -> %s\n", st->prompts,
                 plural(st->prompts, "prompt", "prompts"), st->pairs,
@@ -469,9 +484,16 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
                        "whose scores (and texts) differ\n",
                     st->skipped_single, plural(st->skipped_single, "prompt", "prompts"),
                     st->skipped_no_pair);
-        if (st->fallback_prompts)
-            fprintf(L, "  gap fallback (pairs closer than the gap) used in %zu %s\n",
-                    st->fallback_prompts, plural(st->fallback_prompts, "prompt", "prompts"));
+        size_t paired = st->prompts - st->skipped_single - st->skipped_no_pair;
+        if (st->fallback_prompts && st->gap != -1)
+            fprintf(L, "  gap fallback: %zu of %zu paired %s (%.0f%%) had pairs closer than the "
+                       "gap %g (drawn among any different scores)%s\n",
+                    st->fallback_prompts, paired, plural(paired, "prompt", "prompts"),
+                    100.0 * (double)st->fallback_prompts / (double)(paired ? paired : 1), st->gap,
+                    2 * st->fallback_prompts > paired
+                        ? "; most prompts fell back: the gap may be too large for these "
+                          "scores (--gap auto scales it to the score range)"
+                        : "");
         if (st->capped_prompts)
             fprintf(L, "  %zu %s capped at %d pairs%s\n", st->capped_prompts,
                     plural(st->capped_prompts, "prompt", "prompts"), opt->max_pairs_per_prompt,
@@ -514,7 +536,7 @@ typedef struct {
     int *gidx;          /* scratch (maxn) */
 } DivCtx;
 
-/* criterion deviation: u_i of the pool (min-max + geometric mean, SEEDS 2.3) */
+/* criterion deviation: u_i of the pool (min-max + geometric mean, Chung et al. 2025) */
 static int div_deviation(double *d, const int *idx, int n, void *ctx, TaError *err) {
     (void)err;
     DivCtx *c = ctx;
@@ -562,7 +584,7 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
     }
     int rc = load(&d, opt->in, err);
     if (rc) goto end;
-    if ((rc = require_scores(d, "divpo", err))) goto end;
+    if ((rc = require_scores(d, "divpo", NULL, NULL, err))) goto end;
     if (opt->criterion == CURATE_DIVPO_DEVIATION) {
         if ((rc = embeddings_load_hint(&e, d, src, K, opt->tokenizer, opt->n_sources == 0, "",
                                        err)))

@@ -1,4 +1,5 @@
-/* deviation.c — the per-prompt math of SEEDS.md 2.3 step 4 (include/tinyalign/curate.h):
+/* deviation.c — the per-prompt deviation math of Chung et al. 2025 (arXiv 2503.17126;
+ * include/tinyalign/curate.h):
  * embedding sources (parsing, the built-in lexical embedding, curate_embed: the vectors of
  * a field, of the lexical features or of a model), mean cosine distance over a multiset of
  * responses, and the min-max / geometric-mean / sum-to-N weights.

@@ -85,14 +85,15 @@ static size_t count_unique(const Tok *t, const size_t *starts, size_t m, int ord
     return uniq;
 }
 
-/* unique / total n-grams of the given order; n-grams never cross a boundary in bounds
- * (token index where each text starts; nb entries plus the end). */
-static double unique_ratio(const Toks *k, const size_t *bounds, int nb, int order) {
+/* unique / total n-grams of the given order, or `none` when there is no n-gram; n-grams
+ * never cross a boundary in bounds (token index where each text starts; nb entries plus
+ * the end). */
+static double unique_ratio(const Toks *k, const size_t *bounds, int nb, int order, double none) {
     size_t *starts = ta_malloc((k->n + 1) * sizeof(size_t), "n-grams");
     size_t m = 0;
     for (int b = 0; b < nb; b++)
         for (size_t i = bounds[b]; i + (size_t)order <= bounds[b + 1]; i++) starts[m++] = i;
-    double r = m ? (double)count_unique(k->t, starts, m, order) / (double)m : 0.0;
+    double r = m ? (double)count_unique(k->t, starts, m, order) / (double)m : none;
     free(starts);
     return r;
 }
@@ -106,19 +107,32 @@ double diversity_distinct_n(const char *const *texts, int n, int order) {
         toks_add_text(&k, texts[i]);
     }
     bounds[n] = k.n;
-    double r = unique_ratio(&k, bounds, n, order);
+    double r = unique_ratio(&k, bounds, n, order, NAN); /* no n-gram: undefined */
     free(bounds);
     free(k.t);
     return r;
 }
 
-/* Tokens of the texts joined by " " = the concatenation of each text's tokens. */
+/* Per response: the sum of distinct-1..4 (n-grams inside each response, pooled), an order
+ * no response reaches counting 0. */
 double diversity_ngram_diversity(const char *const *texts, int n) {
+    double sum = 0;
+    for (int order = 1; order <= DIVERSITY_MAX_N; order++) {
+        double d = diversity_distinct_n(texts, n, order);
+        sum += isnan(d) ? 0.0 : d;
+    }
+    return sum;
+}
+
+/* Tokens of the texts joined by " " = the concatenation of each text's tokens, so the
+ * n-grams run across the boundaries: one text of all the tokens. */
+double diversity_ngram_diversity_joined(const char *const *texts, int n) {
     Toks k = {0};
     for (int i = 0; i < n; i++) toks_add_text(&k, texts[i]);
     size_t bounds[2] = {0, k.n};
     double sum = 0;
-    for (int order = 1; order <= DIVERSITY_MAX_N; order++) sum += unique_ratio(&k, bounds, 1, order);
+    for (int order = 1; order <= DIVERSITY_MAX_N; order++)
+        sum += unique_ratio(&k, bounds, 1, order, 0.0); /* the authors' code: no n-gram, 0 */
     free(k.t);
     return sum;
 }
@@ -241,6 +255,7 @@ int diversity_metrics(Dataset *d, const DiversityOptions *opt, DiversityReport *
         for (int o = 1; o <= DIVERSITY_MAX_N; o++)
             p->distinct[o - 1] = diversity_distinct_n(texts, n, o);
         p->ngram_diversity = diversity_ngram_diversity(texts, n);
+        p->ngram_diversity_joined = diversity_ngram_diversity_joined(texts, n);
         p->compression_ratio = diversity_compression_ratio(texts, n);
         for (int k = 0; k < K; k++) {
             curate_deviation(dev, emb[k], dim[k], idx, n);
@@ -252,19 +267,24 @@ int diversity_metrics(Dataset *d, const DiversityOptions *opt, DiversityReport *
     free(texts);
     free(idx);
     free(dev);
-    /* overall: means over the scored prompts */
+    /* overall: means over the scored prompts (distinct-n: over those that have n-grams) */
     DiversityPrompt *o = &out->overall;
+    size_t defined[DIVERSITY_MAX_N] = {0};
     for (size_t i = 0; i < out->n_scored; i++) {
         const DiversityPrompt *p = &out->per_prompt[i];
-        for (int a = 0; a < DIVERSITY_MAX_N; a++) o->distinct[a] += p->distinct[a];
+        for (int a = 0; a < DIVERSITY_MAX_N; a++)
+            if (!isnan(p->distinct[a])) o->distinct[a] += p->distinct[a], defined[a]++;
         o->ngram_diversity += p->ngram_diversity;
+        o->ngram_diversity_joined += p->ngram_diversity_joined;
         o->compression_ratio += p->compression_ratio;
         for (int k = 0; k < K; k++) o->emb_distance[k] += p->emb_distance[k];
     }
+    for (int a = 0; a < DIVERSITY_MAX_N; a++)
+        o->distinct[a] = defined[a] ? o->distinct[a] / (double)defined[a] : NAN;
     if (out->n_scored) {
         double inv = 1.0 / (double)out->n_scored;
-        for (int a = 0; a < DIVERSITY_MAX_N; a++) o->distinct[a] *= inv;
         o->ngram_diversity *= inv;
+        o->ngram_diversity_joined *= inv;
         o->compression_ratio *= inv;
         for (int k = 0; k < K; k++) o->emb_distance[k] *= inv;
     }
@@ -280,9 +300,14 @@ void diversity_report_free(DiversityReport *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* %.9g numbers (cJSON would print 17 digits) */
+/* %.9g numbers (cJSON would print 17 digits); an undefined one (NaN: distinct-n without
+ * n-grams) is null */
 static void add_num(cJSON *o, const char *k, double v) {
     char buf[64];
+    if (isnan(v)) {
+        cJSON_AddNullToObject(o, k);
+        return;
+    }
     snprintf(buf, sizeof buf, "%.9g", isfinite(v) ? v : 0.0);
     cJSON_AddItemToObject(o, k, cJSON_CreateRaw(buf));
 }
@@ -294,6 +319,7 @@ static void add_metrics(cJSON *o, const DiversityReport *r, const DiversityPromp
         add_num(o, k, p->distinct[a]);
     }
     add_num(o, "ngram_diversity", p->ngram_diversity);
+    add_num(o, "ngram_diversity_joined", p->ngram_diversity_joined);
     add_num(o, "compression_ratio", p->compression_ratio);
     for (int k = 0; k < r->n_sources; k++) {
         char key[700];

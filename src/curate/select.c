@@ -1,7 +1,9 @@
 /* select.c — which responses become preference pairs (include/tinyalign/curate.h):
- * SEEDS 2.3 step 3's disjoint random pairing with a score gap (and its fallback and the
- * gap = -1 "all pairs" mode), and SEEDS 2.8's DivPO selection (High / Low pools by score,
- * most diverse chosen vs least diverse rejected, shuffled and zipped).
+ * the disjoint random pairing with a score gap of Chung et al. 2025 (arXiv 2503.17126; their
+ * sample_pairs_with_gap, with its fallback and the gap = -1 "all pairs" mode), and DivPO's
+ * selection (Lanchantin et al. 2025, arXiv 2501.18101, as Chung et al. re-implement it:
+ * High / Low pools by score, most diverse chosen vs least diverse rejected, shuffled and
+ * zipped).
  * Every draw goes through the caller's TaRng in a fixed order, which tools/ref_curate.py
  * replays to reproduce the pairs exactly.
  */

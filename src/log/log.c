@@ -7,10 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Keeps a copy of one line (len bytes, no newline) as the newest record of its kind when
+ * the kind is "train", "eval" or "eval_generate" (the run summary reports them). */
+static void remember(Logger *lg, const char *line, size_t len) {
+    static const char *const KINDS[] = {"{\"kind\": \"train\",", "{\"kind\": \"eval\",",
+                                        "{\"kind\": \"eval_generate\","};
+    char **slots[] = {&lg->last_train, &lg->last_eval, &lg->last_eval_generate};
+    char **slot = NULL;
+    for (int i = 0; i < 3 && !slot; i++)
+        if (len >= strlen(KINDS[i]) && !strncmp(line, KINDS[i], strlen(KINDS[i]))) slot = slots[i];
+    if (!slot) return;
+    free(*slot);
+    *slot = ta_malloc(len + 1, "metrics record");
+    memcpy(*slot, line, len);
+    (*slot)[len] = '\0';
+}
+
 int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
     memset(lg, 0, sizeof *lg);
     char path[4096];
     ta_pathf(path, sizeof path, "%s/metrics.jsonl", out_dir);
+    if (resume_step < 0 && ta_write_file_atomic(path, "", 0, err) != TA_OK) return TA_ERUNTIME;
     if (resume_step >= 0) {
         size_t len;
         char *text = ta_read_file(path, &len, NULL);
@@ -27,6 +44,7 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
                 if (s <= resume_step && nl) { /* a line without its newline was cut short */
                     memcpy(out + o, line, ll);
                     o += ll;
+                    remember(lg, line, nl ? ll - 1 : ll);
                 }
                 line += ll;
             }
@@ -45,24 +63,27 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
 
 void log_close(Logger *lg) {
     if (lg->metrics) fclose(lg->metrics);
+    free(lg->last_train);
+    free(lg->last_eval);
+    free(lg->last_eval_generate);
     memset(lg, 0, sizeof *lg);
-}
-
-static void put_number(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.9g", v);
-    else fprintf(f, "null"); /* JSON has no NaN/inf */
 }
 
 void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, int n,
                  const char *extra_json) {
     if (!lg->metrics) return;
-    fprintf(lg->metrics, "{\"kind\": \"%s\", \"step\": %ld", kind, step);
+    TaBuf b = {0};
+    ta_buf_printf(&b, "{\"kind\": \"%s\", \"step\": %ld", kind, step);
     for (int i = 0; i < n; i++) {
-        fprintf(lg->metrics, ", \"%s\": ", kv[i].name);
-        put_number(lg->metrics, kv[i].value);
+        if (isfinite(kv[i].value)) ta_buf_printf(&b, ", \"%s\": %.9g", kv[i].name, kv[i].value);
+        else ta_buf_printf(&b, ", \"%s\": null", kv[i].name); /* JSON has no NaN/inf */
     }
-    if (extra_json && *extra_json) fprintf(lg->metrics, ", %s", extra_json);
-    fprintf(lg->metrics, "}\n");
+    if (extra_json && *extra_json) ta_buf_printf(&b, ", %s", extra_json);
+    ta_buf_puts(&b, "}");
+    remember(lg, b.p, b.n);
+    ta_buf_puts(&b, "\n");
+    fwrite(b.p, 1, b.n, lg->metrics);
+    free(b.p);
     errno = 0;
     int fault = ta_fault_errno(lg->path); /* tests: a simulated failure (common.h) */
     if ((fault || fflush(lg->metrics) != 0 || ferror(lg->metrics)) && !lg->write_errno)

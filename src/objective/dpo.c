@@ -1,4 +1,5 @@
-/* dpo.c — DPO and its variants (SEEDS §1.1), and DDPO (SEEDS §2.4): the pair losses of
+/* dpo.c — DPO (Rafailov et al. 2023, arXiv 2305.18290) and its variants, and DDPO
+ * (Chung et al. 2025, arXiv 2503.17126): the pair losses of
  * TRL's DPOTrainer.dpo_loss, written from the formulas.
  *
  * Per pair i (chosen row i, rejected row P+i), with S = Σ_{response tokens} logp and

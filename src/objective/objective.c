@@ -117,7 +117,8 @@ double obj_sigmoid(double u) {
 }
 
 /* log(1 - e^a) for a < 0: log(-expm1(a)) near 0 (a > -ln 2), where 1 - e^a cancels;
- * log1p(-exp(a)) further out, where e^a is small (Mächler's log1mexp, SEEDS §1.2). */
+ * log1p(-exp(a)) further out, where e^a is small (Mächler 2012, "Accurately computing log(1 - exp(-|a|))", the
+ * Rmpfr package vignette). */
 double obj_log1mexp(double a) {
     return a > -M_LN2 ? log(-expm1(a)) : log1p(-exp(a));
 }
@@ -399,6 +400,16 @@ void objective_sequence_logps(float *seq_logp, const Batch *b, const float *logp
 }
 
 /* ---- metrics ------------------------------------------------------------------------ */
+
+int objective_headline(const ObjectiveMetrics *m, ObjectiveMetricId *ids, int cap) {
+    static const ObjectiveMetricId ORDER[] = {OBJ_METRIC_REWARDS_ACCURACY,
+                                              OBJ_METRIC_REWARDS_MARGIN, OBJ_METRIC_NLL,
+                                              OBJ_METRIC_KL};
+    int n = 0;
+    for (size_t i = 0; i < sizeof ORDER / sizeof ORDER[0] && n < cap; i++)
+        if (m->m[ORDER[i]].present) ids[n++] = ORDER[i];
+    return n;
+}
 
 void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, ObjectiveMetrics *out) {
     for (int i = 0; i < OBJ_METRIC_COUNT; i++)

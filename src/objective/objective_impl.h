@@ -41,7 +41,7 @@ void obj_write_row(const ObjIO *io, const Batch *b, int row, double g_resp, doub
 /* Numerically stable scalar pieces. */
 double obj_log_sigmoid(double u); /* log σ(u) = -softplus(-u) */
 double obj_sigmoid(double u);
-double obj_log1mexp(double a);    /* log(1 - e^a), a < 0 (SEEDS §1.2 two-branch form) */
+double obj_log1mexp(double a);    /* log(1 - e^a), a < 0 (Maechler's two-branch form) */
 /* logsumexp of a row of V logits (max-shifted, summed in double) (attribute.c). */
 double obj_row_lse_f(const float *x, int V);
 double obj_row_lse_d(const double *x, int V);

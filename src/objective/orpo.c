@@ -1,4 +1,5 @@
-/* orpo.c — ORPO (SEEDS §1.2) and DORPO (SEEDS §2.4), written from the formulas.
+/* orpo.c — ORPO (Hong et al. 2024, arXiv 2403.07691) and DORPO (Chung et al. 2025,
+ * arXiv 2503.17126), written from the formulas.
  *
  * Per pair i (chosen row i, rejected row P+i), A = mean logp over the row's response
  * tokens (loss_mask), P = e^A the geometric-mean token probability:
@@ -21,7 +22,7 @@
  *                            NLL_full = token mean over prompt+response of the chosen rows
  *                            (nll_scope is ignored), mean_step(w) = Σw / N_pairs of the step
  *
- * Backward (SEEDS §1.2): dlogodds/dA = 1/(1-e^A) = -1/expm1(A);
+ * Backward: dlogodds/dA = 1/(1-e^A) = -1/expm1(A);
  *   dℓ_or/dz = -w σ(-w z);  dA/dlogp = 1/|y| per response token.
  * Metrics as TRL's ORPOTrainer: rewards = λ A (no reference), logps = A, log_odds_chosen = z,
  * log_odds_ratio = logσ(w z), nll_loss = the unweighted NLL as normalised above.

@@ -505,7 +505,7 @@ static void put_summary(TaBuf *b, const Run *r) {
     ta_buf_puts(b, "]}\n");
 }
 
-static void log_summary(const Run *r) {
+static void print_summary(const Run *r) {
     FILE *f = r->o->log;
     if (!f) return;
     int show = r->P < r->o->show_prompts ? r->P : r->o->show_prompts;
@@ -651,7 +651,7 @@ int prs_run(const GPT2 *model, const Tokenizer *tok, const PrsOptions *o, PrsSta
     put_summary(&sum, &r);
     if ((rc = ta_write_file_atomic(o->out, out.p ? out.p : "", out.n, err)) != TA_OK) goto end;
     if (o->summary && (rc = ta_write_file_atomic(o->summary, sum.p, sum.n, err)) != TA_OK) goto end;
-    log_summary(&r);
+    print_summary(&r);
     if (o->log) fprintf(o->log, "prs: wrote %s%s%s\n", o->out, o->summary ? " and " : "",
                         o->summary ? o->summary : "");
 end:

@@ -77,6 +77,7 @@ const char *sample_finish_name(SampleFinish f) {
 void sample_result_free(SampleResult *r) {
     free(r->ids);
     free(r->text);
+    free(r->continuation);
     memset(r, 0, sizeof *r);
 }
 
@@ -336,6 +337,21 @@ static int sample_round(SampleGen *g, const int *list, const float *const *rows,
     return bad ? -1 : finished;
 }
 
+/* r->continuation = the space decoding the completion alone drops + r->text (the stop-
+ * string cut and the U+FFFD cleaning are the text's). */
+static void add_continuation(const Tokenizer *tok, const int *prompt, int plen, SampleResult *r) {
+    char pre[64] = "";
+    TaError err;
+    if (r->num_tokens > 0 && r->text[0]) {
+        int rc = tokenizer_continuation_prefix(tok, prompt, plen, r->ids[0], pre, sizeof pre, &err);
+        TA_ASSERT(rc == TA_OK); /* ids < tokenizer vocabulary by construction */
+    }
+    size_t a = strlen(pre), b = strlen(r->text);
+    r->continuation = ta_malloc(a + b + 1, "continuation");
+    memcpy(r->continuation, pre, a);
+    memcpy(r->continuation + a, r->text, b + 1);
+}
+
 int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int n_prompts,
                    long first_index, SampleResult *out, double *decode_s, TaError *err) {
     const GPT2Config *c = &g->model->config;
@@ -433,6 +449,9 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
         if (g->progress) g->progress(g->progress_ctx, done, total, tokens);
     }
     if (g->progress) g->progress(g->progress_ctx, done, total, tokens);
+    if (g->tok)
+        for (long i = 0; i < total; i++)
+            add_continuation(g->tok, prompts[i / o->n], lens[i / o->n], &out[i]);
     return TA_OK;
 bad_logits:
     for (long i = 0; i < total; i++) sample_result_free(&out[i]);
@@ -440,14 +459,13 @@ bad_logits:
                   "the model produced no finite logit (NaN weights or activations?)");
 }
 
-int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts, int n,
-                 const SampleOptions *opt, char **out_texts, TaError *err) {
+int sample_completions(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts,
+                       int n, const SampleOptions *opt, SampleResult *out, TaError *err) {
     int rc = sample_options_check(opt, err);
     if (rc != TA_OK) return rc;
     if (n <= 0) return TA_OK;
     int **ids = ta_calloc(sizeof(int *) * (size_t)n, "prompt ids");
     int *lens = ta_calloc(sizeof(int) * (size_t)n, "prompt lengths");
-    SampleResult *res = NULL;
     SampleGen *g = NULL;
     int maxlen = 1;
     for (int i = 0; i < n; i++) {
@@ -462,19 +480,28 @@ int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *pr
     }
     rc = sample_gen_init(&g, policy, tok, opt, maxlen, err);
     if (rc != TA_OK) goto end;
-    res = ta_calloc(sizeof *res * (size_t)n * opt->n, "results");
-    rc = sample_gen_run(g, (const int *const *)ids, lens, n, 0, res, NULL, err);
-    if (rc != TA_OK) goto end;
-    for (size_t i = 0; i < (size_t)n * opt->n; i++) {
-        out_texts[i] = res[i].text;
-        res[i].text = NULL;
-        sample_result_free(&res[i]);
-    }
+    rc = sample_gen_run(g, (const int *const *)ids, lens, n, 0, out, NULL, err);
 end:
-    free(res);
     sample_gen_free(g);
     for (int i = 0; i < n; i++) free(ids[i]);
     free(ids);
     free(lens);
+    return rc;
+}
+
+int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts, int n,
+                 const SampleOptions *opt, char **out_texts, TaError *err) {
+    int rc = sample_options_check(opt, err);
+    if (rc != TA_OK || n <= 0) return rc;
+    SampleResult *res = ta_calloc(sizeof *res * (size_t)n * opt->n, "results");
+    rc = sample_completions(policy, tok, prompts, n, opt, res, err);
+    for (size_t i = 0; i < (size_t)n * opt->n; i++) {
+        if (rc == TA_OK) {
+            out_texts[i] = res[i].text;
+            res[i].text = NULL;
+        }
+        sample_result_free(&res[i]);
+    }
+    free(res);
     return rc;
 }

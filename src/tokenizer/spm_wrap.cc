@@ -139,6 +139,41 @@ extern "C" int tokenizer_decode(const Tokenizer *tok, const int *ids, int n, cha
     TA_CATCH_ALL(err, tok->path.c_str())
 }
 
+extern "C" int tokenizer_continuation_prefix(const Tokenizer *tok, const int *context,
+                                             int n_ctx, int first_id, char *out, size_t cap,
+                                             TaError *err) {
+    if (cap) out[0] = '\0';
+    try {
+        int V = tok->sp.GetPieceSize();
+        if (first_id < 0 || first_id >= V)
+            return ta_err(err, TA_EINPUT, "id %d is outside [0, %d) of %s", first_id, V,
+                          tok->path.c_str());
+        for (int i = 0; i < n_ctx; i++)
+            if (context[i] < 0 || context[i] >= V)
+                return ta_err(err, TA_EINPUT, "context id %d at position %d is outside [0, %d) "
+                              "of %s", context[i], i, V, tok->path.c_str());
+        // whole = decode(context + [first]) must start with head = decode(context); what
+        // it adds is the prefix we want followed by alone = decode([first])
+        std::vector<int> ctx(context, context + n_ctx);
+        std::string head, whole, alone;
+        if (!tok->sp.Decode(ctx, &head).ok()) return TA_OK;
+        ctx.push_back(first_id);
+        if (!tok->sp.Decode(ctx, &whole).ok() || !tok->sp.Decode(std::vector<int>{first_id}, &alone).ok())
+            return TA_OK;
+        if (whole.compare(0, head.size(), head) != 0) return TA_OK;
+        std::string added = whole.substr(head.size());
+        if (added.size() < alone.size() ||
+            added.compare(added.size() - alone.size(), alone.size(), alone) != 0)
+            return TA_OK;
+        size_t n = added.size() - alone.size();
+        if (n + 1 > cap) return TA_OK;
+        memcpy(out, added.data(), n);
+        out[n] = '\0';
+        return TA_OK;
+    }
+    TA_CATCH_ALL(err, tok->path.c_str())
+}
+
 extern "C" int tokenizer_vocab_size(const Tokenizer *tok) { return tok->sp.GetPieceSize(); }
 
 extern "C" const char *tokenizer_id_to_piece(const Tokenizer *tok, int id) {

@@ -94,6 +94,13 @@ typedef struct {
     char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
+    /* this session, for the run summary */
+    double t_session;        /* ta_now() when the loop started */
+    double wall_before;      /* st.wall_seconds when the loop started */
+    long start_step;         /* st.step when the loop started */
+    uint64_t start_tokens;   /* st.tokens_seen when the loop started */
+    const char *stop_reason; /* why the loop ended (RunSummary.exit_reason) */
+    int stop_signal;         /* SIGINT / SIGTERM when a signal ended it */
 } Trainer;
 
 static void source_fill(const Source *s, const uint32_t *ids, int n, Batch *b) {
@@ -524,6 +531,7 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
                              .ref = aux_models_drifting(&t->aux)};
     char dir[4096];
     double t0 = ta_now();
+    t->st.wall_seconds = t->wall_before + (t0 - t->t_session);
     int rc = checkpoint_save(t->cfg.run.out_dir, &cc, t->cfg.train.keep_last_n, is_best, dir,
                              sizeof dir, err);
     if (rc == TA_OK) {
@@ -865,6 +873,14 @@ static int metrics_kv(const ObjectiveMetrics *om, MetricKV *kv, int cap, int ski
     return n;
 }
 
+/* The objective's headline metrics (objective_headline) as MetricKV, for progress lines. */
+static int headline_kv(const ObjectiveMetrics *om, MetricKV *kv, int cap) {
+    ObjectiveMetricId ids[8];
+    int n = objective_headline(om, ids, cap < 8 ? cap : 8);
+    for (int i = 0; i < n; i++) kv[i] = (MetricKV){om->m[ids[i]].name, om->m[ids[i]].value};
+    return n;
+}
+
 /* train.sample_every: one completion per configured prompt with the current weights,
  * printed and logged as a "sample" line. Seeded from (run.seed, step), never from the
  * trainer's RNG, so sampling does not change what a resumed run computes. */
@@ -877,29 +893,31 @@ static int sample_during_training(Trainer *t, TaError *err) {
     so.temperature = tc->sample_temperature;
     so.seed = (uint64_t)t->cfg.run.seed * 1000003u + (uint64_t)t->st.step;
     int n = tc->sample_prompts.n;
-    char **texts = ta_calloc(sizeof(char *) * (size_t)n, "samples");
-    int rc = sample_texts(&t->model, t->tok, (const char *const *)tc->sample_prompts.items, n,
-                          &so, texts, err);
+    SampleResult *res = ta_calloc(sizeof *res * (size_t)n, "samples");
+    int rc = sample_completions(&t->model, t->tok, (const char *const *)tc->sample_prompts.items,
+                                n, &so, res, err);
     if (rc == TA_OK) {
         size_t cap = 1024;
         for (int i = 0; i < n; i++)
-            cap += 2 * (strlen(tc->sample_prompts.items[i]) + strlen(texts[i])) * 3 + 64;
+            cap += 2 * (strlen(tc->sample_prompts.items[i]) + strlen(res[i].text)) * 3 + 64;
         char *json = ta_calloc(cap, "sample json");
         strcat(json, "\"samples\": [");
         for (int i = 0; i < n; i++) {
-            fprintf(stderr, "sample step %ld | %s%s\n", t->st.step, tc->sample_prompts.items[i], texts[i]);
+            /* printed as the text continues the prompt; logged as sample's JSONL "text" */
+            fprintf(stderr, "sample step %ld | %s%s\n", t->st.step, tc->sample_prompts.items[i],
+                    res[i].continuation);
             strcat(json, i ? ", {\"prompt\": " : "{\"prompt\": ");
             log_json_string(json, cap, tc->sample_prompts.items[i]);
             strcat(json, ", \"text\": ");
-            log_json_string(json, cap, texts[i]);
+            log_json_string(json, cap, res[i].text);
             strcat(json, "}");
         }
         strcat(json, "]");
         log_metrics(&t->log, "sample", t->st.step, NULL, 0, json);
         free(json);
     }
-    for (int i = 0; i < n; i++) free(texts[i]);
-    free(texts);
+    for (int i = 0; i < n; i++) sample_result_free(&res[i]);
+    free(res);
     return rc;
 }
 
@@ -928,9 +946,11 @@ static int train_loop(Trainer *t, TaError *err) {
     double step_time_avg = 0;
     /* a resumed run starts on a step whose checkpoint already exists */
     long saved_at_step = t->opt.resume ? t->st.step : -1;
+    t->stop_reason = "completed";
     if (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after) {
         fprintf(stderr, "already at step %ld (--stop-after %ld): nothing to do\n", t->st.step,
                 t->opt.stop_after);
+        t->stop_reason = "stop_after";
         return 0;
     }
     char dir[4096];
@@ -940,6 +960,8 @@ static int train_loop(Trainer *t, TaError *err) {
         if (sig) {
             fprintf(stderr, "\n%s received: saving a checkpoint at step %ld\n",
                     sig == SIGINT ? "SIGINT" : "SIGTERM", t->st.step);
+            t->stop_reason = "signal";
+            t->stop_signal = sig;
             if (saved_at_step != t->st.step && (rc = save(t, 0, NULL, 0, err)) != TA_OK) break;
             status = 128 + sig;
             break;
@@ -962,6 +984,7 @@ static int train_loop(Trainer *t, TaError *err) {
                             "stopping: %d consecutive non-finite steps (train.max_bad_steps); the "
                             "last good checkpoint is untouched (try a lower optim.lr)",
                             t->st.bad_steps);
+                t->stop_reason = "nonfinite";
                 break;
             }
         } else {
@@ -985,13 +1008,13 @@ static int train_loop(Trainer *t, TaError *err) {
             kv[n++] = (MetricKV){"grad_norm", gnorm};
             kv[n++] = (MetricKV){"epoch", epochs_done(t)};
             kv[n++] = (MetricKV){"tokens", (double)t->st.tokens_seen};
-            int n_obj = metrics_kv(&om, kv + n, 40, 1);
-            n += n_obj;
+            n += metrics_kv(&om, kv + n, 40, 1);
             kv[n++] = (MetricKV){"tok_per_s", tps};
             kv[n++] = (MetricKV){"elapsed_s", now - t->log.t_start};
             log_metrics(&t->log, "train", t->st.step, kv, n, NULL);
-            log_progress(&t->log, t->st.step, max_steps, loss, lr, gnorm, tps, eta,
-                         kv + 5, n_obj < 3 ? n_obj : 3);
+            MetricKV head[4];
+            int nh = headline_kv(&om, head, 4);
+            log_progress(&t->log, t->st.step, max_steps, loss, lr, gnorm, tps, eta, head, nh);
             t_last = now;
             tokens_last = t->st.tokens_seen;
         }
@@ -1014,8 +1037,14 @@ static int train_loop(Trainer *t, TaError *err) {
             } else {
                 t->st.evals_since_best++;
             }
-            fprintf(stderr, "eval step %ld: val loss %.4f (best %.4f at step %ld)\n", t->st.step,
-                    vloss, t->st.best_val, t->st.best_step);
+            MetricKV head[4];
+            int nh = headline_kv(&ev, head, 4);
+            char extra[256] = "";
+            for (int i = 0, o = 0; i < nh && o < (int)sizeof extra - 48; i++)
+                o += snprintf(extra + o, sizeof extra - (size_t)o, " | %s %.4g", head[i].name,
+                              head[i].value);
+            fprintf(stderr, "eval step %ld: val loss %.4f%s (best %.4f at step %ld)\n",
+                    t->st.step, vloss, extra, t->st.best_val, t->st.best_step);
             if (c->train.patience > 0 && t->st.evals_since_best >= c->train.patience) {
                 fprintf(stderr, "early stopping: no improvement > %g in %d evals\n",
                         c->train.min_delta, c->train.patience);
@@ -1041,14 +1070,51 @@ static int train_loop(Trainer *t, TaError *err) {
             saved_at_step = t->st.step;
         }
         if (stop_now) {
+            t->stop_reason = stop_early ? "early_stopping" : "stop_after";
             if (!stop_early)
                 fprintf(stderr, "stopped after step %ld (--stop-after); resume with: tinyalign resume %s\n",
                         t->st.step, c->run.out_dir);
             break;
         }
     }
+    if (rc != TA_OK && strcmp(t->stop_reason, "nonfinite")) t->stop_reason = "error";
     if (rc != TA_OK) return rc == TA_EINPUT ? 2 : 1;
     return status;
+}
+
+/* What the run did, printed and written to <out_dir>/summary.json (log_summary), whatever
+ * ended the loop. A data-parallel run calls it on rank 0 only. */
+static void run_summary(Trainer *t, int status) {
+    char latest[4200], best[4200], p[4200];
+    TaError e = {0};
+    ta_pathf(p, sizeof p, "%s/checkpoints/latest", t->cfg.run.out_dir);
+    int have_latest = access(p, F_OK) == 0 && checkpoint_resolve(p, latest, sizeof latest, &e) == TA_OK;
+    ta_pathf(p, sizeof p, "%s/checkpoints/best", t->cfg.run.out_dir);
+    int have_best = access(p, F_OK) == 0 && checkpoint_resolve(p, best, sizeof best, &e) == TA_OK;
+    double now = ta_now();
+    RunSummary s = {
+        .out_dir = t->cfg.run.out_dir,
+        .objective = config_choice_name("objective.type", t->cfg.objective.type),
+        .exit_reason = t->stop_reason ? t->stop_reason : "error",
+        .signal = t->stop_signal == SIGINT ? "SIGINT" : t->stop_signal == SIGTERM ? "SIGTERM" : NULL,
+        .exit_status = status,
+        .step = t->st.step,
+        .max_steps = t->cfg.train.max_steps,
+        .session_start_step = t->start_step,
+        .tokens_seen = t->st.tokens_seen,
+        .session_tokens = t->st.tokens_seen - t->start_tokens,
+        .session_s = now - t->t_session,
+        .total_s = t->wall_before + (now - t->t_session),
+        .best_val = t->st.best_val,
+        .best_step = t->st.best_step,
+        .latest = have_latest ? latest : NULL,
+        .best = have_best ? best : NULL,
+    };
+    /* after an error, its one message is all the user sees (summary.json is still written,
+     * when it can be: a full disk may refuse it too) */
+    int quiet = !strcmp(s.exit_reason, "error");
+    if (log_summary(&t->log, &s, quiet ? NULL : stderr, &e) != TA_OK && !quiet)
+        fprintf(stderr, "warning: %s\n", e.msg);
 }
 
 int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
@@ -1107,11 +1173,19 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
     }
     if (agreed) rc = dist_run_dir(&t, rc, err);
     int status;
-    if (rc != TA_OK) status = rc == TA_EINPUT ? 2 : 1;
-    else status = train_loop(&t, err);
-    if (status == 0 && t.st.step >= t.cfg.train.max_steps)
-        fprintf(stderr, "done: %ld steps, %llu tokens, checkpoints in %s/checkpoints\n", t.st.step,
-                (unsigned long long)t.st.tokens_seen, t.cfg.run.out_dir);
+    if (rc != TA_OK) {
+        status = rc == TA_EINPUT ? 2 : 1;
+    } else {
+        t.t_session = ta_now();
+        t.wall_before = t.st.wall_seconds;
+        t.start_step = t.st.step;
+        t.start_tokens = t.st.tokens_seen;
+        status = train_loop(&t, err);
+        if (status == 0 && t.st.step >= t.cfg.train.max_steps)
+            fprintf(stderr, "done: %ld steps, %llu tokens, checkpoints in %s/checkpoints\n",
+                    t.st.step, (unsigned long long)t.st.tokens_seen, t.cfg.run.out_dir);
+        if (dist_rank(t.opt.dist) == 0) run_summary(&t, status); /* rank 0 writes (dist.h) */
+    }
     trainer_free(&t);
     return status;
 }
@@ -1123,7 +1197,6 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, Dist 
     config_copy(&t.cfg, cfg);
     t.opt = (TrainOptions){.stop_after = -1, .quiet = 1, .dist = dist};
     t.info = stderr;
-    if (max_batches > 0) t.cfg.train.eval_batches = max_batches;
     *json_out = NULL;
     int rc = TA_OK;
     if (checkpoint && *checkpoint && objective_uses_score_head(&t.cfg.objective)) {
@@ -1145,6 +1218,11 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, Dist 
         t.val = t.train;
         t.have_val = 1;
     }
+    /* the whole set unless max_batches says otherwise (train.eval_batches is the training
+     * loop's periodic sample of it) */
+    const size_t per = (size_t)t.cfg.train.batch_size;
+    if (rc == TA_OK)
+        t.cfg.train.eval_batches = max_batches > 0 ? max_batches : (int)((t.val.n + per - 1) / per);
     if (rc == TA_OK && checkpoint && *checkpoint) {
         /* the config's model (and so its reference) stays; the policy becomes checkpoint */
         char dir[4096];
@@ -1160,9 +1238,7 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, Dist 
     if (rc == TA_OK) rc = evaluate(&t, &m, err);
     if (rc == TA_OK) {
         char *buf = ta_malloc(4096, "eval json");
-        int n = snprintf(buf, 4096, "{\"examples\": %zu",
-                         t.val.n < (size_t)t.cfg.train.eval_batches * t.cfg.train.batch_size
-                             ? t.val.n : (size_t)t.cfg.train.eval_batches * t.cfg.train.batch_size);
+        int n = snprintf(buf, 4096, "{\"examples\": %zu", eval_examples(&t));
         for (int i = 0; i < OBJ_METRIC_COUNT; i++)
             if (m.m[i].present)
                 n += snprintf(buf + n, 4096 - (size_t)n, ", \"%s\": %.9g", m.m[i].name, m.m[i].value);

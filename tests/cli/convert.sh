@@ -98,6 +98,55 @@ ok "bin2st" $HF bin2st --model "$W/bin"
 ok "convert --from hf after bin2st" "$TA" convert --from hf --in "$W/bin" --out "$W/bin-ours"
 logits "bin" "$W/bin-ours" "$W/bin"
 
+# 4b. the tokenizer travels with the weights: tokenizer.model next to them and its ids in
+# config.json (checked with python3-sentencepiece); --from hf reads them back and refuses ids
+# that disagree with the tokenizer; PyTorch greedy decoding of the exported directory (its own
+# tokenizer and ids) prints what `tinyalign sample` prints
+$PY -c "
+import random; r = random.Random(5)
+words = ['moon', 'river', 'stone', 'quiet', 'amber', 'falls', 'over', 'the', 'a', 'night']
+open('$W/corpus.txt', 'w').write('\\n'.join(' '.join(r.choice(words) for _ in range(9)) for _ in range(400)))"
+ok "train a tokenizer" "$TA" tokenizer train --input "$W/corpus.txt" --vocab-size 300 --out "$W/spm"
+ok "create hf model with the tokenizer's vocabulary (python)" $HF create --out "$W/hft" --seed 6 \
+   --vocab-size 300 --std 0.5 --n-positions 40
+ok "convert --from hf --tokenizer" "$TA" convert --from hf --in "$W/hft" --tokenizer "$W/spm.model" --out "$W/tok-ours"
+ok "convert --to hf (tokenizer from the model dir)" "$TA" convert --to hf --in "$W/tok-ours" --out "$W/tok-hf"
+ids_ok() { # NAME DIR: DIR/tokenizer.model == spm.model, config ids == python3-sentencepiece's
+  local why
+  why=$($PY - "$2" "$W/spm.model" <<'EOF2'
+import json, sys
+import sentencepiece as spm
+d = sys.argv[1]
+sp = spm.SentencePieceProcessor(model_file=sys.argv[2])
+c = json.load(open(d + "/config.json"))
+if open(d + "/tokenizer.model", "rb").read() != open(sys.argv[2], "rb").read():
+    print("tokenizer.model differs from the one given")
+want = {"bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id(), "pad_token_id": sp.pad_id(),
+        "vocab_size": sp.get_piece_size()}
+got = {k: c.get(k) for k in want}
+if got != want:
+    print("config.json %s, tokenizer %s" % (got, want))
+EOF2
+)
+  [ -z "$why" ] && pass "$1" || fail "$1" "$why"
+}
+ids_ok "to-hf config ids equal the tokenizer's" "$W/tok-hf"
+ids_ok "from-hf --tokenizer config ids equal the tokenizer's" "$W/tok-ours"
+ok "convert --from hf (tokenizer.model in the HF dir)" "$TA" convert --from hf --in "$W/tok-hf" --out "$W/tok-back"
+ids_ok "hf -> ours keeps the tokenizer and its ids" "$W/tok-back"
+for p in "the moon" "quiet river falls"; do
+  want=$($HF generate --model "$W/tok-hf" --prompt "$p" --max-new-tokens 8 2>&1)
+  got=$("$TA" sample --model "$W/tok-back" --prompt "$p" --temperature 0 --max-new-tokens 8 --quiet 2>&1)
+  [ "$got" = "$want" ] && [ -n "$got" ] && pass "pytorch greedy on the export == tinyalign sample ($p)" \
+    || fail "pytorch greedy on the export == tinyalign sample ($p)" "\"$got\" vs \"$want\""
+done
+mkdir -p "$W/badids" && cp "$W/tok-hf/model.safetensors" "$W/tok-hf/tokenizer.model" "$W/badids/"
+sed 's/"eos_token_id":[[:space:]]*2/"eos_token_id": 7/' "$W/tok-hf/config.json" > "$W/badids/config.json"
+bad "config ids that disagree with tokenizer.model" "\"eos_token_id\" is 7" \
+    "$TA" convert --from hf --in "$W/badids" --out "$W/x"
+bad "a tokenizer larger than the model's vocabulary" "not this model's tokenizer" \
+    "$TA" convert --from hf --in "$W/hf" --tokenizer "$W/spm.model" --out "$W/x"
+
 # 5. bad input: exit 2, message names the file (and the tensor / key)
 bad "missing input dir" "$W/nope" "$TA" convert --from hf --in "$W/nope" --out "$W/x"
 mkdir -p "$W/trunc" && cp "$W/hf/config.json" "$W/trunc/"

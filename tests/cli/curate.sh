@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # curate.sh — end-to-end tests of `tinyalign curate deviation|pairs|divpo|diversity` on the
 # synthetic diversity task (tools/gen_diversity_task.py), every output cross-checked with
-# tools/ref_curate.py, an independent numpy reimplementation of SEEDS 2.3 / 2.8 / 2.6:
+# tools/ref_curate.py, an independent numpy reimplementation of Chung et al. 2025's data
+# pipeline and metrics (arXiv 2503.17126) and DivPO (Lanchantin et al. 2025, arXiv 2501.18101):
 # deviation fields and weights to 1e-9, pairs and DivPO picks exactly (the reference
 # replays tinyalign's RNG), metrics to 1e-7; the model: source and the logprob criterion
 # against a PyTorch GPT-2 (tools/hf_gpt2.py) on a random model; summaries on stderr;
@@ -29,6 +30,11 @@ $PY tools/gen_diversity_task.py --out "$D/task.jsonl" --test-out "$D/test.jsonl"
 n=$(wc -l < "$D/task.jsonl")
 [ "$n" -eq 42 ] && [ "$(wc -l < "$D/test.jsonl")" -eq 8 ] && pass gen_diversity_task \
   || fail gen_diversity_task "$n prompts"
+# on a fresh clone data/div/ does not exist: the generator creates the folders it writes into
+( cd "$D" && "$PY" "$ROOT/tools/gen_diversity_task.py" --out new/div/train.jsonl \
+    --test-out new/div2/test.jsonl --prompts-per-sum 1 >/dev/null ) \
+  && [ -s "$D/new/div/train.jsonl" ] && [ -s "$D/new/div2/test.jsonl" ] \
+  && pass gen_diversity_task_creates_folders || fail gen_diversity_task_creates_folders "no output"
 
 # compare NAME OUT REF TOL: the two JSONL files agree
 compare() {
@@ -72,6 +78,26 @@ for args in "" "--source field:embedding --source field:style_embedding --gap 1"
     && compare "pairs_vs_python_$i" "$D/pairs$i.jsonl" "$D/pairs$i.ref.jsonl" 1e-9 \
     || fail "pairs_vs_python_$i" "$(cat "$D/pairs$i.err")"
 done
+# --gap auto on 0/1 scores: 0.2 x the range, so no prompt falls back; a fixed gap of 5 makes
+# every prompt fall back, and the summary says so (with the share)
+$PY -c "
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    for r in d['responses']: r['score'] = 1 if r['valid'] else 0
+    print(json.dumps(d))" "$D/task.jsonl" > "$D/binary.jsonl"
+$BIN curate pairs --in "$D/binary.jsonl" --out "$D/bin_auto.jsonl" 2>"$D/bin_auto.err" \
+  && $REF pairs --in "$D/binary.jsonl" --out "$D/bin_auto.ref.jsonl" \
+  && compare "pairs_gap_auto_binary_vs_python" "$D/bin_auto.jsonl" "$D/bin_auto.ref.jsonl" 1e-9 \
+  || fail "pairs_gap_auto_binary_vs_python" "$(cat "$D/bin_auto.err")"
+grep -q "gap auto = 0.2 x score range \[0, 1\] = 0.2" "$D/bin_auto.err" && ! grep -q "fallback" "$D/bin_auto.err" \
+  && pass pairs_gap_auto_binary_no_fallback || fail pairs_gap_auto_binary_no_fallback "$(cat "$D/bin_auto.err")"
+$BIN curate pairs --in "$D/binary.jsonl" --out "$D/bin_5.jsonl" --gap 5 2>"$D/bin_5.err"
+grep -qE "gap fallback: ([0-9]+) of \1 paired prompts \(100%\)" "$D/bin_5.err" && grep -q "most prompts fell back" "$D/bin_5.err" \
+  && pass pairs_fixed_gap_fallback_reported || fail pairs_fixed_gap_fallback_reported "$(cat "$D/bin_5.err")"
+grep -q "gap auto = 0.2 x score range" "$D/pairs1.err" && pass pairs_default_gap_auto \
+  || fail pairs_default_gap_auto "$(cat "$D/pairs1.err")"
+
 # weights taken from curate deviation's "weight" fields
 $BIN curate pairs --in "$D/dev1.jsonl" --out "$D/pairs_w.jsonl" 2>"$D/pairs_w.err" \
   && $REF pairs --in "$D/dev1.jsonl" --out "$D/pairs_w.ref.jsonl" \

@@ -56,6 +56,16 @@ EOF
 ) && pass metrics_lines_and_keys || fail metrics_lines_and_keys "$msg"
 grep -q "eval_generate step 30: 12 prompts x 3 at T=1 | score_mean" "$D/straight.log" \
   && pass progress_line || fail progress_line "$(grep eval_generate "$D/straight.log" | head -2)"
+# the run summary carries the newest eval_generate record (without "kind")
+msg=$($PY - "$D/straight" <<'EOF'
+import json, sys
+eg = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl") if '"eval_generate"' in l][-1]
+del eg["kind"]
+s = json.load(open(sys.argv[1] + "/summary.json"))
+assert s["eval_generate"] == eg, (s["eval_generate"], eg)
+EOF
+) && grep -q "^  eval_generate (step 30): eval/score_mean" "$D/straight.log" \
+  && pass summary_has_eval_generate || fail summary_has_eval_generate "$msg $(grep -A6 '^summary:' "$D/straight.log")"
 
 # ---- the greedy metric equals sample + score on the final checkpoint ------------------------
 head -n 12 "$T/prompts-val.jsonl" > "$D/p12.jsonl"

@@ -42,6 +42,9 @@ stopped() {
   local got; got=$(cut -d' ' -f1 "$run/checkpoints/latest" 2>/dev/null)
   [ "$got" = "$latest" ] || { fail "$name" "latest is \"$got\", expected $latest"; return 1; }
   ls -d "$run"/checkpoints/*.tmp "$run"/checkpoints/*/*.tmp >/dev/null 2>&1 && { fail "$name" "a .tmp is left"; return 1; }
+  # the run summary is still written, silently: it says an error ended the run
+  "$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(s["exit_reason"] != "error" or s["exit_status"] != 1)' \
+    "$run/summary.json" 2>/dev/null || { fail "$name" "no summary.json with exit_reason error"; return 1; }
   pass "$name"
 }
 # resumes NAME RUN: resume to the end gives the straight run's model and metrics

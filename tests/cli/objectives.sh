@@ -271,6 +271,20 @@ if o["examples"] != 32: print("examples %r" % o["examples"])
 EOF2
 )
 if [ $rc -eq 0 ] && [ -z "$why" ]; then pass "eval_prints_one_json_object"; else fail "eval_prints_one_json_object" "exit $rc $why"; fi
+# the progress lines show the objective's headline metrics, and the run summary its last values
+err=$(pref --set run.out_dir="$D/headline" --set train.max_steps=2 --set train.eval_every=2 2>&1 >/dev/null)
+if grep -qE "^eval step 2: val loss [0-9.]+ \| rewards/accuracies [0-9.e-]+ \| rewards/margins " <<<"$err" \
+   && grep -qE "^step 2/2 \|.* \| rewards/accuracies [0-9.e-]+ \| rewards/margins " <<<"$err" \
+   && grep -qE "^  eval \(step 2\): loss .*rewards/accuracies" <<<"$err" \
+   && "$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if s['objective'] == 'dpo' and 'rewards/margins' in s['eval'] and 'rewards/margins' in s['train'] else 1)" "$D/headline/summary.json"; then
+  pass "dpo_headline_metrics_in_progress_and_summary"
+else fail "dpo_headline_metrics_in_progress_and_summary" "$(grep -E '^(step|eval|  eval)' <<<"$err")"; fi
+# eval scores the whole validation set by default (train.eval_batches only paces training's
+# periodic evaluation); --max-batches N scores the first N batches
+ex() { "$BIN" eval "$D/pref.json" --checkpoint "$D/snap" "$@" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["examples"])'; }
+a=$(ex --set train.eval_batches=1); b=$(ex --set train.eval_batches=1 --max-batches 2)
+[ "$a" = 32 ] && [ "$b" = 16 ] && pass "eval_whole_validation_set_by_default" \
+  || fail "eval_whole_validation_set_by_default" "examples: default $a (want 32), --max-batches 2: $b (want 16)"
 # before training (policy == reference) the rewards are 0 up to float rounding: the policy's
 # S is summed in double but the reference's is rounded to float (objective_sequence_logps),
 # so Δ is a rounding residue (~1e-7) of random sign and rewards/accuracies is a coin flip,

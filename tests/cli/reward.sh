@@ -67,7 +67,8 @@ EOF2
 cj="$(final "$D/rm")/config.json"
 grep -q '"GPT2ForSequenceClassification"' "$cj" && grep -q '"num_labels":' "$cj" \
   && pass "reward_checkpoint_is_sequence_classification" || fail "reward_checkpoint_is_sequence_classification" "$(head -3 "$cj")"
-out=$("$BIN" eval "$D/rm.json" --checkpoint "$D/rm" 2>/dev/null)
+# the training evaluation scores train.eval_batches batches (2); eval's default is the whole set
+out=$("$BIN" eval "$D/rm.json" --checkpoint "$D/rm" --max-batches 2 2>/dev/null)
 acc=$(json_get "$out" accuracy 2>/dev/null)
 ev_acc=$(grep '"kind": "eval"' "$D/rm/metrics.jsonl" | tail -1 | "$PY" -c "import json,sys; print(json.loads(sys.stdin.read())['accuracy'])")
 [ -n "$acc" ] && [ "$acc" = "$ev_acc" ] && pass "eval_prints_pair_accuracy ($acc)" || fail "eval_prints_pair_accuracy" "eval $out vs last train eval $ev_acc"

@@ -155,10 +155,43 @@ sample --model "$D/plain" --tokenizer "$D/spm.model" --prompts "$P" --temperatur
 same_jsonl "checkpoint_dir_same_as_run_dir" "$D/greedy.jsonl" "$D/g_step.jsonl"
 same_jsonl "plain_model_dir_with_tokenizer_same" "$D/greedy.jsonl" "$D/g_plain.jsonl"
 
-# ---- --prompt prints the completion ----------------------------------------------------------
-got=$(sample --model "$D/run" --prompt "bob" --temperature 0 --max-new-tokens 24 2>/dev/null)
-want=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[1])['responses'][0]['text'])" "$D/greedy.jsonl")
-[ "$got" = "$want" ] && [ -n "$got" ] && pass "prompt_prints_completion" || fail "prompt_prints_completion" "\"$got\" vs \"$want\""
+# ---- --prompt prints the completion as it continues the prompt; JSONL text is the completion
+# on its own (the row convention's form) --------------------------------------------------------
+# printed == decode([BOS] + P + G) minus decode([BOS] + P): the space between a prompt and its
+# first word is kept (SentencePiece drops it when G is decoded alone), none inside a word
+"$PY" -c '
+import json, sys
+for p in ["bob", "", "carol sells ri", "erin paints small lemons and", "dave finds café 東京"]:
+    print(json.dumps({"prompt": p}, ensure_ascii=False))' > "$D/cont.jsonl"
+sample --model "$D/run" --prompts "$D/cont.jsonl" --temperature 0 --max-new-tokens 12 --ids --out "$D/cont_out.jsonl" 2>/dev/null
+: > "$D/cont_printed.txt"
+while IFS= read -r line; do
+  p=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["prompt"])' "$line")
+  sample --model "$D/run" --prompt "$p" --temperature 0 --max-new-tokens 12 2>/dev/null | "$PY" -c '
+import json, sys; print(json.dumps(sys.stdin.read()[:-1], ensure_ascii=False))' >> "$D/cont_printed.txt"
+done < "$D/cont.jsonl"
+why=$("$PY" - "$D/spm.model" "$D/cont_out.jsonl" "$D/cont_printed.txt" <<'EOF2'
+import json, sys
+import sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+rows = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
+printed = [json.loads(l) for l in open(sys.argv[3], encoding="utf-8")]
+spaced = 0
+for row, got in zip(rows, printed):
+    r = row["responses"][0]
+    gen = r["ids"][:-1] if r["finish_reason"] == "eos" else r["ids"]
+    ctx = [sp.bos_id()] + sp.encode(row["prompt"])
+    want = sp.decode(ctx + gen)[len(sp.decode(ctx)):]
+    if got != want:
+        print("prompt %r: printed %r, want %r" % (row["prompt"], got, want)); sys.exit()
+    if r["text"] != sp.decode(gen):
+        print("prompt %r: JSONL text %r != decode(ids) %r" % (row["prompt"], r["text"], sp.decode(gen))); sys.exit()
+    spaced += got.startswith(" ") and not r["text"].startswith(" ")
+if len(printed) != len(rows) or spaced < 2:
+    print("%d printed, %d with the space restored (want >= 2)" % (len(printed), spaced))
+EOF2
+)
+[ -z "$why" ] && pass "prompt_prints_continuation_with_space" || fail "prompt_prints_continuation_with_space" "$why"
 
 # ---- stop strings: cut before the earliest match, finish "stop", tokens up to the match ----
 "$PY" - "$D" "$D/greedy.jsonl" "$D/spm.model" <<'EOF' > "$D/stop.args"
