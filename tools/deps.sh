@@ -9,8 +9,10 @@ PKGS=(
   libcjson-dev                          # config and JSONL parsing
   zlib1g-dev                            # CRC32 of checkpoint files, gzip compression ratio
   libopenmpi-dev openmpi-bin            # data parallel training (mpirun; build/tinyalign-mpi)
+  clang libclang-rt-14-dev              # libFuzzer targets and sanitizer builds (make fuzz, CI)
   libsentencepiece-dev sentencepiece    # tokenizer shim (C++ lib) and its CLI
   python3 python3-numpy python3-torch python3-sentencepiece   # independent references in tests
+  python3-matplotlib                    # tinyalign plot / tools/plot.py and the reproduction figures
   fortunes                              # small real English corpus for the quickstart
 )
 missing=()
