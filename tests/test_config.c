@@ -418,7 +418,7 @@ static void test_cross_checks(void) {
     EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"dpo\"}}",
                "\"objective.type\" \"dpo\" needs pairs: \"data.format\" must be \"preference\" "
                "or \"multi\", got \"tokens\"");
-    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"nado\"}}",
+    EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"nado\", \"nado\": {\"base\": \"b\"}}}",
                "\"objective.type\" \"nado\" learns from labelled samples: \"data.format\" must "
                "be \"multi\" (responses with a 0/1 \"score\", as `tinyalign score` writes them), "
                "got \"tokens\"");
