@@ -67,6 +67,8 @@ typedef struct {
     int d_model;       /* C  */
     int vocab_size;    /* V; 0 = take from the tokenizer */
     int max_seq_len;   /* maxT */
+    Precision precision; /* fp32 | bf16: the matmul operands (backend.h) */
+    BackendKind backend; /* auto | openblas | onednn */
 } CfgModel;
 
 typedef struct {

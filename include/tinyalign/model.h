@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/common.h"
 
 typedef struct {
@@ -74,6 +75,7 @@ enum {
     A_LSE,      /* (B,T)     logsumexp over the real vocab */
     A_LOGP,     /* (B,T)     log p(target) (0 where target < 0) */
     A_DLOGP,    /* (B,T)     dL/dlogp written by the loss head (scratch) */
+    A_ATT16,    /* (B,NH,T,T) bf16 scratch: rounded attention weights (bf16 models only) */
     NUM_ACT_TENSORS
 };
 
@@ -82,6 +84,15 @@ typedef struct {
         *resid2, *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *resid3, *lnf,
         *lnf_mean, *lnf_rstd, *logits, *lse, *logp, *dlogp;
 } ActTensors;
+
+/* In a bf16 model the activations that only ever feed a matmul (and its weight gradient)
+ * are stored in bf16 only, in the same slab slots; their ActTensors pointers are NULL
+ * then. Everything else (residual stream, LayerNorm statistics, pre-GELU values, the
+ * softmax output, logits) stays fp32. */
+typedef struct {
+    bf16 *ln1, *qkv, *atty, *ln2, *fch_gelu, *lnf; /* shapes as in ActTensors */
+    bf16 *att16; /* (B,NH,T,T) scratch */
+} ActTensors16;
 
 /* Scratch for backward: gradients w.r.t. activations, reused layer by layer. */
 typedef struct {
@@ -92,13 +103,16 @@ typedef struct {
     float *dfch;    /* (B,T,4C)                                                  */
     float *dfchg;   /* (B,T,4C)                                                  */
     float *attscr;  /* (B,NH,T,T) attention backward scratch                     */
+    bf16 *dout16;   /* (B,T,max(Vp,4C)) bf16 models: the dout of the matmul being
+                     * differentiated, rounded for its GEMMs                      */
+    bf16 *ds16;     /* (B,NH,T,T) bf16 models: attention dS rounded               */
 } BackScratch;
 
 /* Optional per-kernel timing (seconds, accumulated) for `tinyalign bench`: set
  * GPT2.prof to a zeroed GPT2Profile to collect, leave NULL (the default) for none. */
 enum {
     K_ENCODER, K_LAYERNORM, K_MM_QKV, K_ATTENTION, K_MM_ATTPROJ, K_RESIDUAL, K_MM_FC, K_GELU,
-    K_MM_FCPROJ, K_LM_HEAD, K_LOGSOFTMAX, NUM_KERNEL_KINDS
+    K_MM_FCPROJ, K_LM_HEAD, K_LOGSOFTMAX, K_BF16_CONVERT, NUM_KERNEL_KINDS
 };
 typedef struct {
     double fwd[NUM_KERNEL_KINDS], bwd[NUM_KERNEL_KINDS];
@@ -108,6 +122,12 @@ const char *gpt2_kernel_kind_name(int k);
 typedef struct {
     GPT2Config config;
     GPT2Profile *prof; /* NULL unless profiling */
+    /* how the matmuls run (gpt2_set_compute): the backend context (owned; OpenBLAS fp32
+     * after gpt2_init) and the precision of the matmul operands */
+    Backend *be;
+    Precision precision;
+    bf16 *params_bf16; /* bf16 models: the weights rounded to bf16, same layout as
+                        * params_memory, re-derived by gpt2_params_changed */
     size_t param_sizes[NUM_PARAM_TENSORS];
     size_t num_params;
     float *params_memory; /* one slab, num_params floats */
@@ -120,6 +140,7 @@ typedef struct {
     size_t num_acts;
     float *acts_memory;
     ActTensors acts;
+    ActTensors16 acts16; /* bf16 models */
     float *back_memory;
     BackScratch back;
     int cur_B, cur_T; /* shape of the last forward (backward uses it) */
@@ -139,12 +160,24 @@ void gpt2_init(GPT2 *m, const GPT2Config *cfg, int with_grads);
  * (attproj, fcproj) scaled by 1/sqrt(2L), biases 0, LN weight 1 / bias 0; padded wte
  * rows 0. Deterministic given seed. */
 void gpt2_init_weights(GPT2 *m, uint64_t seed);
+/* Chooses how the matmuls run (model.backend, model.precision): creates the backend
+ * context (backend_init: TA_EINPUT with a message naming the key when the combination
+ * cannot run here) and, for bf16, the bf16 copy of the weights. Activations already
+ * allocated are reallocated for the new layout (same B, T). Parameters and gradients stay
+ * fp32 in every precision; so do checkpoints. */
+int gpt2_set_compute(GPT2 *m, BackendKind kind, Precision prec, TaError *err);
+/* Call after writing params_memory by any means (an optimizer step, loading weights,
+ * copying another model's): a bf16 model re-derives its bf16 weights now (one pass over
+ * the parameters); no-op for fp32. gpt2_forward checks a sample of the copy and asserts
+ * when a write was not announced. */
+void gpt2_params_changed(GPT2 *m);
 /* Allocates activations (and, when the model has gradients, backward scratch) for up to
  * B rows of T tokens. Idempotent when (B,T) fit already. */
 void gpt2_alloc_acts(GPT2 *m, int B, int T);
-/* Makes dst (a forward-only model of the same dimensions) use src's activation buffers
- * instead of its own: dst's forward then overwrites src's activations. For a reference
- * model that always runs before the policy on a batch. dst must not own activations. */
+/* Makes dst (a forward-only model of the same dimensions and precision) use src's
+ * activation buffers instead of its own: dst's forward then overwrites src's activations.
+ * For a reference model that always runs before the policy on a batch. dst must not own
+ * activations. */
 void gpt2_borrow_acts(GPT2 *dst, GPT2 *src);
 /* Frees everything; safe on a zeroed struct. */
 void gpt2_free(GPT2 *m);
@@ -203,6 +236,7 @@ typedef struct {
     float *fchg;       /* (R, 4C) */
     float *att;        /* (R, NH, maxT) attention weights of each row and head */
     float *logits;     /* (R, Vp)  logits of the rows asked for, compacted in row order */
+    bf16 *mm16;        /* (R, 4C)  bf16 models: the current matmul input, rounded */
     int *lens;         /* (S) positions filled in each sequence's cache */
     int *row_pos;      /* (R) position of each row of the current call */
     int *row_keep;     /* (R) rows whose logits are computed */
@@ -230,9 +264,11 @@ void gpt2_decode_copy(GPT2Decode *d, int dst, int src);
 int gpt2_decode_forward(GPT2Decode *d, const int *seqs, const int *tokens, int N,
                         const unsigned char *want, TaError *err);
 /* A decode step: one row per sequence (seqs distinct, else TA_EINPUT), logits for every
- * row. Up to 16 rows, the matmuls stream each weight once for all rows (sgemm with a few
- * rows repacks the weights each call) and a row's logits have the same bits whatever the
- * other rows or the thread count; above 16 rows, sgemm. Prefill goes through
+ * row. Up to 16 rows, the matmuls stream each weight once for all rows (linear_rows in
+ * backend.h; sgemm with a few rows repacks the weights each call) and a row's logits have
+ * the same bits whatever the other rows or the thread count; above 16 rows, the backend's
+ * GEMM. A bf16 model decodes with its bf16 weights (which must be current:
+ * gpt2_params_changed after any write). Prefill goes through
  * gpt2_decode_forward (sgemm). Same errors as gpt2_decode_forward. */
 int gpt2_decode_step(GPT2Decode *d, const int *seqs, const int *tokens, int N, TaError *err);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
 #include "tinyalign/config.h"
@@ -22,13 +23,16 @@ static void usage(FILE *f) {
             "                       [--batch B] [--seq T] [--steps N] [--warmup N]\n"
             "                       [--threads N] [--peak-gflops G] [--json]\n"
             "                       [--objective pretrain|sft|dpo] [--reference snapshot|cached]\n"
+            "                       [--precision fp32|bf16] [--backend auto|openblas|onednn]\n"
             "Times N training steps (forward, backward, clip, AdamW) of a randomly initialised\n"
             "GPT-2 on random tokens after N warm-up steps. Defaults: the 'small' shape\n"
             "(L=6 NH=6 C=384 V=8192, B=8 T=256), 10 steps, 2 warm-up, all cores, peak 270.\n"
             "FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (fwd+bwd, PaLM convention).\n"
             "--objective sft|dpo times the loss head of that objective on the same B x T tokens\n"
             "(second half of each row is the completion; dpo: B/2 pairs), with the reference\n"
-            "as a frozen snapshot (one extra forward) or cached log-probs (none).\n");
+            "as a frozen snapshot (one extra forward) or cached log-probs (none).\n"
+            "--precision / --backend: as model.precision / model.backend (default fp32, auto =\n"
+            "openblas for fp32, onednn for bf16).\n");
 }
 
 static int parse_int(const char *s, int *out) {
@@ -43,6 +47,7 @@ int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {.n_layer = 6, .n_head = 6, .d_model = 384, .vocab_size = 8192, .max_seq_len = 256};
     int B = 8, T = 256, steps = 10, warmup = 2, threads = 0, json = 0;
     const char *objective = "pretrain", *refmode = "snapshot";
+    int precision = PRECISION_FP32, backend = BACKEND_AUTO;
     double peak = 270.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -64,6 +69,8 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--peak-gflops")) ok = (peak = atof(v)) > 0;
         else if (!strcmp(a, "--objective")) ok = !strcmp(objective = v, "pretrain") || !strcmp(v, "sft") || !strcmp(v, "dpo");
         else if (!strcmp(a, "--reference")) ok = !strcmp(refmode = v, "snapshot") || !strcmp(v, "cached");
+        else if (!strcmp(a, "--precision")) ok = (precision = precision_parse(v)) >= 0;
+        else if (!strcmp(a, "--backend")) ok = (backend = backend_kind_parse(v)) >= 0;
         else { fprintf(stderr, "tinyalign bench: unknown option %s (see --help)\n", a); return TA_EINPUT; }
         if (!ok) { fprintf(stderr, "tinyalign bench: bad value \"%s\" for %s\n", v, a); return TA_EINPUT; }
     }
@@ -75,6 +82,11 @@ int cmd_bench(int argc, char **argv) {
     GPT2 m;
     gpt2_init(&m, &cfg, 1);
     gpt2_init_weights(&m, 1337);
+    if (gpt2_set_compute(&m, (BackendKind)backend, (Precision)precision, &err) != TA_OK) {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+        gpt2_free(&m);
+        return TA_EINPUT;
+    }
     gpt2_alloc_acts(&m, B, T);
     AdamWConfig oc = {.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
                       .schedule = SCHED_CONSTANT, .max_steps = steps + warmup, .grad_clip = 1.0};
@@ -112,7 +124,9 @@ int cmd_bench(int argc, char **argv) {
     float *ref_logp = ta_calloc(sizeof(float) * (size_t)B, "ref logps");
     if (snapshot) {
         gpt2_init(&ref, &cfg, 0);
+        TA_ASSERT(gpt2_set_compute(&ref, backend_kind(m.be), m.precision, &err) == TA_OK);
         memcpy(ref.params_memory, m.params_memory, m.num_params * sizeof(float));
+        gpt2_params_changed(&ref);
         gpt2_borrow_acts(&ref, &m);
     }
     GPT2Profile prof;
@@ -153,6 +167,7 @@ int cmd_bench(int argc, char **argv) {
         grad_clip_scale(m.grads_memory, m.num_params, norm, oc.grad_clip);
         double t2 = ta_now();
         adamw_update(&opt, m.params_memory, m.grads_memory, oc.lr);
+        gpt2_params_changed(&m);
         double t3 = ta_now();
         if (s >= warmup) { t_total += t3 - t0; t_adam += t3 - t2; t_norm += t2 - t1; }
     }
@@ -169,11 +184,15 @@ int cmd_bench(int argc, char **argv) {
     if (json) {
         printf("{\"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, \"T\": %d, \"threads\": %d, "
                "\"ms_per_step\": %.2f, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"mfu\": %.4f, "
-               "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f, \"objective\": \"%s\", \"reference\": \"%s\"}\n",
+               "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f, \"objective\": \"%s\", \"reference\": \"%s\", "
+               "\"precision\": \"%s\", \"backend\": \"%s\"}\n",
                cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T, ta_get_threads(), ms, toks,
-               gflops, gflops / peak, rss_mib, arith_mib, loss, objective, obj.type == CFG_OBJ_DPO ? refmode : "none");
+               gflops, gflops / peak, rss_mib, arith_mib, loss, objective, obj.type == CFG_OBJ_DPO ? refmode : "none",
+               precision_name(m.precision), backend_kind_name(backend_kind(m.be)));
     } else {
-        printf("%s\n%s\n", info, mem);
+        char how[160];
+        backend_describe(m.be, how, sizeof how);
+        printf("%s\n%s\nmatmuls: %s\n", info, mem, how);
         printf("objective: %s%s%s\n", objective, obj.type == CFG_OBJ_DPO ? ", reference " : "",
                obj.type == CFG_OBJ_DPO ? refmode : "");
         printf("tinyalign: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s, "

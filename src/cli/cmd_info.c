@@ -1,6 +1,8 @@
-/* cmd_info.c — `tinyalign info`: what the build found (BLAS kernel, OpenMP, threads). */
+/* cmd_info.c — `tinyalign info`: what the build found (BLAS kernel, OpenMP, threads, the
+ * oneDNN version and the ISA it will use, so whether model.precision bf16 can run). */
 #include <stdio.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
 
@@ -11,5 +13,7 @@ int cmd_info(int argc, char **argv) {
     ta_set_threads(0);
     ta_runtime_info(buf, sizeof buf);
     printf("tinyalign %s: %s\n", TA_VERSION, buf);
+    backend_info(buf, sizeof buf);
+    printf("matmul backends: openblas (fp32), onednn (fp32, bf16); %s\n", buf);
     return TA_OK;
 }

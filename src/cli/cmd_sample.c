@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/checkpoint.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/jsonl.h"
@@ -68,6 +69,11 @@ static const char *HELP =
     "                            (default 0)\n"
     "  --batch B                 sequences decoded together (default 8)\n"
     "  --threads N               threads (default: all cores)\n"
+    "  --precision fp32|bf16     matmuls in fp32 (default) or bf16 with fp32 sums (the\n"
+    "                            model's weights rounded to bf16 once at load; needs\n"
+    "                            AVX512-BF16 or AMX); as model.precision\n"
+    "  --backend auto|openblas|onednn  matmul library (default auto: openblas for fp32,\n"
+    "                            onednn for bf16); as model.backend\n"
     "  --ids                     also write each response's token ids (\"ids\": [...])\n"
     "  --quiet                   no progress line\n"
     "  --bench                   time decoding on random prompts (greedy, no EOS)\n"
@@ -328,11 +334,11 @@ static int run_bench(const GPT2 *m, SampleOptions *o, int prompt_len, int reps) 
         printf("{\"batch\": %d, \"prompt_len\": %d, \"new_tokens\": %d, \"threads\": %d, "
                "\"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"reps\": %d, \"prefill_s\": %.6f, "
                "\"decode_s\": %.6f, \"decode_tok_per_s\": %.2f, \"total_tok_per_s\": %.2f, "
-               "\"first_ids\": [%d, %d, %d]}\n",
+               "\"precision\": \"%s\", \"first_ids\": [%d, %d, %d]}\n",
                B, prompt_len, o->max_new_tokens, ta_get_threads(), c->n_layer, c->n_head,
                c->d_model, c->vocab_size, reps, total - decode_s, decode_s,
                decode_s > 0 ? (double)decode_tokens / decode_s : 0.0,
-               total > 0 ? (double)tokens / total : 0.0, res[0].ids[0],
+               total > 0 ? (double)tokens / total : 0.0, precision_name(m->precision), res[0].ids[0],
                res[0].num_tokens > 1 ? res[0].ids[1] : -1, res[0].num_tokens > 2 ? res[0].ids[2] : -1);
     }
     for (int b = 0; b < B; b++) {
@@ -350,6 +356,7 @@ int cmd_sample(int argc, char **argv) {
     const char *model_arg = NULL, *tok_arg = NULL, *prompt = NULL, *prompts_file = NULL,
                *out_path = NULL;
     int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps = 3;
+    int precision = PRECISION_FP32, backend = BACKEND_AUTO;
     long threads = 0, prompt_len = 16, v = 0;
     SampleOptions o;
     sample_options_default(&o);
@@ -387,6 +394,14 @@ int cmd_sample(int argc, char **argv) {
                 return fail(TA_EINPUT, "--seed \"%s\": expected a non-negative integer", val);
             o.seed = s;
         }
+        else if (!strcmp(k, "--precision")) {
+            if ((precision = precision_parse(val)) < 0)
+                return fail(TA_EINPUT, "--precision \"%s\": expected fp32 or bf16", val);
+        }
+        else if (!strcmp(k, "--backend")) {
+            if ((backend = backend_kind_parse(val)) < 0)
+                return fail(TA_EINPUT, "--backend \"%s\": expected auto, openblas or onednn", val);
+        }
         else if (!strcmp(k, "--temperature")) rc = parse_double(k, val, &o.temperature);
         else if (!strcmp(k, "--top-p")) rc = parse_double(k, val, &o.top_p);
         else if (!strcmp(k, "--min-p")) rc = parse_double(k, val, &o.min_p);
@@ -413,6 +428,12 @@ int cmd_sample(int argc, char **argv) {
     GPT2 m;
     memset(&m, 0, sizeof m);
     if (model_load_dir(&m, dir, 0, &err) != TA_OK) return fail(err.code ? err.code : TA_EINPUT, "%s", err.msg);
+    if (gpt2_set_compute(&m, (BackendKind)backend, (Precision)precision, &err) != TA_OK) {
+        gpt2_free(&m);
+        /* the message names model.precision / model.backend: say which flags those are */
+        return fail(TA_EINPUT, "--precision %s --backend %s: %s", precision_name((Precision)precision),
+                    backend_kind_name((BackendKind)backend), err.msg);
+    }
     if (bench) {
         rc = run_bench(&m, &o, (int)prompt_len, bench_reps);
         gpt2_free(&m);
@@ -450,13 +471,14 @@ int cmd_sample(int argc, char **argv) {
         const GPT2Config *c = &m.config;
         fprintf(stderr, "sample: %s: GPT-2 L=%d NH=%d C=%d V=%d max_seq_len=%d (%.2fM params)\n"
                 "sample: %d prompt%s x %d response%s, batch %d, "
-                "cache %d positions (%.1f MiB), %d threads\n", dir, c->n_layer, c->n_head,
+                "cache %d positions (%.1f MiB), %d threads, %s matmuls\n", dir, c->n_layer, c->n_head,
                 c->d_model, c->vocab_size, c->max_seq_len, (double)m.num_params / 1e6, P.n,
                 P.n == 1 ? "" : "s",
                 o.n, o.n == 1 ? "" : "s", o.batch,
                 maxlen + o.max_new_tokens < m.config.max_seq_len ? maxlen + o.max_new_tokens
                                                                  : m.config.max_seq_len,
-                (double)sample_gen_bytes(g) / (1024.0 * 1024.0), ta_get_threads());
+                (double)sample_gen_bytes(g) / (1024.0 * 1024.0), ta_get_threads(),
+                precision_name(m.precision));
     }
     int jsonl_out = out_path || prompts_file;
     if (out_path) {

@@ -1,28 +1,51 @@
 /* layernorm.c — LayerNorm over the channel dimension (eps 1e-5), forward and backward.
  * PyTorch: F.layer_norm(x, (C,), weight, bias, eps=1e-5). Statistics in float, two-pass
- * (mean, then variance of the centred values) like PyTorch's CPU kernel. */
+ * (mean, then variance of the centred values) like PyTorch's CPU kernel. The bf16 forward
+ * (the input of a bf16 matmul) computes the same fp32 values and rounds only the output;
+ * the statistics stay fp32, and backward needs only them and the fp32 input. */
 #include <math.h>
 
 #include "tinyalign/kernels.h"
+#include "vecmath.h"
+
+/* mean and 1/sqrt(var + eps) of one row x (C), two-pass like PyTorch's CPU kernel. */
+static inline void row_stats(const float *x, int C, float *mean, float *rstd) {
+    float m = 0.0f;
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= (float)C;
+    float v = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - m;
+        v += d * d;
+    }
+    v /= (float)C;
+    *mean = m;
+    *rstd = 1.0f / sqrtf(v + 1e-5f);
+}
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C) {
-    const float eps = 1e-5f;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + eps);
+        float m, s;
+        row_stats(x, C, &m, &s);
         float *o = out + (size_t)n * C;
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+void layernorm_forward_bf16(bf16 *out, float *mean, float *rstd, const float *inp,
+                            const float *weight, const float *bias, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float m, s;
+        row_stats(x, C, &m, &s);
+        bf16 *o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = ta_bf16_round((x[c] - m) * s * weight[c] + bias[c]);
         mean[n] = m;
         rstd[n] = s;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tinyalign/kernels.h"
+#include "vecmath.h"
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
@@ -40,28 +41,44 @@ static inline float exp_vec(float x) {
     return e * scale;
 }
 
-void gelu_forward(float *out, const float *inp, size_t N) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        out[i] = x / (1.0f + exp_vec(-2.0f * u)); /* x * sigmoid(2u) */
-    }
+/* y = 0.5 x (1 + tanh(u)) = x s, s = sigmoid(2u), u = k (x + 0.044715 x^3) */
+static inline float gelu(float x) {
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    return x / (1.0f + exp_vec(-2.0f * u)); /* x * sigmoid(2u) */
 }
 
-/* y = 0.5 x (1 + tanh(u)) = x s, s = sigmoid(2u), u = k (x + 0.044715 x^3)
- * dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u'      with 1 - tanh^2 = 4 s (1 - s)
+/* dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u'      with 1 - tanh^2 = 4 s (1 - s)
  *       = s + 2 x s (1 - s) u',   u' = k (1 + 3 * 0.044715 x^2) */
+static inline float gelu_grad(float x) {
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    float e = exp_vec(-2.0f * u);
+    float s = 1.0f / (1.0f + e);
+    float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return s + 2.0f * x * (e * s) * s * du;
+}
+
+void gelu_forward(float *out, const float *inp, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) out[i] = gelu(inp[i]);
+}
+
+void gelu_forward_bf16(bf16 *out, const float *inp, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) out[i] = ta_bf16_round(gelu(inp[i]));
+}
+
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
 #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
+}
+
+void gelu_backward_bf16(float *dinp, bf16 *dinp16, const float *inp, const float *dout,
+                        size_t N) {
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        float e = exp_vec(-2.0f * u);
-        float s = 1.0f / (1.0f + e);
-        float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        float g = s + 2.0f * x * (e * s) * s * du;
-        dinp[i] += g * dout[i];
+        float d = dinp[i] + gelu_grad(inp[i]) * dout[i];
+        dinp[i] = d;
+        dinp16[i] = ta_bf16_round(d);
     }
 }
 

@@ -29,7 +29,8 @@ static const char *PARAM_NAMES[NUM_PARAM_TENSORS] = {
 
 static const char *KERNEL_KIND_NAMES[NUM_KERNEL_KINDS] = {
     "encoder", "layernorm", "matmul qkv", "attention", "matmul attproj", "residual",
-    "matmul fc", "gelu", "matmul fcproj", "lm head matmul", "logsoftmax/dlogits"};
+    "matmul fc", "gelu", "matmul fcproj", "lm head matmul", "logsoftmax/dlogits",
+    "bf16 conversions"};
 
 const char *gpt2_kernel_kind_name(int k) {
     TA_ASSERT(k >= 0 && k < NUM_KERNEL_KINDS);
@@ -121,6 +122,50 @@ void gpt2_init(GPT2 *m, const GPT2Config *cfg, int with_grads) {
         m->grads_memory = ta_aligned_alloc(m->num_params * sizeof(float), "model gradients");
         point_params(&m->grads, m->grads_memory, m->param_sizes);
     }
+    TaError err;
+    TA_ASSERT(backend_init(&m->be, BACKEND_OPENBLAS, PRECISION_FP32, &err) == TA_OK);
+}
+
+int gpt2_set_compute(GPT2 *m, BackendKind kind, Precision prec, TaError *err) {
+    Backend *be;
+    int rc = backend_init(&be, kind, prec, err);
+    if (rc != TA_OK) return rc;
+    backend_free(m->be);
+    m->be = be;
+    m->precision = prec;
+    free(m->params_bf16);
+    m->params_bf16 = NULL;
+    if (prec == PRECISION_BF16) {
+        m->params_bf16 = ta_aligned_alloc(m->num_params * sizeof(bf16), "bf16 weights");
+        gpt2_params_changed(m);
+    }
+    if (m->acts_memory) { /* same shape, the new layout */
+        TA_ASSERT(!m->acts_borrowed);
+        int B = m->B, T = m->T;
+        m->B = m->T = 0;
+        gpt2_alloc_acts(m, B, T);
+    }
+    return TA_OK;
+}
+
+void gpt2_params_changed(GPT2 *m) {
+    if (m->params_bf16) bf16_from_f32_array(m->params_bf16, m->params_memory, m->num_params);
+}
+
+/* A bf16 model's forward must see the weights of the current parameters. A write to the
+ * parameters not followed by gpt2_params_changed is a programmer error: check a fixed
+ * sample of positions spread over the slab (any optimizer step or load changes nearly
+ * every weight, so a stale copy is caught at the next forward). */
+static void check_bf16_weights(const GPT2 *m) {
+    if (!m->params_bf16) return;
+    for (size_t k = 0; k < 64; k++) {
+        size_t i = (k * 2654435761u + 12345u) % m->num_params;
+        if (bf16_from_f32(m->params_memory[i]) != m->params_bf16[i]) {
+            fprintf(stderr, "bf16 weights out of date at parameter %zu: the parameters were "
+                            "written without gpt2_params_changed()\n", i);
+            TA_ASSERT(!"bf16 weights in sync with the parameters");
+        }
+    }
 }
 
 void gpt2_init_weights(GPT2 *m, uint64_t seed) {
@@ -144,9 +189,13 @@ void gpt2_init_weights(GPT2 *m, uint64_t seed) {
     for (size_t i = 0; i < m->param_sizes[P_FCPROJW]; i++)
         p->fcprojw[i] = (float)ta_rng_normal(&rng) * resid_std;
     for (size_t i = 0; i < m->param_sizes[P_LNFW]; i++) p->lnfw[i] = 1.0f;
+    gpt2_params_changed(m);
 }
 
-static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
+/* Slab slots of activations stored in bf16 (bf16 models): bf16 elements, in float slots. */
+static const int ACT_BF16[] = {A_LN1, A_QKV, A_ATTY, A_LN2, A_FCHGELU, A_LNF, A_ATT16};
+
+static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Precision prec) {
     size_t Bs = B, Ts = T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head,
            Vp = cfg->padded_vocab_size;
     s[A_ENCODED] = Bs * Ts * C;
@@ -172,6 +221,25 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
     s[A_LSE] = Bs * Ts;
     s[A_LOGP] = Bs * Ts;
     s[A_DLOGP] = Bs * Ts;
+    s[A_ATT16] = 0;
+    if (prec == PRECISION_BF16) {
+        s[A_ATT16] = Bs * NH * Ts * Ts;
+        for (size_t i = 0; i < sizeof ACT_BF16 / sizeof ACT_BF16[0]; i++)
+            s[ACT_BF16[i]] = (s[ACT_BF16[i]] + 1) / 2; /* whole float slots */
+    }
+}
+
+/* The backward scratch of a model with gradients: floats (BackScratch order), then the
+ * bf16 buffers of a bf16 model, in float slots. */
+static size_t back_floats_for(const GPT2Config *c, int B, int T, Precision prec) {
+    size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head, Vp = c->padded_vocab_size;
+    size_t att = (size_t)B * NH * T * T;
+    size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + att;
+    if (prec == PRECISION_BF16) {
+        size_t wide = Vp > 4 * C ? Vp : 4 * C;
+        n += (BT * wide + 1) / 2 + (att + 1) / 2;
+    }
+    return n;
 }
 
 void gpt2_alloc_acts(GPT2 *m, int B, int T) {
@@ -184,7 +252,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     free(m->targets);
     m->B = B;
     m->T = T;
-    fill_act_sizes(m->act_sizes, &m->config, B, T);
+    fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision);
     m->num_acts = 0;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) m->num_acts += m->act_sizes[i];
     m->acts_memory = ta_aligned_alloc(m->num_acts * sizeof(float), "activations");
@@ -194,18 +262,34 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         &m->acts.resid2,  &m->acts.ln2,      &m->acts.ln2_mean, &m->acts.ln2_rstd,
         &m->acts.fch,     &m->acts.fch_gelu, &m->acts.fcproj,   &m->acts.resid3,
         &m->acts.lnf,     &m->acts.lnf_mean, &m->acts.lnf_rstd, &m->acts.logits,
-        &m->acts.lse,     &m->acts.logp,     &m->acts.dlogp};
+        &m->acts.lse,     &m->acts.logp,     &m->acts.dlogp,    NULL};
+    bf16 **ptrs16[NUM_ACT_TENSORS] = {NULL};
+    ptrs16[A_LN1] = &m->acts16.ln1;
+    ptrs16[A_QKV] = &m->acts16.qkv;
+    ptrs16[A_ATTY] = &m->acts16.atty;
+    ptrs16[A_LN2] = &m->acts16.ln2;
+    ptrs16[A_FCHGELU] = &m->acts16.fch_gelu;
+    ptrs16[A_LNF] = &m->acts16.lnf;
+    ptrs16[A_ATT16] = &m->acts16.att16;
+    memset(&m->acts16, 0, sizeof m->acts16);
+    const int x16 = m->precision == PRECISION_BF16;
     float *p = m->acts_memory;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) {
-        *ptrs[i] = p;
+        if (x16 && ptrs16[i]) { /* stored in bf16 only */
+            *ptrs16[i] = (bf16 *)(void *)p;
+            if (ptrs[i]) *ptrs[i] = NULL;
+        } else if (ptrs[i]) {
+            *ptrs[i] = p;
+        }
         p += m->act_sizes[i];
     }
     m->inputs = ta_calloc(sizeof(int) * (size_t)B * T, "input tokens");
     m->targets = ta_calloc(sizeof(int) * (size_t)B * T, "targets");
     m->back_memory = NULL;
     if (m->grads_memory) {
-        size_t BT = (size_t)B * T, C = m->config.d_model, NH = m->config.n_head;
-        size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + B * NH * (size_t)T * T;
+        const GPT2Config *c = &m->config;
+        size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head, Vp = c->padded_vocab_size;
+        size_t n = back_floats_for(c, B, T, m->precision);
         m->back_memory = ta_aligned_alloc(n * sizeof(float), "backward scratch");
         float *q = m->back_memory;
         m->back.dresid = q; q += BT * C;
@@ -214,12 +298,19 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         m->back.dqkv = q; q += BT * 3 * C;
         m->back.dfch = q; q += BT * 4 * C;
         m->back.dfchg = q; q += BT * 4 * C;
-        m->back.attscr = q;
+        m->back.attscr = q; q += (size_t)B * NH * T * T;
+        m->back.dout16 = m->back.ds16 = NULL;
+        if (m->precision == PRECISION_BF16) {
+            size_t wide = Vp > 4 * C ? Vp : 4 * C;
+            m->back.dout16 = (bf16 *)(void *)q; q += (BT * wide + 1) / 2;
+            m->back.ds16 = (bf16 *)(void *)q;
+        }
     }
 }
 
 void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
     TA_ASSERT(!dst->acts_memory && !dst->grads_memory && src->acts_memory);
+    TA_ASSERT(dst->precision == src->precision); /* the slab layout depends on it */
     TA_ASSERT(dst->config.d_model == src->config.d_model &&
               dst->config.n_layer == src->config.n_layer &&
               dst->config.n_head == src->config.n_head &&
@@ -230,6 +321,7 @@ void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
     dst->num_acts = src->num_acts;
     dst->acts_memory = src->acts_memory;
     dst->acts = src->acts;
+    dst->acts16 = src->acts16;
     dst->inputs = src->inputs;
     dst->targets = src->targets;
     dst->acts_borrowed = 1;
@@ -244,13 +336,13 @@ void gpt2_free(GPT2 *m) {
         free(m->targets);
     }
     free(m->back_memory);
+    free(m->params_bf16);
+    backend_free(m->be);
     memset(m, 0, sizeof *m);
 }
 
 static size_t back_floats(const GPT2 *m) {
-    if (!m->back_memory) return 0;
-    size_t BT = (size_t)m->B * m->T, C = m->config.d_model;
-    return 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * m->config.n_head * m->T * m->T;
+    return m->back_memory ? back_floats_for(&m->config, m->B, m->T, m->precision) : 0;
 }
 
 void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
@@ -259,10 +351,53 @@ void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
     double g = m->grads_memory ? p : 0.0;
     double a = m->num_acts * 4.0 / MiB;
     double s = back_floats(m) * 4.0 / MiB;
-    snprintf(buf, cap,
-             "model: %.2fM params | memory: params %.1f MiB, grads %.1f MiB, activations %.1f "
-             "MiB (B=%d T=%d), backward scratch %.1f MiB",
-             m->num_params / 1e6, p, g, a, m->B, m->T, s);
+    int n = snprintf(buf, cap,
+                     "model: %.2fM params | memory: params %.1f MiB, grads %.1f MiB, activations "
+                     "%.1f MiB (B=%d T=%d), backward scratch %.1f MiB",
+                     m->num_params / 1e6, p, g, a, m->B, m->T, s);
+    if (m->params_bf16 && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, ", bf16 weights %.1f MiB", m->num_params * 2.0 / MiB);
+}
+
+/* ---- matmul operands in the model's precision ------------------------------------------
+ * fp32 models hand the GEMMs fp32 parameters and activations; bf16 models the bf16 copy of
+ * the weights and the bf16 activations (ActTensors16). */
+
+/* Parameter tensor t (a pointer into params_memory) + off as a matmul weight. */
+static const void *mm_weight(const GPT2 *m, const float *t, size_t off) {
+    size_t i = (size_t)(t - m->params_memory) + off;
+    return m->params_bf16 ? (const void *)(m->params_bf16 + i)
+                          : (const void *)(m->params_memory + i);
+}
+
+/* Activation `name` at element offset off, in its stored type. */
+#define ACT_MM(m, name, off)                                                                \
+    ((m)->precision == PRECISION_BF16 ? (void *)((m)->acts16.name + (off))                \
+                                      : (void *)((m)->acts.name + (off)))
+
+static void ln_forward(const GPT2 *m, void *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int N, int C) {
+    if (m->precision == PRECISION_BF16) layernorm_forward_bf16(out, mean, rstd, inp, w, b, N, C);
+    else layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+}
+
+/* OpenBLAS keeps its per-(b,h) fused loop (the fp32 results of every earlier release);
+ * oneDNN gets the batched GEMMs. */
+static void attn_forward(const GPT2 *m, void *out, float *att, const void *qkv, int B, int T) {
+    const GPT2Config *c = &m->config;
+    if (backend_kind(m->be) == BACKEND_OPENBLAS)
+        attention_forward(out, att, qkv, B, T, c->d_model, c->n_head);
+    else
+        attention_forward_gemm(m->be, out, att, m->acts16.att16, qkv,
+                               m->precision == PRECISION_BF16, B, T, c->d_model, c->n_head);
+}
+
+/* dout of a matmul as its backward GEMMs read it: dout itself (fp32), or rounded into
+ * back.dout16 (bf16; timed as "bf16 conversions"). */
+static const void *mm_dout(GPT2 *m, const float *dout, size_t n) {
+    if (m->precision != PRECISION_BF16) return dout;
+    PROF(m, bwd, K_BF16_CONVERT, bf16_from_f32_array(m->back.dout16, dout, n));
+    return m->back.dout16;
 }
 
 int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
@@ -291,44 +426,54 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
     m->cur_B = B;
     m->cur_T = T;
 
+    check_bf16_weights(m);
     ParamTensors *p = &m->params;
     ActTensors *a = &m->acts;
+    Backend *be = m->be;
+    const int x16 = m->precision == PRECISION_BF16; /* matmul operands in bf16 */
     PROF(m, fwd, K_ENCODER, encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C));
     for (int l = 0; l < L; l++) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
         size_t oc = (size_t)l * BT * C, ob = (size_t)l * BT;
-        float *ln1 = a->ln1 + oc, *qkv = a->qkv + 3 * oc, *atty = a->atty + oc;
+        /* matmul inputs (fp32, or bf16 in a bf16 model); qkv and atty are bf16 too there:
+         * they only feed attention's GEMMs and the attproj matmul */
+        void *ln1 = ACT_MM(m, ln1, oc), *qkv = ACT_MM(m, qkv, 3 * oc);
+        void *atty = ACT_MM(m, atty, oc), *ln2 = ACT_MM(m, ln2, oc);
+        void *fchg = ACT_MM(m, fch_gelu, 4 * oc);
         float *att = a->att + (size_t)l * B * NH * T * T;
-        float *attproj = a->attproj + oc, *resid2 = a->resid2 + oc, *ln2 = a->ln2 + oc;
-        float *fch = a->fch + 4 * oc, *fchg = a->fch_gelu + 4 * oc, *fcproj = a->fcproj + oc;
+        float *attproj = a->attproj + oc, *resid2 = a->resid2 + oc;
+        float *fch = a->fch + 4 * oc, *fcproj = a->fcproj + oc;
         float *resid3 = a->resid3 + oc;
         PROF(m, fwd, K_LAYERNORM,
-             layernorm_forward(ln1, a->ln1_mean + ob, a->ln1_rstd + ob, resid, p->ln1w + l * C,
-                               p->ln1b + l * C, (int)BT, C));
+             ln_forward(m, ln1, a->ln1_mean + ob, a->ln1_rstd + ob, resid, p->ln1w + l * C,
+                        p->ln1b + l * C, (int)BT, C));
         PROF(m, fwd, K_MM_QKV,
-             matmul_forward(qkv, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C,
-                            (int)BT, C, 3 * C));
-        PROF(m, fwd, K_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+             linear_forward(be, qkv, x16, ln1, mm_weight(m, p->qkvw, (size_t)l * 3 * C * C), x16,
+                            p->qkvb + l * 3 * C, (int)BT, C, 3 * C));
+        PROF(m, fwd, K_ATTENTION, attn_forward(m, atty, att, qkv, B, T));
         PROF(m, fwd, K_MM_ATTPROJ,
-             matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C,
-                            (int)BT, C, C));
+             linear_forward(be, attproj, 0, atty, mm_weight(m, p->attprojw, (size_t)l * C * C),
+                            x16, p->attprojb + l * C, (int)BT, C, C));
         PROF(m, fwd, K_RESIDUAL, residual_forward(resid2, resid, attproj, BT * C));
         PROF(m, fwd, K_LAYERNORM,
-             layernorm_forward(ln2, a->ln2_mean + ob, a->ln2_rstd + ob, resid2, p->ln2w + l * C,
-                               p->ln2b + l * C, (int)BT, C));
+             ln_forward(m, ln2, a->ln2_mean + ob, a->ln2_rstd + ob, resid2, p->ln2w + l * C,
+                        p->ln2b + l * C, (int)BT, C));
         PROF(m, fwd, K_MM_FC,
-             matmul_forward(fch, ln2, p->fcw + (size_t)l * 4 * C * C, p->fcb + l * 4 * C,
-                            (int)BT, C, 4 * C));
-        PROF(m, fwd, K_GELU, gelu_forward(fchg, fch, BT * 4 * C));
+             linear_forward(be, fch, 0, ln2, mm_weight(m, p->fcw, (size_t)l * 4 * C * C), x16,
+                            p->fcb + l * 4 * C, (int)BT, C, 4 * C));
+        if (x16) PROF(m, fwd, K_GELU, gelu_forward_bf16(fchg, fch, BT * 4 * C));
+        else PROF(m, fwd, K_GELU, gelu_forward(fchg, fch, BT * 4 * C));
         PROF(m, fwd, K_MM_FCPROJ,
-             matmul_forward(fcproj, fchg, p->fcprojw + (size_t)l * 4 * C * C,
-                            p->fcprojb + l * C, (int)BT, 4 * C, C));
+             linear_forward(be, fcproj, 0, fchg, mm_weight(m, p->fcprojw, (size_t)l * 4 * C * C),
+                            x16, p->fcprojb + l * C, (int)BT, 4 * C, C));
         PROF(m, fwd, K_RESIDUAL, residual_forward(resid3, resid2, fcproj, BT * C));
     }
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
+    void *lnf = ACT_MM(m, lnf, 0);
     PROF(m, fwd, K_LAYERNORM,
-         layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
-    PROF(m, fwd, K_LM_HEAD, matmul_forward(a->logits, a->lnf, p->wte, NULL, (int)BT, C, Vp));
+         ln_forward(m, lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
+    PROF(m, fwd, K_LM_HEAD,
+         linear_forward(be, a->logits, 0, lnf, mm_weight(m, p->wte, 0), x16, NULL, (int)BT, C, Vp));
     PROF(m, fwd, K_LOGSOFTMAX,
          logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
     return TA_OK;
@@ -348,11 +493,16 @@ void gpt2_backward(GPT2 *m) {
     ParamTensors *p = &m->params, *g = &m->grads;
     ActTensors *a = &m->acts;
     BackScratch *s = &m->back;
+    Backend *be = m->be;
+    const int x16 = m->precision == PRECISION_BF16;
+    const void *dmm; /* the dout of the matmul being differentiated, as its GEMMs read it */
 
     /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
     memset(s->dbuf_c, 0, BT * C * sizeof(float));
+    dmm = mm_dout(m, a->logits, BT * Vp);
     PROF(m, bwd, K_LM_HEAD,
-         matmul_backward(s->dbuf_c, g->wte, NULL, a->logits, a->lnf, p->wte, (int)BT, C, Vp));
+         linear_backward(be, s->dbuf_c, g->wte, NULL, a->logits, dmm, ACT_MM(m, lnf, 0),
+                         mm_weight(m, p->wte, 0), x16, (int)BT, C, Vp));
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
@@ -363,39 +513,60 @@ void gpt2_backward(GPT2 *m) {
     for (int l = L - 1; l >= 0; l--) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
         size_t oc = (size_t)l * BT * C, ob = (size_t)l * BT;
-        const float *ln1 = a->ln1 + oc, *qkv = a->qkv + 3 * oc, *atty = a->atty + oc;
+        const void *ln1 = ACT_MM(m, ln1, oc), *qkv = ACT_MM(m, qkv, 3 * oc);
+        const void *atty = ACT_MM(m, atty, oc), *ln2 = ACT_MM(m, ln2, oc);
+        const void *fchg = ACT_MM(m, fch_gelu, 4 * oc);
         const float *att = a->att + (size_t)l * B * NH * T * T;
-        const float *resid2 = a->resid2 + oc, *ln2 = a->ln2 + oc;
-        const float *fch = a->fch + 4 * oc, *fchg = a->fch_gelu + 4 * oc;
+        const float *resid2 = a->resid2 + oc;
+        const float *fch = a->fch + 4 * oc;
         /* dresid holds d resid3[l]. resid3 = resid2 + fcproj: both get dresid, so dresid
          * keeps flowing (it becomes d resid2) and serves as d fcproj. */
         memset(s->dfchg, 0, BT * 4 * C * sizeof(float));
+        dmm = mm_dout(m, s->dresid, BT * C);
         PROF(m, bwd, K_MM_FCPROJ,
-             matmul_backward(s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
-                             s->dresid, fchg, p->fcprojw + (size_t)l * 4 * C * C, (int)BT, 4 * C,
-                             C));
+             linear_backward(be, s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
+                             s->dresid, dmm, fchg, mm_weight(m, p->fcprojw, (size_t)l * 4 * C * C),
+                             x16, (int)BT, 4 * C, C));
         memset(s->dfch, 0, BT * 4 * C * sizeof(float));
-        PROF(m, bwd, K_GELU, gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C));
+        if (x16) { /* also rounds dfch for the fc GEMMs, in the same pass */
+            PROF(m, bwd, K_GELU, gelu_backward_bf16(s->dfch, s->dout16, fch, s->dfchg, BT * 4 * C));
+            dmm = s->dout16;
+        } else {
+            PROF(m, bwd, K_GELU, gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C));
+            dmm = s->dfch;
+        }
         memset(s->dbuf_c, 0, BT * C * sizeof(float));
         PROF(m, bwd, K_MM_FC,
-             matmul_backward(s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C,
-                             s->dfch, ln2, p->fcw + (size_t)l * 4 * C * C, (int)BT, C, 4 * C));
+             linear_backward(be, s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C,
+                             s->dfch, dmm, ln2, mm_weight(m, p->fcw, (size_t)l * 4 * C * C), x16,
+                             (int)BT, C, 4 * C));
         /* ln2 = LN(resid2): accumulate into dresid (now d resid2) */
         PROF(m, bwd, K_LAYERNORM,
              layernorm_backward(s->dresid, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2,
                                 p->ln2w + l * C, a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C));
         /* resid2 = resid + attproj: dresid is d attproj and (continuing) d resid */
         memset(s->dbuf_c, 0, BT * C * sizeof(float));
+        dmm = mm_dout(m, s->dresid, BT * C);
         PROF(m, bwd, K_MM_ATTPROJ,
-             matmul_backward(s->dbuf_c, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
-                             s->dresid, atty, p->attprojw + (size_t)l * C * C, (int)BT, C, C));
+             linear_backward(be, s->dbuf_c, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
+                             s->dresid, dmm, atty, mm_weight(m, p->attprojw, (size_t)l * C * C),
+                             x16, (int)BT, C, C));
         memset(s->dqkv, 0, BT * 3 * C * sizeof(float));
-        PROF(m, bwd, K_ATTENTION,
-             attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH));
+        if (backend_kind(be) == BACKEND_OPENBLAS) {
+            PROF(m, bwd, K_ATTENTION,
+                 attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH));
+        } else {
+            dmm = mm_dout(m, s->dbuf_c, BT * C);
+            PROF(m, bwd, K_ATTENTION,
+                 attention_backward_gemm(be, s->dqkv, s->attscr, s->ds16, m->acts16.att16, dmm,
+                                         qkv, att, x16, B, T, C, NH));
+        }
         memset(s->dbuf_c2, 0, BT * C * sizeof(float));
+        dmm = mm_dout(m, s->dqkv, BT * 3 * C);
         PROF(m, bwd, K_MM_QKV,
-             matmul_backward(s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C,
-                             s->dqkv, ln1, p->qkvw + (size_t)l * 3 * C * C, (int)BT, C, 3 * C));
+             linear_backward(be, s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C,
+                             s->dqkv, dmm, ln1, mm_weight(m, p->qkvw, (size_t)l * 3 * C * C), x16,
+                             (int)BT, C, 3 * C));
         PROF(m, bwd, K_LAYERNORM,
              layernorm_backward(s->dresid, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid,
                                 p->ln1w + l * C, a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C));

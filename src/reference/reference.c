@@ -82,6 +82,10 @@ static int cache_build(Reference *r, int slot, const Dataset *ds, const char *da
     key = fnv(key, &dh, sizeof dh);
     uint32_t wcrc = ta_crc32(0, r->model.params_memory, r->model.num_params * sizeof(float));
     key = fnv(key, &wcrc, sizeof wcrc);
+    /* + how the log-probs were computed, unless it is the original fp32 OpenBLAS (whose
+     * caches keep their keys) */
+    int how[2] = {(int)backend_kind(r->model.be), (int)r->model.precision};
+    if (how[0] != BACKEND_OPENBLAS || how[1] != PRECISION_FP32) key = fnv(key, how, sizeof how);
     char path[4096];
     cache_path(path, sizeof path, data_path, s->cfg->cache_dir, key);
     float *vals = ta_malloc(n * (size_t)rows * sizeof(float) + 1, "reference cache");
@@ -144,6 +148,12 @@ int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
     /* the reference weights: initial policy, or reference.path */
     gpt2_init(&r->model, &s->policy->config, 0);
     r->have_model = 1; /* reference_free releases it on every error path below */
+    /* the reference computes like the policy (it borrows the policy's activations, whose
+     * layout depends on the precision, and its log-probs must match the policy's bits
+     * while the two have the same weights) */
+    if ((rc = gpt2_set_compute(&r->model, backend_kind(s->policy->be), s->policy->precision,
+                               err)) != TA_OK)
+        return rc;
     if (s->cfg->path && *s->cfg->path) {
         char dir[4096];
         if (checkpoint_resolve(s->cfg->path, dir, sizeof dir, NULL) != TA_OK)
@@ -168,6 +178,7 @@ int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
     } else {
         memcpy(r->model.params_memory, s->policy->params_memory,
                s->policy->num_params * sizeof(float));
+        gpt2_params_changed(&r->model);
     }
     r->init_crc = ta_crc32(0, r->model.params_memory, r->model.num_params * sizeof(float));
     gpt2_borrow_acts(&r->model, s->policy);
@@ -221,6 +232,7 @@ void reference_after_step(Reference *r, const GPT2 *policy, long step, long *syn
     const size_t n = r->model.num_params;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) ref[i] = a * pol[i] + b * ref[i];
+    gpt2_params_changed(&r->model);
     (*syncs)++;
 }
 

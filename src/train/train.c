@@ -373,6 +373,8 @@ static int setup(Trainer *t, TaError *err) {
     if (c->model.init == CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
     if (t->train.n == 0) return ta_err(err, TA_EINPUT, "%s: no training examples", c->data.train);
+    if ((rc = gpt2_set_compute(&t->model, c->model.backend, c->model.precision, err)) != TA_OK)
+        return rc;
 
     t->K = c->train.grad_accum;
     t->rows = c->train.batch_size * t->train.rows_per_example;
@@ -415,10 +417,11 @@ static int setup(Trainer *t, TaError *err) {
     }
     char mem[512];
     gpt2_memory_report(&t->model, mem, sizeof mem);
-    char info[512];
+    char info[512], how[160];
     ta_runtime_info(info, sizeof info);
-    fprintf(t->info, "%s\n%s\nobjective: %s | %d example(s) x %d accumulation = %d rows of T=%d per step\n",
-           mem, info, config_choice_name("objective.type", c->objective.type),
+    backend_describe(t->model.be, how, sizeof how);
+    fprintf(t->info, "%s\n%s\nmatmuls: %s\nobjective: %s | %d example(s) x %d accumulation = %d rows of T=%d per step\n",
+           mem, info, how, config_choice_name("objective.type", c->objective.type),
            c->train.batch_size, t->K, t->rows * t->K, t->T);
     fflush(t->info);
     return TA_OK;
@@ -549,6 +552,7 @@ static int train_loop(Trainer *t, TaError *err) {
             t->st.bad_steps = 0;
             grad_clip_scale(t->model.grads_memory, t->model.num_params, gnorm, c->optim.grad_clip);
             adamw_update(&t->optim, t->model.params_memory, t->model.grads_memory, lr);
+            gpt2_params_changed(&t->model); /* bf16: the new bf16 weights, once per step */
         }
         t->st.step++;
         t->st.tokens_seen += step_tokens;
