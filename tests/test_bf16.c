@@ -357,6 +357,78 @@ static void t_linear_rows(void) {
     free(w16);
 }
 
+static void compare_stats(const float *got, const float *ref, size_t n, double *rel, double *worst);
+
+/* The bf16-output kernels compute the fp32 values and round only the output: bit for bit
+ * bf16(fp32 kernel). */
+static void t_bf16_pointwise_kernels(void) {
+    const int N = 37, C = 100;
+    const size_t n = (size_t)N * C;
+    TaRng rng;
+    ta_rng_seed(&rng, 21);
+    float *x = ta_malloc(n * 4, "x"), *w = ta_malloc(C * 4, "w"), *b = ta_malloc(C * 4, "b");
+    float *y = ta_malloc(n * 4, "y"), *d = ta_malloc(n * 4, "d"), *g1 = ta_calloc(n * 4, "g1");
+    float *g2 = ta_calloc(n * 4, "g2"), mean[37], rstd[37], mean2[37], rstd2[37];
+    bf16 *y16 = ta_malloc(n * 2, "y16"), *g16 = ta_malloc(n * 2, "g16");
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)(3 * ta_rng_normal(&rng));
+        d[i] = (float)ta_rng_normal(&rng);
+    }
+    for (int c = 0; c < C; c++) {
+        w[c] = (float)ta_rng_normal(&rng);
+        b[c] = (float)ta_rng_normal(&rng);
+    }
+    layernorm_forward(y, mean, rstd, x, w, b, N, C);
+    layernorm_forward_bf16(y16, mean2, rstd2, x, w, b, N, C);
+    for (size_t i = 0; i < n; i++) T_CHECK(y16[i] == bf16_from_f32(y[i]), "layernorm %zu", i);
+    T_CHECK(!memcmp(mean, mean2, sizeof mean) && !memcmp(rstd, rstd2, sizeof rstd), "LN stats");
+    gelu_forward(y, x, n);
+    gelu_forward_bf16(y16, x, n);
+    for (size_t i = 0; i < n; i++) T_CHECK(y16[i] == bf16_from_f32(y[i]), "gelu %zu", i);
+    gelu_backward(g1, x, d, n);
+    gelu_backward_bf16(g2, g16, x, d, n);
+    T_CHECK(!memcmp(g1, g2, n * 4), "gelu_backward_bf16's fp32 gradient differs");
+    for (size_t i = 0; i < n; i++) T_CHECK(g16[i] == bf16_from_f32(g1[i]), "gelu grad16 %zu", i);
+    free(x); free(w); free(b); free(y); free(d); free(g1); free(g2); free(y16); free(g16);
+}
+
+/* bf16 attention (batched GEMMs on bf16 q, k, v, dY) against the naive fp32 loops on the
+ * same (rounded) values. Forward rounds the softmax weights and the output (2 roundings),
+ * backward rounds A and dS (and the forward's): normwise limits 1.5 r sqrt(n) as derived
+ * in the header, n = 2 forward, 4 backward. */
+static void t_bf16_attention(void) {
+    const int B = 2, T = 64, C = 96, NH = 3;
+    const size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    TaRng rng;
+    ta_rng_seed(&rng, 8);
+    float *in = ta_malloc(nx * 4, "in"), *dy = ta_malloc(ny * 4, "dy");
+    bf16 *in16 = ta_malloc(nx * 2, "in16"), *dy16 = ta_malloc(ny * 2, "dy16");
+    for (size_t i = 0; i < nx; i++) in[i] = bf16_to_f32(bf16_from_f32((float)ta_rng_normal(&rng)));
+    for (size_t i = 0; i < ny; i++) dy[i] = bf16_to_f32(bf16_from_f32((float)ta_rng_normal(&rng)));
+    bf16_from_f32_array(in16, in, nx);
+    bf16_from_f32_array(dy16, dy, ny);
+    float *y = ta_malloc(ny * 4, "y"), *yr = ta_malloc(ny * 4, "yr");
+    float *a = ta_malloc(na * 4, "a"), *ar = ta_malloc(na * 4, "ar"), *scr = ta_malloc(na * 4, "s");
+    float *g = ta_calloc(nx * 4, "g"), *gr = ta_calloc(nx * 4, "gr");
+    bf16 *y16 = ta_malloc(ny * 2, "y16"), *a16 = ta_malloc(na * 2, "a16"), *s16 = ta_malloc(na * 2, "s16");
+    attention_forward_gemm(DNN16, y16, a, a16, in16, 1, B, T, C, NH);
+    bf16_to_f32_array(y, y16, ny);
+    attention_backward_gemm(DNN16, g, scr, s16, a16, dy16, in16, a, 1, B, T, C, NH);
+    attention_forward_naive(yr, ar, in, B, T, C, NH);
+    attention_backward_naive(gr, scr, dy, in, ar, B, T, C, NH);
+    double ry, wy, ra, wa, rg, wg;
+    compare_stats(y, yr, ny, &ry, &wy);
+    compare_stats(a, ar, na, &ra, &wa);
+    compare_stats(g, gr, nx, &rg, &wg);
+    printf("  bf16 attention: out %.3g, weights %.3g (fp32 softmax), grads %.3g normwise\n", ry,
+           ra, rg);
+    free(in); free(dy); free(in16); free(dy16); free(y); free(yr); free(a); free(ar); free(scr);
+    free(g); free(gr); free(y16); free(a16); free(s16);
+    T_CHECK(ra <= 1e-5, "softmax weights (fp32 from exact bf16 products) differ by %.3g", ra);
+    T_CHECK(ry <= 1.5 * R_BF16 * sqrt(2.0), "output normwise %.3g > %.3g", ry, 1.5 * R_BF16 * sqrt(2.0));
+    T_CHECK(rg <= 1.5 * R_BF16 * sqrt(4.0), "grads normwise %.3g > %.3g", rg, 1.5 * R_BF16 * 2.0);
+}
+
 /* ---- 4. the model ------------------------------------------------------------------------ */
 
 static RefFile REF;
@@ -657,6 +729,8 @@ int main(int argc, char **argv) {
         t_run("backend/gemm_onednn_fp32_bf16_layouts", t_gemm_cases);
         t_run("backend/gemm_bf16_rounding_statistics", t_gemm_rounding_statistics);
         t_run("backend/linear_rows_vs_gemm", t_linear_rows);
+        t_run("kernels/bf16_output_is_rounded_fp32", t_bf16_pointwise_kernels);
+        t_run("kernels/bf16_attention_vs_naive", t_bf16_attention);
     }
     if (ref_load(&REF, ref_path("gpt2")) != 0) return 1;
     int *c = ref_get(&REF, "config")->data;

@@ -95,6 +95,9 @@ void residual_backward(float *da, float *db, const float *dout, size_t N);
  * (targets < 0 give logp 0: "no target"). logits (N,Vp). */
 void logsoftmax_gather(float *logp, float *lse, const float *logits, const int *targets,
                        int N, int V, int Vp);
+/* The same with vectorised exponentials (last-bit differences; the oneDNN paths). */
+void logsoftmax_gather_vec(float *logp, float *lse, const float *logits, const int *targets,
+                           int N, int V, int Vp);
 /* Turns logits into dlogits IN PLACE given dL/dlogp per row (dlogp (N)):
  *   dlogits[n,v] = dlogp[n] * (1[v == target[n]] - softmax(logits[n])_v)  for v < V,
  *   0 for padded columns v >= V and for rows whose target < 0 or dlogp == 0.

@@ -166,8 +166,7 @@ int cmd_bench(int argc, char **argv) {
         double norm = grad_global_norm(m.grads_memory, m.num_params);
         grad_clip_scale(m.grads_memory, m.num_params, norm, oc.grad_clip);
         double t2 = ta_now();
-        adamw_update(&opt, m.params_memory, m.grads_memory, oc.lr);
-        gpt2_params_changed(&m);
+        adamw_update_bf16(&opt, m.params_memory, m.grads_memory, oc.lr, m.params_bf16);
         double t3 = ta_now();
         if (s >= warmup) { t_total += t3 - t0; t_adam += t3 - t2; t_norm += t2 - t1; }
     }

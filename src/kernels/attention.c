@@ -38,6 +38,31 @@ static void causal_softmax_row(float *row, int t, int T) {
     for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
 }
 
+/* causal_softmax_row with vectorised max, exponentials and sum (16 float lanes): the
+ * batched path's softmax, which no earlier checkpoint depends on bit for bit. */
+static void causal_softmax_row_vec(float *row, int t, int T) {
+    const int n = t + 1;
+    const float maxv = ta_max_lanes(row, n);
+    float s[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float e = ta_exp_vec(row[i + j] - maxv);
+            row[i + j] = e;
+            s[j] += e;
+        }
+    float sum = 0.0f;
+    for (int j = 0; j < 16; j++) sum += s[j];
+    for (; i < n; i++) {
+        float e = ta_exp_vec(row[i] - maxv);
+        row[i] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / sum;
+    for (i = 0; i < n; i++) row[i] *= inv;
+    for (; i < T; i++) row[i] = 0.0f;
+}
+
 void attention_forward_naive(float *out, float *att, const float *inp, int B, int T, int C,
                              int NH) {
     const int hs = C / NH;
@@ -203,7 +228,7 @@ void attention_forward_gemm(Backend *be, void *out, float *att, bf16 *att16, con
     for (size_t r = 0; r < rows; r++) {
         float *row = att + r * T;
         const int t = (int)(r % (size_t)T);
-        causal_softmax_row(row, t, T);
+        causal_softmax_row_vec(row, t, T);
         if (use_bf16)
             for (int t2 = 0; t2 < T; t2++) att16[r * T + t2] = ta_bf16_round(row[t2]);
     }
@@ -233,8 +258,7 @@ void attention_backward_gemm(Backend *be, float *dinp, float *scratch, bf16 *ds1
         const float *ar = att + r * T;
         float *dr = scratch + r * T;
         const int t = (int)(r % (size_t)T);
-        float dot = 0.0f;
-        for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+        const float dot = ta_dot(ar, dr, t + 1);
         for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
         for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
         if (use_bf16)

@@ -474,8 +474,12 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
          ln_forward(m, lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
     PROF(m, fwd, K_LM_HEAD,
          linear_forward(be, a->logits, 0, lnf, mm_weight(m, p->wte, 0), x16, NULL, (int)BT, C, Vp));
-    PROF(m, fwd, K_LOGSOFTMAX,
-         logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
+    if (backend_kind(be) == BACKEND_OPENBLAS) /* the kernel its checkpoints were made with */
+        PROF(m, fwd, K_LOGSOFTMAX,
+             logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
+    else
+        PROF(m, fwd, K_LOGSOFTMAX,
+             logsoftmax_gather_vec(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
     return TA_OK;
 }
 

@@ -9,6 +9,7 @@
 
 #include "tinyalign/common.h"
 #include "tinyalign/optim.h"
+#include "../kernels/vecmath.h" /* ta_bf16_round */
 
 void adamw_init(AdamW *o, const AdamWConfig *cfg, size_t n) {
     memset(o, 0, sizeof *o);
@@ -74,7 +75,10 @@ float grad_clip_scale(float *g, size_t n, double norm, double clip) {
     return s;
 }
 
-void adamw_update(AdamW *o, float *p, const float *g, double lr) {
+/* One loop for both entry points: `mirror` (a compile-time constant after inlining)
+ * selects whether the bf16 copy is written in the same pass. */
+static inline __attribute__((always_inline)) void update(AdamW *o, float *p, const float *g,
+                                                         double lr, uint16_t *p16, int mirror) {
     const AdamWConfig *c = &o->cfg;
     long t = o->step + 1;
     double bc1 = 1.0 - pow(c->beta1, (double)t);
@@ -98,7 +102,16 @@ void adamw_update(AdamW *o, float *p, const float *g, double lr) {
         m[i] = mi;
         v[i] = vi;
         float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi + -step_size * (mi / denom);
+        float pn = pi + -step_size * (mi / denom);
+        p[i] = pn;
+        if (mirror) p16[i] = ta_bf16_round(pn);
     }
     o->step = t;
+}
+
+void adamw_update(AdamW *o, float *p, const float *g, double lr) { update(o, p, g, lr, NULL, 0); }
+
+void adamw_update_bf16(AdamW *o, float *p, const float *g, double lr, uint16_t *p16) {
+    if (p16) update(o, p, g, lr, p16, 1);
+    else update(o, p, g, lr, NULL, 0);
 }

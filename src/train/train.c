@@ -551,8 +551,9 @@ static int train_loop(Trainer *t, TaError *err) {
         } else {
             t->st.bad_steps = 0;
             grad_clip_scale(t->model.grads_memory, t->model.num_params, gnorm, c->optim.grad_clip);
-            adamw_update(&t->optim, t->model.params_memory, t->model.grads_memory, lr);
-            gpt2_params_changed(&t->model); /* bf16: the new bf16 weights, once per step */
+            /* a bf16 model's bf16 weights are refreshed in the same pass, once per step */
+            adamw_update_bf16(&t->optim, t->model.params_memory, t->model.grads_memory, lr,
+                              t->model.params_bf16);
         }
         t->st.step++;
         t->st.tokens_seen += step_tokens;
