@@ -75,10 +75,21 @@ float grad_clip_scale(float *g, size_t n, double norm, double clip) {
     return s;
 }
 
-/* One loop for both entry points: `mirror` (a compile-time constant after inlining)
- * selects whether the bf16 copy is written in the same pass. */
-static inline __attribute__((always_inline)) void update(AdamW *o, float *p, const float *g,
-                                                         double lr, uint16_t *p16, int mirror) {
+/* The element update, shared by the two loops below (each its own OpenMP region, so that
+ * each is vectorised on its own). */
+#define ADAMW_ELEMENT(i)                                                                    \
+    float pi = p[i];                                                                        \
+    if (dm[i]) pi *= decay_mul;                                                             \
+    float gi = g[i];                                                                        \
+    float mi = m[i] * b1 + gi * one_m_b1;                                                   \
+    float vi = v[i] * b2 + gi * gi * one_m_b2;                                              \
+    m[i] = mi;                                                                              \
+    v[i] = vi;                                                                              \
+    float denom = sqrtf(vi) / bc2_sqrt + eps;                                               \
+    float pn = pi + -step_size * (mi / denom);                                              \
+    p[i] = pn
+
+void adamw_update_bf16(AdamW *o, float *p, const float *g, double lr, uint16_t *p16) {
     const AdamWConfig *c = &o->cfg;
     long t = o->step + 1;
     double bc1 = 1.0 - pow(c->beta1, (double)t);
@@ -92,26 +103,25 @@ static inline __attribute__((always_inline)) void update(AdamW *o, float *p, con
     float *m = o->m, *v = o->v;
     const uint8_t *dm = o->decay;
     const size_t n = o->n;
+    if (p16) { /* blocks of 4096: the update, then the rounding while the block is in L1 */
+        const size_t nb = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float pi = p[i];
-        if (dm[i]) pi *= decay_mul;
-        float gi = g[i];
-        float mi = m[i] * b1 + gi * one_m_b1;
-        float vi = v[i] * b2 + gi * gi * one_m_b2;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        float pn = pi + -step_size * (mi / denom);
-        p[i] = pn;
-        if (mirror) p16[i] = ta_bf16_round(pn);
+        for (size_t b = 0; b < nb; b++) {
+            const size_t i0 = b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n;
+            for (size_t i = i0; i < i1; i++) {
+                ADAMW_ELEMENT(i);
+            }
+            for (size_t i = i0; i < i1; i++) p16[i] = ta_bf16_round(p[i]);
+        }
+    } else {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            ADAMW_ELEMENT(i);
+        }
     }
     o->step = t;
 }
 
-void adamw_update(AdamW *o, float *p, const float *g, double lr) { update(o, p, g, lr, NULL, 0); }
-
-void adamw_update_bf16(AdamW *o, float *p, const float *g, double lr, uint16_t *p16) {
-    if (p16) update(o, p, g, lr, p16, 1);
-    else update(o, p, g, lr, NULL, 0);
+void adamw_update(AdamW *o, float *p, const float *g, double lr) {
+    adamw_update_bf16(o, p, g, lr, NULL);
 }
