@@ -42,15 +42,17 @@ SPM_VERSION := $(shell pkg-config --modversion sentencepiece 2>/dev/null || echo
 SPM_LIBS   := $(shell pkg-config --libs sentencepiece sentencepiece_train 2>/dev/null || echo -lsentencepiece -lsentencepiece_train)
 CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+ZLIB_CFLAGS  := $(shell pkg-config --cflags zlib 2>/dev/null)
+ZLIB_LIBS    := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 # oneDNN (Debian libdnnl-dev): the matmul backend for bf16 (and optionally fp32).
 DNNL_LIBS    := -ldnnl
 
 WARN     := -Wall -Wextra -Wno-unused-parameter
-CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) -D_DEFAULT_SOURCE \
+CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC) $(CJSON_CFLAGS) $(ZLIB_CFLAGS) -D_DEFAULT_SOURCE \
             -DTA_SPM_VERSION='"$(SPM_VERSION)"'
 CXXFLAGS := -std=c++17 $(WARN) $(OPT) $(SANITIZE) -Iinclude $(SPM_CFLAGS)
 LDFLAGS  := $(OMPFLAGS) $(SANITIZE)
-LDLIBS   := $(BLASLIB) $(DNNL_LIBS) $(SPM_LIBS) $(CJSON_LIBS) -lstdc++ -lm -lpthread
+LDLIBS   := $(BLASLIB) $(DNNL_LIBS) $(SPM_LIBS) $(CJSON_LIBS) $(ZLIB_LIBS) -lstdc++ -lm -lpthread
 
 LIB_C   := $(filter-out src/cli/main.c,$(sort $(shell find src -name '*.c')))
 LIB_CC  := $(sort $(shell find src -name '*.cc'))

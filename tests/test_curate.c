@@ -12,7 +12,7 @@
  *     through curate_divpo_run on a hand-made file;
  *   - metrics: distinct-n and n-gram diversity exactly on hand strings, the gzip encoder
  *     byte-identical to Python's gzip.compress(data, 9, mtime=0) and decodable by it;
- *     diversity_metrics on a loaded Dataset = on the file;
+ *     diversity_metrics with the default sources = with them given, any field: source;
  *   - the commands on files: fields added / kept / replaced, weights over the paired
  *     multiset, floors, caps, --source none, the responses' own weights;
  *   - bad input: empty file, NaN, lengths that differ, zero vector, missing score / field,
@@ -730,26 +730,28 @@ static void test_pairs_run(void) {
     cJSON_Delete(L);
 }
 
-/* The same file as a Dataset (dataset_load, no tokenizer) and as a CurateSet. */
+/* diversity_metrics on a Dataset: default sources = explicit lexical + field:embedding,
+ * hand-computed values, and any field: source of the one multi-response reader. */
 static void test_metrics_dataset(void) {
     char in[2200];
     write_file(in, sizeof in, "m.jsonl",
-               "{\"prompt\": \"p\", \"responses\": [{\"text\": \"a b a\", \"embedding\": [1, 0]},"
-               "{\"text\": \"a  b\\tc\", \"embedding\": [0, 1]}]}\n"
-               "{\"prompt\": \"q\", \"responses\": [{\"text\": \"solo\", \"embedding\": [1, 1]}]}\n"
-               "{\"prompt\": \"r\", \"responses\": [{\"text\": \"x y\", \"embedding\": [1, 1]},"
-               "{\"text\": \"x y\", \"embedding\": [1, 1]}, {\"text\": \"x z\", \"embedding\": [1, -1]}]}\n");
+               "{\"prompt\": \"p\", \"responses\": [{\"text\": \"a b a\", \"embedding\": [1, 0], \"style\": [1, 1]},"
+               "{\"text\": \"a  b\\tc\", \"embedding\": [0, 1], \"style\": [1, 1]}]}\n"
+               "{\"prompt\": \"q\", \"responses\": [{\"text\": \"solo\", \"embedding\": [1, 1], \"style\": [1, 0]}]}\n"
+               "{\"prompt\": \"r\", \"responses\": [{\"text\": \"x y\", \"embedding\": [1, 1], \"style\": [1, 0]},"
+               "{\"text\": \"x y\", \"embedding\": [1, 1], \"style\": [0, 1]}, {\"text\": \"x z\", \"embedding\": [1, -1]}]}\n");
     Dataset *d = NULL;
-    CurateSet *s = NULL;
     TaError err = {0};
     T_CHECK(dataset_load(&d, in, DS_MULTI, NULL, NULL, &err) == TA_OK, "%s", err.msg);
-    T_CHECK(curate_set_load(&s, in, &err) == TA_OK, "%s", err.msg);
     DiversityReport a, b;
     T_CHECK(diversity_metrics(d, NULL, &a, &err) == TA_OK, "%s", err.msg);
-    T_CHECK(diversity_metrics_set(s, NULL, &b, &err) == TA_OK, "%s", err.msg);
+    DiversityOptions ob = {.n_sources = 2};
+    curate_source_parse(&ob.sources[0], "lexical", &err);
+    curate_source_parse(&ob.sources[1], "field:embedding", &err);
+    T_CHECK(diversity_metrics(d, &ob, &b, &err) == TA_OK, "%s", err.msg);
     T_CHECK(a.n_sources == 2 && !strcmp(a.sources[1].spec, "field:embedding"), "default sources");
     T_CHECK(a.n_scored == 2 && a.skipped_single == 1 && a.n_responses == 5, "counts");
-    T_CHECK(!memcmp(&a.overall, &b.overall, sizeof a.overall), "dataset != file");
+    T_CHECK(!memcmp(&a.overall, &b.overall, sizeof a.overall), "defaults != explicit sources");
     T_CHECK(a.per_prompt[0].distinct[0] == 0.5 && near(a.per_prompt[0].ngram_diversity, 3.3, 1e-15),
             "per-prompt values");
     /* prompt p: the two embeddings are orthogonal -> distance 1; prompt r: (1,1) (1,1) (1,-1):
@@ -768,11 +770,11 @@ static void test_metrics_dataset(void) {
     cJSON_Delete(j);
     diversity_report_free(&a);
     diversity_report_free(&b);
+    /* any vector field: the last response of line 3 has no "style" */
     DiversityOptions o = {.n_sources = 1};
     curate_source_parse(&o.sources[0], "field:style", &err);
-    T_CHECK(diversity_metrics(d, &o, &a, &err) == TA_EINPUT && strstr(err.msg, "only the \"embedding\""),
-            "other field on a Dataset: %s", err.msg);
-    curate_set_free(s);
+    T_CHECK(diversity_metrics(d, &o, &a, &err) == TA_EINPUT && strstr(err.msg, ":3: responses[2] has no field \"style\""),
+            "field:style: %s", err.msg);
     dataset_free(d);
 }
 
@@ -798,7 +800,7 @@ static const BadCase BAD[] = {
      "{\"text\": \"b\", \"embedding\": [1, 0]}]}\n"
      "{\"prompt\": \"q\", \"responses\": [{\"text\": \"a\", \"embedding\": [1, 0]},"
      "{\"text\": \"b\", \"embedding\": [1, 0, 3]}]}\n",
-     "deviation", ":2:", "has 3 numbers, but the first one (line 1, responses[0]) has 2"},
+     "deviation", ":2:", "responses[1].embedding\" has 3 numbers, but the first one (line 1) has 2"},
     {"zero_vector",
      "{\"prompt\": \"p\", \"responses\": [{\"text\": \"a\", \"embedding\": [1, 0]},"
      "{\"text\": \"b\", \"embedding\": [0, 0]}]}\n",
@@ -816,7 +818,7 @@ static const BadCase BAD[] = {
      "pairs", ":2:", "responses[1] has no \"score\""},
     {"score_not_number",
      "{\"prompt\": \"p\", \"responses\": [{\"text\": \"a\", \"score\": \"5\"}]}\n", "pairs", ":1:",
-     "responses[0].score\" must be a finite number, found a string"},
+     "responses[0].score\" must be a number, found a string"},
     {"empty_responses", "{\"prompt\": \"p\", \"responses\": []}\n", "deviation", ":1:",
      "\"responses\" is empty"},
     {"missing_prompt", "{\"responses\": [{\"text\": \"a\"}]}\n", "diversity", ":1:",
@@ -861,14 +863,14 @@ static void test_bad(void) {
         o.in = in, o.out = out;
         rc = curate_divpo_run(&o, NULL, &err);
     } else {
-        CurateSet *s = NULL;
+        Dataset *d = NULL;
         DiversityReport r;
-        rc = curate_set_load(&s, in, &err);
+        rc = dataset_load(&d, in, DS_MULTI, NULL, NULL, &err);
         if (rc == TA_OK) {
-            rc = diversity_metrics_set(s, NULL, &r, &err);
+            rc = diversity_metrics(d, NULL, &r, &err);
             if (rc == TA_OK) diversity_report_free(&r);
         }
-        curate_set_free(s);
+        dataset_free(d);
     }
     T_CHECK(rc == TA_EINPUT, "rc %d (%s)", rc, err.msg);
     T_CHECK(strstr(err.msg, in), "message does not name the file: %s", err.msg);

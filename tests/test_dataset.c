@@ -11,7 +11,9 @@
  *     recomputes dataset_hash from its definition;
  *   - every bad-input case: TA_EINPUT and one message naming the file, ":<line>" and the
  *     field (and the column for JSON syntax errors);
- *   - the multi-response accessors, blank lines / CRLF / BOM / unknown fields, the hash,
+ *   - the multi-response accessors, tokenizing later, kept fields (as written, spliced back by
+ *     the writers, checked with Python's json), prompt files, the generation prompt, blank
+ *     lines / CRLF / BOM / unknown fields, the hash,
  *     batch_alloc/batch_free, and data_epoch_permutation (seeded, a true permutation,
  *     different per epoch).
  * The SentencePiece models are trained here from generated text. Env: TA_ROOT (repo root,
@@ -399,30 +401,38 @@ static void test_multi(void) {
         T_CHECK(dataset_load(&d, p, DS_MULTI, with_tok ? g_tok : NULL, with_tok ? &o : NULL,
                              &err) == TA_OK, "%s", err.msg);
         T_CHECK(dataset_size(d) == 4 && dataset_rows_per_example(d) == 1 &&
-                    dataset_multi_num_prompts(d) == 2,
-                "size %zu prompts %zu", dataset_size(d), dataset_multi_num_prompts(d));
-        T_CHECK(!strcmp(dataset_multi_prompt(d, 0), "the question") &&
-                    !strcmp(dataset_multi_prompt(d, 1), "of"), "prompts");
-        T_CHECK(dataset_multi_num_responses(d, 0) == 3 && dataset_multi_num_responses(d, 1) == 1,
+                    dataset_num_rows(d) == 2,
+                "size %zu prompts %zu", dataset_size(d), dataset_num_rows(d));
+        DataRow r0, r1;
+        dataset_row(d, 0, &r0);
+        dataset_row(d, 1, &r1);
+        T_CHECK(!strcmp(r0.prompt, "the question") && !strcmp(r1.prompt, "of"), "prompts");
+        T_CHECK(r0.n_responses == 3 && r1.n_responses == 1 && r0.first == 0 && r1.first == 3,
                 "response counts");
-        T_CHECK(dataset_multi_embedding_dim(d) == 3, "embedding dim %d",
-                dataset_multi_embedding_dim(d));
-        const char *text;
-        double score;
-        int has, dim;
-        const float *emb;
-        dataset_multi_response(d, 0, 0, &text, &score, &has, &emb, &dim);
-        T_CHECK(!strcmp(text, " one") && has && score == 0.5 && dim == 3 && emb &&
-                    emb[0] == 1.0f && emb[1] == 2.5f && emb[2] == -3.0f, "response 0.0");
-        dataset_multi_response(d, 0, 1, &text, &score, &has, &emb, &dim);
-        T_CHECK(!strcmp(text, " two") && !has && score == 0.0 && !emb && dim == 0,
-                "response 0.1");
-        dataset_multi_response(d, 0, 2, &text, &score, &has, NULL, NULL);
-        T_CHECK(!strcmp(text, " one") && has && score == -2.0, "response 0.2");
-        dataset_multi_response(d, 1, 0, &text, NULL, &has, &emb, &dim);
-        T_CHECK(!strcmp(text, " a") && !has && dim == 3 && emb[2] == 1e-3f, "response 1.0");
-        T_CHECK(dataset_multi_example(d, 0, 2) == 2 && dataset_multi_example(d, 1, 0) == 3,
-                "example mapping");
+        T_CHECK(r0.line == 1 && r1.line == 2 && r0.extra.n == 0, "lines, fields");
+        DataResponse x;
+        dataset_response(d, 0, &x);
+        T_CHECK(!strcmp(x.text, " one") && x.has_score && x.score == 0.5 && x.embedding_dim == 3 &&
+                    x.embedding[0] == 1.0f && x.embedding[1] == 2.5f && x.embedding[2] == -3.0f,
+                "response 0.0");
+        T_CHECK(x.extra.n == 2 && !strcmp(x.extra.f[0].json, "\"score\":0.5") &&
+                    !strcmp(x.extra.f[1].key, "embedding") &&
+                    !strcmp(x.extra.f[1].value, "[1, 2.5, -3]"),
+                "response 0.0 fields as written");
+        dataset_response(d, 1, &x);
+        T_CHECK(!strcmp(x.text, " two") && !x.has_score && x.score == 0.0 && !x.embedding &&
+                    x.embedding_dim == 0 && x.extra.n == 0, "response 0.1");
+        dataset_response(d, 2, &x);
+        T_CHECK(!strcmp(x.text, " one") && x.has_score && x.score == -2.0 &&
+                    !strcmp(data_fields_find(&x.extra, "id")->json, "\"id\":3"), "response 0.2");
+        dataset_response(d, 3, &x);
+        T_CHECK(!strcmp(x.text, " a") && !x.has_score && x.embedding_dim == 3 &&
+                    x.embedding[2] == 1e-3f, "response 1.0");
+        float *v;
+        int dim;
+        T_CHECK(dataset_vectors(d, "embedding", &v, &dim, &err) == TA_EINPUT &&
+                    strstr(err.msg, ":1: responses[1] has no field \"embedding\""),
+                "vectors: %s", err.msg);
         T_CHECK(dataset_line(d, 3) == 2, "line of example 3");
         if (with_tok) { /* each (prompt, response) is an SFT row */
             Batch b;
@@ -449,6 +459,151 @@ static void test_multi(void) {
         }
         dataset_free(d);
     }
+}
+
+/* Loading without a tokenizer, then dataset_tokenize, gives the rows and hash of loading
+ * with it; re-tokenizing with other limits replaces the rows. */
+static void test_tokenize_later(void) {
+    char p[2300];
+    write_file(p, sizeof p, "later.jsonl",
+               "{\"prompt\": \"the question of the answer\", \"responses\": [{\"text\": \" kabo tesi\"}, "
+               "{\"text\": \" zu\"}]}\n{\"prompt\": \"of\", \"responses\": [{\"text\": \" mir\"}]}\n", 0);
+    Dataset *a, *b;
+    TaError err = {0};
+    DatasetOptions o = opts(8, 4, TRUNC_KEEP_END), o2 = opts(32, 16, TRUNC_KEEP_START);
+    T_CHECK(dataset_load(&a, p, DS_MULTI, g_tok, &o, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(dataset_load(&b, p, DS_MULTI, NULL, NULL, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(dataset_tokenize(b, g_tok, &o2, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(dataset_tokenize(b, g_tok, &o, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(dataset_hash(a) == dataset_hash(b) &&
+                dataset_num_truncated(a) == dataset_num_truncated(b) && dataset_num_truncated(a) > 0,
+            "hash / truncated differ");
+    Batch x, y;
+    batch_alloc(&x, 3, 8);
+    batch_alloc(&y, 3, 8);
+    uint32_t ids[3] = {2, 0, 1};
+    dataset_fill(a, ids, 3, &x);
+    dataset_fill(b, ids, 3, &y);
+    size_t cells = (size_t)x.B * x.T;
+    T_CHECK(x.T == y.T && !memcmp(x.tokens, y.tokens, cells * sizeof(int)) &&
+                !memcmp(x.targets, y.targets, cells * sizeof(int)) &&
+                !memcmp(x.loss_mask, y.loss_mask, cells), "batches differ");
+    T_CHECK(dataset_example_len(a, 2) == x.lengths[0] + 1, "example length");
+    batch_free(&x);
+    batch_free(&y);
+    dataset_free(a);
+    dataset_free(b);
+}
+
+static int expect_error(const char *name, DatasetKind kind, const char *path, int line,
+                        const char *const *want, int nwant, const Tokenizer *tok,
+                        const DatasetOptions *o, char *why, size_t cap);
+
+/* Kept fields: every member as written (nested, unicode, escapes, numbers cJSON would
+ * re-print differently), in order, spliced back by the writers; Python's json.loads of
+ * the written line equals its json.loads of the input line. */
+static void test_fields_pass_through(void) {
+    static const char *line1 =
+        "{\"id\": 12345678901234567890, \"prompt\": \"q \\\"1\\\"\", \"meta\": {\"a\": [1, 2.50, {\"b\": null}], "
+        "\"t\": \"\\u00e9\\n\"}, \"responses\": [{\"score\": 1e5, \"text\": \"x\", \"ok\": true, "
+        "\"n\": -0.0, \"u\": \"東京 🙂\"}, {\"text\": \"y\", \"deep\": [[[]], {}]}], \"answer\": \"42\", "
+        "\"f\": 0.1}";
+    static const char *line2 = "{\"prompt\": \"p\", \"responses\": [{\"text\": \"z\"}]}";
+    char p[2300], out[2400], content[2000];
+    snprintf(content, sizeof content, "%s\n%s\n", line1, line2);
+    write_file(p, sizeof p, "fields.jsonl", content, 0);
+    Dataset *d;
+    TaError err = {0};
+    T_CHECK(dataset_load(&d, p, DS_MULTI, NULL, NULL, &err) == TA_OK, "%s", err.msg);
+    DataRow r;
+    dataset_row(d, 0, &r);
+    T_CHECK(r.extra.n == 4 && r.n_before == 2 && !strcmp(r.extra.f[0].key, "id") &&
+                !strcmp(r.extra.f[0].json, "\"id\":12345678901234567890") &&
+                !strcmp(r.extra.f[1].value, "{\"a\": [1, 2.50, {\"b\": null}], \"t\": \"\\u00e9\\n\"}") &&
+                !strcmp(r.extra.f[3].json, "\"f\":0.1"),
+            "row fields: %d, %d before", r.extra.n, r.n_before);
+    char *ans = data_field_text(data_fields_find(&r.extra, "answer"));
+    char *meta = data_field_text(data_fields_find(&r.extra, "meta"));
+    double num = 0;
+    T_CHECK(!strcmp(ans, "42") && meta[0] == '{' &&
+                data_field_number(data_fields_find(&r.extra, "f"), &num, &err) == TA_OK && num == 0.1 &&
+                data_field_number(data_fields_find(&r.extra, "answer"), &num, &err) == TA_EINPUT &&
+                strstr(err.msg, "\"answer\" must be a finite number, found a string"),
+            "field values: %s", err.msg);
+    free(ans);
+    free(meta);
+    DataResponse x;
+    dataset_response(d, 0, &x);
+    T_CHECK(x.has_score && x.score == 1e5 && x.extra.n == 4 &&
+                !strcmp(x.extra.f[2].json, "\"n\":-0.0"), "response fields");
+    /* write both lines back; the second response drops "deep" (a writer's skip list) */
+    TaBuf b = {0};
+    static const char *const skip[] = {"de*", NULL};
+    for (size_t i = 0; i < dataset_num_rows(d); i++) {
+        dataset_row(d, i, &r);
+        jsonl_put_row_start(&b, &r, NULL);
+        for (int j = 0; j < r.n_responses; j++) {
+            dataset_response(d, r.first + (size_t)j, &x);
+            if (j) ta_buf_puts(&b, ",");
+            jsonl_put_response_start(&b, &x, skip);
+            ta_buf_puts(&b, ",\"added\":");
+            jsonl_put_number(&b, 0.5);
+            ta_buf_puts(&b, "}");
+        }
+        jsonl_put_row_end(&b, &r, NULL);
+    }
+    snprintf(out, sizeof out, "%s.out", p);
+    FILE *f = fopen(out, "wb");
+    fwrite(b.p, 1, b.n, f);
+    fclose(f);
+    free(b.p);
+    char cmd[8000];
+    snprintf(cmd, sizeof cmd,
+             "'%s' -c 'import json,sys\n"
+             "a=[json.loads(l) for l in open(sys.argv[1], encoding=\"utf-8\")]\n"
+             "b=[json.loads(l) for l in open(sys.argv[2], encoding=\"utf-8\")]\n"
+             "for x in a:\n"
+             "    for r in x[\"responses\"]:\n"
+             "        r.pop(\"deep\", None); r[\"added\"] = 0.5\n"
+             "assert a == b, (a, b)\n"
+             "assert list(b[0]) == [\"prompt\", \"id\", \"meta\", \"responses\", \"answer\", \"f\"], list(b[0])\n"
+             "assert repr(b[0][\"responses\"][0][\"n\"]) == \"-0.0\" and b[0][\"id\"] == 12345678901234567890\n"
+             "' '%s' '%s'", g_py, p, out);
+    T_CHECK(run_cmd(cmd) == 0, "written lines differ from the input (see above)");
+    dataset_free(d);
+    /* prompt files: the prompt may be empty, everything else is kept */
+    write_file(p, sizeof p, "prompts.jsonl",
+               "{\"prompt\": \"\", \"label\": [\"x\"]}\n\n{\"k\": 1, \"prompt\": \"b\"}\n", 0);
+    T_CHECK(dataset_load(&d, p, DS_PROMPTS, NULL, NULL, &err) == TA_OK, "%s", err.msg);
+    dataset_row(d, 1, &r);
+    T_CHECK(dataset_size(d) == 2 && dataset_num_rows(d) == 2 && r.line == 3 &&
+                !strcmp(r.prompt, "b") && r.extra.n == 1 && r.n_before == 1 && r.n_responses == 0 &&
+                !strcmp(r.extra.f[0].json, "\"k\":1"), "prompts file");
+    dataset_free(d);
+    write_file(p, sizeof p, "prompts_bad.jsonl", "{\"prompt\": \"a\"}\n{\"text\": \"b\"}\n", 0);
+    const char *w[] = {"missing field \"prompt\""};
+    char why[2048];
+    T_CHECK(expect_error("prompts_missing", DS_PROMPTS, p, 2, w, 1, NULL, NULL, why, sizeof why),
+            "%s", why);
+}
+
+/* The generation prompt: [BOS] + ids, never cut; empty needs a BOS; too long is an error. */
+static void test_generation_prompt(void) {
+    int *ids, n, s[40];
+    TaError err = {0};
+    T_CHECK(row_encode_generation_prompt(g_tok, "the answer", 8, &ids, &n, &err) == TA_OK, "%s",
+            err.msg);
+    s[0] = 1;
+    int m = 1 + enc(g_tok, "the answer", s + 1, 30);
+    T_CHECK(n == m && !memcmp(ids, s, sizeof(int) * (size_t)n), "ids");
+    free(ids);
+    T_CHECK(row_encode_generation_prompt(g_tok, "", 8, &ids, &n, &err) == TA_OK && n == 1 &&
+                ids[0] == 1, "empty prompt -> [BOS]");
+    free(ids);
+    T_CHECK(row_encode_generation_prompt(g_nobos, "", 8, &ids, &n, &err) == TA_EINPUT &&
+                strstr(err.msg, "empty prompt") && !ids, "empty without BOS: %s", err.msg);
+    T_CHECK(row_encode_generation_prompt(g_tok, "the answer", m, &ids, &n, &err) == TA_EINPUT &&
+                strstr(err.msg, "max_seq_len is") && !ids, "too long: %s", err.msg);
 }
 
 /* ---- against tools/ref_dataset.py ------------------------------------------------------- */
@@ -949,6 +1104,9 @@ int main(void) {
     t_run("no_bos_no_pad_tokenizer", test_no_bos_no_pad);
     t_run("crlf_bom_blank_lines", test_crlf_bom_blank);
     t_run("multi_response_api", test_multi);
+    t_run("multi_tokenize_later", test_tokenize_later);
+    t_run("fields_pass_through", test_fields_pass_through);
+    t_run("generation_prompt", test_generation_prompt);
     t_run("python_sft_keep_end", test_py_sft_keep_end);
     t_run("python_sft_keep_start", test_py_sft_keep_start);
     t_run("python_preference_keep_end", test_py_pref_keep_end);

@@ -81,7 +81,7 @@ static void test_roundtrip(void) {
     safetensors_writer_meta(&w, "note", "quote \" backslash \\ newline \n end");
     safetensors_writer_meta(&w, "format", "pt2"); /* replaces */
     TaError err = {0};
-    int rc = safetensors_writer_write(&w, tpath("rt.safetensors"), &err);
+    int rc = safetensors_writer_write(&w, tpath("rt.safetensors"), NULL, &err);
     safetensors_writer_free(&w);
     T_CHECK(rc == TA_OK, "write: %s", err.msg);
     T_CHECK(access(tpath("rt.safetensors.tmp"), F_OK) != 0, "tmp file left behind");
@@ -119,8 +119,16 @@ static void test_transposed_writer(void) {
     safetensors_writer_init(&w);
     safetensors_writer_add_transposed(&w, "t", R, Cc, src);
     TaError err = {0};
-    T_CHECK(safetensors_writer_write(&w, tpath("tr.safetensors"), &err) == TA_OK, "%s", err.msg);
+    TaDigest dg;
+    T_CHECK(safetensors_writer_write(&w, tpath("tr.safetensors"), &dg, &err) == TA_OK, "%s", err.msg);
     safetensors_writer_free(&w);
+    /* the size and CRC32 computed while writing = those of the file read back */
+    size_t len;
+    char *bytes = ta_read_file(tpath("tr.safetensors"), &len, &err);
+    T_CHECK(bytes && dg.bytes == len && dg.crc == ta_crc32(0, bytes, len),
+            "digest while writing (%llu bytes, %08x) != file (%zu bytes)",
+            (unsigned long long)dg.bytes, dg.crc, len);
+    free(bytes);
     SafeTensors st;
     T_CHECK(safetensors_open(&st, tpath("tr.safetensors"), &err) == TA_OK, "%s", err.msg);
     int64_t shape[2] = {R, Cc};
@@ -232,7 +240,7 @@ static void test_bad_files(void) {
     SafeWriter w;
     safetensors_writer_init(&w);
     safetensors_writer_add(&w, "w", &s64, 1, big);
-    T_CHECK(safetensors_writer_write(&w, p, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(safetensors_writer_write(&w, p, NULL, &err) == TA_OK, "%s", err.msg);
     safetensors_writer_free(&w);
     struct stat sb;
     T_CHECK(stat(p, &sb) == 0 && truncate(p, sb.st_size - 100) == 0, "truncate");
@@ -303,7 +311,7 @@ static void test_hf_layout(void) {
     T_CHECK(make_model(&m, 2, 2, 8, 5, 70, 3), "config");
     TaError err = {0};
     const char *p = tpath("layout.safetensors");
-    T_CHECK(model_save_safetensors(&m, p, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(model_save_safetensors(&m, p, NULL, &err) == TA_OK, "%s", err.msg);
     SafeTensors st;
     T_CHECK(safetensors_open(&st, p, &err) == TA_OK, "%s", err.msg);
     const int C = 8, L = 2;
@@ -348,7 +356,7 @@ static void test_wrong_shapes(void) {
     T_CHECK(make_model(&a, 2, 4, 64, 32, 100, 1), "config");
     TaError err = {0};
     const char *p = tpath("shapes.safetensors");
-    T_CHECK(model_save_safetensors(&a, p, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(model_save_safetensors(&a, p, NULL, &err) == TA_OK, "%s", err.msg);
     gpt2_free(&a);
 
     T_CHECK(make_model(&b, 2, 4, 32, 32, 100, 1), "config");
@@ -388,7 +396,7 @@ static void test_config_json(void) {
     GPT2Config c = {.max_seq_len = 1024, .vocab_size = 50257, .n_layer = 12, .n_head = 12,
                     .d_model = 768}, r;
     TaError err = {0};
-    T_CHECK(model_config_write(&c, tpath("config.json"), &err) == TA_OK, "%s", err.msg);
+    T_CHECK(model_config_write(&c, tpath("config.json"), NULL, &err) == TA_OK, "%s", err.msg);
     T_CHECK(model_config_read(&r, tpath("config.json"), &err) == TA_OK, "%s", err.msg);
     T_CHECK(r.max_seq_len == 1024 && r.vocab_size == 50257 && r.n_layer == 12 && r.n_head == 12 &&
                 r.d_model == 768 && r.padded_vocab_size == 0, "config round trip");
@@ -463,7 +471,7 @@ static void test_optim_roundtrip(void) {
     a.step = 1234567;
     TaError err = {0};
     const char *p = tpath("optim.safetensors");
-    int rc = optim_save_safetensors(&a, &m, p, &err);
+    int rc = optim_save_safetensors(&a, &m, p, NULL, &err);
     if (rc == TA_OK) rc = optim_load_safetensors(&b, &m, p, &err);
     int same = rc == TA_OK && b.step == a.step && !memcmp(a.m, b.m, a.n * 4) &&
                !memcmp(a.v, b.v, a.n * 4);
@@ -475,7 +483,7 @@ static void test_optim_roundtrip(void) {
     char msg2[1024];
     snprintf(msg2, sizeof msg2, "%s", err.msg);
     /* a model file is not an AdamW file */
-    model_save_safetensors(&m, tpath("notoptim.safetensors"), &err);
+    model_save_safetensors(&m, tpath("notoptim.safetensors"), NULL, &err);
     int rc3 = optim_load_safetensors(&b, &m, tpath("notoptim.safetensors"), &err);
     adamw_free(&a);
     adamw_free(&b);

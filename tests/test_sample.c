@@ -25,6 +25,7 @@
 #include "testhelp.h"
 #include "tinyalign/common.h"
 #include "tinyalign/model.h"
+#include "tinyalign/data.h"
 #include "tinyalign/sample.h"
 #include "tinyalign/tokenizer.h"
 
@@ -781,7 +782,7 @@ static void t_sample_texts(void) {
     SampleGen *g;
     T_CHECK(sample_gen_init(&g, &pol, TOK, &o, 20, &err) == TA_OK, "%s", err.msg);
     int *ids[3], lens[3];
-    for (int i = 0; i < 3; i++) TA_ASSERT(sample_encode_prompt(TOK, prompts[i], &ids[i], &lens[i], &err) == TA_OK);
+    for (int i = 0; i < 3; i++) TA_ASSERT(row_encode_generation_prompt(TOK, prompts[i], 0, &ids[i], &lens[i], &err) == TA_OK);
     T_CHECK(lens[1] == 1 && ids[1][0] == tokenizer_bos_id(TOK), "empty prompt -> [BOS] (got %d ids)", lens[1]);
     SampleResult res[6];
     rc = sample_gen_run(g, (const int *const *)ids, lens, 3, 0, res, NULL, &err);

@@ -7,6 +7,7 @@ PKGS=(
   build-essential pkg-config
   libopenblas-dev libopenblas0-openmp   # BLAS; we link the OpenMP build (shares our thread pool)
   libcjson-dev                          # config and JSONL parsing
+  zlib1g-dev                            # CRC32 of checkpoint files, gzip compression ratio
   libdnnl-dev                           # oneDNN: the bf16 (and optional fp32) matmul backend
   libsentencepiece-dev sentencepiece    # tokenizer shim (C++ lib) and its CLI
   python3 python3-numpy python3-torch python3-sentencepiece   # independent references in tests

@@ -45,6 +45,7 @@ M64 = (1 << 64) - 1
 TIE_EPS = 1e-6
 LEX_DIM = 1024
 ALL_PAIRS_MAX = 100
+NEAR_TIE = 1e-3  # |S_a - S_b| below this is a near tie (round-off between implementations ~1e-5)
 
 
 # ---- RNG: splitmix64-seeded xoshiro256** -----------------------------------------------------
@@ -294,6 +295,15 @@ def offsets(data):
     return off
 
 
+PAIR_KEYS = ("chosen", "rejected", "weight", "chosen_score", "rejected_score")
+
+
+def row_fields(d):
+    """The prompt row's own fields, which every output row keeps (those a pair sets itself,
+    and prompt / responses, excepted)."""
+    return {k: v for k, v in d.items() if k not in ("prompt", "responses") + PAIR_KEYS}
+
+
 def sources_of(a, default="field:embedding"):
     return a.source or [default]
 
@@ -358,6 +368,7 @@ def cmd_pairs(a):
                     o["weight"] = float(w)
                 o["chosen_score"] = scores[c]
                 o["rejected_score"] = scores[r]
+                o.update(row_fields(d))
                 f.write(json.dumps(o, ensure_ascii=False) + "\n")
 
 
@@ -367,6 +378,23 @@ def cmd_divpo(a):
     if a.criterion == "logprob":
         rows = [(d["prompt"], r["text"]) for d in data for r in d["responses"]]
         _, logp = model_features(rows, a.model, a.tokenizer)
+        # S(y) as the engine stores it (objective_sequence_logps: summed in double, kept as
+        # a float); copies of a response tie exactly on both sides. Two DIFFERENT responses
+        # whose S differ by less than float32 round-off between two implementations could
+        # be ordered differently by the engine and by PyTorch, so the test data must have
+        # none: refuse it rather than compare a coin flip.
+        logp = [float(np.float32(x)) for x in logp]
+        off = offsets(data)
+        for p, d in enumerate(data):
+            seen = {}
+            for j, r in enumerate(d["responses"]):
+                seen.setdefault(r["text"], logp[off[p] + j])
+            v = sorted(seen.values())
+            for x, y in zip(v, v[1:]):
+                if y - x < NEAR_TIE:
+                    raise SystemExit(f"{a.inp}: prompt {p + 1}: two different responses have "
+                                     f"log-probs {x!r} and {y!r} (closer than {NEAR_TIE}): a near "
+                                     "tie the selection would hinge on; pick other test data")
     else:
         E = [embed(data, s, a.tokenizer) for s in sources_of(a)]
     with open(a.out, "w") as f:
@@ -387,9 +415,10 @@ def cmd_divpo(a):
             for c, r in divpo_select(scores, a.rho, a.max_pairs, div, Rng(prompt_seed(a.seed, p))):
                 if scores[c] == scores[r] or rs[c]["text"] == rs[r]["text"]:
                     continue
-                f.write(json.dumps({"prompt": d["prompt"], "chosen": rs[c]["text"],
-                                    "rejected": rs[r]["text"], "chosen_score": scores[c],
-                                    "rejected_score": scores[r]}, ensure_ascii=False) + "\n")
+                o = {"prompt": d["prompt"], "chosen": rs[c]["text"], "rejected": rs[r]["text"],
+                     "chosen_score": scores[c], "rejected_score": scores[r]}
+                o.update(row_fields(d))
+                f.write(json.dumps(o, ensure_ascii=False) + "\n")
 
 
 def cmd_diversity(a):

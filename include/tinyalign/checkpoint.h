@@ -12,6 +12,8 @@
  *                       continues bit-exactly
  * and <out_dir>/checkpoints/latest, a text file naming the newest complete checkpoint,
  * written last; <out_dir>/checkpoints/best names the best one when early stopping keeps it.
+ * Every file is fsynced by its writer, which also returns its size and CRC32 for
+ * state.json, so nothing is read back after writing.
  *
  * Atomicity: everything is written into step-%08d.tmp/, each file fsynced, the directory
  * renamed to its final name, the parent fsynced, and only then `latest` replaced (write
@@ -20,6 +22,8 @@
  * Re-saving an existing step moves the old directory to step-N.old first; if a crash
  * lands between the two renames, checkpoint_resolve and the next save put step-N.old
  * back.
+ * A resume verifies the checkpoint once (checkpoint_load_state); reading only the run
+ * config (checkpoint_read_config) does not verify.
  *
  * Fault-injection hook for tests: when the environment variable TINYALIGN_CKPT_DELAY_MS
  * is set, checkpoint_save sleeps that long after writing each file, so a test can
@@ -60,25 +64,51 @@ typedef struct {
     const GPT2 *ref;            /* saved as ref.safetensors */
 } CheckpointContents;
 
-/* Writes <out_dir>/checkpoints/step-%08d/ atomically and points `latest` at it.
- * keep_last_n > 0: afterwards keeps the newest keep_last_n step-* directories, plus the
- * one named by `best` (which does not count against keep_last_n). path_out (may be NULL) receives the directory.
- * Returns TA_OK or TA_ERUNTIME (err names the path; the previous checkpoint is intact). */
+/* Writes <out_dir>/checkpoints/step-%08d/ atomically and points `latest` at it; each
+ * file's size and CRC32 are computed while it is written. is_best: also points `best` at
+ * it (before pruning). keep_last_n > 0: afterwards keeps the newest keep_last_n step-*
+ * directories, plus the one named by `best` when it is older (it never takes one of the
+ * keep_last_n places; a best that is among the newest is not kept twice).
+ * path_out (may be NULL) receives the directory. Returns TA_OK or TA_ERUNTIME (err names
+ * the path; the previous checkpoint is intact). */
 int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_last_n,
-                    char *path_out, size_t cap, TaError *err);
+                    int is_best, char *path_out, size_t cap, TaError *err);
 
-/* Marks dir (a step-* directory under out_dir/checkpoints) as the best: writes `best`. */
-int checkpoint_mark_best(const char *out_dir, const char *dir, TaError *err);
+/* What checkpoint_resolve accepts: for messages, and in lines for --help texts. */
+#define CHECKPOINT_MODEL_FORMS                                                               \
+    "a run directory or its checkpoints/ (the latest checkpoint), the file "                \
+    "RUN/checkpoints/latest or RUN/checkpoints/best, a checkpoint directory "               \
+    "(RUN/checkpoints/step-N) or a model directory (config.json + model.safetensors)"
+#define CHECKPOINT_MODEL_HELP                                                                \
+    "a run directory (its latest checkpoint), RUN/checkpoints/latest\n"                     \
+    "or best, a checkpoint directory, or a model directory\n"                               \
+    "(config.json + model.safetensors, e.g. a `convert` output)"
 
-/* Resolves what a user passed to a checkpoint: a run directory (uses checkpoints/latest),
- * a checkpoints/ directory (uses latest), or a step directory. Writes the step directory
- * into out. TA_EINPUT when there is none ("no checkpoint in runs/x: ..."). */
+/* The one resolver of "a path the user gave -> a model or checkpoint directory", used by
+ * every command and config key that takes a model. Accepts, in this order:
+ *   a file holding one line "step-N" (RUN/checkpoints/latest or best) -> the directory
+ *     it names, beside it;
+ *   a directory with model.safetensors or state.json (a checkpoint, or a plain model
+ *     directory such as a `convert --from hf` output) -> itself;
+ *   a run directory (RUN/checkpoints/latest) or its checkpoints/ directory (latest) ->
+ *     the checkpoint `latest` names (a step-N.old left by a crash is put back first);
+ *   a directory with config.json but no checkpoints/ -> itself (loading then says which
+ *     file is missing).
+ * Writes the directory into out. TA_EINPUT otherwise, with one message naming path and
+ * listing CHECKPOINT_MODEL_FORMS, or "RUN/checkpoints/latest names step-N, which does not
+ * exist". */
 int checkpoint_resolve(const char *path, char *out, size_t cap, TaError *err);
+
+/* Reads dir/state.json (format and engine version checked) and returns the run config it
+ * holds in *config_json (malloc'd JSON text; caller frees). Does not read or verify the
+ * other files: checkpoint_load_state does, once, when the run resumes. TA_EINPUT naming
+ * the file when it is missing, malformed, of another version or holds no config. */
+int checkpoint_read_config(const char *dir, char **config_json, TaError *err);
 
 /* Reads and verifies dir/state.json: format version, engine version, every listed file's
  * size and CRC32. Fills state and (if not NULL) *config_json (malloc'd; caller frees).
  * TA_EINPUT with a message naming the file and what is wrong (flipped byte -> checksum
- * mismatch; missing file; other engine version). */
+ * mismatch; missing file; other engine version; a model directory without state.json). */
 int checkpoint_load_state(const char *dir, TrainState *state, char **config_json,
                           TaError *err);
 

@@ -2,7 +2,7 @@
  * allocation and file I/O, the error struct user-input errors travel in, a seeded RNG,
  * and a wall clock. Nothing here knows about models or data.
  *
- * Error tiers (STYLE.md §5):
+ * Error tiers:
  *   TA_ASSERT        impossible state (a programmer error): prints file:line and aborts;
  *   ta_malloc/ta_fopen  resource failures: print what failed, the path and a hint, exit 1;
  *   TaError          user-input errors (config, CLI, datasets, files): filled by the callee,
@@ -17,7 +17,7 @@
 
 #define TA_VERSION "0.1.0"
 
-/* Exit statuses (DESIGN.md "Command line"). */
+/* Process exit statuses. */
 enum { TA_OK = 0, TA_ERUNTIME = 1, TA_EINPUT = 2 };
 
 /* Always-on assert: an impossible state, never user input. */
@@ -40,15 +40,26 @@ int ta_err(TaError *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Checked allocation: never returns NULL; on failure prints the size and `what`, exits 1.
- * Memory is freed with free(). ta_calloc zero-fills. */
+ * Memory is freed with free(). ta_calloc zero-fills; ta_realloc resizes p (NULL = new);
+ * ta_strdup copies a string. */
 void *ta_malloc(size_t n, const char *what);
 void *ta_calloc(size_t n, const char *what);
+void *ta_realloc(void *p, size_t n, const char *what);
+char *ta_strdup(const char *s, const char *what);
 /* 64-byte aligned, zero-filled; free with free(). */
 void *ta_aligned_alloc(size_t n, const char *what);
 
 /* Reads a whole file into a malloc'd buffer (NUL-terminated; *len excludes the NUL).
  * Returns NULL and fills err with the path and the OS reason on failure. */
 char *ta_read_file(const char *path, size_t *len, TaError *err);
+
+/* Size and CRC32 of the bytes a writer put in a file, computed while writing (so a
+ * checkpoint never re-reads what it just wrote). Writers that take a TaDigest* fill it
+ * when it is not NULL. */
+typedef struct {
+    uint64_t bytes;
+    uint32_t crc;
+} TaDigest;
 
 /* Writes buf to path atomically: path.tmp, fsync, rename, fsync of the directory.
  * Returns TA_OK or TA_ERUNTIME with err filled. */
@@ -73,6 +84,11 @@ typedef struct {
 void ta_buf_add(TaBuf *b, const char *s, size_t len);
 void ta_buf_puts(TaBuf *b, const char *s);
 void ta_buf_printf(TaBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal: quoted; '"', '\\' and control characters escaped
+ * (\n, \t, \r, \b, \f, else \u00XX); other bytes copied, so valid UTF-8 in gives valid
+ * UTF-8 JSON out. The one JSON string writer of the engine (logs, configs, safetensors
+ * headers); object trees are written with cJSON. */
+void ta_buf_json_string(TaBuf *b, const char *s);
 
 /* Monotonic wall clock in seconds. */
 double ta_now(void);
@@ -94,8 +110,21 @@ double ta_rng_normal(TaRng *r);
 /* In-place Fisher–Yates shuffle of n uint32 ids. */
 void ta_rng_shuffle_u32(TaRng *r, uint32_t *a, size_t n);
 
-/* CRC32 (IEEE 802.3, as zlib's crc32) of a buffer, continuing from crc (start with 0). */
+/* CRC32 (IEEE 802.3) of a buffer, continuing from crc (start with 0): zlib's crc32. */
 uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len);
+
+/* 64-bit FNV-1a over bytes, continuing from h (start with TA_FNV1A_INIT): a fast,
+ * portable, non-cryptographic hash for cache keys and hashed features. */
+#define TA_FNV1A_INIT 0xCBF29CE484222325ULL
+uint64_t ta_fnv1a(uint64_t h, const void *p, size_t n);
+
+/* "Did you mean": the optimal string alignment distance (Levenshtein plus adjacent
+ * transpositions), case-insensitive, strings cut at 63 bytes; the largest distance worth
+ * suggesting for a word of len bytes (0 for 1-2, 1 for 3-5, then max(2, len / 4)); and
+ * the candidate closest to word within that distance (first on ties), or NULL. */
+int ta_edit_distance(const char *a, const char *b);
+int ta_suggest_max_distance(size_t len);
+const char *ta_suggest(const char *word, const char *const *cands, int n);
 
 /* Thread control: the number of threads the engine uses for OpenMP and OpenBLAS.
  * ta_set_threads(n) sets both pools to n (n <= 0: keep the default = cores). */

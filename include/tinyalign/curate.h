@@ -12,7 +12,7 @@
  *                final layer-norm output (acts.lnf) of gpt2_forward on [BOS] prompt response,
  *                i.e. the hidden states after reading each response token (the prompt
  *                positions and the EOS are left out, so two responses are compared by what
- *                they say, in context). Sequences follow data.h's convention with max_len =
+ *                they say, in context). Rows follow data.h's row convention with max_len =
  *                maxT + 1 and max_prompt_len = maxT / 2 (keep_end); the tokenizer is
  *                DIR/tokenizer.model unless one is given;
  *   lexical      built in, no model: hashed features of the text into CURATE_LEXICAL_DIM
@@ -139,49 +139,26 @@ typedef int (*CurateDiversityFn)(double *d, const int *idx, int n, void *ctx, Ta
 int curate_divpo_select(CuratePair *out, const double *scores, int n, double rho, int max_pairs,
                         CurateDiversityFn div, void *ctx, TaRng *rng, TaError *err);
 
-/* ---- multi-response data ---------------------------------------------------------------- */
-/* A CurateSet is the multi-response data as the curate commands see it: prompts, response
- * texts and scores, the source line of each prompt, and (when loaded from a file) the
- * parsed JSON of every line, so outputs keep every field the user had. Responses are
- * numbered globally: prompt i owns [curate_set_first(i), + curate_set_count(i)). */
-typedef struct CurateSet CurateSet;
+/* ---- embeddings and log-probs of a multi-response dataset --------------------------------
+ * The data is a DS_MULTI Dataset (data.h: the one multi-response reader), loaded without a
+ * tokenizer; model: sources tokenize it with the model's tokenizer (dataset_tokenize), so
+ * they take it non-const. Responses are numbered globally (DataRow.first + j). */
 
-/* Reads a multi-response JSONL file. Blank lines are skipped (and counted in line numbers).
- * Errors (TA_EINPUT, "FILE:LINE[:COL]: ..." naming the field): invalid JSON, not an
- * object, missing / non-string / empty "prompt" or responses[j].text, "responses" not a
- * non-empty array of objects, a "score" that is not a finite number, invalid UTF-8, and an
- * empty file ("FILE: no examples (the file is empty or only blank lines)"). */
-int curate_set_load(CurateSet **out, const char *path, TaError *err);
-/* A view of a loaded DS_MULTI Dataset (which must outlive the set): texts, scores and the
- * "embedding" field are available, other fields are not (the Dataset does not keep them). */
-int curate_set_from_dataset(CurateSet **out, const Dataset *d, TaError *err);
-void curate_set_free(CurateSet *s); /* NULL is fine */
-
-const char *curate_set_path(const CurateSet *s);
-size_t curate_set_num_prompts(const CurateSet *s);
-size_t curate_set_num_responses(const CurateSet *s);
-const char *curate_set_prompt(const CurateSet *s, size_t i);
-long curate_set_line(const CurateSet *s, size_t i); /* 1-based line of prompt i */
-size_t curate_set_first(const CurateSet *s, size_t i);
-int curate_set_count(const CurateSet *s, size_t i);
-const char *curate_set_text(const CurateSet *s, size_t r);
-/* Response r's score into *score (0 when none); returns 1 when it has one. */
-int curate_set_score(const CurateSet *s, size_t r, double *score);
-
-/* The embedding of every response from src: *emb (num_responses, *dim), malloc'd, caller
+/* The embedding of every response from src: *emb (responses, *dim), malloc'd, caller
  * frees. tokenizer: the SentencePiece model for model: sources (NULL = DIR/tokenizer.model).
  * field: errors (TA_EINPUT, FILE:LINE, the response and the field): missing, not an array
  * of finite numbers, empty, a length other than the first vector's (whose line is named),
  * all zeros (no direction, so no cosine). model: errors name the directory. */
-int curate_set_embed(const CurateSet *s, const CurateSource *src, const char *tokenizer,
-                     float **emb, int *dim, TaError *err);
+int curate_embed(Dataset *d, const CurateSource *src, const char *tokenizer, float **emb,
+                 int *dim, TaError *err);
 
-/* Sum log-probability of every response under the model in model_dir, *logp (num_responses)
- * malloc'd: S(y) = sum of log p over the response's target tokens INCLUDING the EOS (the
- * same tokens the objectives' logps cover, data.h's loss_mask), with data.h's sequence
- * convention and max_len = maxT + 1, max_prompt_len = maxT / 2, keep_end. */
-int curate_set_logprobs(const CurateSet *s, const char *model_dir, const char *tokenizer,
-                        double **logp, TaError *err);
+/* Sum log-probability of every response under the model in model_dir, *logp (responses)
+ * malloc'd: S(y) = objective_sequence_logps of the row [BOS] prompt response [EOS] (data.h's
+ * row convention with max_len = maxT + 1, max_prompt_len = maxT / 2, keep_end), i.e. the
+ * response tokens and the EOS, the S every objective uses. Identical (prompt, response)
+ * rows are computed once, so they get bit-identical values (ties stay ties). */
+int curate_logprobs(Dataset *d, const char *model_dir, const char *tokenizer, double **logp,
+                    TaError *err);
 
 /* ---- the commands (called by `tinyalign curate ...`; usable from C) --------------------- */
 /* Summaries go to opt->log when it is not NULL. Outputs are written atomically (OUT.tmp,
@@ -201,10 +178,10 @@ typedef struct {
     size_t degenerate;      /* prompts whose weights are all 0 (see above) */
 } CurateDeviationStats;
 
-/* `curate deviation`: every line of in written to out with, on each response,
- * "deviation" (one source) or "deviation/<spec>" per source (raw d_i^k, over all the
- * prompt's responses) and "weight" added (replacing earlier "deviation", "deviation/..."
- * and "weight" fields). Prompts with one response are written unchanged. */
+/* `curate deviation`: every line of in written to out (every field kept) with, on each
+ * response, "deviation" (one source) or "deviation/<spec>" per source (raw d_i^k, over all
+ * the prompt's responses) and "weight" added (replacing earlier "deviation",
+ * "deviation/..." and "weight" fields). Prompts with one response are written unchanged. */
 int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats *st,
                          TaError *err);
 
@@ -236,7 +213,8 @@ typedef struct {
 } CuratePairsStats;
 
 /* `curate pairs`: preference JSONL, one line per pair
- *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score"}
+ *   {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score", <the prompt
+ *    row's own fields but those six>}
  * weight = the chosen's weight. Weights: with sources, computed per prompt over the
  * multiset of the responses in that prompt's (kept) pairs, as SEEDS 2.3 step 4 does;
  * without sources, the responses' "weight" fields when every response has one (e.g. from
@@ -270,7 +248,8 @@ typedef struct {
 } CurateDivpoStats;
 
 /* `curate divpo`: preference JSONL {"prompt", "chosen", "rejected", "chosen_score",
- * "rejected_score"} (no weight: plain DPO). Criterion deviation: u_i of the pool (the
+ * "rejected_score", <the prompt row's own fields but those and "weight">} (no weight:
+ * plain DPO). Criterion deviation: u_i of the pool (the
  * normalised deviation of SEEDS 2.3, recomputed inside High and inside Low); logprob:
  * D(y) = -S(y), less likely = more diverse. Zipped pairs with equal scores or identical
  * texts are dropped (counted). Every response needs a "score". */

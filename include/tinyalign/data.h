@@ -1,14 +1,11 @@
 /* data.h — what the trainer feeds the model: Batches, built from token shards
- * (pretraining) or from TRL-format JSONL datasets (SFT, preference, multi-response).
+ * (pretraining) or from TRL-format JSONL datasets (SFT, preference, multi-response); the
+ * row convention [BOS] prompt response [EOS] with its truncation (stated once, below);
+ * and the one reader / writer of rows that keep the user's own fields (multi-response
+ * files, prompt files) for sample, curate and score.
  *
- * Sequence convention for JSONL examples (documented in the README):
- *   seq = [BOS] prompt_ids completion_ids [EOS]           (BOS only if the tokenizer has one)
- *   tokens[t] = seq[t], targets[t] = seq[t+1] for t < len(seq) - 1, -1 beyond (padding)
- *   loss_mask[t] = 1 iff targets[t] is a completion token (the EOS included), so prompt
- *   and padding never count. Padding tokens are the pad id (or EOS, or 0).
  * Preference batches hold P pairs in 2P rows: rows [0, P) chosen, rows [P, 2P) rejected,
  * row i and row P + i are the same pair (same prompt, same truncation of the prompt).
- *
  * Shuffling is by example, seeded, a new permutation per epoch derived from (seed, epoch),
  * so a DataCursor {epoch, pos} is all a checkpoint needs to resume the exact order.
  */
@@ -67,34 +64,126 @@ int token_data_vocab_size(const TokenData *d);
 /* Fills batch rows from windows window_ids[0..n) of split (0 train, 1 val). */
 void token_data_fill(const TokenData *d, int split, const uint32_t *window_ids, int n, Batch *b);
 
-/* ---- JSONL datasets (TRL field names) --------------------------------------------------- */
-typedef enum { DS_SFT = 0, DS_PREFERENCE, DS_MULTI } DatasetKind;
+/* ---- the row convention (src/data/row.c: the one place it is written) -------------------
+ * Everything that turns text into model rows goes through these functions: the JSONL
+ * datasets, curate's model: features and logprob criterion, scorers, and generation
+ * prompts. A (prompt, response) row is
+ *   prompt_ids = encode(prompt), resp_ids = encode(response), each encoded on its own (the
+ *   tokenizer adds no specials), then  seq = [BOS] prompt_ids resp_ids [EOS]
+ *   with BOS only when the tokenizer has one; the tokenizer must have an EOS.
+ * Truncation, in this order:
+ *   1. prompt: when len([BOS] + prompt_ids) > max_prompt_len, prompt_ids is cut to
+ *      max_prompt_len - (1 if BOS) tokens: keep_end keeps its last tokens (those next to
+ *      the response), keep_start its first ones. BOS always stays in front. (TRL cuts the
+ *      BOS away with the prompt's start in keep_end mode; we do not.) Every response of a
+ *      prompt (the chosen and the rejected of a pair) shares the cut.
+ *   2. response: when the whole row still exceeds max_len, resp_ids + [EOS] is cut at its
+ *      end so the row is exactly max_len tokens; the EOS is then absent (the model is not
+ *      taught to stop at a point where the text did not stop).
+ *   It is an error when not one response token fits after step 1 (only possible when
+ *   max_prompt_len >= max_len), and when the row has fewer than 2 tokens (nothing to
+ *   predict).
+ * A row in a Batch, for L = len(seq) and P = len([BOS] + kept prompt):
+ *   tokens[t] = seq[t], targets[t] = seq[t+1] for t < L-1; tokens = pad and targets = -1
+ *   for t >= L-1; loss_mask[t] = 1 iff P-1 <= t < L-1 (the target is a response token or
+ *   the EOS); lengths = L-1.
+ * A generation prompt is [BOS] prompt_ids, never cut (row_encode_generation_prompt).
+ * Error messages of these functions name the field but not the file: callers prefix
+ * "FILE:LINE: ". */
 typedef enum { TRUNC_KEEP_END = 0, TRUNC_KEEP_START } TruncationMode;
 
 typedef struct {
-    int max_len;         /* max tokens of a whole sequence (BOS + prompt + completion + EOS) */
-    int max_prompt_len;  /* max prompt tokens (BOS included) */
+    int max_len;         /* max tokens of a whole row (BOS + prompt + response + EOS), >= 2 */
+    int max_prompt_len;  /* max prompt tokens (BOS included), >= 1 */
     TruncationMode truncation_mode; /* which part of an over-long prompt to keep */
 } DatasetOptions;
 
+/* The tokenizer and the options of one tokenization. */
+typedef struct {
+    const Tokenizer *tok; /* borrowed */
+    DatasetOptions opt;
+    int bos, eos, pad;    /* bos -1 when the tokenizer has none; pad = its pad, else EOS */
+} RowFormat;
+
+/* Checks the options (max_len >= 2, max_prompt_len >= 1, a known mode) and that the
+ * tokenizer has an EOS. TA_EINPUT with a message naming the option otherwise. */
+int row_format_init(RowFormat *f, const Tokenizer *tok, const DatasetOptions *opt, TaError *err);
+
+/* A prompt after step 1. */
+typedef struct {
+    int *ids;     /* (len) [BOS] + the kept prompt tokens; malloc'd (row_prompt_free) */
+    int len;      /* P */
+    int full_len; /* BOS + every prompt token: > len when the prompt was cut */
+} RowPrompt;
+
+/* Encodes and cuts a prompt. TA_EINPUT ('field "prompt": ...') when the tokenizer rejects
+ * it. */
+int row_prompt_encode(const RowFormat *f, const char *prompt, RowPrompt *p, TaError *err);
+void row_prompt_free(RowPrompt *p); /* safe on a zeroed struct */
+
+/* Row [BOS] prompt response [EOS] into seq (room for f->opt.max_len ints), step 2
+ * applied: *len = L, *cut = 1 when the response was cut. field names the response in
+ * messages ("completion", "responses[2].text"). TA_EINPUT when the tokenizer rejects the
+ * response, when no response token fits, or when L < 2. */
+int row_encode(const RowFormat *f, const RowPrompt *p, const char *response, const char *field,
+               int *seq, int *len, int *cut, TaError *err);
+
+/* Writes an encoded row into batch row b_row (positions up to b->T, which the caller set,
+ * >= len - 1), padded with pad as above. */
+void batch_set_row(Batch *b, int b_row, const int *seq, int len, int prompt_len, int pad);
+
+/* The generation prompt [BOS] + encode(prompt) (BOS only when the tokenizer has one),
+ * never cut: *ids malloc'd (caller frees), *n in [1, max_seq_len - 1]. TA_EINPUT when the
+ * tokenizer rejects the text, when the prompt has no token (empty, and no BOS), or when it
+ * leaves no room to generate ("the prompt has N tokens (BOS included) but the model's
+ * max_seq_len is M ..."). max_seq_len <= 0 skips the length check. */
+int row_encode_generation_prompt(const Tokenizer *tok, const char *prompt, int max_seq_len,
+                                 int **ids, int *n, TaError *err);
+
+/* ---- JSONL datasets (TRL field names) ---------------------------------------------------
+ * One JSON object per line; blank lines are skipped and counted. Kinds:
+ *   DS_SFT         {"prompt": str, "completion": str}               (other fields ignored)
+ *   DS_PREFERENCE  {"prompt": str, "chosen": str, "rejected": str, "weight"?: number >= 0}
+ *   DS_MULTI       {"prompt": str, "responses": [{"text": str, "score"?: number,
+ *                   "embedding"?: [number, ...], ...}, ...], ...}: every (prompt, response)
+ *                   pair is one SFT example, in file order
+ *   DS_PROMPTS     {"prompt": str, ...}: prompts to generate from (the prompt may be empty);
+ *                  never tokenized here (row_encode_generation_prompt does that).
+ * DS_MULTI and DS_PROMPTS keep what the user put in a line: every member of the row other
+ * than "prompt" and "responses", and every member of a response other than "text"
+ * ("score" included), stays as written (DataField: the member's JSON text, byte for byte),
+ * in file order, for the writers below to splice into their output. */
+typedef enum { DS_SFT = 0, DS_PREFERENCE, DS_MULTI, DS_PROMPTS } DatasetKind;
+
 typedef struct Dataset Dataset;
 
-/* Reads and tokenizes a whole JSONL file. Errors (exit status 2 material): not JSON
- * (file:line:column), missing / mistyped field (its name), empty prompt or response,
- * invalid UTF-8, identical chosen and rejected, a negative or non-numeric weight, a
- * response that does not fit in max_len after the prompt is cut, an empty file: TA_EINPUT
- * with a message naming file and line. */
+/* Reads a whole JSONL file and, when tok is not NULL, tokenizes it (opt: the row
+ * convention above). tok == NULL (and opt == NULL) is allowed for DS_MULTI (text only:
+ * dataset_tokenize later, or never) and required for DS_PROMPTS. Errors (exit status 2
+ * material): not JSON (file:line:column), missing / mistyped field (its name), empty
+ * prompt (except DS_PROMPTS) or response, invalid UTF-8, identical chosen and rejected, a
+ * negative or non-numeric weight, a non-finite score, a malformed embedding or one whose
+ * length differs from the file's first, a response that does not fit in
+ * max_len after the prompt is cut, an empty file ("FILE: no examples"): TA_EINPUT with one
+ * message naming file and line. */
 int dataset_load(Dataset **out, const char *path, DatasetKind kind, const Tokenizer *tok,
                  const DatasetOptions *opt, TaError *err);
 void dataset_free(Dataset *d);
-size_t dataset_size(const Dataset *d); /* examples (pairs for preference) */
+/* (Re)tokenizes a DS_MULTI dataset, replacing rows an earlier tokenization made: e.g. a
+ * model's own tokenizer and limits for scoring. Errors as dataset_load's, naming file:line. */
+int dataset_tokenize(Dataset *d, const Tokenizer *tok, const DatasetOptions *opt, TaError *err);
+size_t dataset_size(const Dataset *d); /* examples: pairs (preference), responses (multi),
+                                        * prompts (prompts) */
+const char *dataset_path(const Dataset *d);
 /* How many examples had their prompt or response truncated (printed and logged). */
 size_t dataset_num_truncated(const Dataset *d);
-/* Rows one example occupies in a batch: 1 (sft), 2 (preference). */
+/* Rows one example occupies in a batch: 1 (sft, multi), 2 (preference). */
 int dataset_rows_per_example(const Dataset *d);
-/* Builds a batch from examples ids[0..n): SFT -> n rows; preference -> 2n rows in the
- * pair layout above. T = the longest row (<= max_len - 1). */
+/* Builds a batch from examples ids[0..n) of a tokenized dataset: SFT and multi -> n rows;
+ * preference -> 2n rows in the pair layout above. T = the longest row (<= max_len - 1). */
 void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b);
+/* L = the tokens of example i's row (its first row for preference), for sizing batches. */
+int dataset_example_len(const Dataset *d, size_t i);
 /* A stable hash of the dataset content + tokenization settings (for the reference
  * log-prob cache key). */
 uint64_t dataset_hash(const Dataset *d);
@@ -103,24 +192,78 @@ uint64_t dataset_hash(const Dataset *d);
 DatasetKind dataset_kind(const Dataset *d);
 long dataset_line(const Dataset *d, size_t i);
 
-/* ---- multi-response datasets (DS_MULTI) ------------------------------------------------
- * {"prompt": str, "responses": [{"text": str, "score"?: number, "embedding"?: [number]}]}
- * For dataset_fill / dataset_size every (prompt, response) pair is one SFT example, in file
- * order (prompt 0's responses first). The prompts, responses, scores and embeddings stay
- * accessible as loaded for the curate commands. dataset_load accepts tok == NULL (and opt
- * == NULL) for DS_MULTI only: the text is kept but nothing is tokenized, so dataset_fill
- * must not be called and dataset_num_truncated is 0. Strings are NUL-terminated, owned by
- * the Dataset. Every embedding in one file has the same length. */
-size_t dataset_multi_num_prompts(const Dataset *d);
-const char *dataset_multi_prompt(const Dataset *d, size_t i);
-int dataset_multi_num_responses(const Dataset *d, size_t i);
-/* Response j of prompt i: its text; its score and *has_score = 1, or 0 and 0 when it has
- * none; its embedding and length, or NULL and 0. Any out-pointer may be NULL. */
-void dataset_multi_response(const Dataset *d, size_t i, int j, const char **text,
-                            double *score, int *has_score, const float **emb, int *emb_dim);
-/* The example index (for dataset_fill) of response j of prompt i. */
-size_t dataset_multi_example(const Dataset *d, size_t i, int j);
-/* The embedding length shared by the file's embeddings; 0 when none has one. */
-int dataset_multi_embedding_dim(const Dataset *d);
+/* ---- rows with their own fields (DS_MULTI, DS_PROMPTS) ----------------------------------- */
+/* A member of a JSONL object that the reader did not interpret, kept as written. */
+typedef struct {
+    const char *key;   /* the member's name, unescaped */
+    const char *json;  /* the member as JSON text: "name":value (the name and the value byte
+                        * for byte as in the file, joined by one ':') */
+    const char *value; /* the value's JSON text (the end of json) */
+} DataField;
+
+typedef struct {
+    const DataField *f; /* (n) in file order */
+    int n;
+} DataFields;
+
+/* Row i (a prompt line) of a DS_MULTI or DS_PROMPTS dataset. Strings are owned by the
+ * Dataset. Responses are numbered globally: row i owns [first, first + n_responses), and
+ * the global index of a response is also its example index for dataset_fill. */
+typedef struct {
+    const char *prompt;
+    long line;          /* 1-based line in the file */
+    size_t first;       /* global index of the first response */
+    int n_responses;    /* 0 for DS_PROMPTS */
+    DataFields extra;   /* every member but "prompt" and "responses" */
+    int n_before;       /* how many of them came before "responses" (writers keep the order) */
+} DataRow;
+
+typedef struct {
+    const char *text;
+    double score;            /* 0 when none */
+    int has_score;
+    const float *embedding;  /* "embedding" (read and checked at load: a non-empty array of
+                              * finite numbers, one length per file), or NULL */
+    int embedding_dim;       /* 0 when none */
+    DataFields extra;        /* every member but "text" ("score" and "embedding" too, as
+                              * written) */
+} DataResponse;
+
+size_t dataset_num_rows(const Dataset *d); /* prompts */
+void dataset_row(const Dataset *d, size_t i, DataRow *out);
+void dataset_response(const Dataset *d, size_t r, DataResponse *out); /* global index */
+
+/* The field named key (the first one when the line repeats it), or NULL. */
+const DataField *data_fields_find(const DataFields *f, const char *key);
+/* A field's value as a finite number: TA_OK, or TA_EINPUT (message: 'field "KEY" must be a
+ * finite number, found ...'). */
+int data_field_number(const DataField *f, double *out, TaError *err);
+/* A field's value as text: a string's content (unescaped), else the value's JSON text.
+ * Returns a malloc'd string (caller frees). */
+char *data_field_text(const DataField *f);
+
+/* The vector field `key` of every response of a DS_MULTI dataset: *out (responses, *dim)
+ * malloc'd (caller frees). TA_EINPUT naming FILE:LINE and responses[j] when a response
+ * lacks it, or it is not a non-empty array of finite float numbers, or its length differs
+ * from the first one's. */
+int dataset_vectors(const Dataset *d, const char *key, float **out, int *dim, TaError *err);
+
+/* ---- writing rows (JSONL output that keeps the user's fields) ----------------------------
+ * Writers build a line in a TaBuf; keys in `skip` (NULL-terminated; an entry ending in '*'
+ * drops every key with that prefix) are left out of the kept fields, so a writer that sets
+ * a field itself ("weight", "responses") replaces the user's. */
+void jsonl_put_string(TaBuf *b, const char *s); /* a JSON string literal */
+void jsonl_put_number(TaBuf *b, double v);      /* cJSON's format: "%d" for integers, else
+                                                 * the shortest of %.15g / %.17g that
+                                                 * reads back the same double */
+/* Appends ",<json>" for every field of f not in skip. */
+void jsonl_put_fields(TaBuf *b, const DataFields *f, const char *const *skip);
+/* {"prompt":P,<the row's fields before "responses">,"responses":[   — the caller writes
+ * the response objects, then jsonl_put_row_end. */
+void jsonl_put_row_start(TaBuf *b, const DataRow *r, const char *const *skip);
+/* ],<the row's other fields>}\n */
+void jsonl_put_row_end(TaBuf *b, const DataRow *r, const char *const *skip);
+/* {"text":T,<the response's fields not in skip>   — the caller adds its fields and '}'. */
+void jsonl_put_response_start(TaBuf *b, const DataResponse *r, const char *const *skip);
 
 #endif

@@ -11,12 +11,10 @@
  *                     concatenation (texts joined by " ", so n-grams do span responses), a
  *                     term with no n-gram counts 0 (SEEDS 2.6; range [0, 4]);
  *   compression_ratio bytes of the texts joined by " " / bytes of their gzip member (lower =
- *                     more diverse). The gzip member is written by our own DEFLATE encoder
- *                     (diversity_gzip: zlib's level-9 lazy matching and Huffman trees, a block
- *                     per 16383 symbols, the cheapest of stored / fixed / dynamic codes, an
- *                     18-byte gzip header + trailer), because zlib is not a dependency; its
- *                     output equals Python's gzip.compress(data, 9, mtime=0) byte for byte on
- *                     everything we tried (tests/test_curate.c checks a set of strings).
+ *                     more diverse). The gzip member is zlib's deflate at level 9 (memLevel
+ *                     8, default strategy) in a gzip wrapper, i.e. exactly the bytes of
+ *                     Python's gzip.compress(data, 9, mtime=0) (tests/test_curate.c checks
+ *                     a set of strings against Python).
  * Whitespace = space, \t, \n, \v, \f, \r (ASCII; Python's str.split() also splits on Unicode
  * spaces). Overall = the mean over the scored prompts of each per-prompt value (macro).
  */
@@ -59,15 +57,12 @@ typedef struct {
     size_t n_scored;
 } DiversityReport;
 
-/* Metrics of a loaded DS_MULTI dataset (tokenized or not). field: sources other than
- * field:embedding are rejected (the Dataset keeps only "embedding"). Returns TA_OK with
- * *out filled (free with diversity_report_free), or TA_EINPUT with err naming the file and
- * line (e.g. a response without an embedding), or the model directory. */
-int diversity_metrics(const Dataset *d, const DiversityOptions *opt, DiversityReport *out,
+/* Metrics of a DS_MULTI dataset (data.h; loaded with or without a tokenizer; model:
+ * sources re-tokenize it, hence non-const). Returns TA_OK with *out filled (free with
+ * diversity_report_free), or TA_EINPUT with err naming the file and line (e.g. a response
+ * without the field of a field: source), or the model directory. */
+int diversity_metrics(Dataset *d, const DiversityOptions *opt, DiversityReport *out,
                       TaError *err);
-/* The same over a CurateSet (what `curate diversity` uses; any field: source works). */
-int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, DiversityReport *out,
-                          TaError *err);
 void diversity_report_free(DiversityReport *r); /* safe on a zeroed report */
 
 /* One JSON object: {"prompts", "responses", "skipped_single_response", "sources": [...],
@@ -84,8 +79,8 @@ double diversity_distinct_n(const char *const *texts, int n, int order);
 double diversity_ngram_diversity(const char *const *texts, int n);
 /* bytes of the texts joined by " " / bytes of diversity_gzip of them; 0 for empty text. */
 double diversity_compression_ratio(const char *const *texts, int n);
-/* A gzip member (RFC 1952) of data[0..len): Python's header (mtime 0, XFL 2, OS 3, no
- * name), DEFLATE-coded as described above, CRC32 and size trailer. Returns malloc'd bytes (caller frees) and their count in *out_len. */
+/* A gzip member (RFC 1952) of data[0..len) as described above (header: mtime 0, XFL 2,
+ * OS 3, no name). Returns malloc'd bytes (caller frees) and their count in *out_len. */
 unsigned char *diversity_gzip(const void *data, size_t len, size_t *out_len);
 
 #endif

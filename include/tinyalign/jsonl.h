@@ -47,6 +47,25 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
 /* "a string", "a number", "an array", "an object", "a boolean", "null". */
 const char *jsonl_type_name(const cJSON *v);
 
+/* Where the members of a JSON object lie in its text, so a reader can keep a member exactly
+ * as the user wrote it (numbers, escapes, nesting) instead of re-printing what cJSON
+ * parsed. */
+typedef struct {
+    size_t key, key_end;     /* the name's string literal, quotes included: [key, key_end) */
+    size_t value, value_end; /* the value's text: [value, value_end) */
+} JsonlMember;
+
+/* Scans the object whose '{' is at s[at] (text cJSON accepted, so it is valid JSON) and
+ * fills m[0..) with its members in order, at most cap. Returns the member count (which the
+ * caller compares with cJSON_GetArraySize of the parsed object), or -1 when the text is
+ * not an object or there are more than cap members. *end (may be NULL) receives the
+ * offset just past the closing '}'. */
+int jsonl_scan_object(const char *s, size_t n, size_t at, JsonlMember *m, int cap, size_t *end);
+
+/* The same for the array whose '[' is at s[at]: fills items[0..) with the offset where each
+ * element's text starts. Returns the element count, or -1 (not an array, more than cap). */
+int jsonl_scan_array(const char *s, size_t n, size_t at, size_t *items, int cap);
+
 /* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms, surrogates,
  * code points above U+10FFFF, stray or missing continuation bytes), or -1 when valid. */
 long jsonl_utf8_invalid_at(const char *s, size_t n);

@@ -42,7 +42,8 @@ void log_progress(Logger *lg, long step, long max_steps, double loss, double lr,
 /* Formats seconds as "1h02m", "3m05s" or "12.3s". */
 void log_format_duration(double s, char *buf, size_t cap);
 
-/* Appends a JSON string literal (quoted, escaped) for s to buf (size cap, NUL-terminated). */
+/* Appends the JSON string literal of s (ta_buf_json_string) to buf (size cap,
+ * NUL-terminated); leaves buf unchanged when it does not fit. */
 void log_json_string(char *buf, size_t cap, const char *s);
 
 #endif

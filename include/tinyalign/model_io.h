@@ -37,9 +37,10 @@
 #include "tinyalign/optim.h"
 
 /* Writes m's parameters to path (atomically) under the HF names above, with metadata
- * "format" = "pt" (what transformers expects) and "tinyalign_version".
- * Returns TA_OK or TA_ERUNTIME (err names the path). */
-int model_save_safetensors(const GPT2 *m, const char *path, TaError *err);
+ * "format" = "pt" (what transformers expects) and "tinyalign_version"; digest (may be
+ * NULL) receives the file's size and CRC32. Returns TA_OK or TA_ERUNTIME (err names the
+ * path). */
+int model_save_safetensors(const GPT2 *m, const char *path, TaDigest *digest, TaError *err);
 
 /* Loads path into m, which gpt2_init has already sized for the right config. Every
  * expected tensor must be present with exactly the expected shape; unexpected tensors
@@ -54,8 +55,9 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err);
  * activation other than gelu_new, layer_norm_epsilon != 1e-5, untied embeddings, ...);
  * other keys are ignored. Returns TA_OK or TA_EINPUT naming the file and key. */
 int model_config_read(GPT2Config *cfg, const char *path, TaError *err);
-/* Writes cfg as an HF GPT-2 config.json (atomically). TA_OK or TA_ERUNTIME. */
-int model_config_write(const GPT2Config *cfg, const char *path, TaError *err);
+/* Writes cfg as an HF GPT-2 config.json (atomically); digest as above. TA_OK or
+ * TA_ERUNTIME. */
+int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest, TaError *err);
 
 /* Reads dir/config.json, checks it (gpt2_config_check), gpt2_init(m, cfg, with_grads) and
  * loads dir/model.safetensors. m must be zeroed or freed; on error m is freed (zeroed)
@@ -73,8 +75,10 @@ int model_load_llmc(GPT2 *m, const char *path, int with_grads, TaError *err);
  * atomically. (Whole-directory atomicity is the checkpoint writer's job.) */
 int model_save_dir(const GPT2 *m, const char *dir, TaError *err);
 
-/* AdamW moments m, v of o (o->n == m->num_params, asserted) and o->step to path. */
-int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaError *err);
+/* AdamW moments m, v of o (o->n == m->num_params, asserted) and o->step to path; digest
+ * as above. */
+int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaDigest *digest,
+                           TaError *err);
 /* Loads path into o (already adamw_init'ed with n == m->num_params): checks format,
  * version, model dimensions and sizes, says what differs. Sets o->m, o->v, o->step. */
 int optim_load_safetensors(AdamW *o, const GPT2 *m, const char *path, TaError *err);

@@ -123,8 +123,9 @@ void safetensors_writer_add_transposed(SafeWriter *w, const char *name, int64_t 
 /* Sets a __metadata__ string (replaces an existing key). */
 void safetensors_writer_meta(SafeWriter *w, const char *key, const char *value);
 /* Writes the file atomically (path.tmp, fsync, rename, fsync of the directory), tensors in
- * the order added, header padded with spaces to a multiple of 8.
- * Returns TA_OK or TA_ERUNTIME with err naming the path. */
-int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err);
+ * the order added, header padded with spaces to a multiple of 8; digest (may be NULL)
+ * receives the file's size and CRC32. Returns TA_OK or TA_ERUNTIME with err naming the path. */
+int safetensors_writer_write(const SafeWriter *w, const char *path, TaDigest *digest,
+                             TaError *err);
 
 #endif

@@ -33,8 +33,9 @@
  * match). Text = decode(generated ids): the completion on its own, as the JSONL datasets
  * encode a completion; invalid UTF-8 (possible with byte-fallback pieces) becomes U+FFFD.
  *
- * Prompts are [BOS] + encode(prompt) (BOS only when the tokenizer has one), the datasets'
- * convention. A prompt of max_seq_len tokens or more is an error (TA_EINPUT), not cut.
+ * Prompts are [BOS] + encode(prompt), the row convention's generation prompt
+ * (row_encode_generation_prompt in data.h). A prompt of max_seq_len tokens or more is an
+ * error (TA_EINPUT), not cut.
  */
 #ifndef TINYALIGN_SAMPLE_H
 #define TINYALIGN_SAMPLE_H
@@ -162,11 +163,6 @@ size_t sample_gen_bytes(const SampleGen *g);
  * (prefill excluded), for the tokens/s line. */
 int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int n_prompts,
                    long first_index, SampleResult *out, double *decode_s, TaError *err);
-
-/* [BOS] + encode(text) (BOS only when the tokenizer has one). *ids malloc'd (caller
- * frees), *n >= 0. TA_EINPUT when the tokenizer rejects the text. */
-int sample_encode_prompt(const Tokenizer *tok, const char *text, int **ids, int *n,
-                         TaError *err);
 
 /* For the trainer (train.sample_every): generates opt->n completions for each of n
  * prompt strings with the policy's current weights, read in place (a forward-only decode

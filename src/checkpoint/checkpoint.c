@@ -28,14 +28,6 @@ static void fault_delay(void) {
     nanosleep(&ts, NULL);
 }
 
-static int fsync_path(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* rm -rf of a checkpoint directory (flat: files only). */
 static void remove_dir(const char *dir) {
     DIR *d = opendir(dir);
@@ -72,11 +64,13 @@ static int file_crc(const char *path, uint32_t *crc, uint64_t *bytes) {
     return 0;
 }
 
-static int copy_file(const char *src, const char *dst, TaError *err) {
+/* Copies src to dst (atomically); digest receives dst's size and CRC32. */
+static int copy_file(const char *src, const char *dst, TaDigest *digest, TaError *err) {
     size_t len;
     char *buf = ta_read_file(src, &len, err);
     if (!buf) return TA_EINPUT;
     int rc = ta_write_file_atomic(dst, buf, len, err);
+    *digest = (TaDigest){.bytes = len, .crc = ta_crc32(0, buf, len)};
     free(buf);
     return rc;
 }
@@ -149,28 +143,33 @@ static int state_from_json(const cJSON *o, TrainState *s) {
     return 1;
 }
 
-/* step-* entries of ckdir sorted ascending (names are zero-padded, so strcmp sorts). */
-static int list_steps(const char *ckdir, char names[][64], int cap) {
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The step-* directory names in ckdir (not *.tmp / *.old), sorted ascending (names are
+ * zero-padded, so strcmp sorts by step). Returns a malloc'd array of *n malloc'd names. */
+static char **list_steps(const char *ckdir, int *n) {
+    char **names = NULL;
+    int cap = 0;
+    *n = 0;
     DIR *d = opendir(ckdir);
-    if (!d) return 0;
-    int n = 0;
+    if (!d) return NULL;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < cap) {
+    while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "step-", 5) || len >= 64) continue;
-        if (len > 4 && !strcmp(e->d_name + len - 4, ".tmp")) continue;
-        if (len > 4 && !strcmp(e->d_name + len - 4, ".old")) continue;
-        ta_pathf(names[n++], 64, "%s", e->d_name);
+        if (strncmp(e->d_name, "step-", 5)) continue;
+        if (len > 4 && (!strcmp(e->d_name + len - 4, ".tmp") || !strcmp(e->d_name + len - 4, ".old")))
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            names = ta_realloc(names, sizeof(char *) * (size_t)cap, "checkpoint list");
+        }
+        names[(*n)++] = ta_strdup(e->d_name, "checkpoint list");
     }
     closedir(d);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char t[64];
-            memcpy(t, names[j], 64);
-            memcpy(names[j], names[j - 1], 64);
-            memcpy(names[j - 1], t, 64);
-        }
-    return n;
+    qsort(names, (size_t)*n, sizeof(char *), cmp_names);
+    return names;
 }
 
 static void remove_stale_tmp(const char *ckdir) {
@@ -195,20 +194,49 @@ static void remove_stale_tmp(const char *ckdir) {
     closedir(d);
 }
 
-static int read_pointer(const char *ckdir, const char *name, char *out, size_t cap) {
-    char p[PATHMAX];
-    ta_pathf(p, sizeof p, "%s/%s", ckdir, name);
+/* Reads a pointer file (`latest`, `best`): a line starting with the name of a directory
+ * beside it; anything after the name (a space, then text) is ignored, room for a record
+ * such as a checksum of that checkpoint's state. Returns 1 with the name in out, or 0
+ * when the file is missing or does not start with a plain name (printable ASCII, no '/',
+ * not "." or "..", < cap bytes). */
+static int read_pointer_file(const char *path, char *out, size_t cap) {
     size_t len;
-    char *buf = ta_read_file(p, &len, NULL);
+    char *buf = ta_read_file(path, &len, NULL);
     if (!buf) return 0;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) buf[--len] = '\0';
-    ta_pathf(out, cap, "%s", buf);
+    size_t n = 0;
+    while (n < len && buf[n] > ' ' && buf[n] < 127 && buf[n] != '/') n++;
+    int ok = n > 0 && n < cap && (n == len || buf[n] == '\n' || buf[n] == ' ' || buf[n] == '\t');
+    buf[n] = '\0';
+    ok = ok && strcmp(buf, ".") && strcmp(buf, "..");
+    if (ok) memcpy(out, buf, n + 1);
     free(buf);
-    return len > 0;
+    return ok;
+}
+
+/* Writes the pointer file ckdir/name = "base\n" atomically. */
+static int write_pointer(const char *ckdir, const char *name, const char *base, TaError *err) {
+    char p[PATHMAX], line[PATHMAX];
+    int n = (int)strlen(ta_pathf(line, sizeof line, "%s\n", base));
+    return ta_write_file_atomic(ta_pathf(p, sizeof p, "%s/%s", ckdir, name), line, (size_t)n, err);
+}
+
+/* keep_last_n: keeps the newest `keep` step-* directories, the one `best` names (besides
+ * them when it is older) and `current`; removes the others. */
+static void prune(const char *ckdir, int keep, const char *current) {
+    int n;
+    char **names = list_steps(ckdir, &n);
+    char best[256] = "", p[PATHMAX];
+    read_pointer_file(ta_pathf(p, sizeof p, "%s/best", ckdir), best, sizeof best);
+    for (int i = 0; i < n; i++) {
+        if (i < n - keep && strcmp(names[i], best) && strcmp(names[i], current))
+            remove_dir(ta_pathf(p, sizeof p, "%s/%s", ckdir, names[i]));
+        free(names[i]);
+    }
+    free(names);
 }
 
 int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_last_n,
-                    char *path_out, size_t cap, TaError *err) {
+                    int is_best, char *path_out, size_t cap, TaError *err) {
     char ckdir[PATHMAX], name[64], final[PATHMAX], tmp[PATHMAX], p[PATHMAX];
     ta_pathf(ckdir, sizeof ckdir, "%s/checkpoints", out_dir);
     if (ta_mkdirs(ckdir, err) != TA_OK) return TA_ERUNTIME;
@@ -220,48 +248,39 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
     if (mkdir(tmp, 0755) != 0)
         return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
 
-    cJSON *files = cJSON_CreateObject();
+    /* every file is fsynced by its writer, which also returns its size and CRC32;
+     * FILE_PATH(name) sets p = tmp/name and records name as the nw-th file */
     const char *written[8];
+    TaDigest dg[8];
     int nw = 0;
     int rc = TA_OK;
-    ta_pathf(p, sizeof p, "%s/model.safetensors", tmp);
-    if ((rc = model_save_safetensors(c->model, p, err)) != TA_OK) goto fail;
-    written[nw++] = "model.safetensors";
+#define FILE_PATH(fname) (written[nw] = (fname), ta_pathf(p, sizeof p, "%s/%s", tmp, (fname)))
+    if ((rc = model_save_safetensors(c->model, FILE_PATH("model.safetensors"), &dg[nw], err)))
+        goto fail;
+    nw++;
     fault_delay();
     if (c->optim) {
-        ta_pathf(p, sizeof p, "%s/optim.safetensors", tmp);
-        if ((rc = optim_save_safetensors(c->optim, c->model, p, err)) != TA_OK) goto fail;
-        written[nw++] = "optim.safetensors";
+        if ((rc = optim_save_safetensors(c->optim, c->model, FILE_PATH("optim.safetensors"),
+                                         &dg[nw], err)))
+            goto fail;
+        nw++;
         fault_delay();
     }
-    ta_pathf(p, sizeof p, "%s/config.json", tmp);
-    if ((rc = model_config_write(&c->model->config, p, err)) != TA_OK) goto fail;
-    written[nw++] = "config.json";
+    if ((rc = model_config_write(&c->model->config, FILE_PATH("config.json"), &dg[nw], err)))
+        goto fail;
+    nw++;
     if (c->tokenizer_path && *c->tokenizer_path) {
-        ta_pathf(p, sizeof p, "%s/tokenizer.model", tmp);
-        if ((rc = copy_file(c->tokenizer_path, p, err)) != TA_OK) goto fail;
-        written[nw++] = "tokenizer.model";
+        if ((rc = copy_file(c->tokenizer_path, FILE_PATH("tokenizer.model"), &dg[nw], err)))
+            goto fail;
+        nw++;
     }
     if (c->ref) {
-        ta_pathf(p, sizeof p, "%s/ref.safetensors", tmp);
-        if ((rc = model_save_safetensors(c->ref, p, err)) != TA_OK) goto fail;
-        written[nw++] = "ref.safetensors";
+        if ((rc = model_save_safetensors(c->ref, FILE_PATH("ref.safetensors"), &dg[nw], err)))
+            goto fail;
+        nw++;
         fault_delay();
     }
-    for (int i = 0; i < nw; i++) {
-        uint32_t crc;
-        uint64_t bytes;
-        ta_pathf(p, sizeof p, "%s/%s", tmp, written[i]);
-        if (file_crc(p, &crc, &bytes) != 0 || fsync_path(p) != 0) {
-            rc = ta_err(err, TA_ERUNTIME, "%s: cannot re-read for its checksum", p);
-            goto fail;
-        }
-        cJSON *f = cJSON_AddObjectToObject(files, written[i]);
-        char hex[16];
-        ta_pathf(hex, sizeof hex, "%08x", crc);
-        cJSON_AddStringToObject(f, "crc32", hex);
-        cJSON_AddNumberToObject(f, "bytes", (double)bytes);
-    }
+#undef FILE_PATH
     {
         cJSON *st = cJSON_CreateObject();
         cJSON_AddStringToObject(st, "format", "tinyalign-checkpoint");
@@ -270,16 +289,20 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
         cJSON_AddItemToObject(st, "train_state", state_to_json(c->state));
         cJSON *cfg = c->config_json ? cJSON_Parse(c->config_json) : NULL;
         cJSON_AddItemToObject(st, "config", cfg ? cfg : cJSON_CreateNull());
-        cJSON_AddItemToObject(st, "files", files);
-        files = NULL;
+        cJSON *files = cJSON_AddObjectToObject(st, "files");
+        for (int i = 0; i < nw; i++) {
+            cJSON *f = cJSON_AddObjectToObject(files, written[i]);
+            char hex[16];
+            cJSON_AddStringToObject(f, "crc32", ta_pathf(hex, sizeof hex, "%08x", dg[i].crc));
+            cJSON_AddNumberToObject(f, "bytes", (double)dg[i].bytes);
+        }
         char *text = cJSON_Print(st);
         cJSON_Delete(st);
-        ta_pathf(p, sizeof p, "%s/state.json", tmp);
+        TA_ASSERT(text != NULL);
         size_t tl = strlen(text);
-        text = realloc(text, tl + 2);
-        text[tl] = '\n';
-        text[tl + 1] = '\0';
-        rc = ta_write_file_atomic(p, text, tl + 1, err);
+        text = ta_realloc(text, tl + 2, "state.json");
+        text[tl++] = '\n';
+        rc = ta_write_file_atomic(ta_pathf(p, sizeof p, "%s/state.json", tmp), text, tl, err);
         free(text);
         if (rc != TA_OK) goto fail;
     }
@@ -304,43 +327,15 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
         ta_fsync_dir(ckdir);
         remove_dir(old);
     }
-    {
-        char line[80];
-        int n = (int)strlen(ta_pathf(line, sizeof line, "%s\n", name));
-        ta_pathf(p, sizeof p, "%s/latest", ckdir);
-        if ((rc = ta_write_file_atomic(p, line, (size_t)n, err)) != TA_OK) return rc;
-    }
+    if ((rc = write_pointer(ckdir, "latest", name, err)) != TA_OK) return rc;
+    /* `best` before pruning, so the checkpoint it replaces is pruned in this same call */
+    if (is_best && (rc = write_pointer(ckdir, "best", name, err)) != TA_OK) return rc;
     if (path_out) snprintf(path_out, cap, "%s", final);
-    if (keep_last_n > 0) {
-        static char names[4096][64];
-        int n = list_steps(ckdir, names, 4096);
-        char best[128] = "";
-        read_pointer(ckdir, "best", best, sizeof best);
-        /* the best checkpoint is kept besides the newest keep_last_n */
-        int has_best = 0;
-        for (int i = 0; i < n; i++) has_best |= !strcmp(names[i], best);
-        int excess = n - has_best - keep_last_n;
-        for (int i = 0; i < n && excess > 0; i++) {
-            if (!strcmp(names[i], best) || !strcmp(names[i], name)) continue;
-            ta_pathf(p, sizeof p, "%s/%s", ckdir, names[i]);
-            remove_dir(p);
-            excess--;
-        }
-    }
+    if (keep_last_n > 0) prune(ckdir, keep_last_n, name);
     return TA_OK;
 fail:
-    cJSON_Delete(files);
     remove_dir(tmp);
     return rc ? rc : TA_ERUNTIME;
-}
-
-int checkpoint_mark_best(const char *out_dir, const char *dir, TaError *err) {
-    char p[PATHMAX], line[PATHMAX];
-    const char *base = strrchr(dir, '/');
-    base = base ? base + 1 : dir;
-    int n = (int)strlen(ta_pathf(line, sizeof line, "%s\n", base));
-    ta_pathf(p, sizeof p, "%s/checkpoints/best", out_dir);
-    return ta_write_file_atomic(p, line, (size_t)n, err);
 }
 
 static int is_dir(const char *p) {
@@ -348,60 +343,116 @@ static int is_dir(const char *p) {
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+static int exists_in(const char *dir, const char *name) {
+    char p[PATHMAX];
+    return access(ta_pathf(p, sizeof p, "%s/%s", dir, name), F_OK) == 0;
+}
+
+/* The step directory a pointer file (latest, best) names, beside it. 0 when the file does
+ * not hold a plain name; TA_EINPUT when the directory it names is gone. */
+static int follow_pointer(const char *file, char *out, size_t cap, int *rc, TaError *err) {
+    char name[256], dir[PATHMAX];
+    if (!read_pointer_file(file, name, sizeof name)) return 0;
+    ta_pathf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else ta_pathf(dir, sizeof dir, ".");
+    ta_pathf(out, cap, "%s/%s", dir, name);
+    if (!is_dir(out)) remove_stale_tmp(dir); /* recovers step-N.old after a crash */
+    *rc = is_dir(out) ? TA_OK
+                      : ta_err(err, TA_EINPUT, "%s names %s, which does not exist", file, name);
+    return 1;
+}
+
 int checkpoint_resolve(const char *path, char *out, size_t cap, TaError *err) {
-    char p[PATHMAX], name[256];
-    if (!is_dir(path)) return ta_err(err, TA_EINPUT, "%s: no such directory", path);
-    ta_pathf(p, sizeof p, "%s/state.json", path);
-    if (access(p, F_OK) == 0) {
+    char p[PATHMAX];
+    struct stat sb;
+    int rc = TA_OK;
+    const char *why = "not a model directory and no checkpoint here";
+    if (stat(path, &sb) != 0) {
+        why = "no such directory or file";
+    } else if (!S_ISDIR(sb.st_mode)) {
+        if (follow_pointer(path, out, cap, &rc, err)) return rc;
+        why = "not a model directory, and not a checkpoint pointer file naming one";
+    } else if (exists_in(path, "model.safetensors") || exists_in(path, "state.json")) {
+        ta_pathf(out, cap, "%s", path); /* a model or checkpoint directory */
+        return TA_OK;
+    } else if (follow_pointer(ta_pathf(p, sizeof p, "%s/checkpoints/latest", path), out, cap,
+                              &rc, err) ||
+               follow_pointer(ta_pathf(p, sizeof p, "%s/latest", path), out, cap, &rc, err)) {
+        return rc; /* a run directory, or its checkpoints/ */
+    } else if (exists_in(path, "config.json") && !exists_in(path, "checkpoints")) {
+        /* a model directory without its weights: model_load_dir says what is missing */
         ta_pathf(out, cap, "%s", path);
         return TA_OK;
     }
-    const char *ck = path;
-    char ckdir[PATHMAX];
-    ta_pathf(ckdir, sizeof ckdir, "%s/checkpoints", path);
-    if (is_dir(ckdir)) ck = ckdir;
-    if (!read_pointer(ck, "latest", name, sizeof name))
-        return ta_err(err, TA_EINPUT,
-                      "%s: no checkpoint here (expected %s/latest naming a step-* directory, "
-                      "or a checkpoint directory with state.json)", path, ck);
-    ta_pathf(out, cap, "%s/%s", ck, name);
-    if (!is_dir(out)) remove_stale_tmp(ck); /* recovers step-N.old after a crash */
-    if (!is_dir(out))
-        return ta_err(err, TA_EINPUT, "%s/latest names %s, which does not exist", ck, name);
-    return TA_OK;
+    return ta_err(err, TA_EINPUT, "%s: %s; a model is given as %s", path, why,
+                  CHECKPOINT_MODEL_FORMS);
 }
 
-int checkpoint_load_state(const char *dir, TrainState *state, char **config_json,
-                          TaError *err) {
+/* Parses dir/state.json and checks its format and engine version. *out: the tree (free
+ * with cJSON_Delete). */
+static int read_state_json(const char *dir, cJSON **out, TaError *err) {
     char p[PATHMAX];
     ta_pathf(p, sizeof p, "%s/state.json", dir);
+    *out = NULL;
+    if (access(p, F_OK) != 0 && exists_in(dir, "model.safetensors"))
+        return ta_err(err, TA_EINPUT,
+                      "%s: a model directory without training state (no state.json): resuming "
+                      "needs a run directory, its checkpoints/latest or a checkpoint directory",
+                      dir);
     size_t len;
     char *text = ta_read_file(p, &len, err);
     if (!text) return TA_EINPUT;
     cJSON *st = cJSON_Parse(text);
     free(text);
-    int rc = TA_OK;
     if (!st) return ta_err(err, TA_EINPUT, "%s: not valid JSON (corrupted checkpoint?)", p);
+    int rc = TA_OK;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(st, "format");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(st, "format_version");
     const cJSON *eng = cJSON_GetObjectItemCaseSensitive(st, "engine_version");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "tinyalign-checkpoint") ||
-        !cJSON_IsNumber(ver)) {
+        !cJSON_IsNumber(ver))
         rc = ta_err(err, TA_EINPUT, "%s: not a tinyalign checkpoint state file", p);
-        goto end;
-    }
-    if (ver->valueint != CHECKPOINT_FORMAT_VERSION) {
+    else if (ver->valueint != CHECKPOINT_FORMAT_VERSION)
         rc = ta_err(err, TA_EINPUT, "%s: checkpoint format version %d, this engine reads %d", p,
                     ver->valueint, CHECKPOINT_FORMAT_VERSION);
-        goto end;
-    }
-    if (!cJSON_IsString(eng) || strcmp(eng->valuestring, TA_VERSION)) {
+    else if (!cJSON_IsString(eng) || strcmp(eng->valuestring, TA_VERSION))
         rc = ta_err(err, TA_EINPUT,
                     "%s: written by tinyalign %s, this is %s (resume with the same engine "
                     "version; the weights themselves load with `convert`)",
                     p, cJSON_IsString(eng) ? eng->valuestring : "?", TA_VERSION);
-        goto end;
+    if (rc != TA_OK) {
+        cJSON_Delete(st);
+        return rc;
     }
+    *out = st;
+    return TA_OK;
+}
+
+/* The run config saved in a state tree (malloc'd JSON text), or NULL when it has none. */
+static char *config_of(const cJSON *st) {
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(st, "config");
+    return cJSON_IsObject(cfg) ? cJSON_Print(cfg) : NULL;
+}
+
+int checkpoint_read_config(const char *dir, char **config_json, TaError *err) {
+    cJSON *st;
+    int rc = read_state_json(dir, &st, err);
+    if (rc != TA_OK) return rc;
+    *config_json = config_of(st);
+    cJSON_Delete(st);
+    if (!*config_json) return ta_err(err, TA_EINPUT, "%s/state.json holds no run config", dir);
+    return TA_OK;
+}
+
+int checkpoint_load_state(const char *dir, TrainState *state, char **config_json,
+                          TaError *err) {
+    cJSON *st;
+    int rc = read_state_json(dir, &st, err);
+    if (rc != TA_OK) return rc;
+    char p[PATHMAX];
+    ta_pathf(p, sizeof p, "%s/state.json", dir);
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(st, "files");
     const cJSON *f;
     cJSON_ArrayForEach(f, files) {
@@ -433,10 +484,7 @@ int checkpoint_load_state(const char *dir, TrainState *state, char **config_json
         rc = ta_err(err, TA_EINPUT, "%s: train_state is missing or malformed", p);
         goto end;
     }
-    if (config_json) {
-        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(st, "config");
-        *config_json = cJSON_IsObject(cfg) ? cJSON_Print(cfg) : NULL;
-    }
+    if (config_json) *config_json = config_of(st);
 end:
     cJSON_Delete(st);
     return rc;

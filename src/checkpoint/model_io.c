@@ -91,7 +91,7 @@ static void describe_config(const GPT2Config *c, char *buf, size_t cap) {
              c->n_layer, c->n_head, c->d_model, c->vocab_size, c->max_seq_len);
 }
 
-int model_save_safetensors(const GPT2 *m, const char *path, TaError *err) {
+int model_save_safetensors(const GPT2 *m, const char *path, TaDigest *digest, TaError *err) {
     TA_ASSERT(m->params_memory);
     int n = map_count(m->config.n_layer);
     MapEntry *map = ta_malloc((size_t)n * sizeof *map, "tensor map");
@@ -109,7 +109,7 @@ int model_save_safetensors(const GPT2 *m, const char *path, TaError *err) {
         else
             safetensors_writer_add(&w, full, map[i].shape, map[i].ndim, map[i].data);
     }
-    int rc = safetensors_writer_write(&w, path, err);
+    int rc = safetensors_writer_write(&w, path, digest, err);
     safetensors_writer_free(&w);
     free(map);
     return rc;
@@ -375,7 +375,7 @@ end:
     return rc;
 }
 
-int model_config_write(const GPT2Config *cfg, const char *path, TaError *err) {
+int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest, TaError *err) {
     cJSON *root = cJSON_CreateObject();
     const char *arch = "GPT2LMHeadModel";
     cJSON_AddItemToObject(root, "architectures", cJSON_CreateStringArray(&arch, 1));
@@ -396,12 +396,11 @@ int model_config_write(const GPT2Config *cfg, const char *path, TaError *err) {
     cJSON_Delete(root);
     TA_ASSERT(text);
     size_t n = strlen(text);
-    char *buf = ta_malloc(n + 2, "config.json");
-    memcpy(buf, text, n);
-    buf[n] = '\n';
+    text = ta_realloc(text, n + 2, "config.json");
+    text[n++] = '\n';
+    int rc = ta_write_file_atomic(path, text, n, err);
+    if (digest) *digest = (TaDigest){.bytes = n, .crc = ta_crc32(0, text, n)};
     free(text);
-    int rc = ta_write_file_atomic(path, buf, n + 1, err);
-    free(buf);
     return rc;
 }
 
@@ -452,9 +451,9 @@ int model_save_dir(const GPT2 *m, const char *dir, TaError *err) {
     int rc;
     if ((rc = join(cpath, sizeof cpath, dir, "config.json", err)) ||
         (rc = join(wpath, sizeof wpath, dir, "model.safetensors", err)) ||
-        (rc = ta_mkdirs(dir, err)) || (rc = model_save_safetensors(m, wpath, err)))
+        (rc = ta_mkdirs(dir, err)) || (rc = model_save_safetensors(m, wpath, NULL, err)))
         return rc;
-    return model_config_write(&m->config, cpath, err);
+    return model_config_write(&m->config, cpath, NULL, err);
 }
 
 /* ---- AdamW state ------------------------------------------------------------------------- */
@@ -465,7 +464,8 @@ static void config_key(const GPT2Config *c, char *buf, size_t cap) {
              c->padded_vocab_size, c->max_seq_len);
 }
 
-int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaError *err) {
+int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaDigest *digest,
+                           TaError *err) {
     TA_ASSERT(o->n == m->num_params && o->m && o->v);
     char step[32], np[32], cfg[256];
     snprintf(step, sizeof step, "%ld", o->step);
@@ -481,7 +481,7 @@ int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaEr
     int64_t shape[1] = {(int64_t)o->n};
     safetensors_writer_add(&w, "m", shape, 1, o->m);
     safetensors_writer_add(&w, "v", shape, 1, o->v);
-    int rc = safetensors_writer_write(&w, path, err);
+    int rc = safetensors_writer_write(&w, path, digest, err);
     safetensors_writer_free(&w);
     return rc;
 }

@@ -55,13 +55,6 @@ static void assert_little_endian(void) {
     TA_ASSERT(b == 1 && "safetensors I/O assumes a little-endian host");
 }
 
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = ta_malloc(n, "string");
-    memcpy(p, s, n);
-    return p;
-}
-
 char *safetensors_shape_str(char *buf, size_t cap, const int64_t *shape, int ndim) {
     TA_ASSERT(cap >= 3);
     size_t n = (size_t)snprintf(buf, cap, "[");
@@ -226,14 +219,14 @@ static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *
                                 kv->string);
                     goto end;
                 }
-                st->meta_keys[st->n_meta] = xstrdup(kv->string);
-                st->meta_vals[st->n_meta] = xstrdup(kv->valuestring);
+                st->meta_keys[st->n_meta] = ta_strdup(kv->string, "safetensors metadata");
+                st->meta_vals[st->n_meta] = ta_strdup(kv->valuestring, "safetensors metadata");
                 st->n_meta++;
             }
             continue;
         }
         SafeTensorInfo *t = &st->tensors[st->n++];
-        t->name = xstrdup(e->string);
+        t->name = ta_strdup(e->string, "tensor name");
         if ((rc = parse_entry(path, e, t, err)) != TA_OK) goto end;
     }
 
@@ -290,7 +283,7 @@ end:
 int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
     assert_little_endian();
     memset(st, 0, sizeof *st);
-    st->path = xstrdup(path);
+    st->path = ta_strdup(path, "path");
     int rc = TA_OK;
     char *hdr = NULL;
     int fd = open(path, O_RDONLY);
@@ -456,14 +449,12 @@ static SafeWriterEntry *writer_push(SafeWriter *w, const char *name) {
     for (int i = 0; i < w->n; i++) TA_ASSERT(strcmp(w->entries[i].name, name) != 0);
     if (w->n == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 32;
-        SafeWriterEntry *e = ta_malloc((size_t)w->cap * sizeof *e, "safetensors writer");
-        if (w->n) memcpy(e, w->entries, (size_t)w->n * sizeof *e);
-        free(w->entries);
-        w->entries = e;
+        w->entries = ta_realloc(w->entries, (size_t)w->cap * sizeof *w->entries,
+                                "safetensors writer");
     }
     SafeWriterEntry *e = &w->entries[w->n++];
     memset(e, 0, sizeof *e);
-    e->name = xstrdup(name);
+    e->name = ta_strdup(name, "tensor name");
     return e;
 }
 
@@ -490,48 +481,20 @@ void safetensors_writer_meta(SafeWriter *w, const char *key, const char *value) 
     for (int i = 0; i < w->n_meta; i++)
         if (!strcmp(w->meta_keys[i], key)) {
             free(w->meta_vals[i]);
-            w->meta_vals[i] = xstrdup(value);
+            w->meta_vals[i] = ta_strdup(value, "safetensors metadata");
             return;
         }
     if (w->n_meta == w->cap_meta) {
         w->cap_meta = w->cap_meta ? 2 * w->cap_meta : 8;
-        char **k = ta_malloc((size_t)w->cap_meta * sizeof *k, "metadata");
-        char **v = ta_malloc((size_t)w->cap_meta * sizeof *v, "metadata");
-        if (w->n_meta) {
-            memcpy(k, w->meta_keys, (size_t)w->n_meta * sizeof *k);
-            memcpy(v, w->meta_vals, (size_t)w->n_meta * sizeof *v);
-        }
-        free(w->meta_keys);
-        free(w->meta_vals);
-        w->meta_keys = k;
-        w->meta_vals = v;
+        w->meta_keys = ta_realloc(w->meta_keys, (size_t)w->cap_meta * sizeof(char *), "metadata");
+        w->meta_vals = ta_realloc(w->meta_vals, (size_t)w->cap_meta * sizeof(char *), "metadata");
     }
-    w->meta_keys[w->n_meta] = xstrdup(key);
-    w->meta_vals[w->n_meta] = xstrdup(value);
+    w->meta_keys[w->n_meta] = ta_strdup(key, "safetensors metadata");
+    w->meta_vals[w->n_meta] = ta_strdup(value, "safetensors metadata");
     w->n_meta++;
 }
 
 /* The header is built in a TaBuf (common.h). */
-
-/* A JSON string literal (quotes, backslash and control characters escaped). */
-static void buf_json_str(TaBuf *b, const char *s) {
-    ta_buf_puts(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            ta_buf_add(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            ta_buf_puts(b, esc);
-        } else {
-            ta_buf_add(b, (const char *)&c, 1);
-        }
-    }
-    ta_buf_puts(b, "\"");
-}
 
 static size_t entry_numel(const SafeWriterEntry *e) {
     size_t n = 1;
@@ -539,11 +502,20 @@ static size_t entry_numel(const SafeWriterEntry *e) {
     return n;
 }
 
+/* fwrite that also counts the bytes and updates the CRC32 (digest may be NULL). */
+static int put(FILE *f, const void *p, size_t n, TaDigest *dg) {
+    if (dg) {
+        dg->crc = ta_crc32(dg->crc, p, n);
+        dg->bytes += n;
+    }
+    return fwrite(p, 1, n, f) == n;
+}
+
 /* Writes e's floats to f; transposed entries go through a small blocked buffer. */
-static int write_entry(FILE *f, const SafeWriterEntry *e) {
+static int write_entry(FILE *f, const SafeWriterEntry *e, TaDigest *dg) {
     size_t n = entry_numel(e);
     if (n == 0) return 1;
-    if (!e->transpose) return fwrite(e->data, sizeof(float), n, f) == n;
+    if (!e->transpose) return put(f, e->data, n * sizeof(float), dg);
     /* out (rows, cols) = src^T, src (cols, rows). A block of BR output rows at a time:
      * reads BR contiguous floats of each src row, writes BR full output rows. */
     enum { BR = 32 };
@@ -556,13 +528,14 @@ static int write_entry(FILE *f, const SafeWriterEntry *e) {
             const float *s = e->data + c * rows + r0;
             for (size_t r = 0; r < nr; r++) blk[r * cols + c] = s[r];
         }
-        ok = fwrite(blk, sizeof(float), nr * cols, f) == nr * cols;
+        ok = put(f, blk, nr * cols * sizeof(float), dg);
     }
     free(blk);
     return ok;
 }
 
-int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err) {
+int safetensors_writer_write(const SafeWriter *w, const char *path, TaDigest *digest,
+                             TaError *err) {
     assert_little_endian();
     /* Header: metadata first, then tensors in the order added. */
     TaBuf h = {0};
@@ -571,9 +544,9 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err
         ta_buf_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < w->n_meta; i++) {
             if (i) ta_buf_puts(&h, ",");
-            buf_json_str(&h, w->meta_keys[i]);
+            ta_buf_json_string(&h, w->meta_keys[i]);
             ta_buf_puts(&h, ":");
-            buf_json_str(&h, w->meta_vals[i]);
+            ta_buf_json_string(&h, w->meta_vals[i]);
         }
         ta_buf_puts(&h, "}");
     }
@@ -582,7 +555,7 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err
         const SafeWriterEntry *e = &w->entries[i];
         char num[64];
         if (i || w->n_meta) ta_buf_puts(&h, ",");
-        buf_json_str(&h, e->name);
+        ta_buf_json_string(&h, e->name);
         ta_buf_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < e->ndim; d++) {
             snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)e->shape[d]);
@@ -606,8 +579,9 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.p, 1, h.n, f) == h.n;
-    for (int i = 0; ok && i < w->n; i++) ok = write_entry(f, &w->entries[i]);
+    TaDigest dg = {0};
+    int ok = put(f, len8, 8, &dg) && put(f, h.p, h.n, &dg);
+    for (int i = 0; ok && i < w->n; i++) ok = write_entry(f, &w->entries[i], &dg);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int e = errno;
     if (fclose(f) != 0 && ok) {
@@ -632,6 +606,7 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaError *err
     else if (slash == dir) dir[1] = '\0';
     else *slash = '\0';
     ta_fsync_dir(dir);
+    if (digest) *digest = dg;
 end:
     free(h.p);
     return rc;

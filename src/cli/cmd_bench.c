@@ -17,63 +17,48 @@
 #include "tinyalign/objective.h"
 #include "tinyalign/optim.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: tinyalign bench [--layers L --heads NH --dim C --vocab V --max-seq T]\n"
-            "                       [--batch B] [--seq T] [--steps N] [--warmup N]\n"
-            "                       [--threads N] [--peak-gflops G] [--json]\n"
-            "                       [--objective pretrain|sft|dpo] [--reference snapshot|cached]\n"
-            "                       [--precision fp32|bf16] [--backend auto|openblas|onednn]\n"
-            "Times N training steps (forward, backward, clip, AdamW) of a randomly initialised\n"
-            "GPT-2 on random tokens after N warm-up steps. Defaults: the 'small' shape\n"
-            "(L=6 NH=6 C=384 V=8192, B=8 T=256), 10 steps, 2 warm-up, all cores, peak 270.\n"
-            "FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (fwd+bwd, PaLM convention).\n"
-            "--objective sft|dpo times the loss head of that objective on the same B x T tokens\n"
-            "(second half of each row is the completion; dpo: B/2 pairs), with the reference\n"
-            "as a frozen snapshot (one extra forward) or cached log-probs (none).\n"
-            "--precision / --backend: as model.precision / model.backend (default fp32, auto =\n"
-            "openblas for fp32, onednn for bf16).\n");
-}
-
-static int parse_int(const char *s, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v <= 0 || v > 1 << 30) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 int cmd_bench(int argc, char **argv) {
-    GPT2Config cfg = {.n_layer = 6, .n_head = 6, .d_model = 384, .vocab_size = 8192, .max_seq_len = 256};
-    int B = 8, T = 256, steps = 10, warmup = 2, threads = 0, json = 0;
-    const char *objective = "pretrain", *refmode = "snapshot";
-    int precision = PRECISION_FP32, backend = BACKEND_AUTO;
-    double peak = 270.0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return TA_OK; }
-        if (!strcmp(a, "--json")) { json = 1; continue; }
-        if (i + 1 >= argc) { fprintf(stderr, "tinyalign bench: %s needs a value\n", a); return TA_EINPUT; }
-        const char *v = argv[++i];
-        int ok = 1;
-        if (!strcmp(a, "--layers")) ok = parse_int(v, &cfg.n_layer);
-        else if (!strcmp(a, "--heads")) ok = parse_int(v, &cfg.n_head);
-        else if (!strcmp(a, "--dim")) ok = parse_int(v, &cfg.d_model);
-        else if (!strcmp(a, "--vocab")) ok = parse_int(v, &cfg.vocab_size);
-        else if (!strcmp(a, "--max-seq")) ok = parse_int(v, &cfg.max_seq_len);
-        else if (!strcmp(a, "--batch")) ok = parse_int(v, &B);
-        else if (!strcmp(a, "--seq")) ok = parse_int(v, &T);
-        else if (!strcmp(a, "--steps")) ok = parse_int(v, &steps);
-        else if (!strcmp(a, "--warmup")) ok = (warmup = atoi(v)) >= 0;
-        else if (!strcmp(a, "--threads")) ok = parse_int(v, &threads);
-        else if (!strcmp(a, "--peak-gflops")) ok = (peak = atof(v)) > 0;
-        else if (!strcmp(a, "--objective")) ok = !strcmp(objective = v, "pretrain") || !strcmp(v, "sft") || !strcmp(v, "dpo");
-        else if (!strcmp(a, "--reference")) ok = !strcmp(refmode = v, "snapshot") || !strcmp(v, "cached");
-        else if (!strcmp(a, "--precision")) ok = (precision = precision_parse(v)) >= 0;
-        else if (!strcmp(a, "--backend")) ok = (backend = backend_kind_parse(v)) >= 0;
-        else { fprintf(stderr, "tinyalign bench: unknown option %s (see --help)\n", a); return TA_EINPUT; }
-        if (!ok) { fprintf(stderr, "tinyalign bench: bad value \"%s\" for %s\n", v, a); return TA_EINPUT; }
-    }
+    GPT2Config cfg = {0};
+    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, precision, backend;
+    double peak;
+    const CliOpt opts[] = {
+        {.name = "--layers", .kind = CLI_INT, .dst = &cfg.n_layer, .meta = "L", .def = "6", .lo = 1, .hi = 1 << 30, .help = "transformer blocks"},
+        {.name = "--heads", .kind = CLI_INT, .dst = &cfg.n_head, .meta = "NH", .def = "6", .lo = 1, .hi = 1 << 30, .help = "attention heads"},
+        {.name = "--dim", .kind = CLI_INT, .dst = &cfg.d_model, .meta = "C", .def = "384", .lo = 1, .hi = 1 << 30, .help = "model width"},
+        {.name = "--vocab", .kind = CLI_INT, .dst = &cfg.vocab_size, .meta = "V", .def = "8192", .lo = 1, .hi = 1 << 30, .help = "vocabulary size"},
+        {.name = "--max-seq", .kind = CLI_INT, .dst = &cfg.max_seq_len, .meta = "T", .def = "256", .lo = 1, .hi = 1 << 30, .help = "positions (raised to --seq when smaller)"},
+        {.name = "--batch", .kind = CLI_INT, .dst = &B, .meta = "B", .def = "8", .lo = 1, .hi = 1 << 30, .help = "rows per step"},
+        {.name = "--seq", .kind = CLI_INT, .dst = &T, .meta = "T", .def = "256", .lo = 1, .hi = 1 << 30, .help = "tokens per row"},
+        {.name = "--steps", .kind = CLI_INT, .dst = &steps, .meta = "N", .def = "10", .lo = 1, .hi = 1 << 30, .help = "timed steps"},
+        {.name = "--warmup", .kind = CLI_INT, .dst = &warmup, .meta = "N", .def = "2", .lo = 0, .hi = 1 << 30, .help = "untimed steps first"},
+        {.name = "--threads", .kind = CLI_INT, .dst = &threads, .meta = "N", .def = "0", .lo = 0, .hi = 1 << 30, .help = "threads; 0 = all cores"},
+        {.name = "--peak-gflops", .kind = CLI_DOUBLE, .dst = &peak, .meta = "G", .def = "270", .lo = 1e-9, .hi = 1e12, .help = "the machine's peak, for MFU"},
+        {.name = "--objective", .kind = CLI_CHOICE, .dst = &objective_i, .choices = "pretrain|sft|dpo", .def = "pretrain",
+         .help = "the loss head timed (sft / dpo: second half of each row is the\n"
+                 "completion; dpo: B/2 pairs)"},
+        {.name = "--reference", .kind = CLI_CHOICE, .dst = &refmode_i, .choices = "snapshot|cached", .def = "snapshot",
+         .help = "dpo: the reference as a frozen snapshot (one extra forward)\n"
+                 "or cached log-probs (none)"},
+        {.name = "--precision", .kind = CLI_CHOICE, .dst = &precision, .choices = "fp32|bf16", .def = "fp32",
+         .help = "matmul precision, as model.precision (bf16: bf16 inputs,\nfp32 sums)"},
+        {.name = "--backend", .kind = CLI_CHOICE, .dst = &backend, .choices = "auto|openblas|onednn", .def = "auto",
+         .help = "matmul library, as model.backend (auto: openblas for fp32,\nonednn for bf16)"},
+        {.name = "--json", .kind = CLI_FLAG, .dst = &json, .help = "one JSON line instead of the report"},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign bench",
+        .usage = "tinyalign bench [--layers L --heads NH --dim C --vocab V] [--batch B --seq T]\n"
+                 "                       [--objective pretrain|sft|dpo] [options]",
+        .about = "Times N training steps (forward, backward, clip, AdamW) of a randomly initialised\n"
+                 "GPT-2 on random tokens after the warm-up steps; the defaults are the 'small'\n"
+                 "shape. FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (forward + backward,\n"
+                 "the PaLM paper's convention: Chowdhery et al. 2022, arXiv 2204.02311).\n",
+        .opts = opts,
+    };
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc != CLI_RUN) return prc;
+    static const char *const OBJECTIVES[] = {"pretrain", "sft", "dpo"}, *const REFMODES[] = {"snapshot", "cached"};
+    const char *objective = OBJECTIVES[objective_i], *refmode = REFMODES[refmode_i];
     if (T > cfg.max_seq_len) cfg.max_seq_len = T;
     TaError err;
     if (gpt2_config_check(&cfg, &err) != TA_OK) { fprintf(stderr, "tinyalign bench: %s\n", err.msg); return TA_EINPUT; }

@@ -10,76 +10,61 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tinyalign/checkpoint.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
 #include "tinyalign/model.h"
 #include "tinyalign/model_io.h"
 
-static void convert_usage(FILE *f) {
-    fprintf(f,
-            "usage: tinyalign convert --from hf --in HF_DIR --out DIR\n"
-            "       tinyalign convert --to hf --in DIR --out HF_DIR\n"
-            "       tinyalign convert --from llmc --in gpt2_124M.bin --out DIR\n\n"
-            "Converts GPT-2 model directories (config.json + model.safetensors).\n"
-            "  --from hf   read a Hugging Face GPT-2 directory (names with or without the\n"
-            "              \"transformer.\" prefix; F32, F16 or BF16), check every tensor's\n"
-            "              shape against config.json, write a tinyalign model directory\n"
-            "  --from llmc read llm.c's model file (train_gpt2.py's gpt2_*.bin, header\n"
-            "              20240326, version 1 or 3) and write a tinyalign model directory\n"
-            "  --to hf     write a tinyalign model directory as a Hugging Face GPT-2\n"
-            "              directory (GPT2LMHeadModel; lm_head tied to wte, not stored)\n"
-            "  --in PATH   the source directory\n"
-            "  --out PATH  the destination directory (created; its config.json and\n"
-            "              model.safetensors are replaced atomically)\n\n"
-            "Both formats use HF GPT-2 tensor names with Conv1D weights stored (in, out),\n"
-            "so a converted directory loads in Python with safetensors/transformers.\n"
-            "A pytorch_model.bin-only HF directory: first run\n"
-            "  python3 tools/hf_gpt2.py bin2st --model HF_DIR\n"
-            "exit status: 0 ok, 1 write failure, 2 bad arguments or bad input files\n");
-}
-
 int cmd_convert(int argc, char **argv) {
     const char *from = NULL, *to = NULL, *in = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            convert_usage(stdout);
-            return TA_OK;
-        }
-        const char **dst = !strcmp(a, "--from") ? &from
-                           : !strcmp(a, "--to") ? &to
-                           : !strcmp(a, "--in")  ? &in
-                           : !strcmp(a, "--out") ? &out
-                                                 : NULL;
-        if (!dst) {
-            fprintf(stderr, "tinyalign convert: unknown argument \"%s\" (see --help)\n", a);
-            return TA_EINPUT;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "tinyalign convert: %s needs a value (see --help)\n", a);
-            return TA_EINPUT;
-        }
-        *dst = argv[++i];
-    }
-    if ((from != NULL) == (to != NULL)) {
-        fprintf(stderr, "tinyalign convert: give exactly one of --from hf or --to hf (see --help)\n");
-        return TA_EINPUT;
-    }
+    const CliOpt opts[] = {
+        {.name = "--from", .kind = CLI_STR, .dst = &from, .meta = "hf|llmc",
+         .help = "hf: read a Hugging Face GPT-2 directory (names with or without the\n"
+                 "\"transformer.\" prefix; F32, F16 or BF16), check every tensor's\n"
+                 "shape against config.json, write a tinyalign model directory;\n"
+                 "llmc: read llm.c's model file (train_gpt2.py's gpt2_*.bin, header\n"
+                 "20240326, version 1 or 3) and write a tinyalign model directory"},
+        {.name = "--to", .kind = CLI_STR, .dst = &to, .meta = "hf",
+         .help = "write a tinyalign model as a Hugging Face GPT-2 directory\n"
+                 "(GPT2LMHeadModel; lm_head tied to wte, not stored)"},
+        {.name = "--in", .kind = CLI_STR, .dst = &in, .meta = "PATH",
+         .help = "the source: --from hf: a directory; --from llmc: a file;\n"
+                 "--to hf: any model path, i.e.\n" CHECKPOINT_MODEL_HELP},
+        {.name = "--out", .kind = CLI_STR, .dst = &out, .meta = "DIR",
+         .help = "the destination directory (created; its config.json and\n"
+                 "model.safetensors are replaced atomically)"},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign convert",
+        .usage = "tinyalign convert --from hf --in HF_DIR --out DIR\n"
+                 "       tinyalign convert --to hf --in MODEL --out HF_DIR\n"
+                 "       tinyalign convert --from llmc --in gpt2_124M.bin --out DIR",
+        .about = "Converts GPT-2 model directories (config.json + model.safetensors).\n",
+        .opts = opts,
+        .notes = "Both formats use HF GPT-2 tensor names with Conv1D weights stored (in, out),\n"
+                 "so a converted directory loads in Python with safetensors/transformers.\n"
+                 "A pytorch_model.bin-only HF directory: first run\n"
+                 "  python3 tools/hf_gpt2.py bin2st --model HF_DIR\n"
+                 "exit status: 0 ok, 1 write failure, 2 bad arguments or bad input files\n",
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_RUN) return rc;
+    if ((from != NULL) == (to != NULL))
+        return cli_usage_error(&spec, "give exactly one of --from hf|llmc or --to hf");
     const char *fmt = from ? from : to;
     int llmc = from && !strcmp(from, "llmc");
-    if (strcmp(fmt, "hf") != 0 && !llmc) {
-        fprintf(stderr, "tinyalign convert: unknown format \"%s\" for %s (expected %s)\n", fmt,
-                from ? "--from" : "--to", from ? "hf or llmc" : "hf");
-        return TA_EINPUT;
-    }
-    if (!in || !out) {
-        fprintf(stderr, "tinyalign convert: --in and --out are required (see --help)\n");
-        return TA_EINPUT;
-    }
+    if (strcmp(fmt, "hf") != 0 && !llmc)
+        return cli_usage_error(&spec, "unknown format \"%s\" for %s (expected %s)", fmt,
+                               from ? "--from" : "--to", from ? "hf or llmc" : "hf");
+    if (!in || !out) return cli_usage_error(&spec, "--in and --out are required");
 
     TaError err = {0};
     GPT2 m;
-    int rc = llmc ? model_load_llmc(&m, in, 0, &err) : model_load_dir(&m, in, 0, &err);
+    char dir[4096];
+    if (llmc) rc = model_load_llmc(&m, in, 0, &err);
+    else if ((rc = checkpoint_resolve(in, dir, sizeof dir, &err)) == TA_OK)
+        rc = model_load_dir(&m, dir, 0, &err);
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign convert: %s\n", err.msg);
         return rc;

@@ -7,8 +7,15 @@
 #include "tinyalign/common.h"
 
 int cmd_info(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    const CliOpt opts[] = {{0}};
+    const CliSpec spec = {
+        .prog = "tinyalign info",
+        .usage = "tinyalign info",
+        .about = "Prints the version, the BLAS library and kernel, OpenMP and the thread count.\n",
+        .opts = opts,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_RUN) return rc;
     char buf[512];
     ta_set_threads(0);
     ta_runtime_info(buf, sizeof buf);

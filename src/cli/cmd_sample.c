@@ -1,11 +1,11 @@
 /* cmd_sample.c — `tinyalign sample`: generate completions from a model directory.
  *
  *   --prompt TEXT          one prompt; the completion text goes to stdout
- *   --prompts FILE.jsonl   one {"prompt": ...} object per line (other fields ignored); writes
- *                          the multi-response format, one line per prompt, to --out (or
- *                          stdout): {"prompt": ..., "responses": [{"text": ...,
- *                          "num_tokens": N, "finish_reason": "eos"|"length"|"stop"}, ...]}
- *                          — what `tinyalign curate` reads
+ *   --prompts FILE.jsonl   one {"prompt": ...} object per line; writes the multi-response
+ *                          format, one line per prompt, to --out (or stdout): {"prompt": ...,
+ *                          <the prompt line's other fields, unchanged>, "responses":
+ *                          [{"text": ..., "num_tokens": N, "finish_reason": "eos"|"length"|
+ *                          "stop"}, ...]} — what `tinyalign curate` reads
  *   --bench                decode speed on random prompt ids (no tokenizer needed): one
  *                          JSON line with prefill / decode times and decode tokens/s
  * The whole prompts file is read, validated and tokenized before anything is generated,
@@ -21,74 +21,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "tinyalign/backend.h"
 #include "tinyalign/checkpoint.h"
 #include "tinyalign/cli.h"
-#include "tinyalign/jsonl.h"
 #include "tinyalign/common.h"
+#include "tinyalign/data.h"
 #include "tinyalign/model.h"
 #include "tinyalign/model_io.h"
 #include "tinyalign/sample.h"
 #include "tinyalign/tokenizer.h"
-
-static const char *HELP =
-    "usage: tinyalign sample --model DIR (--prompt TEXT | --prompts FILE.jsonl) [options]\n"
-    "       tinyalign sample --model DIR --bench [--batch B] [--prompt-len P]\n"
-    "                        [--max-new-tokens N] [--threads N]\n"
-    "\n"
-    "Generates completions of [BOS] + prompt with a KV cache, up to --batch sequences at a\n"
-    "time (a finished one is replaced at once).\n"
-    "\n"
-    "  --model DIR               a model directory (config.json + model.safetensors), a\n"
-    "                            checkpoint directory or a run directory (its latest checkpoint)\n"
-    "  --tokenizer PATH          SentencePiece model (default: DIR/tokenizer.model)\n"
-    "  --prompt TEXT             one prompt: prints the completion (n > 1: each after a\n"
-    "                            \"--- response i ---\" line) unless --out is given\n"
-    "  --prompts FILE.jsonl      one {\"prompt\": ...} object per line (other fields ignored)\n"
-    "  --out FILE.jsonl          write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
-    "                            \"finish_reason\"}]} lines (default for --prompts: stdout)\n"
-    "  --n N                     responses per prompt (default 1)\n"
-    "  --max-new-tokens N        generated tokens per response (default 128)\n"
-    "  --min-new-tokens N        no EOS before N tokens (default 0; 1 avoids empty texts,\n"
-    "                            which the JSONL datasets reject)\n"
-    "  --temperature T           >= 0; 0 = greedy (default 1)\n"
-    "  --top-k K                 keep the K most likely tokens; 0 = off (default)\n"
-    "  --top-p P                 nucleus: smallest set with probability >= P, in (0, 1];\n"
-    "                            1 = off (default)\n"
-    "  --min-p P                 keep tokens with probability >= P * the top one, in [0, 1);\n"
-    "                            0 = off (default)\n"
-    "  --repetition-penalty R    > 0: logits of tokens already in the sequence (prompt\n"
-    "                            included) divided by R if positive, multiplied if negative;\n"
-    "                            1 = off (default)\n"
-    "  --presence-penalty A      subtract A from tokens already generated; 0 = off (default)\n"
-    "  --stop STR                stop when the text contains STR (cut before it); repeatable\n"
-    "  --seed S                  response j of prompt i uses a stream seeded by (S, i, j):\n"
-    "                            results do not depend on --batch (<= 16) or --threads\n"
-    "                            (default 0)\n"
-    "  --batch B                 sequences decoded together (default 8)\n"
-    "  --threads N               threads (default: all cores)\n"
-    "  --precision fp32|bf16     matmuls in fp32 (default) or bf16 with fp32 sums (the\n"
-    "                            model's weights rounded to bf16 once at load; needs\n"
-    "                            AVX512-BF16 or AMX); as model.precision\n"
-    "  --backend auto|openblas|onednn  matmul library (default auto: openblas for fp32,\n"
-    "                            onednn for bf16); as model.backend\n"
-    "  --ids                     also write each response's token ids (\"ids\": [...])\n"
-    "  --quiet                   no progress line\n"
-    "  --bench                   time decoding on random prompts (greedy, no EOS)\n"
-    "  --prompt-len P            --bench prompt length (default 16)\n"
-    "  --bench-reps R            --bench: timed runs after the warm-up; the fastest\n"
-    "                            decode is reported (default 3)\n"
-    "\n"
-    "Samplers apply in this order: min-new-tokens (EOS masked), repetition penalty,\n"
-    "presence penalty, (greedy: argmax, lowest id on ties), temperature, top-k (ties ->\n"
-    "lower id), top-p, min-p, draw.\n"
-    "A response stops at EOS (finish_reason \"eos\"; counted in num_tokens, not in the\n"
-    "text), after --max-new-tokens or at the model's max_seq_len (\"length\"), or at a stop\n"
-    "string (\"stop\"). A prompt longer than max_seq_len - 1 tokens is an error (prompts\n"
-    "are never truncated).\n"
-    "exit status: 0 ok, 1 runtime failure, 2 bad arguments or input\n";
 
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int code, const char *fmt, ...) {
@@ -101,138 +42,49 @@ static int fail(int code, const char *fmt, ...) {
     return code;
 }
 
-static int parse_int(const char *opt, const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi)
-        return fail(TA_EINPUT, "%s \"%s\": expected an integer in [%ld, %ld]", opt, v, lo, hi);
-    *out = x;
-    return TA_OK;
-}
-
-static int parse_double(const char *opt, const char *v, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno)
-        return fail(TA_EINPUT, "%s \"%s\": expected a number", opt, v);
-    *out = x;
-    return TA_OK;
-}
-
 static int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* --model: a checkpoint / run directory (checkpoint_resolve), else a plain model
- * directory with config.json. */
-static int resolve_model(const char *dir, char *out, size_t cap) {
-    TaError err = {0};
-    if (checkpoint_resolve(dir, out, cap, &err) == TA_OK) return TA_OK;
-    char p[4096];
-    ta_pathf(p, sizeof p, "%s/config.json", dir);
-    if (file_exists(p)) {
-        ta_pathf(out, cap, "%s", dir);
-        return TA_OK;
-    }
-    return fail(TA_EINPUT, "--model %s: not a model directory (no config.json) and %s", dir,
-                err.msg);
-}
-
-/* ---- prompts ---------------------------------------------------------------------------- */
+/* ---- prompts ----------------------------------------------------------------------------
+ * --prompts FILE is a DS_PROMPTS dataset (data.h: the prompt may be empty, every other field
+ * is kept and copied onto the output line); --prompt TEXT is one row without fields. */
 typedef struct {
-    char **text;  /* (n) prompt strings */
-    long *line;   /* (n) 1-based line in the file (0 for --prompt) */
-    int **ids;    /* (n) [BOS] + encode(text) */
+    Dataset *ds;  /* --prompts, else NULL */
+    DataRow one;  /* --prompt */
+    int **ids;    /* (n) [BOS] + encode(prompt) */
     int *lens;    /* (n) */
-    int n, cap;
+    int n;
 } Prompts;
 
+static void prompts_row(const Prompts *p, int i, DataRow *r) {
+    if (p->ds) dataset_row(p->ds, (size_t)i, r);
+    else *r = p->one;
+}
+
 static void prompts_free(Prompts *p) {
-    for (int i = 0; i < p->n; i++) {
-        free(p->text[i]);
-        free(p->ids ? p->ids[i] : NULL);
-    }
-    free(p->text);
-    free(p->line);
+    for (int i = 0; i < p->n && p->ids; i++) free(p->ids[i]);
     free(p->ids);
     free(p->lens);
+    dataset_free(p->ds);
     memset(p, 0, sizeof *p);
 }
 
-static void prompts_add(Prompts *p, const char *s, size_t len, long line) {
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 64;
-        char **t = ta_malloc(sizeof(char *) * (size_t)p->cap, "prompts");
-        long *l = ta_malloc(sizeof(long) * (size_t)p->cap, "prompts");
-        if (p->n) {
-            memcpy(t, p->text, sizeof(char *) * (size_t)p->n);
-            memcpy(l, p->line, sizeof(long) * (size_t)p->n);
-        }
-        free(p->text);
-        free(p->line);
-        p->text = t;
-        p->line = l;
-    }
-    char *c = ta_malloc(len + 1, "prompt");
-    memcpy(c, s, len);
-    c[len] = '\0';
-    p->text[p->n] = c;
-    p->line[p->n++] = line;
-}
-
-/* Reads every {"prompt": str} line of path (the shared JSONL reader: blank lines skipped,
- * errors FILE:LINE[:COL]). */
-static int read_prompts(Prompts *p, const char *path) {
-    JsonlReader r;
-    TaError err = {0};
-    int rc = jsonl_open(&r, path, &err);
-    const char *line;
-    size_t len;
-    int got;
-    while (rc == TA_OK && (got = jsonl_next(&r, &line, &len, &err)) == 1) {
-        cJSON *obj = NULL;
-        if ((rc = jsonl_parse_object(path, r.lineno, line, len, &obj, &err)) != TA_OK) break;
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
-        if (!v)
-            rc = ta_err(&err, TA_EINPUT, "%s:%ld: missing \"prompt\" field", path, r.lineno);
-        else if (!cJSON_IsString(v) || !v->valuestring)
-            rc = ta_err(&err, TA_EINPUT, "%s:%ld: \"prompt\" must be a string, found %s", path,
-                        r.lineno, jsonl_type_name(v));
-        else
-            prompts_add(p, v->valuestring, strlen(v->valuestring), r.lineno);
-        cJSON_Delete(obj);
-    }
-    if (rc == TA_OK && got < 0) rc = err.code ? err.code : TA_ERUNTIME;
-    jsonl_close(&r);
-    if (rc != TA_OK) return fail(rc, "%s", err.msg);
-    if (p->n == 0) return fail(TA_EINPUT, "%s: no prompts (empty file)", path);
-    return TA_OK;
-}
-
-/* Tokenizes every prompt; returns the longest length in *maxlen. */
-static int encode_prompts(Prompts *p, const Tokenizer *tok, const char *src, int max_seq_len,
-                          int *maxlen) {
+/* Tokenizes every prompt (the generation prompt of data.h); the longest length in *maxlen. */
+static int encode_prompts(Prompts *p, const Tokenizer *tok, int max_seq_len, int *maxlen) {
     p->ids = ta_calloc(sizeof(int *) * (size_t)p->n, "prompt ids");
     p->lens = ta_calloc(sizeof(int) * (size_t)p->n, "prompt lengths");
     *maxlen = 1;
     for (int i = 0; i < p->n; i++) {
-        char where[4200];
-        if (p->line[i] > 0) snprintf(where, sizeof where, "%s:%ld", src, p->line[i]);
-        else snprintf(where, sizeof where, "--prompt");
+        DataRow r;
+        prompts_row(p, i, &r);
         TaError err = {0};
-        if (sample_encode_prompt(tok, p->text[i], &p->ids[i], &p->lens[i], &err) != TA_OK)
-            return fail(TA_EINPUT, "%s: %s", where, err.msg);
-        if (p->lens[i] < 1)
-            return fail(TA_EINPUT, "%s: empty prompt (and the tokenizer has no BOS to start from)",
-                        where);
-        if (p->lens[i] >= max_seq_len)
-            return fail(TA_EINPUT,
-                        "%s: the prompt has %d tokens (BOS included) but the model's "
-                        "max_seq_len is %d: at most %d leave room to generate (prompts are not "
-                        "truncated)", where, p->lens[i], max_seq_len, max_seq_len - 1);
+        if (row_encode_generation_prompt(tok, r.prompt, max_seq_len, &p->ids[i], &p->lens[i],
+                                         &err) != TA_OK) {
+            if (p->ds) return fail(TA_EINPUT, "%s:%ld: %s", dataset_path(p->ds), r.line, err.msg);
+            return fail(TA_EINPUT, "--prompt: %s", err.msg);
+        }
         if (p->lens[i] > *maxlen) *maxlen = p->lens[i];
     }
     return TA_OK;
@@ -269,23 +121,28 @@ static void on_progress(void *ctx, long seqs_done, long seqs_total, long tokens)
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
-static int write_line(FILE *f, const char *prompt, const SampleResult *r, int n, int ids) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "prompt", prompt);
-    cJSON *arr = cJSON_AddArrayToObject(o, "responses");
+/* {"prompt", <the prompt row's own fields>, "responses": [{"text", "num_tokens",
+ * "finish_reason", "ids"?}]} */
+static int write_line(FILE *f, const DataRow *row, const SampleResult *r, int n, int ids) {
+    static const char *const skip[] = {"responses", NULL}; /* ours replace the row's */
+    TaBuf b = {0};
+    jsonl_put_row_start(&b, row, skip);
     for (int j = 0; j < n; j++) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "text", r[j].text ? r[j].text : "");
-        cJSON_AddNumberToObject(x, "num_tokens", r[j].num_tokens);
-        cJSON_AddStringToObject(x, "finish_reason", sample_finish_name(r[j].finish));
-        if (ids) cJSON_AddItemToObject(x, "ids", cJSON_CreateIntArray(r[j].ids, r[j].num_tokens));
-        cJSON_AddItemToArray(arr, x);
+        ta_buf_puts(&b, j ? ",{\"text\":" : "{\"text\":");
+        jsonl_put_string(&b, r[j].text ? r[j].text : "");
+        ta_buf_printf(&b, ",\"num_tokens\":%d,\"finish_reason\":\"%s\"", r[j].num_tokens,
+                      sample_finish_name(r[j].finish));
+        if (ids) {
+            ta_buf_puts(&b, ",\"ids\":[");
+            for (int t = 0; t < r[j].num_tokens; t++)
+                ta_buf_printf(&b, t ? ",%d" : "%d", r[j].ids[t]);
+            ta_buf_puts(&b, "]");
+        }
+        ta_buf_puts(&b, "}");
     }
-    char *s = cJSON_PrintUnformatted(o);
-    TA_ASSERT(s != NULL);
-    int ok = fputs(s, f) >= 0 && fputc('\n', f) != EOF;
-    free(s);
-    cJSON_Delete(o);
+    jsonl_put_row_end(&b, row, skip);
+    int ok = fwrite(b.p, 1, b.n, f) == b.n;
+    free(b.p);
     return ok;
 }
 
@@ -352,79 +209,115 @@ static int run_bench(const GPT2 *m, SampleOptions *o, int prompt_len, int reps) 
     return rc;
 }
 
+static const char *ABOUT =
+    "Generates completions of [BOS] + prompt with a KV cache, up to --batch sequences at a\n"
+    "time (a finished one is replaced at once).\n";
+
+static const char *NOTES =
+    "Samplers apply in this order: min-new-tokens (EOS masked), repetition penalty,\n"
+    "presence penalty, (greedy: argmax, lowest id on ties), temperature, top-k (ties ->\n"
+    "lower id), top-p, min-p, draw.\n"
+    "A response stops at EOS (finish_reason \"eos\"; counted in num_tokens, not in the\n"
+    "text), after --max-new-tokens or at the model's max_seq_len (\"length\"), or at a stop\n"
+    "string (\"stop\"). A prompt longer than max_seq_len - 1 tokens is an error (prompts\n"
+    "are never truncated).\n"
+    "exit status: 0 ok, 1 runtime failure, 2 bad arguments or input\n";
+
 int cmd_sample(int argc, char **argv) {
     const char *model_arg = NULL, *tok_arg = NULL, *prompt = NULL, *prompts_file = NULL,
                *out_path = NULL;
-    int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps = 3;
-    int precision = PRECISION_FP32, backend = BACKEND_AUTO;
-    long threads = 0, prompt_len = 16, v = 0;
+    int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps, threads, prompt_len;
+    int precision, backend;
+    CliList stops;
     SampleOptions o;
     sample_options_default(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i];
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            fputs(HELP, stdout);
-            return TA_OK;
-        }
-        if (!strcmp(k, "--quiet")) { quiet = 1; continue; }
-        if (!strcmp(k, "--bench")) { bench = 1; continue; }
-        if (!strcmp(k, "--ids")) { with_ids = 1; continue; }
-        if (strncmp(k, "--", 2)) return fail(TA_EINPUT, "unexpected argument \"%s\" (see --help)", k);
-        if (i + 1 >= argc) return fail(TA_EINPUT, "%s needs a value (see --help)", k);
-        const char *val = argv[++i];
-        int rc = TA_OK;
-        if (!strcmp(k, "--model")) model_arg = val;
-        else if (!strcmp(k, "--tokenizer")) tok_arg = val;
-        else if (!strcmp(k, "--prompt")) prompt = val;
-        else if (!strcmp(k, "--prompts")) prompts_file = val;
-        else if (!strcmp(k, "--out")) out_path = val;
-        else if (!strcmp(k, "--n")) { if (!(rc = parse_int(k, val, 1, 1000000, &v))) o.n = (int)v; }
-        else if (!strcmp(k, "--max-new-tokens")) { if (!(rc = parse_int(k, val, 1, 1 << 24, &v))) o.max_new_tokens = (int)v; }
-        else if (!strcmp(k, "--min-new-tokens")) { if (!(rc = parse_int(k, val, 0, 1 << 24, &v))) o.min_new_tokens = (int)v; }
-        else if (!strcmp(k, "--top-k")) { if (!(rc = parse_int(k, val, -1000000000L, 1000000000L, &v))) o.top_k = (int)v; }
-        else if (!strcmp(k, "--batch")) { if (!(rc = parse_int(k, val, 1, 4096, &v))) o.batch = (int)v; }
-        else if (!strcmp(k, "--threads")) rc = parse_int(k, val, 0, 1024, &threads);
-        else if (!strcmp(k, "--prompt-len")) rc = parse_int(k, val, 1, 1 << 24, &prompt_len);
-        else if (!strcmp(k, "--bench-reps")) { if (!(rc = parse_int(k, val, 1, 1000, &v))) bench_reps = (int)v; }
-        else if (!strcmp(k, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (end == val || *end || errno || val[0] == '-')
-                return fail(TA_EINPUT, "--seed \"%s\": expected a non-negative integer", val);
-            o.seed = s;
-        }
-        else if (!strcmp(k, "--precision")) {
-            if ((precision = precision_parse(val)) < 0)
-                return fail(TA_EINPUT, "--precision \"%s\": expected fp32 or bf16", val);
-        }
-        else if (!strcmp(k, "--backend")) {
-            if ((backend = backend_kind_parse(val)) < 0)
-                return fail(TA_EINPUT, "--backend \"%s\": expected auto, openblas or onednn", val);
-        }
-        else if (!strcmp(k, "--temperature")) rc = parse_double(k, val, &o.temperature);
-        else if (!strcmp(k, "--top-p")) rc = parse_double(k, val, &o.top_p);
-        else if (!strcmp(k, "--min-p")) rc = parse_double(k, val, &o.min_p);
-        else if (!strcmp(k, "--repetition-penalty")) rc = parse_double(k, val, &o.repetition_penalty);
-        else if (!strcmp(k, "--presence-penalty")) rc = parse_double(k, val, &o.presence_penalty);
-        else if (!strcmp(k, "--stop")) {
-            if (o.n_stop == SAMPLE_MAX_STOP) return fail(TA_EINPUT, "at most %d --stop strings", SAMPLE_MAX_STOP);
-            if (!val[0]) return fail(TA_EINPUT, "--stop: empty string");
-            o.stop[o.n_stop++] = val;
-        }
-        else return fail(TA_EINPUT, "unknown option \"%s\" (see --help)", k);
-        if (rc != TA_OK) return rc;
+    const CliOpt opts[] = {
+        {.name = "--model", .kind = CLI_STR, .dst = &model_arg, .meta = "MODEL", .flags = CLI_REQUIRED,
+         .help = CHECKPOINT_MODEL_HELP},
+        {.name = "--tokenizer", .kind = CLI_STR, .dst = &tok_arg, .meta = "PATH",
+         .help = "SentencePiece model (default: the model directory's tokenizer.model)"},
+        {.name = "--prompt", .kind = CLI_STR, .dst = &prompt, .meta = "TEXT",
+         .help = "one prompt: prints the completion (n > 1: each after a\n"
+                 "\"--- response i ---\" line) unless --out is given"},
+        {.name = "--prompts", .kind = CLI_STR, .dst = &prompts_file, .meta = "FILE.jsonl",
+         .help = "one {\"prompt\": ...} object per line (its other fields are\n"
+                 "copied onto its output line unchanged)"},
+        {.name = "--out", .kind = CLI_STR, .dst = &out_path, .meta = "FILE.jsonl",
+         .help = "write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
+                 "\"finish_reason\"}]} lines (default for --prompts: stdout)"},
+        {.name = "--n", .kind = CLI_INT, .dst = &o.n, .meta = "N", .def = "1", .lo = 1, .hi = 1e6,
+         .help = "responses per prompt"},
+        {.name = "--max-new-tokens", .kind = CLI_INT, .dst = &o.max_new_tokens, .meta = "N", .def = "128",
+         .lo = 1, .hi = 1 << 24, .help = "generated tokens per response"},
+        {.name = "--min-new-tokens", .kind = CLI_INT, .dst = &o.min_new_tokens, .meta = "N", .def = "0",
+         .lo = 0, .hi = 1 << 24,
+         .help = "no EOS before N tokens (1 avoids empty texts, which the\n"
+                 "JSONL datasets reject)"},
+        {.name = "--temperature", .kind = CLI_DOUBLE, .dst = &o.temperature, .meta = "T", .def = "1",
+         .help = ">= 0; 0 = greedy"},
+        {.name = "--top-k", .kind = CLI_INT, .dst = &o.top_k, .meta = "K", .def = "0", .lo = -1e9, .hi = 1e9,
+         .help = "keep the K most likely tokens; 0 = off"},
+        {.name = "--top-p", .kind = CLI_DOUBLE, .dst = &o.top_p, .meta = "P", .def = "1",
+         .help = "nucleus: smallest set with probability >= P, in (0, 1];\n1 = off"},
+        {.name = "--min-p", .kind = CLI_DOUBLE, .dst = &o.min_p, .meta = "P", .def = "0",
+         .help = "keep tokens with probability >= P * the top one, in [0, 1);\n0 = off"},
+        {.name = "--repetition-penalty", .kind = CLI_DOUBLE, .dst = &o.repetition_penalty, .meta = "R",
+         .def = "1",
+         .help = "> 0: logits of tokens already in the sequence (prompt\n"
+                 "included) divided by R if positive, multiplied if negative;\n1 = off"},
+        {.name = "--presence-penalty", .kind = CLI_DOUBLE, .dst = &o.presence_penalty, .meta = "A",
+         .def = "0", .help = "subtract A from tokens already generated; 0 = off"},
+        {.name = "--stop", .kind = CLI_LIST, .dst = &stops, .meta = "STR",
+         .help = "stop when the text contains STR (cut before it); repeatable"},
+        {.name = "--seed", .kind = CLI_U64, .dst = &o.seed, .meta = "S", .def = "0",
+         .help = "response j of prompt i uses a stream seeded by (S, i, j):\n"
+                 "results do not depend on --batch (<= 16) or --threads"},
+        {.name = "--batch", .kind = CLI_INT, .dst = &o.batch, .meta = "B", .def = "8", .lo = 1, .hi = 4096,
+         .help = "sequences decoded together"},
+        {.name = "--threads", .kind = CLI_INT, .dst = &threads, .meta = "N", .def = "0", .lo = 0, .hi = 1024,
+         .help = "threads; 0 = all cores"},
+        {.name = "--precision", .kind = CLI_CHOICE, .dst = &precision, .choices = "fp32|bf16", .def = "fp32",
+         .help = "matmuls in fp32, or bf16 with fp32 sums (the weights\n"
+                 "rounded to bf16 once at load; needs AVX512-BF16 or AMX);\n"
+                 "as model.precision"},
+        {.name = "--backend", .kind = CLI_CHOICE, .dst = &backend, .choices = "auto|openblas|onednn",
+         .def = "auto", .help = "matmul library, as model.backend (auto: openblas for\nfp32, onednn for bf16)"},
+        {.name = "--ids", .kind = CLI_FLAG, .dst = &with_ids,
+         .help = "also write each response's token ids (\"ids\": [...])"},
+        {.name = "--quiet", .kind = CLI_FLAG, .dst = &quiet, .help = "no progress line"},
+        {.name = "--bench", .kind = CLI_FLAG, .dst = &bench,
+         .help = "time decoding on random prompts (greedy, no EOS)"},
+        {.name = "--prompt-len", .kind = CLI_INT, .dst = &prompt_len, .meta = "P", .def = "16", .lo = 1,
+         .hi = 1 << 24, .help = "--bench prompt length"},
+        {.name = "--bench-reps", .kind = CLI_INT, .dst = &bench_reps, .meta = "R", .def = "3", .lo = 1,
+         .hi = 1000, .help = "--bench: timed runs after the warm-up; the fastest\ndecode is reported"},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign sample",
+        .usage = "tinyalign sample --model MODEL (--prompt TEXT | --prompts FILE.jsonl) [options]\n"
+                 "       tinyalign sample --model MODEL --bench [--batch B] [--prompt-len P]\n"
+                 "                        [--max-new-tokens N] [--threads N]",
+        .about = ABOUT,
+        .opts = opts,
+        .notes = NOTES,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    for (int i = 0; i < stops.n && rc == CLI_RUN; i++) {
+        if (o.n_stop == SAMPLE_MAX_STOP) rc = fail(TA_EINPUT, "at most %d --stop strings", SAMPLE_MAX_STOP);
+        else if (!stops.items[i][0]) rc = fail(TA_EINPUT, "--stop: empty string");
+        else o.stop[o.n_stop++] = stops.items[i];
     }
-    if (!model_arg) return fail(TA_EINPUT, "--model DIR is required (see --help)");
+    free(stops.items);
+    if (rc != CLI_RUN) return rc;
     if (!bench && !!prompt == !!prompts_file)
         return fail(TA_EINPUT, "exactly one of --prompt TEXT and --prompts FILE.jsonl is required");
     TaError err = {0};
     if (sample_options_check(&o, &err) != TA_OK) return fail(TA_EINPUT, "%s", err.msg);
-    ta_set_threads((int)threads);
+    ta_set_threads(threads);
 
     char dir[4096];
-    int rc = resolve_model(model_arg, dir, sizeof dir);
-    if (rc != TA_OK) return rc;
+    if (checkpoint_resolve(model_arg, dir, sizeof dir, &err) != TA_OK)
+        return fail(TA_EINPUT, "--model %s", err.msg);
     GPT2 m;
     memset(&m, 0, sizeof m);
     if (model_load_dir(&m, dir, 0, &err) != TA_OK) return fail(err.code ? err.code : TA_EINPUT, "%s", err.msg);
@@ -435,7 +328,7 @@ int cmd_sample(int argc, char **argv) {
                     backend_kind_name((BackendKind)backend), err.msg);
     }
     if (bench) {
-        rc = run_bench(&m, &o, (int)prompt_len, bench_reps);
+        rc = run_bench(&m, &o, prompt_len, bench_reps);
         gpt2_free(&m);
         return rc;
     }
@@ -457,11 +350,18 @@ int cmd_sample(int argc, char **argv) {
         rc = fail(TA_EINPUT, "%s", err.msg);
         goto end;
     }
-    if (prompt) prompts_add(&P, prompt, strlen(prompt), 0);
-    else if ((rc = read_prompts(&P, prompts_file)) != TA_OK) goto end;
+    if (prompt) {
+        P.one.prompt = prompt;
+        P.n = 1;
+    } else {
+        if (dataset_load(&P.ds, prompts_file, DS_PROMPTS, NULL, NULL, &err) != TA_OK) {
+            rc = fail(err.code, "%s", err.msg);
+            goto end;
+        }
+        P.n = (int)dataset_num_rows(P.ds);
+    }
     int maxlen;
-    rc = encode_prompts(&P, tok, prompts_file ? prompts_file : "--prompt", m.config.max_seq_len,
-                        &maxlen);
+    rc = encode_prompts(&P, tok, m.config.max_seq_len, &maxlen);
     if (rc != TA_OK) goto end;
     if (sample_gen_init(&g, &m, tok, &o, maxlen, &err) != TA_OK) {
         rc = fail(err.code, "%s", err.msg);
@@ -517,7 +417,9 @@ int cmd_sample(int argc, char **argv) {
             const SampleResult *r = res + (size_t)i * o.n;
             int ok = 1;
             if (jsonl_out) {
-                ok = write_line(out, P.text[first + i], r, o.n, with_ids);
+                DataRow row;
+                prompts_row(&P, first + i, &row);
+                ok = write_line(out, &row, r, o.n, with_ids);
             } else {
                 for (int j = 0; j < o.n && ok; j++) {
                     if (o.n > 1) ok = fprintf(out, "--- response %d ---\n", j + 1) > 0;

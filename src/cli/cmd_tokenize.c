@@ -23,23 +23,6 @@
 #include "tinyalign/shard.h"
 #include "tinyalign/tokenizer.h"
 
-static const char *HELP =
-    "usage: tinyalign tokenize --tokenizer MODEL --in FILE --out SHARD [options]\n"
-    "\n"
-    "Tokenizes documents into a token shard (64-byte header + uint16/uint32 ids), writing\n"
-    "the EOS id after every document. The shard is written to SHARD.tmp and renamed.\n"
-    "\n"
-    "  --tokenizer MODEL     SentencePiece .model, or a checkpoint directory\n"
-    "  --in FILE             .txt or .jsonl (chosen by extension; see --format)\n"
-    "  --out SHARD           output shard\n"
-    "  --format txt|jsonl    override the extension\n"
-    "  --doc-sep line|blank  .txt: each non-blank line is a document (line, default), or\n"
-    "                        blank-line-separated paragraphs, lines joined by \"\\n\" (blank)\n"
-    "  --field NAME          .jsonl: the string field holding the document (default text)\n"
-    "  --quiet               no progress line\n"
-    "\n"
-    "Blank lines are skipped in every format. Bad input exits 2 naming FILE:LINE.\n";
-
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int code, const char *fmt, ...) {
     va_list ap;
@@ -200,43 +183,35 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *format = NULL, *sep = "line",
-               *field = "text";
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i];
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            fputs(HELP, stdout);
-            return TA_OK;
-        }
-        if (!strcmp(k, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (i + 1 >= argc) return fail(TA_EINPUT, "%s needs a value (see --help)", k);
-        const char *v = argv[++i];
-        if (!strcmp(k, "--tokenizer")) model = v;
-        else if (!strcmp(k, "--in")) in = v;
-        else if (!strcmp(k, "--out")) out = v;
-        else if (!strcmp(k, "--format")) format = v;
-        else if (!strcmp(k, "--doc-sep")) sep = v;
-        else if (!strcmp(k, "--field")) field = v;
-        else return fail(TA_EINPUT, "unknown option \"%s\" (see --help)", k);
-    }
-    if (!model || !in || !out)
-        return fail(TA_EINPUT, "--tokenizer MODEL, --in FILE and --out SHARD are required "
-                               "(see --help)");
-    int jsonl;
-    if (format) {
-        if (strcmp(format, "txt") && strcmp(format, "jsonl"))
-            return fail(TA_EINPUT, "--format \"%s\": expected txt or jsonl", format);
-        jsonl = !strcmp(format, "jsonl");
-    } else {
-        jsonl = ends_with(in, ".jsonl") || ends_with(in, ".json");
-    }
-    if (strcmp(sep, "line") && strcmp(sep, "blank"))
-        return fail(TA_EINPUT, "--doc-sep \"%s\": expected line or blank", sep);
-    int blank_sep = !strcmp(sep, "blank");
+    const char *model, *in, *out, *field;
+    int quiet = 0, format = -1, blank_sep;
+    const CliOpt opts[] = {
+        {.name = "--tokenizer", .kind = CLI_STR, .dst = &model, .meta = "MODEL", .flags = CLI_REQUIRED,
+         .help = "SentencePiece .model, or a checkpoint directory holding one"},
+        {.name = "--in", .kind = CLI_STR, .dst = &in, .meta = "FILE", .flags = CLI_REQUIRED,
+         .help = ".txt or .jsonl (chosen by extension; see --format)"},
+        {.name = "--out", .kind = CLI_STR, .dst = &out, .meta = "SHARD", .flags = CLI_REQUIRED,
+         .help = "output shard"},
+        {.name = "--format", .kind = CLI_CHOICE, .dst = &format, .choices = "txt|jsonl",
+         .help = "override the extension"},
+        {.name = "--doc-sep", .kind = CLI_CHOICE, .dst = &blank_sep, .choices = "line|blank", .def = "line",
+         .help = ".txt: each non-blank line is a document (line), or\n"
+                 "blank-line-separated paragraphs, lines joined by \"\\n\" (blank)"},
+        {.name = "--field", .kind = CLI_STR, .dst = &field, .meta = "NAME", .def = "text",
+         .help = ".jsonl: the string field holding the document"},
+        {.name = "--quiet", .kind = CLI_FLAG, .dst = &quiet, .help = "no progress line"},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign tokenize",
+        .usage = "tinyalign tokenize --tokenizer MODEL --in FILE --out SHARD [options]",
+        .about = "Tokenizes documents into a token shard (64-byte header + uint16/uint32 ids), writing\n"
+                 "the EOS id after every document. The shard is written to SHARD.tmp and renamed.\n",
+        .opts = opts,
+        .notes = "Blank lines are skipped in every format. Bad input exits 2 naming FILE:LINE.\n",
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc != CLI_RUN) return rc;
+    int jsonl = format >= 0 ? format == 1 : ends_with(in, ".jsonl") || ends_with(in, ".json");
     if (blank_sep && jsonl) return fail(TA_EINPUT, "--doc-sep applies to .txt input only");
 
     FILE *f = fopen(in, "rb");
@@ -249,7 +224,7 @@ int cmd_tokenize(int argc, char **argv) {
     Tokenizer *tok = NULL;
     ShardWriter w = {0};
     TaError err = {0};
-    int rc = tokenizer_load(&tok, model, &err);
+    rc = tokenizer_load(&tok, model, &err);
     if (rc != TA_OK) {
         rc = fail(rc, "%s", err.msg);
         goto end;

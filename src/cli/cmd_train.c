@@ -10,85 +10,62 @@
 #include "tinyalign/config.h"
 #include "tinyalign/train.h"
 
-static void usage_train(FILE *f) {
-    fprintf(f,
-            "usage: tinyalign train CONFIG.json [--set section.key=value ...] [--resume]\n"
-            "                       [--stop-after K] [--force] [--quiet]\n"
-            "       tinyalign train --help-config      (every config key, type and default)\n\n"
-            "Trains as CONFIG says. The resolved config (every default filled in) is printed and\n"
-            "saved to <run.out_dir>/config.json; checkpoints go to <run.out_dir>/checkpoints/.\n"
-            "  --set k=v       override one config key (repeatable; same checks as the file)\n"
-            "  --resume        continue from <run.out_dir>/checkpoints/latest (bit-exact)\n"
-            "  --stop-after K  save and exit 0 once K steps are done (the schedule still spans\n"
-            "                  train.max_steps), as an interrupt would\n"
-            "  --force         resume even when keys that change the math differ\n"
-            "Ctrl-C (or SIGTERM) finishes the current step, saves and exits 130 (143);\n"
-            "a second Ctrl-C exits at once.\n");
-}
-
-static int parse_long(const char *s, long *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0) return 0;
-    *out = v;
-    return 1;
-}
+static const char *STOP_AFTER_HELP =
+    "save and exit 0 once K steps are done, as an interrupt would;\n"
+    "the schedule still spans train.max_steps (default: run to the end)";
 
 int cmd_train(int argc, char **argv) {
-    const char *path = NULL;
-    const char **sets = calloc((size_t)argc + 1, sizeof(char *));
-    int nsets = 0;
+    const char *path;
+    CliList sets;
+    int help_config = 0;
     TrainOptions opt = {.stop_after = -1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage_train(stdout);
-            free(sets);
-            return 0;
-        } else if (!strcmp(a, "--help-config")) {
-            config_print_help(stdout);
-            free(sets);
-            return 0;
-        } else if (!strcmp(a, "--set") && i + 1 < argc) {
-            sets[nsets++] = argv[++i];
-        } else if (!strncmp(a, "--set=", 6)) {
-            sets[nsets++] = a + 6;
-        } else if (!strcmp(a, "--resume")) {
-            opt.resume = 1;
-        } else if (!strcmp(a, "--force")) {
-            opt.force = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            opt.quiet = 1;
-        } else if (!strcmp(a, "--stop-after") && i + 1 < argc) {
-            if (!parse_long(argv[++i], &opt.stop_after)) {
-                fprintf(stderr, "tinyalign train: --stop-after needs a step count >= 0, got \"%s\"\n", argv[i]);
-                free(sets);
-                return 2;
-            }
-        } else if (a[0] == '-') {
-            fprintf(stderr, "tinyalign train: unknown or incomplete option \"%s\" (see --help)\n", a);
-            free(sets);
-            return 2;
-        } else if (!path) {
-            path = a;
-        } else {
-            fprintf(stderr, "tinyalign train: more than one config given (\"%s\", \"%s\")\n", path, a);
-            free(sets);
-            return 2;
-        }
+    const CliOpt opts[] = {
+        {.name = "--set", .kind = CLI_LIST, .dst = &sets, .meta = "k=v",
+         .help = "override one config key (repeatable; same checks as the file)"},
+        {.name = "--resume", .kind = CLI_FLAG, .dst = &opt.resume,
+         .help = "continue from <run.out_dir>/checkpoints/latest (bit-exact)"},
+        {.name = "--stop-after", .kind = CLI_LONG, .dst = &opt.stop_after, .meta = "K",
+         .lo = 0, .hi = 1e15, .help = STOP_AFTER_HELP},
+        {.name = "--force", .kind = CLI_FLAG, .dst = &opt.force,
+         .help = "resume even when keys that change the math differ"},
+        {.name = "--quiet", .kind = CLI_FLAG, .dst = &opt.quiet,
+         .help = "do not print the resolved config"},
+        {.name = "--help-config", .kind = CLI_FLAG, .dst = &help_config,
+         .help = "every config key with its type, default and meaning"},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign train",
+        .usage = "tinyalign train CONFIG.json [--set section.key=value ...] [--resume]\n"
+                 "                       [--stop-after K] [--force] [--quiet]\n"
+                 "       tinyalign train --help-config",
+        .about = "Trains as CONFIG says. The resolved config (every default filled in) is printed\n"
+                 "and saved to <run.out_dir>/config.json; checkpoints go to\n"
+                 "<run.out_dir>/checkpoints/.\n",
+        .opts = opts,
+        .notes = "Ctrl-C (or SIGTERM) finishes the current step, saves and exits 130 (143);\n"
+                 "a second Ctrl-C exits at once.\n",
+        .positional = "CONFIG.json",
+        .pos_dst = &path,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc == CLI_RUN && help_config) {
+        config_print_help(stdout);
+        rc = TA_OK;
+    } else if (rc == CLI_RUN && !path) {
+        cli_help(&spec, stderr);
+        rc = TA_EINPUT;
     }
-    if (!path) {
-        usage_train(stderr);
-        free(sets);
-        return 2;
+    if (rc != CLI_RUN) {
+        free(sets.items);
+        return rc;
     }
     Config cfg;
     TaError err = {0};
-    int rc = config_load(&cfg, path, sets, nsets, &err);
-    free(sets);
+    rc = config_load(&cfg, path, sets.items, sets.n, &err);
+    free(sets.items);
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign train: %s\n", err.msg);
-        return 2;
+        return TA_EINPUT;
     }
     int status = train_run(&cfg, &opt, &err);
     if (status == 1 || status == 2) fprintf(stderr, "tinyalign train: %s\n", err.msg);
@@ -97,51 +74,44 @@ int cmd_train(int argc, char **argv) {
 }
 
 int cmd_resume(int argc, char **argv) {
-    const char *run_dir = NULL;
+    const char *run_dir;
     TrainOptions opt = {.stop_after = -1, .resume = 1, .quiet = 1};
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: tinyalign resume RUN_DIR [--stop-after K]\n"
-                   "Continues the run in RUN_DIR from RUN_DIR/checkpoints/latest with the config\n"
-                   "saved in that checkpoint; bit-identical to a run that never stopped.\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) {
-            if (!parse_long(argv[++i], &opt.stop_after)) {
-                fprintf(stderr, "tinyalign resume: --stop-after needs a step count >= 0\n");
-                return 2;
-            }
-        } else if (argv[i][0] == '-' || run_dir) {
-            fprintf(stderr, "tinyalign resume: unexpected argument \"%s\" (see --help)\n", argv[i]);
-            return 2;
-        } else {
-            run_dir = argv[i];
-        }
-    }
-    if (!run_dir) {
-        fprintf(stderr, "usage: tinyalign resume RUN_DIR [--stop-after K]\n");
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {.name = "--stop-after", .kind = CLI_LONG, .dst = &opt.stop_after, .meta = "K",
+         .lo = 0, .hi = 1e15, .help = STOP_AFTER_HELP},
+        {0}};
+    const CliSpec spec = {
+        .prog = "tinyalign resume",
+        .usage = "tinyalign resume RUN [--stop-after K]",
+        .about = "Continues a run from its latest checkpoint with the config saved in that\n"
+                 "checkpoint; bit-identical to a run that never stopped. RUN is a run directory,\n"
+                 "its checkpoints/latest (or best), or one checkpoint directory\n"
+                 "(RUN_DIR/checkpoints/step-N): the run continues in the directory where it lies\n"
+                 "now, so a copied or moved run resumes in place.\n",
+        .opts = opts,
+        .positional = "RUN",
+        .pos_dst = &run_dir,
+    };
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc == CLI_RUN && !run_dir) rc = cli_usage_error(&spec, "RUN (a run directory) is required");
+    if (rc != CLI_RUN) return rc;
     TaError err = {0};
     char dir[4096];
     char *json = NULL;
-    TrainState st;
+    /* only the config here: train_run verifies the checkpoint (once) when it loads it */
     if (checkpoint_resolve(run_dir, dir, sizeof dir, &err) != TA_OK ||
-        checkpoint_load_state(dir, &st, &json, &err) != TA_OK) {
+        checkpoint_read_config(dir, &json, &err) != TA_OK) {
         fprintf(stderr, "tinyalign resume: %s\n", err.msg);
-        return 2;
-    }
-    if (!json) {
-        fprintf(stderr, "tinyalign resume: %s/state.json holds no run config\n", dir);
-        return 2;
+        return TA_EINPUT;
     }
     Config cfg;
     char where[4200];
     snprintf(where, sizeof where, "%s/state.json", dir);
-    int rc = config_load_string(&cfg, json, where, &err);
+    rc = config_load_string(&cfg, json, where, &err);
     free(json);
     if (rc != TA_OK) {
         fprintf(stderr, "tinyalign resume: %s\n", err.msg);
-        return 2;
+        return TA_EINPUT;
     }
     /* the run continues where it lies now (a copied or moved run, a relative out_dir):
      * RUN_DIR/checkpoints/step-N -> RUN_DIR */
@@ -153,7 +123,7 @@ int cmd_resume(int argc, char **argv) {
     if (slash && !strcmp(slash + 1, "checkpoints")) *slash = '\0';
     else if (!slash && !strcmp(run, "checkpoints")) snprintf(run, sizeof run, ".");
     free(cfg.run.out_dir);
-    cfg.run.out_dir = strdup(run);
+    cfg.run.out_dir = ta_strdup(run, "run directory");
     opt.resume_from = dir;
     int status = train_run(&cfg, &opt, &err);
     if (status == 1 || status == 2) fprintf(stderr, "tinyalign resume: %s\n", err.msg);

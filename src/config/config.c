@@ -14,7 +14,6 @@
 #include "tinyalign/config.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,13 +22,6 @@
 #include <sys/stat.h>
 
 /* ---- small helpers ---------------------------------------------------------------- */
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = ta_malloc(n, "config string");
-    memcpy(p, s, n);
-    return p;
-}
-
 static void *field(Config *c, const ConfigKey *k) { return (char *)c + k->offset; }
 static const void *cfield(const Config *c, const ConfigKey *k) {
     return (const char *)c + k->offset;
@@ -62,30 +54,6 @@ static void fmt_float(double x, char *out, size_t cap) {
 }
 
 /* ---- JSON text output (pretty and compact) -------------------------------------- */
-static void put_json_string(TaBuf *b, const char *s) {
-    ta_buf_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        switch (*p) {
-        case '"': ta_buf_puts(b, "\\\""); break;
-        case '\\': ta_buf_puts(b, "\\\\"); break;
-        case '\n': ta_buf_puts(b, "\\n"); break;
-        case '\r': ta_buf_puts(b, "\\r"); break;
-        case '\t': ta_buf_puts(b, "\\t"); break;
-        case '\b': ta_buf_puts(b, "\\b"); break;
-        case '\f': ta_buf_puts(b, "\\f"); break;
-        default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *p);
-                ta_buf_puts(b, esc);
-            } else {
-                ta_buf_add(b, (const char *)p, 1);
-            }
-        }
-    }
-    ta_buf_puts(b, "\"");
-}
-
 static int is_scalar(const cJSON *v) { return !cJSON_IsArray(v) && !cJSON_IsObject(v); }
 
 /* indent < 0: compact on one line ({"a": 1, "b": [1, 2]}). Arrays of scalars are always
@@ -108,7 +76,7 @@ static void put_json(TaBuf *b, const cJSON *v, int indent) {
                 for (int i = 0; i < indent + 2; i++) ta_buf_puts(b, " ");
             }
             if (obj) {
-                put_json_string(b, c->string ? c->string : "");
+                ta_buf_json_string(b, c->string ? c->string : "");
                 ta_buf_puts(b, ": ");
             }
             put_json(b, c, inline_ ? -1 : indent + 2);
@@ -121,7 +89,7 @@ static void put_json(TaBuf *b, const cJSON *v, int indent) {
     } else if (cJSON_IsRaw(v)) { /* pre-formatted number (float-typed keys) */
         ta_buf_puts(b, v->valuestring);
     } else if (cJSON_IsString(v)) {
-        put_json_string(b, v->valuestring);
+        ta_buf_json_string(b, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         char num[64];
         fmt_num(v->valuedouble, num, sizeof num);
@@ -237,32 +205,7 @@ static int enum_index(const ConfigKey *k, const char *s) {
     return -1;
 }
 
-/* ---- edit distance and suggestions ----------------------------------------------- */
-/* Optimal string alignment distance (Levenshtein + adjacent transpositions), case-
- * insensitive; strings longer than 63 bytes are cut. */
-static int edit_distance(const char *a, const char *b) {
-    enum { MAXL = 64 };
-    char x[MAXL], y[MAXL];
-    int n = 0, m = 0;
-    for (; a[n] && n < MAXL - 1; n++) x[n] = (char)tolower((unsigned char)a[n]);
-    for (; b[m] && m < MAXL - 1; m++) y[m] = (char)tolower((unsigned char)b[m]);
-    int dd[MAXL][MAXL];
-    for (int i = 0; i <= n; i++) dd[i][0] = i;
-    for (int j = 0; j <= m; j++) dd[0][j] = j;
-    for (int i = 1; i <= n; i++)
-        for (int j = 1; j <= m; j++) {
-            int cost = x[i - 1] != y[j - 1];
-            int v = dd[i - 1][j] + 1;
-            if (dd[i][j - 1] + 1 < v) v = dd[i][j - 1] + 1;
-            if (dd[i - 1][j - 1] + cost < v) v = dd[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] &&
-                dd[i - 2][j - 2] + 1 < v)
-                v = dd[i - 2][j - 2] + 1;
-            dd[i][j] = v;
-        }
-    return dd[n][m];
-}
-
+/* ---- suggestions (edit distance: ta_edit_distance in common) --------------------- */
 /* Familiar names for sections, for suggestions only. */
 static const char *const SECTION_ALIASES[][2] = {
     {"run", "experiment,general,runtime"},
@@ -291,7 +234,7 @@ static void suggest_try(Suggest *s, const char *parent, size_t parent_len, const
     if (name_len >= sizeof nm) return;
     memcpy(nm, name, name_len);
     nm[name_len] = '\0';
-    int d = edit_distance(s->unknown_leaf, nm);
+    int d = ta_edit_distance(s->unknown_leaf, nm);
     if (d > s->thr) return;
     int cross = !(strlen(s->unknown_parent) == parent_len &&
                   !strncmp(s->unknown_parent, parent, parent_len));
@@ -324,8 +267,7 @@ static const char *suggest_key(const char *unknown, int preset_only, char *out, 
         parent[dot - unknown] = '\0';
     }
     Suggest s = {.unknown_leaf = dot ? dot + 1 : unknown, .unknown_parent = parent};
-    size_t len = strlen(s.unknown_leaf);
-    s.thr = len <= 2 ? 0 : len <= 5 ? 1 : (len / 4 > 2 ? (int)(len / 4) : 2);
+    s.thr = ta_suggest_max_distance(strlen(s.unknown_leaf));
     int n;
     const ConfigKey *keys = config_keys(&n);
     for (int i = 0; i < n; i++) {
@@ -476,7 +418,7 @@ static int check_value(const ConfigKey *k, const cJSON *v, const char *origin, c
         if (cJSON_IsString(v)) {
             int best = -1, bd = 3;
             for (int i = 0; k->choices[i]; i++) {
-                int d = edit_distance(v->valuestring, k->choices[i]);
+                int d = ta_edit_distance(v->valuestring, k->choices[i]);
                 if (d < bd) { bd = d; best = i; }
             }
             if (best >= 0) snprintf(extra, sizeof extra, "; did you mean \"%s\"?", k->choices[best]);
@@ -517,7 +459,7 @@ static void store_value(const ConfigKey *k, const cJSON *v, Config *c) {
     case CFG_T_BOOL: *(bool *)f = cJSON_IsTrue(v); break;
     case CFG_T_STRING:
         free(*(char **)f);
-        *(char **)f = xstrdup(v->valuestring);
+        *(char **)f = ta_strdup(v->valuestring, "config string");
         break;
     case CFG_T_ENUM: *(int *)f = enum_index(k, v->valuestring); break;
     case CFG_T_FLOAT2:
@@ -529,7 +471,7 @@ static void store_value(const ConfigKey *k, const cJSON *v, Config *c) {
         strlist_free(l);
         int n = cJSON_GetArraySize(v);
         l->items = ta_calloc((size_t)(n ? n : 1) * sizeof(char *), "config list");
-        for (const cJSON *e = v->child; e; e = e->next) l->items[l->n++] = xstrdup(e->valuestring);
+        for (const cJSON *e = v->child; e; e = e->next) l->items[l->n++] = ta_strdup(e->valuestring, "config string");
         break;
     }
     }
@@ -578,7 +520,7 @@ static void set_row_default(const ConfigKey *k, Config *c) {
     case CFG_T_BOOL: *(bool *)f = k->def != 0; break;
     case CFG_T_STRING:
         free(*(char **)f);
-        *(char **)f = xstrdup(k->def_str ? k->def_str : "");
+        *(char **)f = ta_strdup(k->def_str ? k->def_str : "", "config string");
         break;
     case CFG_T_FLOAT2:
         ((double *)f)[0] = k->def;
@@ -625,12 +567,12 @@ void config_copy(Config *dst, const Config *src) {
         const ConfigKey *k = &keys[i];
         if (k->type == CFG_T_STRING) {
             const char *s = *(char *const *)cfield(src, k);
-            *(char **)field(dst, k) = xstrdup(s ? s : "");
+            *(char **)field(dst, k) = ta_strdup(s ? s : "", "config string");
         } else if (k->type == CFG_T_STRLIST) {
             const CfgStrList *a = cfield(src, k);
             CfgStrList *b = field(dst, k);
             b->items = ta_calloc((size_t)(a->n ? a->n : 1) * sizeof(char *), "config list");
-            for (int j = 0; j < a->n; j++) b->items[j] = xstrdup(a->items[j]);
+            for (int j = 0; j < a->n; j++) b->items[j] = ta_strdup(a->items[j], "config string");
             b->n = a->n;
         }
     }
@@ -704,7 +646,7 @@ static char *read_text(const char *path, TaError *err) {
 
 static ConfigSource *source_new(const char *name) {
     ConfigSource *s = ta_calloc(sizeof *s, "config source");
-    s->name = xstrdup(name);
+    s->name = ta_strdup(name, "config source");
     s->from_set = ta_calloc((size_t)n_keys(), "config source");
     return s;
 }

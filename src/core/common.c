@@ -1,18 +1,20 @@
-/* common.c — asserts, checked allocation, atomic file writes, RNG, CRC32, threads.
- * See include/tinyalign/common.h. This file deliberately holds no model or data logic. */
+/* common.c — asserts, checked allocation, atomic file writes, RNG, CRC32 (zlib), FNV-1a,
+ * JSON string escaping, "did you mean" suggestions, threads. See include/tinyalign/common.h.
+ * This file deliberately holds no model or data logic. */
 #define _POSIX_C_SOURCE 200809L
 #include "tinyalign/common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -57,6 +59,17 @@ void *ta_calloc(size_t n, const char *what) {
     void *p = calloc(n ? n : 1, 1);
     if (!p) oom(n, what);
     return p;
+}
+
+void *ta_realloc(void *p, size_t n, const char *what) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n, what);
+    return q;
+}
+
+char *ta_strdup(const char *s, const char *what) {
+    size_t n = strlen(s) + 1;
+    return memcpy(ta_malloc(n, what), s, n);
 }
 
 void *ta_aligned_alloc(size_t n, const char *what) {
@@ -183,10 +196,7 @@ void ta_buf_add(TaBuf *b, const char *s, size_t len) {
     if (b->n + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (b->n + len + 1 > cap) cap *= 2;
-        char *p = ta_malloc(cap, "text buffer");
-        if (b->n) memcpy(p, b->p, b->n);
-        free(b->p);
-        b->p = p;
+        b->p = ta_realloc(b->p, cap, "text buffer");
         b->cap = cap;
     }
     memcpy(b->p + b->n, s, len);
@@ -208,6 +218,28 @@ void ta_buf_printf(TaBuf *b, const char *fmt, ...) {
     va_end(ap);
     ta_buf_add(b, tmp, (size_t)n);
     free(tmp);
+}
+
+void ta_buf_json_string(TaBuf *b, const char *s) {
+    ta_buf_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *esc = NULL;
+        char hex[8];
+        switch (*p) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (*p < 0x20) esc = ta_pathf(hex, sizeof hex, "\\u%04x", *p);
+        }
+        if (esc) ta_buf_puts(b, esc);
+        else ta_buf_add(b, (const char *)p, 1);
+    }
+    ta_buf_add(b, "\"", 1);
 }
 
 double ta_now(void) {
@@ -272,24 +304,55 @@ void ta_rng_shuffle_u32(TaRng *r, uint32_t *a, size_t n) {
     }
 }
 
-/* ---- CRC32 (reflected polynomial 0xEDB88320), table built once (pthread_once) --------- */
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
+/* ---- CRC32, FNV-1a, suggestions ------------------------------------------------------ */
+uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len) {
+    return (uint32_t)crc32_z(crc, buf, len);
 }
 
-uint32_t ta_crc32(uint32_t crc, const void *buf, size_t len) {
-    pthread_once(&crc_once, crc_init);
-    const unsigned char *p = buf;
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
+uint64_t ta_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001B3ULL;
+    }
+    return h;
+}
+
+int ta_edit_distance(const char *a, const char *b) {
+    enum { MAXL = 64 };
+    char x[MAXL], y[MAXL];
+    int n = 0, m = 0;
+    for (; a[n] && n < MAXL - 1; n++) x[n] = (char)tolower((unsigned char)a[n]);
+    for (; b[m] && m < MAXL - 1; m++) y[m] = (char)tolower((unsigned char)b[m]);
+    int dd[MAXL][MAXL];
+    for (int i = 0; i <= n; i++) dd[i][0] = i;
+    for (int j = 0; j <= m; j++) dd[0][j] = j;
+    for (int i = 1; i <= n; i++)
+        for (int j = 1; j <= m; j++) {
+            int cost = x[i - 1] != y[j - 1];
+            int v = dd[i - 1][j] + 1;
+            if (dd[i][j - 1] + 1 < v) v = dd[i][j - 1] + 1;
+            if (dd[i - 1][j - 1] + cost < v) v = dd[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] &&
+                dd[i - 2][j - 2] + 1 < v)
+                v = dd[i - 2][j - 2] + 1;
+            dd[i][j] = v;
+        }
+    return dd[n][m];
+}
+
+int ta_suggest_max_distance(size_t len) {
+    return len <= 2 ? 0 : len <= 5 ? 1 : (len / 4 > 2 ? (int)(len / 4) : 2);
+}
+
+const char *ta_suggest(const char *word, const char *const *cands, int n) {
+    const char *best = NULL;
+    int bd = ta_suggest_max_distance(strlen(word)) + 1;
+    for (int i = 0; i < n; i++) {
+        int d = ta_edit_distance(word, cands[i]);
+        if (d < bd) best = cands[i], bd = d;
+    }
+    return best;
 }
 
 /* ---- threads ------------------------------------------------------------------------ */

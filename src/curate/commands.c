@@ -1,28 +1,43 @@
 /* commands.c — `curate deviation`, `curate pairs` and `curate divpo` as library calls
- * (include/tinyalign/curate.h): load a CurateSet, embed it with the sources, run the
- * per-prompt math of deviation.c / select.c, write JSONL atomically, summarise on a FILE.
+ * (include/tinyalign/curate.h): load the multi-response file (data.h's reader, which keeps
+ * every field the user wrote), embed it with the sources, run the per-prompt math of
+ * deviation.c / select.c, write JSONL atomically (data.h's writers splice the kept fields
+ * back), summarise on a FILE.
  * Not here: argument parsing (src/cli/cmd_curate.c), diversity metrics (diversity.c).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "curate_impl.h"
 
-/* ---- output buffer ---------------------------------------------------------------------- */
-
-static void buf_add_json(TaBuf *b, const cJSON *obj) {
-    char *s = cJSON_PrintUnformatted(obj);
-    TA_ASSERT(s != NULL);
-    ta_buf_add(b, s, strlen(s));
-    ta_buf_add(b, "\n", 1);
-    free(s);
+static int load(Dataset **d, const char *path, TaError *err) {
+    return dataset_load(d, path, DS_MULTI, NULL, NULL, err);
 }
 
 static int write_out(const char *path, const TaBuf *b, TaError *err) {
     return ta_write_file_atomic(path, b->p ? b->p : "", b->n, err);
+}
+
+/* The largest number of responses of a prompt (at least lo). */
+static int max_responses(const Dataset *d, int lo) {
+    for (size_t i = 0; i < dataset_num_rows(d); i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        if (row.n_responses > lo) lo = row.n_responses;
+    }
+    return lo;
+}
+
+/* texts and scores of the n responses of a row, into caller arrays (room for n). */
+static void row_responses(const Dataset *d, const DataRow *row, const char **texts,
+                          double *scores) {
+    for (int a = 0; a < row->n_responses; a++) {
+        DataResponse x;
+        dataset_response(d, row->first + (size_t)a, &x);
+        if (texts) texts[a] = x.text;
+        if (scores) scores[a] = x.score;
+    }
 }
 
 /* ---- shared steps ------------------------------------------------------------------------ */
@@ -38,14 +53,14 @@ static void embeddings_free(Embeddings *e) {
     memset(e, 0, sizeof *e);
 }
 
-static int embeddings_load(Embeddings *e, const CurateSet *s, const CurateSource *src, int n,
+static int embeddings_load(Embeddings *e, Dataset *d, const CurateSource *src, int n,
                            const char *tokenizer, TaError *err) {
     memset(e, 0, sizeof *e);
     for (int k = 0; k < n; k++) {
         for (int q = 0; q < k; q++)
             if (!strcmp(src[q].spec, src[k].spec))
                 return ta_err(err, TA_EINPUT, "--source %s is given twice", src[k].spec);
-        int rc = curate_set_embed(s, &src[k], tokenizer, &e->emb[k], &e->dim[k], err);
+        int rc = curate_embed(d, &src[k], tokenizer, &e->emb[k], &e->dim[k], err);
         if (rc) {
             embeddings_free(e);
             return rc;
@@ -58,10 +73,10 @@ static int embeddings_load(Embeddings *e, const CurateSet *s, const CurateSource
 
 /* Loads the sources; when the default field:embedding was used and fails, the message
  * says how to pick another source. */
-static int embeddings_load_hint(Embeddings *e, const CurateSet *s, const CurateSource *src, int n,
+static int embeddings_load_hint(Embeddings *e, Dataset *d, const CurateSource *src, int n,
                                 const char *tokenizer, int is_default, const char *extra,
                                 TaError *err) {
-    int rc = embeddings_load(e, s, src, n, tokenizer, err);
+    int rc = embeddings_load(e, d, src, n, tokenizer, err);
     if (rc && is_default) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len,
@@ -78,15 +93,19 @@ static void multiset_deviation(double *dev, const Embeddings *e, const int *idx,
 }
 
 /* Every response of a prompt with >= 2 responses must have a score (pairs, divpo). */
-static int require_scores(const CurateSet *s, const char *cmd, TaError *err) {
-    for (size_t i = 0; i < s->n_prompts; i++) {
-        if (s->count[i] < 2) continue;
-        for (int j = 0; j < s->count[i]; j++)
-            if (!s->has_score[s->first[i] + (size_t)j])
+static int require_scores(const Dataset *d, const char *cmd, TaError *err) {
+    for (size_t i = 0; i < dataset_num_rows(d); i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        for (int j = 0; j < row.n_responses && row.n_responses >= 2; j++) {
+            DataResponse x;
+            dataset_response(d, row.first + (size_t)j, &x);
+            if (!x.has_score)
                 return ta_err(err, TA_EINPUT,
                               "%s:%ld: responses[%d] has no \"score\"; curate %s needs a score "
                               "on every response of a prompt it pairs",
-                              s->path, s->line[i], j, cmd);
+                              dataset_path(d), row.line, j, cmd);
+        }
     }
     return TA_OK;
 }
@@ -103,16 +122,37 @@ static const char *plural(size_t n, const char *one, const char *many) {
 }
 
 /* ---- curate deviation -------------------------------------------------------------------- */
-/* Removes "deviation", "deviation/..." and "weight" from a response object. */
-static void strip_fields(cJSON *o) {
-    cJSON *c = o->child;
-    while (c) {
-        cJSON *next = c->next;
-        if (c->string && (!strcmp(c->string, "deviation") || !strcmp(c->string, "weight") ||
-                          !strncmp(c->string, "deviation/", 10)))
-            cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
-        c = next;
+/* The response fields curate deviation sets (earlier values are replaced). */
+static const char *const DEVIATION_FIELDS[] = {"deviation", "deviation/*", "weight", NULL};
+
+/* Row i with every field kept; with dev != NULL (K, n) and w (n), each response gets
+ * "deviation" (K == 1) or "deviation/<spec>" per source, and "weight". */
+static void put_deviation_row(TaBuf *out, const Dataset *d, const DataRow *row,
+                              const CurateSource *src, int K, const double *dev,
+                              const double *w) {
+    const int n = row->n_responses;
+    jsonl_put_row_start(out, row, NULL);
+    for (int a = 0; a < n; a++) {
+        DataResponse x;
+        dataset_response(d, row->first + (size_t)a, &x);
+        if (a) ta_buf_puts(out, ",");
+        jsonl_put_response_start(out, &x, dev ? DEVIATION_FIELDS : NULL);
+        for (int k = 0; dev && k < K; k++) {
+            char key[700];
+            if (K == 1) snprintf(key, sizeof key, "deviation");
+            else snprintf(key, sizeof key, "deviation/%s", src[k].spec);
+            ta_buf_puts(out, ",");
+            jsonl_put_string(out, key);
+            ta_buf_puts(out, ":");
+            jsonl_put_number(out, dev[(size_t)k * n + a]);
+        }
+        if (dev) {
+            ta_buf_puts(out, ",\"weight\":");
+            jsonl_put_number(out, w[a]);
+        }
+        ta_buf_puts(out, "}");
     }
+    jsonl_put_row_end(out, row, NULL);
 }
 
 int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats *st,
@@ -127,45 +167,34 @@ int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats
         curate_source_parse(&def[0], "field:embedding", err);
         src = def, K = 1;
     }
-    CurateSet *s = NULL;
+    Dataset *d = NULL;
     Embeddings e = {0};
     TaBuf out = {0};
     double *dev = NULL, *w = NULL;
     int *idx = NULL;
-    int rc = curate_set_load(&s, opt->in, err);
+    int rc = load(&d, opt->in, err);
     if (rc) goto end;
-    if ((rc = embeddings_load_hint(&e, s, src, K, opt->tokenizer, opt->n_sources == 0, "", err)))
+    if ((rc = embeddings_load_hint(&e, d, src, K, opt->tokenizer, opt->n_sources == 0, "", err)))
         goto end;
-    int maxn = 1;
-    for (size_t i = 0; i < s->n_prompts; i++)
-        if (s->count[i] > maxn) maxn = s->count[i];
+    int maxn = max_responses(d, 1);
     dev = ta_malloc((size_t)K * maxn * sizeof(double), "deviation");
     w = ta_malloc((size_t)maxn * sizeof(double), "deviation");
     idx = ta_malloc((size_t)maxn * sizeof(int), "deviation");
-    st->prompts = s->n_prompts;
-    st->responses = s->n_resps;
-    for (size_t i = 0; i < s->n_prompts; i++) {
-        int n = s->count[i];
+    st->prompts = dataset_num_rows(d);
+    st->responses = dataset_size(d);
+    for (size_t i = 0; i < st->prompts; i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        int n = row.n_responses;
         if (n < 2) {
             st->skipped_single++;
-            buf_add_json(&out, s->obj[i]);
+            put_deviation_row(&out, d, &row, src, K, NULL, NULL);
             continue;
         }
-        for (int a = 0; a < n; a++) idx[a] = (int)(s->first[i] + (size_t)a);
+        for (int a = 0; a < n; a++) idx[a] = (int)(row.first + (size_t)a);
         multiset_deviation(dev, &e, idx, n);
         st->degenerate += (size_t)curate_weights(w, NULL, dev, K, n);
-        for (int a = 0; a < n; a++) {
-            cJSON *o = s->resp_obj[idx[a]];
-            strip_fields(o);
-            for (int k = 0; k < K; k++) {
-                char key[700];
-                if (K == 1) snprintf(key, sizeof key, "deviation");
-                else snprintf(key, sizeof key, "deviation/%s", src[k].spec);
-                cJSON_AddNumberToObject(o, key, dev[(size_t)k * n + a]);
-            }
-            cJSON_AddNumberToObject(o, "weight", w[a]);
-        }
-        buf_add_json(&out, s->obj[i]);
+        put_deviation_row(&out, d, &row, src, K, dev, w);
     }
     if ((rc = write_out(opt->out, &out, err))) goto end;
     if (opt->log) {
@@ -188,7 +217,7 @@ end:
     free(idx);
     free(out.p);
     embeddings_free(&e);
-    curate_set_free(s);
+    dataset_free(d);
     return rc;
 }
 
@@ -242,26 +271,36 @@ static int cmp_sortpair(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
-static void add_pair_json(TaBuf *b, const char *prompt, const char *chosen, const char *rejected,
-                          int with_weight, double weight, double cs, double rs) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "prompt", prompt);
-    cJSON_AddStringToObject(o, "chosen", chosen);
-    cJSON_AddStringToObject(o, "rejected", rejected);
-    if (with_weight) cJSON_AddNumberToObject(o, "weight", weight);
-    cJSON_AddNumberToObject(o, "chosen_score", cs);
-    cJSON_AddNumberToObject(o, "rejected_score", rs);
-    buf_add_json(b, o);
-    cJSON_Delete(o);
+/* One preference row {"prompt", "chosen", "rejected", "weight"?, "chosen_score",
+ * "rejected_score", <the prompt row's own fields>}. */
+static void put_pair(TaBuf *b, const DataRow *row, const char *chosen, const char *rejected,
+                     int with_weight, double weight, double cs, double rs) {
+    static const char *const ours[] = {"chosen", "rejected", "weight", "chosen_score",
+                                       "rejected_score", NULL};
+    ta_buf_puts(b, "{\"prompt\":");
+    jsonl_put_string(b, row->prompt);
+    ta_buf_puts(b, ",\"chosen\":");
+    jsonl_put_string(b, chosen);
+    ta_buf_puts(b, ",\"rejected\":");
+    jsonl_put_string(b, rejected);
+    if (with_weight) {
+        ta_buf_puts(b, ",\"weight\":");
+        jsonl_put_number(b, weight);
+    }
+    ta_buf_puts(b, ",\"chosen_score\":");
+    jsonl_put_number(b, cs);
+    ta_buf_puts(b, ",\"rejected_score\":");
+    jsonl_put_number(b, rs);
+    jsonl_put_fields(b, &row->extra, ours);
+    ta_buf_puts(b, "}\n");
 }
 
 /* A response's own "weight" field (mode 1): a finite number >= 0. */
-static int response_weight(const CurateSet *s, size_t r, double *w) {
-    if (!s->resp_obj) return 0;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->resp_obj[r], "weight");
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0) return 0;
-    *w = v->valuedouble;
-    return 1;
+static int response_weight(const Dataset *d, size_t r, double *w) {
+    DataResponse x;
+    dataset_response(d, r, &x);
+    const DataField *f = data_fields_find(&x.extra, "weight");
+    return f && data_field_number(f, w, NULL) == TA_OK && *w >= 0;
 }
 
 int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaError *err) {
@@ -272,7 +311,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         return ta_err(err, TA_EINPUT, "--gap must be >= 0, or -1 for all pairs; got %g", opt->gap);
     if (opt->max_pairs_per_prompt < 0)
         return ta_err(err, TA_EINPUT, "--max-pairs-per-prompt must be >= 0 (0 = no cap)");
-    CurateSet *s = NULL;
+    Dataset *d = NULL;
     Embeddings e = {0};
     TaBuf out = {0};
     double *scores = NULL, *dev = NULL, *w = NULL;
@@ -283,9 +322,9 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     CurateSource def[1];
     const CurateSource *src = opt->sources;
     int K = opt->n_sources;
-    int rc = curate_set_load(&s, opt->in, err);
+    int rc = load(&d, opt->in, err);
     if (rc) goto end;
-    if ((rc = require_scores(s, "pairs", err))) goto end;
+    if ((rc = require_scores(d, "pairs", err))) goto end;
     /* where the weights come from */
     if (opt->no_weights) {
         st->weights_from = 2;
@@ -294,9 +333,12 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     } else {
         int all = 1;
         double tmp;
-        for (size_t i = 0; i < s->n_prompts && all; i++)
-            for (int j = 0; j < s->count[i] && all && s->count[i] >= 2; j++)
-                all = response_weight(s, s->first[i] + (size_t)j, &tmp);
+        for (size_t i = 0; i < dataset_num_rows(d) && all; i++) {
+            DataRow row;
+            dataset_row(d, i, &row);
+            for (int j = 0; j < row.n_responses && all && row.n_responses >= 2; j++)
+                all = response_weight(d, row.first + (size_t)j, &tmp);
+        }
         st->weights_from = all ? 1 : 0;
         if (!all) {
             curate_source_parse(&def[0], "field:embedding", err);
@@ -304,12 +346,10 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         }
     }
     if (st->weights_from == 0 &&
-        (rc = embeddings_load_hint(&e, s, src, K, opt->tokenizer, opt->n_sources == 0,
+        (rc = embeddings_load_hint(&e, d, src, K, opt->tokenizer, opt->n_sources == 0,
                                    ", or --source none for unweighted pairs", err)))
         goto end;
-    int maxn = 2;
-    for (size_t i = 0; i < s->n_prompts; i++)
-        if (s->count[i] > maxn) maxn = s->count[i];
+    int maxn = max_responses(d, 2);
     int maxp = opt->gap == -1 ? CURATE_ALL_PAIRS_MAX : maxn / 2;
     scores = ta_malloc((size_t)maxn * sizeof(double), "pairs");
     texts = ta_malloc((size_t)maxn * sizeof(char *), "pairs");
@@ -319,16 +359,18 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     dev = ta_malloc((size_t)(K ? K : 1) * 2 * maxp * sizeof(double), "pairs");
     w = ta_malloc((size_t)2 * maxp * sizeof(double), "pairs");
     size_t hist_pairs[N_PAIR_BINS] = {0}, hist_w[N_WEIGHT_BINS] = {0};
-    st->prompts = s->n_prompts;
-    for (size_t i = 0; i < s->n_prompts; i++) {
-        int n = s->count[i];
-        size_t f = s->first[i];
+    st->prompts = dataset_num_rows(d);
+    for (size_t i = 0; i < st->prompts; i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        int n = row.n_responses;
+        size_t f = row.first;
         if (n < 2) {
             st->skipped_single++;
             hist_pairs[0]++;
             continue;
         }
-        for (int a = 0; a < n; a++) scores[a] = s->score[f + a], texts[a] = s->text[f + a];
+        row_responses(d, &row, texts, scores);
         TaRng rng;
         ta_rng_seed(&rng, curate_prompt_seed(opt->seed, i));
         int fb = 0;
@@ -359,10 +401,10 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         for (int t = 0; t < np; t++) {
             double wc = 1.0;
             if (st->weights_from == 0) wc = w[2 * t];
-            else if (st->weights_from == 1) response_weight(s, f + (size_t)pairs[t].chosen, &wc);
+            else if (st->weights_from == 1) response_weight(d, f + (size_t)pairs[t].chosen, &wc);
             if (opt->min_weight >= 0 && wc < opt->min_weight) wc = opt->min_weight, st->floored++;
             hist_w[weight_bin(wc)]++;
-            add_pair_json(&out, s->prompt[i], texts[pairs[t].chosen], texts[pairs[t].rejected],
+            put_pair(&out, &row, texts[pairs[t].chosen], texts[pairs[t].rejected],
                           st->weights_from != 2, wc, scores[pairs[t].chosen],
                           scores[pairs[t].rejected]);
         }
@@ -373,8 +415,8 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         rc = ta_err(err, TA_EINPUT,
                     "%s: no pairs: %zu %s with a single response, %zu without two responses "
                     "whose scores (and texts) differ; nothing written to %s",
-                    s->path, st->skipped_single, plural(st->skipped_single, "prompt", "prompts"),
-                    st->skipped_no_pair, opt->out);
+                    dataset_path(d), st->skipped_single,
+                    plural(st->skipped_single, "prompt", "prompts"), st->skipped_no_pair, opt->out);
         goto end;
     }
     if ((rc = write_out(opt->out, &out, err))) goto end;
@@ -394,7 +436,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         else if (st->weights_from == 1)
             fprintf(L, "  weights: the responses' own \"weight\" fields (computed over ALL of a "
                        "prompt's responses, e.g. by curate deviation); pass --source to compute "
-                       "them over the paired responses as SEEDS 2.3 does\n");
+                       "them over the paired responses as Chung et al. 2025 do\n");
         else
             fprintf(L, "  weights: none (--source none: plain DPO pairs)\n");
         print_hist(L, "pairs per prompt", PAIR_BINS, hist_pairs, N_PAIR_BINS);
@@ -430,7 +472,7 @@ end:
     free(w);
     free(out.p);
     embeddings_free(&e);
-    curate_set_free(s);
+    dataset_free(d);
     return rc;
 }
 
@@ -482,10 +524,11 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
         return ta_err(err, TA_EINPUT, "--max-pairs must be >= 1, got %d", opt->max_pairs);
     if (opt->criterion == CURATE_DIVPO_LOGPROB && (!opt->model || !*opt->model))
         return ta_err(err, TA_EINPUT, "--criterion logprob needs --model DIR");
-    CurateSet *s = NULL;
+    Dataset *d = NULL;
     Embeddings e = {0};
     TaBuf out = {0};
     double *logp = NULL, *scores = NULL;
+    const char **texts = NULL;
     CuratePair *pairs = NULL;
     DivCtx c = {0};
     CurateSource def[1];
@@ -495,20 +538,19 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
         curate_source_parse(&def[0], "field:embedding", err);
         src = def, K = 1;
     }
-    int rc = curate_set_load(&s, opt->in, err);
+    int rc = load(&d, opt->in, err);
     if (rc) goto end;
-    if ((rc = require_scores(s, "divpo", err))) goto end;
+    if ((rc = require_scores(d, "divpo", err))) goto end;
     if (opt->criterion == CURATE_DIVPO_DEVIATION) {
-        if ((rc = embeddings_load_hint(&e, s, src, K, opt->tokenizer, opt->n_sources == 0, "",
+        if ((rc = embeddings_load_hint(&e, d, src, K, opt->tokenizer, opt->n_sources == 0, "",
                                        err)))
             goto end;
-    } else if ((rc = curate_set_logprobs(s, opt->model, opt->tokenizer, &logp, err))) {
+    } else if ((rc = curate_logprobs(d, opt->model, opt->tokenizer, &logp, err))) {
         goto end;
     }
-    int maxn = 2;
-    for (size_t i = 0; i < s->n_prompts; i++)
-        if (s->count[i] > maxn) maxn = s->count[i];
+    int maxn = max_responses(d, 2);
     scores = ta_malloc((size_t)maxn * sizeof(double), "divpo");
+    texts = ta_malloc((size_t)maxn * sizeof(char *), "divpo");
     pairs = ta_malloc((size_t)opt->max_pairs * sizeof(CuratePair), "divpo");
     c.e = &e;
     c.logp = logp;
@@ -516,18 +558,19 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
     c.w = ta_malloc((size_t)maxn * sizeof(double), "divpo");
     c.gidx = ta_malloc((size_t)maxn * sizeof(int), "divpo");
     CurateDiversityFn fn = opt->criterion == CURATE_DIVPO_DEVIATION ? div_deviation : div_logprob;
-    st->prompts = s->n_prompts;
-    for (size_t i = 0; i < s->n_prompts; i++) {
-        int n = s->count[i];
-        size_t f = s->first[i];
+    st->prompts = dataset_num_rows(d);
+    for (size_t i = 0; i < st->prompts; i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        int n = row.n_responses;
         if (n < 2) {
             st->skipped_single++;
             continue;
         }
-        for (int a = 0; a < n; a++) scores[a] = s->score[f + a];
+        row_responses(d, &row, texts, scores);
         TaRng rng;
         ta_rng_seed(&rng, curate_prompt_seed(opt->seed, i));
-        c.first = f;
+        c.first = row.first;
         int m = curate_divpo_select(pairs, scores, n, opt->rho, opt->max_pairs, fn, &c, &rng, err);
         if (m < 0) {
             rc = TA_EINPUT;
@@ -539,12 +582,11 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
                 st->dropped_equal_score++;
                 continue;
             }
-            if (!strcmp(s->text[f + ch], s->text[f + rj])) {
+            if (!strcmp(texts[ch], texts[rj])) {
                 st->dropped_identical++;
                 continue;
             }
-            add_pair_json(&out, s->prompt[i], s->text[f + ch], s->text[f + rj], 0, 1.0,
-                          scores[ch], scores[rj]);
+            put_pair(&out, &row, texts[ch], texts[rj], 0, 1.0, scores[ch], scores[rj]);
             st->pairs++;
         }
     }
@@ -552,8 +594,9 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
         rc = ta_err(err, TA_EINPUT,
                     "%s: no pairs: %zu %s with a single response, %zu pairs dropped for equal "
                     "scores, %zu for identical texts; nothing written to %s",
-                    s->path, st->skipped_single, plural(st->skipped_single, "prompt", "prompts"),
-                    st->dropped_equal_score, st->dropped_identical, opt->out);
+                    dataset_path(d), st->skipped_single,
+                    plural(st->skipped_single, "prompt", "prompts"), st->dropped_equal_score,
+                    st->dropped_identical, opt->out);
         goto end;
     }
     if ((rc = write_out(opt->out, &out, err))) goto end;
@@ -578,12 +621,13 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
 end:
     free(logp);
     free(scores);
+    free(texts);
     free(pairs);
     free(c.dev);
     free(c.w);
     free(c.gidx);
     free(out.p);
     embeddings_free(&e);
-    curate_set_free(s);
+    dataset_free(d);
     return rc;
 }

@@ -1,13 +1,14 @@
 /* deviation.c — the per-prompt math of SEEDS.md 2.3 step 4 (include/tinyalign/curate.h):
- * embedding sources (parsing, the built-in lexical embedding), mean cosine distance over a
- * multiset of responses, and the min-max / geometric-mean / sum-to-N weights.
- * Not here: where vectors come from (curate_set.c, model_features.c), pairing (select.c).
+ * embedding sources (parsing, the built-in lexical embedding, curate_embed: the vectors of
+ * a field, of the lexical features or of a model), mean cosine distance over a multiset of
+ * responses, and the min-max / geometric-mean / sum-to-N weights.
+ * Not here: the model's features (model_features.c), pairing (select.c).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tinyalign/curate.h"
+#include "curate_impl.h"
 
 int curate_source_parse(CurateSource *s, const char *spec, TaError *err) {
     memset(s, 0, sizeof *s);
@@ -32,13 +33,6 @@ int curate_source_parse(CurateSource *s, const char *spec, TaError *err) {
 }
 
 /* ---- lexical embedding ---------------------------------------------------------------- */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
-    return h;
-}
-#define FNV_OFFSET 0xCBF29CE484222325ull
-
 static int is_ws(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
@@ -46,12 +40,12 @@ static int is_ws(unsigned char c) {
 /* Adds one feature (tag byte + bytes) to the group vector g. */
 static void add_feature(double *g, char tag, const char *a, size_t na, const char *b,
                         size_t nb) {
-    uint64_t h = fnv1a(FNV_OFFSET, &tag, 1);
-    h = fnv1a(h, a, na);
+    uint64_t h = ta_fnv1a(TA_FNV1A_INIT, &tag, 1);
+    h = ta_fnv1a(h, a, na);
     if (b) {
         const char sep = 0x1F;
-        h = fnv1a(h, &sep, 1);
-        h = fnv1a(h, b, nb);
+        h = ta_fnv1a(h, &sep, 1);
+        h = ta_fnv1a(h, b, nb);
     }
     g[h % CURATE_LEXICAL_DIM] += 1.0;
 }
@@ -124,6 +118,64 @@ void curate_lexical_embed(float *out, const char *text) {
 }
 
 /* ---- deviation and weights ---------------------------------------------------------------- */
+/* ---- curate_embed ---------------------------------------------------------------------- */
+static int nonzero(const float *v, int dim) {
+    for (int c = 0; c < dim; c++)
+        if (v[c] != 0.0f) return 1;
+    return 0;
+}
+
+int curate_embed(Dataset *d, const CurateSource *src, const char *tokenizer, float **emb,
+                 int *dim, TaError *err) {
+    *emb = NULL;
+    *dim = 0;
+    const size_t R = dataset_size(d);
+    int rc = TA_OK;
+    if (src->kind == CURATE_SRC_LEXICAL) {
+        float *e = ta_malloc((R ? R : 1) * CURATE_LEXICAL_DIM * sizeof(float), "embeddings");
+        for (size_t r = 0; r < R; r++) {
+            DataResponse x;
+            dataset_response(d, r, &x);
+            curate_lexical_embed(e + r * CURATE_LEXICAL_DIM, x.text); /* never all zero */
+        }
+        *emb = e;
+        *dim = CURATE_LEXICAL_DIM;
+        return TA_OK;
+    }
+    if (src->kind == CURATE_SRC_FIELD) {
+        if ((rc = dataset_vectors(d, src->arg, emb, dim, err))) {
+            size_t len = strlen(err->msg);
+            snprintf(err->msg + len, sizeof err->msg - len, " (source %s)", src->spec);
+            return rc;
+        }
+    } else if ((rc = curate_model_features(d, src->arg, tokenizer, emb, dim, NULL, err))) {
+        return rc;
+    }
+    /* a zero vector has no direction, so no cosine distance */
+    for (size_t i = 0; i < dataset_num_rows(d); i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        for (int j = 0; j < row.n_responses; j++) {
+            if (nonzero(*emb + (row.first + (size_t)j) * (size_t)*dim, *dim)) continue;
+            free(*emb);
+            *emb = NULL;
+            if (src->kind == CURATE_SRC_FIELD)
+                return ta_err(err, TA_EINPUT, "%s:%ld: field \"responses[%d].%s\" is a zero "
+                              "vector (no direction, so no cosine distance)", dataset_path(d),
+                              row.line, j, src->arg);
+            return ta_err(err, TA_EINPUT, "%s:%ld: responses[%d]: %s gives a zero vector (no "
+                          "cosine distance)", dataset_path(d), row.line, j, src->spec);
+        }
+    }
+    return TA_OK;
+}
+
+int curate_logprobs(Dataset *d, const char *model_dir, const char *tokenizer, double **logp,
+                    TaError *err) {
+    return curate_model_features(d, model_dir, tokenizer, NULL, NULL, logp, err);
+}
+
+/* ---- deviation and weights --------------------------------------------------------------- */
 void curate_deviation(double *dev, const float *emb, int dim, const int *idx, int n) {
     TA_ASSERT(n >= 2 && dim > 0);
     /* e_a = emb[idx[a]] / |emb[idx[a]]| in double, then cos = e_a . e_b */

@@ -1,13 +1,14 @@
 /* diversity.c — diversity metrics per prompt and overall (include/tinyalign/diversity.h):
  * mean pairwise embedding distance per source, distinct-n, n-gram diversity, compression
- * ratio, and the report's JSON.
- * Not here: the DEFLATE encoder (deflate.c), embeddings (curate_set.c, model_features.c).
+ * ratio (zlib), and the report's JSON.
+ * Not here: embeddings (deviation.c, model_features.c).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 #include "curate_impl.h"
 #include "tinyalign/diversity.h"
@@ -35,12 +36,8 @@ static void toks_add_text(Toks *k, const char *text) {
         size_t s = i;
         while (i < n && !is_ws((unsigned char)text[i])) i++;
         if (k->n == k->cap) {
-            size_t c = k->cap ? 2 * k->cap : 256;
-            Tok *q = ta_malloc(c * sizeof(Tok), "n-gram tokens");
-            if (k->n) memcpy(q, k->t, k->n * sizeof(Tok));
-            free(k->t);
-            k->t = q;
-            k->cap = c;
+            k->cap = k->cap ? 2 * k->cap : 256;
+            k->t = ta_realloc(k->t, k->cap * sizeof(Tok), "n-gram tokens");
         }
         k->t[k->n].s = text + s;
         k->t[k->n].n = i - s;
@@ -49,10 +46,10 @@ static void toks_add_text(Toks *k, const char *text) {
 }
 
 static uint64_t tok_hash(const Tok *t, int order) {
-    uint64_t h = 0xCBF29CE484222325ull;
+    uint64_t h = TA_FNV1A_INIT;
     for (int a = 0; a < order; a++) {
-        for (size_t i = 0; i < t[a].n; i++) h = (h ^ (unsigned char)t[a].s[i]) * 0x100000001B3ull;
-        h = (h ^ (uint64_t)t[a].n) * 0x100000001B3ull; /* token boundaries matter */
+        h = ta_fnv1a(h, t[a].s, t[a].n);
+        h = ta_fnv1a(h, &t[a].n, sizeof t[a].n); /* token boundaries matter */
     }
     return h;
 }
@@ -142,6 +139,24 @@ static char *join_space(const char *const *texts, int n, size_t *len) {
     return s;
 }
 
+unsigned char *diversity_gzip(const void *data, size_t len, size_t *out_len) {
+    /* windowBits 15 + 16 = a gzip wrapper; zlib writes mtime 0, XFL 2 (level 9), OS 3 */
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    TA_ASSERT(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    uLong cap = deflateBound(&z, (uLong)len);
+    unsigned char *out = ta_malloc(cap, "gzip output");
+    z.next_in = (Bytef *)data;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    TA_ASSERT(len <= UINT32_MAX && cap <= UINT32_MAX);
+    z.avail_in = (uInt)len;
+    TA_ASSERT(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
 double diversity_compression_ratio(const char *const *texts, int n) {
     size_t len, glen;
     char *s = join_space(texts, n, &len);
@@ -154,25 +169,18 @@ double diversity_compression_ratio(const char *const *texts, int n) {
 
 /* Whether every response carries an "embedding" (then it is a default source; a bad one is
  * an error rather than silently left out). */
-static int every_response_has_embedding(const CurateSet *s) {
-    for (size_t r = 0; r < s->n_resps; r++) {
-        if (s->ds) {
-            size_t p;
-            int j;
-            const float *v;
-            curate_set_locate(s, r, &p, &j);
-            dataset_multi_response(s->ds, p, j, NULL, NULL, NULL, &v, NULL);
-            if (!v) return 0;
-        } else if (!cJSON_GetObjectItemCaseSensitive(s->resp_obj[r], "embedding")) {
-            return 0;
-        }
+static int every_response_has_embedding(const Dataset *d) {
+    for (size_t r = 0; r < dataset_size(d); r++) {
+        DataResponse x;
+        dataset_response(d, r, &x);
+        if (!x.embedding) return 0;
     }
     return 1;
 }
 
 /* ---- the report ---------------------------------------------------------------------------- */
-int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, DiversityReport *out,
-                          TaError *err) {
+int diversity_metrics(Dataset *d, const DiversityOptions *opt, DiversityReport *out,
+                      TaError *err) {
     memset(out, 0, sizeof *out);
     int K = opt ? opt->n_sources : 0;
     if (K > CURATE_MAX_SOURCES)
@@ -182,7 +190,7 @@ int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, Diver
     } else {
         /* default: lexical, plus field:embedding when every response has one */
         curate_source_parse(&out->sources[K++], "lexical", err);
-        if (every_response_has_embedding(s))
+        if (every_response_has_embedding(d))
             curate_source_parse(&out->sources[K++], "field:embedding", err);
     }
     out->n_sources = K;
@@ -195,35 +203,45 @@ int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, Diver
                 rc = ta_err(err, TA_EINPUT, "--source %s is given twice", out->sources[k].spec);
                 goto end;
             }
-        if ((rc = curate_set_embed(s, &out->sources[k], opt ? opt->tokenizer : NULL, &emb[k],
-                                   &dim[k], err)))
+        if ((rc = curate_embed(d, &out->sources[k], opt ? opt->tokenizer : NULL, &emb[k],
+                               &dim[k], err)))
             goto end;
     }
-    out->n_prompts = s->n_prompts;
-    out->per_prompt = ta_calloc((s->n_prompts ? s->n_prompts : 1) * sizeof(DiversityPrompt),
-                                "diversity report");
+    const size_t np = dataset_num_rows(d);
+    out->n_prompts = np;
+    out->per_prompt = ta_calloc((np ? np : 1) * sizeof(DiversityPrompt), "diversity report");
     int maxn = 2;
-    for (size_t i = 0; i < s->n_prompts; i++)
-        if (s->count[i] > maxn) maxn = s->count[i];
+    for (size_t i = 0; i < np; i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        if (row.n_responses > maxn) maxn = row.n_responses;
+    }
     int *idx = ta_malloc((size_t)maxn * sizeof(int), "diversity");
     double *dev = ta_malloc((size_t)maxn * sizeof(double), "diversity");
-    for (size_t i = 0; i < s->n_prompts; i++) {
-        int n = s->count[i];
+    const char **texts = ta_malloc((size_t)maxn * sizeof(char *), "diversity");
+    for (size_t i = 0; i < np; i++) {
+        DataRow row;
+        dataset_row(d, i, &row);
+        int n = row.n_responses;
         if (n < 2) {
             out->skipped_single++;
             continue;
         }
-        const char *const *texts = s->text + s->first[i];
+        for (int a = 0; a < n; a++) {
+            DataResponse x;
+            dataset_response(d, row.first + (size_t)a, &x);
+            texts[a] = x.text;
+            idx[a] = (int)(row.first + (size_t)a);
+        }
         DiversityPrompt *p = &out->per_prompt[out->n_scored++];
         p->index = i;
-        p->line = s->line[i];
+        p->line = row.line;
         p->n_responses = n;
         out->n_responses += (size_t)n;
         for (int o = 1; o <= DIVERSITY_MAX_N; o++)
             p->distinct[o - 1] = diversity_distinct_n(texts, n, o);
         p->ngram_diversity = diversity_ngram_diversity(texts, n);
         p->compression_ratio = diversity_compression_ratio(texts, n);
-        for (int a = 0; a < n; a++) idx[a] = (int)(s->first[i] + (size_t)a);
         for (int k = 0; k < K; k++) {
             curate_deviation(dev, emb[k], dim[k], idx, n);
             double sum = 0;
@@ -231,6 +249,7 @@ int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, Diver
             p->emb_distance[k] = sum / n;
         }
     }
+    free(texts);
     free(idx);
     free(dev);
     /* overall: means over the scored prompts */
@@ -253,17 +272,6 @@ int diversity_metrics_set(const CurateSet *s, const DiversityOptions *opt, Diver
 end:
     for (int k = 0; k < K; k++) free(emb[k]);
     if (rc) diversity_report_free(out);
-    return rc;
-}
-
-int diversity_metrics(const Dataset *d, const DiversityOptions *opt, DiversityReport *out,
-                      TaError *err) {
-    memset(out, 0, sizeof *out);
-    CurateSet *s = NULL;
-    int rc = curate_set_from_dataset(&s, d, err);
-    if (rc) return rc;
-    rc = diversity_metrics_set(s, opt, out, err);
-    curate_set_free(s);
     return rc;
 }
 

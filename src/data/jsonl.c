@@ -1,13 +1,19 @@
-/* jsonl.c — JSONL line reader and JSON helpers for the dataset loader (see jsonl.h).
+/* jsonl.c — the JSONL layer: the line reader and JSON helpers (jsonl.h), where the members
+ * of an object lie in its text (so fields are kept as written), reading a kept field's
+ * value, and writing rows that splice kept fields back (data.h). cJSON lives here and in
+ * the readers; the rest of the engine writes JSONL through these functions.
  * Not here: what the objects mean (jsonl_dataset.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "tinyalign/jsonl.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include "tinyalign/data.h"
 
 int jsonl_open(JsonlReader *r, const char *path, TaError *err) {
     memset(r, 0, sizeof *r);
@@ -165,4 +171,176 @@ long jsonl_utf8_invalid_at(const char *str, size_t n) {
         i += need + 1;
     }
     return -1;
+}
+
+/* ---- member spans ---------------------------------------------------------------------- */
+/* The text was accepted by cJSON, so these skip valid JSON; every step is still
+ * bounds-checked and a surprise returns (size_t)-1 instead of reading past the end. */
+#define SCAN_BAD ((size_t)-1)
+
+static size_t skip_ws(const char *s, size_t n, size_t i) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
+    return i;
+}
+
+static size_t skip_string(const char *s, size_t n, size_t i) { /* s[i] == '"' */
+    for (i++; i < n; i++) {
+        if (s[i] == '\\') i++;
+        else if (s[i] == '"') return i + 1;
+    }
+    return SCAN_BAD;
+}
+
+static size_t skip_value(const char *s, size_t n, size_t i) {
+    if (i >= n) return SCAN_BAD;
+    if (s[i] == '"') return skip_string(s, n, i);
+    if (s[i] == '{' || s[i] == '[') {
+        int depth = 0;
+        while (i < n) {
+            char c = s[i];
+            if (c == '"') {
+                if ((i = skip_string(s, n, i)) == SCAN_BAD) return SCAN_BAD;
+                continue;
+            }
+            if (c == '{' || c == '[') depth++;
+            else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+            i++;
+        }
+        return SCAN_BAD;
+    }
+    size_t start = i; /* number, true, false, null */
+    while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' &&
+           s[i] != '\r' && s[i] != '\n')
+        i++;
+    return i > start ? i : SCAN_BAD;
+}
+
+int jsonl_scan_object(const char *s, size_t n, size_t at, JsonlMember *m, int cap, size_t *end) {
+    size_t i = skip_ws(s, n, at);
+    if (i >= n || s[i] != '{') return -1;
+    i = skip_ws(s, n, i + 1);
+    int k = 0;
+    if (i < n && s[i] == '}') {
+        if (end) *end = i + 1;
+        return 0;
+    }
+    while (i < n) {
+        if (k == cap || s[i] != '"') return -1;
+        m[k].key = i;
+        if ((i = skip_string(s, n, i)) == SCAN_BAD) return -1;
+        m[k].key_end = i;
+        i = skip_ws(s, n, i);
+        if (i >= n || s[i] != ':') return -1;
+        i = skip_ws(s, n, i + 1);
+        m[k].value = i;
+        if ((i = skip_value(s, n, i)) == SCAN_BAD) return -1;
+        m[k++].value_end = i;
+        i = skip_ws(s, n, i);
+        if (i < n && s[i] == '}') {
+            if (end) *end = i + 1;
+            return k;
+        }
+        if (i >= n || s[i] != ',') return -1;
+        i = skip_ws(s, n, i + 1);
+    }
+    return -1;
+}
+
+int jsonl_scan_array(const char *s, size_t n, size_t at, size_t *items, int cap) {
+    size_t i = skip_ws(s, n, at);
+    if (i >= n || s[i] != '[') return -1;
+    i = skip_ws(s, n, i + 1);
+    if (i < n && s[i] == ']') return 0;
+    int k = 0;
+    while (i < n) {
+        if (k == cap) return -1;
+        items[k++] = i;
+        if ((i = skip_value(s, n, i)) == SCAN_BAD) return -1;
+        i = skip_ws(s, n, i);
+        if (i < n && s[i] == ']') return k;
+        if (i >= n || s[i] != ',') return -1;
+        i = skip_ws(s, n, i + 1);
+    }
+    return -1;
+}
+
+/* ---- kept fields ---------------------------------------------------------------------- */
+const DataField *data_fields_find(const DataFields *f, const char *key) {
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->f[i].key, key)) return &f->f[i];
+    return NULL;
+}
+
+int data_field_number(const DataField *f, double *out, TaError *err) {
+    cJSON *v = cJSON_Parse(f->value);
+    int ok = cJSON_IsNumber(v) && isfinite(v->valuedouble);
+    if (ok) *out = v->valuedouble;
+    else ta_err(err, TA_EINPUT, "field \"%s\" must be a finite number, found %s", f->key,
+                cJSON_IsNumber(v) ? "an out-of-range number" : jsonl_type_name(v));
+    cJSON_Delete(v);
+    return ok ? TA_OK : TA_EINPUT;
+}
+
+char *data_field_text(const DataField *f) {
+    cJSON *v = cJSON_Parse(f->value);
+    const char *s = cJSON_IsString(v) && v->valuestring ? v->valuestring : f->value;
+    char *out = ta_malloc(strlen(s) + 1, "field text");
+    memcpy(out, s, strlen(s) + 1);
+    cJSON_Delete(v);
+    return out;
+}
+
+/* ---- writing -------------------------------------------------------------------------- */
+/* cJSON prints the literal (the same escaping and number format as every JSON file the
+ * engine wrote before kept fields existed). */
+static void put_item(TaBuf *b, cJSON *item) {
+    char *s = cJSON_PrintUnformatted(item);
+    TA_ASSERT(s != NULL);
+    ta_buf_puts(b, s);
+    free(s);
+    cJSON_Delete(item);
+}
+
+/* the engine's one JSON string writer (the same escapes cJSON prints) */
+void jsonl_put_string(TaBuf *b, const char *s) { ta_buf_json_string(b, s); }
+void jsonl_put_number(TaBuf *b, double v) { put_item(b, cJSON_CreateNumber(v)); }
+
+static int skipped(const char *key, const char *const *skip) {
+    for (; skip && *skip; skip++) {
+        size_t n = strlen(*skip);
+        if (n && (*skip)[n - 1] == '*' ? !strncmp(key, *skip, n - 1) : !strcmp(key, *skip))
+            return 1;
+    }
+    return 0;
+}
+
+static void put_fields(TaBuf *b, const DataField *f, int n, const char *const *skip) {
+    for (int i = 0; i < n; i++)
+        if (!skipped(f[i].key, skip)) {
+            ta_buf_add(b, ",", 1);
+            ta_buf_puts(b, f[i].json);
+        }
+}
+
+void jsonl_put_fields(TaBuf *b, const DataFields *f, const char *const *skip) {
+    put_fields(b, f->f, f->n, skip);
+}
+
+void jsonl_put_row_start(TaBuf *b, const DataRow *r, const char *const *skip) {
+    ta_buf_puts(b, "{\"prompt\":");
+    jsonl_put_string(b, r->prompt);
+    put_fields(b, r->extra.f, r->n_before, skip);
+    ta_buf_puts(b, ",\"responses\":[");
+}
+
+void jsonl_put_row_end(TaBuf *b, const DataRow *r, const char *const *skip) {
+    ta_buf_puts(b, "]");
+    put_fields(b, r->extra.f + r->n_before, r->extra.n - r->n_before, skip);
+    ta_buf_puts(b, "}\n");
+}
+
+void jsonl_put_response_start(TaBuf *b, const DataResponse *r, const char *const *skip) {
+    ta_buf_puts(b, "{\"text\":");
+    jsonl_put_string(b, r->text);
+    jsonl_put_fields(b, &r->extra, skip);
 }

@@ -1,42 +1,24 @@
-/* jsonl_dataset.c — TRL-format JSONL datasets (SFT, preference, multi-response): read,
- * validate, tokenize, truncate, hold in memory, and fill Batches (include/tinyalign/data.h).
+/* jsonl_dataset.c — TRL-format JSONL datasets (SFT, preference, multi-response) and prompt
+ * files: read, validate, keep the user's own fields (multi, prompts), tokenize with the row
+ * convention of row.c, hold in memory, and fill Batches (include/tinyalign/data.h).
  *
- * Formats, one JSON object per line (blank lines skipped, unknown fields ignored):
- *   SFT         {"prompt": str, "completion": str}
+ * Formats, one JSON object per line (blank lines skipped):
+ *   SFT         {"prompt": str, "completion": str}                   unknown fields ignored
  *   preference  {"prompt": str, "chosen": str, "rejected": str, "weight"?: number >= 0}
  *   multi       {"prompt": str, "responses": [{"text": str, "score"?: number,
- *                                              "embedding"?: [number, ...]}, ...]}
- *
- * Sequence of one (prompt, response) row:
- *   prompt_ids = encode(prompt), resp_ids = encode(response), each encoded on its own
- *   (the tokenizer adds no specials), then  seq = [BOS] prompt_ids resp_ids [EOS]
- *   with BOS only when the tokenizer has one; the tokenizer must have an EOS.
- * Truncation, in this order:
- *   1. prompt: when len([BOS] + prompt_ids) > max_prompt_len, prompt_ids is cut to
- *      max_prompt_len - (1 if BOS) tokens: keep_end keeps its last tokens (those next to
- *      the response), keep_start its first ones. BOS always stays in front. (TRL cuts the
- *      BOS away with the prompt's start in keep_end mode; we do not.) The chosen and the
- *      rejected row of a pair, and all responses of a multi prompt, share the cut.
- *   2. response: when the whole row still exceeds max_len, resp_ids + [EOS] is cut at its
- *      end so the row is exactly max_len tokens; the EOS is then absent (the model is not
- *      taught to stop at a point where the text did not stop).
- *   It is an error (naming file:line) when not one response token fits after step 1,
- *   which can only happen when max_prompt_len >= max_len.
- *   An example counts as truncated (dataset_num_truncated) when step 1 or 2 cut any of
- *   its rows.
- * Batch rows (dataset_fill), for a row of L = len(seq) tokens and P = len([BOS] + prompt):
- *   tokens[t] = seq[t], targets[t] = seq[t+1] for t < L-1; tokens = pad id (tokenizer pad,
- *   else EOS) and targets = -1 for t >= L-1; loss_mask[t] = 1 iff P-1 <= t < L-1 (the
- *   target is a response token or the EOS); lengths = L-1; T = max over rows of L-1.
- *   Preference: rows [0, n) chosen, [n, 2n) rejected, weights = the pair's weight on
- *   both. Multi: every (prompt, response) pair is one SFT example.
- * Bad input is TA_EINPUT with one message "FILE:LINE[:COL]: ..." naming the field.
- * Storage: every row's tokens in one int array, a Row table (offset, length, prompt
- * length), per-example weights and lines; multi text in one char arena, embeddings in one
- * float arena.
- * Not here: conversational (list-of-messages) prompts or chat templates, packing several
- * examples into one row, streaming datasets larger than memory, the token-shard loader
- * (token_data.c), printing (the library returns counts; the CLI prints).
+ *                                              "embedding"?: [number, ...], ...}, ...], ...}
+ *   prompts     {"prompt": str, ...}
+ * Multi and prompt rows keep every other member as written: jsonl_scan_object finds where
+ * each member lies in the line, and the member's text ("name":value) is stored byte for
+ * byte, so numbers, escapes and nesting survive a read -> write unchanged.
+ * Bad input is TA_EINPUT with one message "FILE:LINE[:COL]: ..." naming the field. A
+ * failed load frees everything, so nothing is undone line by line.
+ * Storage: every row's tokens in one int array and a Row table (offset, length, prompt
+ * length); per-example weights and lines; multi / prompt text in one char arena, kept
+ * fields in another, embeddings in a float arena.
+ * Not here: the row convention itself (row.c), conversational (list-of-messages) prompts
+ * or chat templates, packing several examples into one row, streaming datasets larger than
+ * memory, the token-shard loader (token_data.c), printing (the library returns counts).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -53,25 +35,31 @@ typedef struct {
 } Row;
 
 typedef struct {
-    int64_t text_off;   /* into text */
-    int64_t first_resp; /* into resps */
-    int32_t n_resp;
-    int32_t unused;
+    int64_t text_off;    /* into text */
+    int64_t first_resp;  /* into resps */
+    int64_t first_field; /* into frec */
+    long line;
+    int32_t n_resp, n_fields, n_before;
 } MultiPrompt;
 
 typedef struct {
-    int64_t text_off; /* into text */
-    int64_t emb_off;  /* into emb */
+    int64_t text_off;    /* into text */
+    int64_t emb_off;     /* into emb */
+    int64_t first_field; /* into frec */
     double score;
-    int32_t emb_dim;  /* 0: none */
-    int32_t has_score;
+    int32_t emb_dim;     /* 0: none */
+    int32_t has_score, n_fields;
 } MultiResp;
+
+typedef struct {
+    int64_t key_off, json_off, value_off; /* into raw */
+} FieldRec;
 
 struct Dataset {
     DatasetKind kind;
     DatasetOptions opt;
     char *path;
-    int tokenized;             /* 0: DS_MULTI loaded without a tokenizer */
+    int tokenized;             /* rows exist (0: multi loaded without a tokenizer, prompts) */
     int bos, eos, pad, vocab;  /* bos -1 when the tokenizer has none */
     size_t n_examples, n_truncated;
     uint64_t hash;
@@ -83,7 +71,7 @@ struct Dataset {
     float *weights;  /* (n_examples) preference only, else NULL */
     long *lines;     /* (n_examples) source line of each example */
     size_t cap_weights, cap_lines;
-    /* multi-response content */
+    /* multi-response / prompt content */
     char *text;      /* (n_text) NUL-terminated strings back to back */
     size_t n_text, cap_text;
     MultiPrompt *prompts;
@@ -94,6 +82,12 @@ struct Dataset {
     size_t n_emb, cap_emb;
     int emb_dim;     /* shared embedding length, 0 until the first one */
     long emb_line;   /* line of the first embedding */
+    /* kept fields: key and JSON text of each, NUL-terminated, in raw */
+    char *raw;
+    size_t n_raw, cap_raw;
+    FieldRec *frec;
+    size_t n_frec, cap_frec;
+    DataField *fields; /* (n_frec) pointers into raw, built once the file is read */
 };
 
 /* Grows an array of elem-byte items holding `used` items so it has room for `need`. */
@@ -111,18 +105,22 @@ static void *grow(void *p, size_t used, size_t *cap, size_t need, size_t elem, c
 /* ---- per-line context and field access ----------------------------------------------- */
 typedef struct {
     Dataset *d;
-    const Tokenizer *tok;
+    const RowFormat *fmt; /* NULL: not tokenized while reading */
     long line;
+    const char *raw;      /* the line's text (not NUL-terminated) */
+    size_t raw_len;
 } Loader;
 
 static const char *kind_name(DatasetKind k) {
-    return k == DS_SFT ? "sft" : k == DS_PREFERENCE ? "preference" : "multi";
+    return k == DS_SFT ? "sft" : k == DS_PREFERENCE ? "preference" : k == DS_MULTI ? "multi"
+                                                                                    : "prompts";
 }
 
 static const char *kind_shape(DatasetKind k) {
     return k == DS_SFT ? "{\"prompt\": ..., \"completion\": ...}"
            : k == DS_PREFERENCE ? "{\"prompt\": ..., \"chosen\": ..., \"rejected\": ...}"
-                                : "{\"prompt\": ..., \"responses\": [{\"text\": ...}, ...]}";
+           : k == DS_MULTI ? "{\"prompt\": ..., \"responses\": [{\"text\": ...}, ...]}"
+                           : "{\"prompt\": ...}";
 }
 
 /* A hint when the object looks like another format's example. */
@@ -131,7 +129,7 @@ static void format_hint(const Loader *L, const cJSON *obj, char *out, size_t cap
     if (cJSON_GetObjectItemCaseSensitive(obj, "chosen")) k = DS_PREFERENCE;
     else if (cJSON_GetObjectItemCaseSensitive(obj, "responses")) k = DS_MULTI;
     else if (cJSON_GetObjectItemCaseSensitive(obj, "completion")) k = DS_SFT;
-    if (k >= 0 && k != (int)L->d->kind)
+    if (k >= 0 && k != (int)L->d->kind && L->d->kind != DS_PROMPTS)
         snprintf(out, cap, "; this looks like a %s example: is data.format right?",
                  kind_name((DatasetKind)k));
     else
@@ -146,16 +144,16 @@ static int missing(const Loader *L, const cJSON *obj, const char *name, TaError 
                   hint);
 }
 
-/* A required string: present, a string, non-empty, valid UTF-8. name is the field's path
- * in messages ("prompt", "responses[2].text"). */
+/* A required string: present, a string, non-empty unless allow_empty, valid UTF-8. name is
+ * the field's path in messages ("prompt", "responses[2].text"). */
 static int get_text(const Loader *L, const cJSON *obj, const cJSON *v, const char *name,
-                    const char **out, TaError *err) {
+                    int allow_empty, const char **out, TaError *err) {
     if (!v) return missing(L, obj, name, err);
     if (!cJSON_IsString(v) || !v->valuestring)
         return ta_err(err, TA_EINPUT, "%s:%ld: field \"%s\" must be a string, found %s",
                       L->d->path, L->line, name, jsonl_type_name(v));
     const char *s = v->valuestring;
-    if (!*s)
+    if (!*s && !allow_empty)
         return ta_err(err, TA_EINPUT, "%s:%ld: field \"%s\" is empty", L->d->path, L->line,
                       name);
     long bad = jsonl_utf8_invalid_at(s, strlen(s));
@@ -164,6 +162,10 @@ static int get_text(const Loader *L, const cJSON *obj, const cJSON *v, const cha
                       L->d->path, L->line, name, bad + 1, (unsigned)(unsigned char)s[bad]);
     *out = s;
     return TA_OK;
+}
+
+static const cJSON *item(const cJSON *obj, const char *key) {
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
 /* An optional finite number; *present = 0 when the field is absent. */
@@ -182,72 +184,67 @@ static int get_number(const Loader *L, const cJSON *v, const char *name, double 
     return TA_OK;
 }
 
-/* ---- tokenization and truncation -------------------------------------------------------- */
-static int encode(const Loader *L, const char *name, const char *s, int **ids, int *n,
-                  TaError *err) {
-    TaError e = {0};
-    int rc = tokenizer_encode(L->tok, s, strlen(s), ids, n, &e);
-    if (rc != TA_OK)
-        return ta_err(err, rc, "%s:%ld: field \"%s\": %s", L->d->path, L->line, name, e.msg);
+/* A vector field v of response j: a non-empty array of finite float numbers, of length
+ * want when want > 0 (the first vector's, from line want_line). *out malloc'd. */
+static int read_vector(const char *path, long line, int j, const char *key, const cJSON *v,
+                       int want, long want_line, float **out, int *dim, TaError *err) {
+    *out = NULL;
+    if (!cJSON_IsArray(v))
+        return ta_err(err, TA_EINPUT, "%s:%ld: field \"responses[%d].%s\" must be an array of "
+                      "numbers, found %s", path, line, j, key, jsonl_type_name(v));
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return ta_err(err, TA_EINPUT, "%s:%ld: field \"responses[%d].%s\" is empty", path, line,
+                      j, key);
+    if (want && n != want)
+        return ta_err(err, TA_EINPUT,
+                      "%s:%ld: field \"responses[%d].%s\" has %d numbers, but the first one (line "
+                      "%ld) has %d; every \"%s\" in a file has the same length",
+                      path, line, j, key, n, want_line, want, key);
+    float *e = ta_malloc(sizeof(float) * (size_t)n, "vector");
+    int k = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, v) {
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || fabs(x->valuedouble) > 3.4e38) {
+            free(e);
+            return ta_err(err, TA_EINPUT,
+                          "%s:%ld: field \"responses[%d].%s[%d]\" must be a finite number, found %s",
+                          path, line, j, key, k,
+                          cJSON_IsNumber(x) ? "an out-of-range number" : jsonl_type_name(x));
+        }
+        e[k++] = (float)x->valuedouble;
+    }
+    *out = e;
+    *dim = n;
     return TA_OK;
 }
 
-/* Step 1 of the truncation: which prompt tokens [*start, *start + *count) are kept. */
-static int cut_prompt(const Dataset *d, int n_prompt, int *start, int *count) {
-    int room = d->opt.max_prompt_len - (d->bos >= 0); /* >= 0: max_prompt_len >= 1 */
-    if (n_prompt <= room) {
-        *start = 0;
-        *count = n_prompt;
-        return 0;
-    }
-    *count = room;
-    *start = d->opt.truncation_mode == TRUNC_KEEP_END ? n_prompt - room : 0;
-    return 1;
-}
-
-/* Appends one row [BOS] prompt resp [EOS] (step 2 of the truncation applied); sets *cut
- * when the response was cut. name is the response field for messages. */
-static int add_row(const Loader *L, const int *prompt, int n_prompt, int n_prompt_total,
-                   const int *resp, int n_resp, const char *name, int *cut, TaError *err) {
-    Dataset *d = L->d;
-    int has_bos = d->bos >= 0;
-    int P = has_bos + n_prompt;
-    int budget = d->opt.max_len - P; /* room for response tokens + EOS */
-    if (budget < 1)
-        return ta_err(err, TA_EINPUT,
-                      "%s:%ld: response \"%s\" does not fit in max_len=%d after the prompt is "
-                      "cut to %d tokens (the prompt has %d, max_prompt_len=%d; max_prompt_len "
-                      "must be < max_len)",
-                      d->path, L->line, name, d->opt.max_len, P, n_prompt_total + has_bos,
-                      d->opt.max_prompt_len);
-    int keep = n_resp + 1 <= budget ? n_resp + 1 : budget;
-    *cut = n_resp + 1 > budget;
-    int len = P + keep;
-    if (len < 2)
-        return ta_err(err, TA_EINPUT,
-                      "%s:%ld: \"prompt\" and \"%s\" encode to %d token in all: nothing to "
-                      "predict", d->path, L->line, name, len);
-    d->tokens = grow(d->tokens, d->n_tokens, &d->cap_tokens, d->n_tokens + (size_t)len,
+/* ---- rows -------------------------------------------------------------------------------- */
+/* Appends one row [BOS] prompt response [EOS] (row_encode); *cut when the response was cut. */
+static int add_row(Dataset *d, const RowFormat *f, const RowPrompt *p, const char *response,
+                   const char *field, long line, int *cut, TaError *err) {
+    d->tokens = grow(d->tokens, d->n_tokens, &d->cap_tokens, d->n_tokens + (size_t)f->opt.max_len,
                      sizeof(int), "dataset tokens");
     d->rows = grow(d->rows, d->n_rows, &d->cap_rows, d->n_rows + 1, sizeof(Row), "dataset rows");
-    int *s = d->tokens + d->n_tokens;
-    int k = 0;
-    if (has_bos) s[k++] = d->bos;
-    memcpy(s + k, prompt, (size_t)n_prompt * sizeof(int));
-    k += n_prompt;
-    int nr = keep < n_resp ? keep : n_resp;
-    memcpy(s + k, resp, (size_t)nr * sizeof(int));
-    k += nr;
-    if (keep == n_resp + 1) s[k++] = d->eos;
-    TA_ASSERT(k == len);
-    d->rows[d->n_rows++] = (Row){.off = (int64_t)d->n_tokens, .len = len, .prompt_len = P};
+    TaError e = {0};
+    int len;
+    int rc = row_encode(f, p, response, field, d->tokens + d->n_tokens, &len, cut, &e);
+    if (rc) return ta_err(err, rc, "%s:%ld: %s", d->path, line, e.msg);
+    d->rows[d->n_rows++] = (Row){.off = (int64_t)d->n_tokens, .len = len, .prompt_len = p->len};
     d->n_tokens += (size_t)len;
     return TA_OK;
 }
 
+static int encode_prompt(Dataset *d, const RowFormat *f, const char *prompt, long line,
+                         RowPrompt *p, TaError *err) {
+    TaError e = {0};
+    int rc = row_prompt_encode(f, prompt, p, &e);
+    if (rc) return ta_err(err, rc, "%s:%ld: %s", d->path, line, e.msg);
+    return TA_OK;
+}
+
 /* Records one example's line (and weight for preference). */
-static void add_example(const Loader *L, float weight, int truncated) {
-    Dataset *d = L->d;
+static void add_example(Dataset *d, long line, float weight, int truncated) {
     d->lines = grow(d->lines, d->n_examples, &d->cap_lines, d->n_examples + 1, sizeof(long),
                     "dataset lines");
     if (d->kind == DS_PREFERENCE) {
@@ -255,41 +252,32 @@ static void add_example(const Loader *L, float weight, int truncated) {
                           sizeof(float), "dataset weights");
         d->weights[d->n_examples] = weight;
     }
-    d->lines[d->n_examples++] = L->line;
+    d->lines[d->n_examples++] = line;
     d->n_truncated += truncated != 0;
 }
 
-/* ---- the three formats --------------------------------------------------------------------- */
+/* ---- SFT and preference ----------------------------------------------------------------- */
 static int load_sft(const Loader *L, const cJSON *obj, TaError *err) {
     const char *prompt = NULL, *completion = NULL;
     int rc;
-    if ((rc = get_text(L, obj, cJSON_GetObjectItemCaseSensitive(obj, "prompt"), "prompt",
-                       &prompt, err)) ||
-        (rc = get_text(L, obj, cJSON_GetObjectItemCaseSensitive(obj, "completion"),
-                       "completion", &completion, err)))
+    if ((rc = get_text(L, obj, item(obj, "prompt"), "prompt", 0, &prompt, err)) ||
+        (rc = get_text(L, obj, item(obj, "completion"), "completion", 0, &completion, err)))
         return rc;
-    int *p = NULL, *c = NULL, np = 0, nc = 0;
-    if ((rc = encode(L, "prompt", prompt, &p, &np, err))) goto end;
-    if ((rc = encode(L, "completion", completion, &c, &nc, err))) goto end;
-    int start, count, cut = 0;
-    int pcut = cut_prompt(L->d, np, &start, &count);
-    if ((rc = add_row(L, p + start, count, np, c, nc, "completion", &cut, err))) goto end;
-    add_example(L, 1.0f, pcut || cut);
-end:
-    free(p);
-    free(c);
+    RowPrompt p;
+    int cut = 0;
+    if ((rc = encode_prompt(L->d, L->fmt, prompt, L->line, &p, err))) return rc;
+    rc = add_row(L->d, L->fmt, &p, completion, "completion", L->line, &cut, err);
+    if (!rc) add_example(L->d, L->line, 1.0f, p.len < p.full_len || cut);
+    row_prompt_free(&p);
     return rc;
 }
 
 static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
     const char *prompt = NULL, *chosen = NULL, *rejected = NULL;
     int rc;
-    if ((rc = get_text(L, obj, cJSON_GetObjectItemCaseSensitive(obj, "prompt"), "prompt",
-                       &prompt, err)) ||
-        (rc = get_text(L, obj, cJSON_GetObjectItemCaseSensitive(obj, "chosen"), "chosen",
-                       &chosen, err)) ||
-        (rc = get_text(L, obj, cJSON_GetObjectItemCaseSensitive(obj, "rejected"), "rejected",
-                       &rejected, err)))
+    if ((rc = get_text(L, obj, item(obj, "prompt"), "prompt", 0, &prompt, err)) ||
+        (rc = get_text(L, obj, item(obj, "chosen"), "chosen", 0, &chosen, err)) ||
+        (rc = get_text(L, obj, item(obj, "rejected"), "rejected", 0, &rejected, err)))
         return rc;
     if (!strcmp(chosen, rejected))
         return ta_err(err, TA_EINPUT,
@@ -297,7 +285,7 @@ static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
                       "differ)", L->d->path, L->line);
     double w = 1.0;
     int has_w;
-    const cJSON *wv = cJSON_GetObjectItemCaseSensitive(obj, "weight");
+    const cJSON *wv = item(obj, "weight");
     if (wv && !cJSON_IsNumber(wv))
         return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" must be a number >= 0, found %s",
                       L->d->path, L->line, jsonl_type_name(wv));
@@ -308,167 +296,171 @@ static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
     if (w > 3.4e38)
         return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" = %g does not fit a float",
                       L->d->path, L->line, w);
-    int *p = NULL, *c = NULL, *r = NULL, np = 0, nc = 0, nr = 0;
-    if ((rc = encode(L, "prompt", prompt, &p, &np, err))) goto end;
-    if ((rc = encode(L, "chosen", chosen, &c, &nc, err))) goto end;
-    if ((rc = encode(L, "rejected", rejected, &r, &nr, err))) goto end;
-    int start, count, cut_c = 0, cut_r = 0;
-    int pcut = cut_prompt(L->d, np, &start, &count);
-    if ((rc = add_row(L, p + start, count, np, c, nc, "chosen", &cut_c, err))) goto end;
-    if ((rc = add_row(L, p + start, count, np, r, nr, "rejected", &cut_r, err))) {
-        L->d->n_rows--; /* drop the chosen row: the pair is not loaded */
-        L->d->n_tokens = (size_t)L->d->rows[L->d->n_rows].off;
-        goto end;
-    }
-    add_example(L, (float)w, pcut || cut_c || cut_r);
-end:
-    free(p);
-    free(c);
-    free(r);
+    RowPrompt p;
+    int cut_c = 0, cut_r = 0;
+    if ((rc = encode_prompt(L->d, L->fmt, prompt, L->line, &p, err))) return rc;
+    /* both rows share the prompt's cut */
+    if (!(rc = add_row(L->d, L->fmt, &p, chosen, "chosen", L->line, &cut_c, err)) &&
+        !(rc = add_row(L->d, L->fmt, &p, rejected, "rejected", L->line, &cut_r, err)))
+        add_example(L->d, L->line, (float)w, p.len < p.full_len || cut_c || cut_r);
+    row_prompt_free(&p);
     return rc;
 }
 
-/* Appends a NUL-terminated copy of s to the text arena; returns its offset. */
-static int64_t add_text(Dataset *d, const char *s) {
-    size_t n = strlen(s) + 1;
-    d->text = grow(d->text, d->n_text, &d->cap_text, d->n_text + n, 1, "dataset text");
-    memcpy(d->text + d->n_text, s, n);
-    d->n_text += n;
-    return (int64_t)(d->n_text - n);
+/* ---- multi-response and prompt rows ----------------------------------------------------- */
+/* Appends a NUL-terminated copy of s[0..n) to an arena; returns its offset. */
+static int64_t arena_add(char **a, size_t *used, size_t *cap, const char *s, size_t n) {
+    *a = grow(*a, *used, cap, *used + n + 1, 1, "dataset text");
+    memcpy(*a + *used, s, n);
+    (*a)[*used + n] = '\0';
+    *used += n + 1;
+    return (int64_t)(*used - n - 1);
 }
 
-/* One response object of a multi example: validates it and stores text, score, embedding. */
-static int load_response(const Loader *L, const cJSON *item, int j, const char **text,
-                         TaError *err) {
+static int64_t add_text(Dataset *d, const char *s) {
+    return arena_add(&d->text, &d->n_text, &d->cap_text, s, strlen(s));
+}
+
+/* Keeps the members of the object obj (whose text starts at L->raw[at]) other than the
+ * keys skip1 and skip2: *first / *n index frec. *n_before counts those before the first
+ * skip2 member, whose value offset goes to *skip2_value (both may be NULL). */
+static int keep_fields(const Loader *L, const cJSON *obj, size_t at, const char *skip1,
+                       const char *skip2, int64_t *first, int32_t *n, int32_t *n_before,
+                       size_t *skip2_value, TaError *err) {
     Dataset *d = L->d;
-    char name[64];
+    int count = cJSON_GetArraySize(obj);
+    JsonlMember *m = ta_malloc(sizeof(JsonlMember) * (size_t)(count ? count : 1), "fields");
+    int got = jsonl_scan_object(L->raw, L->raw_len, at, m, count, NULL);
+    if (got != count) {
+        free(m);
+        return ta_err(err, TA_EINPUT, "%s:%ld: cannot locate the object's members in the line",
+                      d->path, L->line);
+    }
+    *first = (int64_t)d->n_frec;
+    *n = 0;
+    if (n_before) *n_before = -1;
+    int k = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, obj) {
+        const JsonlMember *mk = &m[k++];
+        const char *key = c->string ? c->string : "";
+        if (skip2 && !strcmp(key, skip2) && n_before && *n_before < 0) {
+            *n_before = *n;
+            if (skip2_value) *skip2_value = mk->value;
+        }
+        if (!strcmp(key, skip1) || (skip2 && !strcmp(key, skip2))) continue;
+        d->frec = grow(d->frec, d->n_frec, &d->cap_frec, d->n_frec + 1, sizeof(FieldRec),
+                       "dataset fields");
+        FieldRec *r = &d->frec[d->n_frec++];
+        r->key_off = arena_add(&d->raw, &d->n_raw, &d->cap_raw, key, strlen(key));
+        /* "name":value — the name literal and the value as written */
+        size_t kl = mk->key_end - mk->key, vl = mk->value_end - mk->value;
+        r->json_off = arena_add(&d->raw, &d->n_raw, &d->cap_raw, L->raw + mk->key, kl + 1 + vl);
+        d->raw[r->json_off + (int64_t)kl] = ':';
+        r->value_off = r->json_off + (int64_t)kl + 1;
+        memcpy(d->raw + r->json_off + (int64_t)kl + 1, L->raw + mk->value, vl);
+        (*n)++;
+    }
+    if (n_before && *n_before < 0) *n_before = *n;
+    free(m);
+    return TA_OK;
+}
+
+/* One response object of a multi row, whose text starts at L->raw[at]: validates it and
+ * stores text, score, embedding and the other fields. */
+static int load_response(const Loader *L, const cJSON *it, int j, size_t at, TaError *err) {
+    Dataset *d = L->d;
+    char name[64], fname[96];
     snprintf(name, sizeof name, "responses[%d]", j);
-    if (!cJSON_IsObject(item))
+    if (!cJSON_IsObject(it))
         return ta_err(err, TA_EINPUT,
                       "%s:%ld: field \"%s\" must be an object with a \"text\" string, found %s",
-                      d->path, L->line, name, jsonl_type_name(item));
-    char fname[96];
+                      d->path, L->line, name, jsonl_type_name(it));
     snprintf(fname, sizeof fname, "%s.text", name);
-    int rc;
-    if ((rc = get_text(L, item, cJSON_GetObjectItemCaseSensitive(item, "text"), fname, text,
-                       err)))
-        return rc;
+    const char *text;
+    int rc, has = 0;
+    if ((rc = get_text(L, it, item(it, "text"), fname, 0, &text, err))) return rc;
     MultiResp r = {0};
-    int has = 0;
     snprintf(fname, sizeof fname, "%s.score", name);
-    if ((rc = get_number(L, cJSON_GetObjectItemCaseSensitive(item, "score"), fname, &r.score,
-                         &has, err)))
-        return rc;
+    if ((rc = get_number(L, item(it, "score"), fname, &r.score, &has, err))) return rc;
     r.has_score = has;
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(item, "embedding");
-    snprintf(fname, sizeof fname, "%s.embedding", name);
+    const cJSON *e = item(it, "embedding");
     if (e) {
-        if (!cJSON_IsArray(e))
-            return ta_err(err, TA_EINPUT,
-                          "%s:%ld: field \"%s\" must be an array of numbers, found %s", d->path,
-                          L->line, fname, jsonl_type_name(e));
-        int dim = cJSON_GetArraySize(e);
-        if (dim == 0)
-            return ta_err(err, TA_EINPUT, "%s:%ld: field \"%s\" is empty", d->path, L->line,
-                          fname);
-        if (d->emb_dim && dim != d->emb_dim)
-            return ta_err(err, TA_EINPUT,
-                          "%s:%ld: field \"%s\" has %d numbers, but the first embedding "
-                          "(line %ld) has %d; every embedding in a file has the same length",
-                          d->path, L->line, fname, dim, d->emb_line, d->emb_dim);
+        float *v;
+        int dim;
+        if ((rc = read_vector(d->path, L->line, j, "embedding", e, d->emb_dim, d->emb_line, &v,
+                              &dim, err)))
+            return rc;
         d->emb = grow(d->emb, d->n_emb, &d->cap_emb, d->n_emb + (size_t)dim, sizeof(float),
                       "dataset embeddings");
-        int k = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, e) {
-            if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || fabs(x->valuedouble) > 3.4e38)
-                return ta_err(err, TA_EINPUT,
-                              "%s:%ld: field \"%s[%d]\" must be a finite number, found %s",
-                              d->path, L->line, fname, k,
-                              cJSON_IsNumber(x) ? "an out-of-range number" : jsonl_type_name(x));
-            d->emb[d->n_emb + (size_t)k++] = (float)x->valuedouble;
-        }
+        memcpy(d->emb + d->n_emb, v, sizeof(float) * (size_t)dim);
+        free(v);
         if (!d->emb_dim) d->emb_dim = dim, d->emb_line = L->line;
         r.emb_off = (int64_t)d->n_emb;
         r.emb_dim = dim;
         d->n_emb += (size_t)dim;
     }
-    r.text_off = add_text(d, *text);
+    if ((rc = keep_fields(L, it, at, "text", NULL, &r.first_field, &r.n_fields, NULL, NULL, err)))
+        return rc;
+    r.text_off = add_text(d, text);
     d->resps = grow(d->resps, d->n_resps, &d->cap_resps, d->n_resps + 1, sizeof(MultiResp),
                     "dataset responses");
     d->resps[d->n_resps++] = r;
+    add_example(d, L->line, 1.0f, 0);
     return TA_OK;
 }
 
+/* A multi row ({"prompt", "responses": [...]}) or a prompt row ({"prompt"}). */
 static int load_multi(const Loader *L, const cJSON *obj, TaError *err) {
     Dataset *d = L->d;
+    const int prompts_only = d->kind == DS_PROMPTS;
     const char *prompt = NULL;
-    int rc;
-    if ((rc = get_text(L, obj, cJSON_GetObjectItemCaseSensitive(obj, "prompt"), "prompt",
-                       &prompt, err)))
+    int rc = get_text(L, obj, item(obj, "prompt"), "prompt", prompts_only, &prompt, err);
+    if (rc) return rc;
+    MultiPrompt mp = {.first_resp = (int64_t)d->n_resps, .line = L->line};
+    size_t rs_at = 0;
+    if ((rc = keep_fields(L, obj, 0, "prompt", prompts_only ? NULL : "responses", &mp.first_field,
+                          &mp.n_fields, &mp.n_before, &rs_at, err)))
         return rc;
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(obj, "responses");
-    if (!rs) return missing(L, obj, "responses", err);
-    if (!cJSON_IsArray(rs))
-        return ta_err(err, TA_EINPUT,
-                      "%s:%ld: field \"responses\" must be an array of objects, found %s",
-                      d->path, L->line, jsonl_type_name(rs));
-    int n = cJSON_GetArraySize(rs);
-    if (n < 1)
-        return ta_err(err, TA_EINPUT, "%s:%ld: field \"responses\" is empty (need >= 1 item)",
-                      d->path, L->line);
-    /* Undo state for a failure half-way through the line. */
-    size_t n_text0 = d->n_text, n_resps0 = d->n_resps, n_emb0 = d->n_emb, n_rows0 = d->n_rows;
-    size_t n_tokens0 = d->n_tokens, n_ex0 = d->n_examples, n_trunc0 = d->n_truncated;
-    int emb_dim0 = d->emb_dim;
-    int *p = NULL, np = 0, start = 0, count = 0, pcut = 0;
-    MultiPrompt mp = {.text_off = add_text(d, prompt), .first_resp = (int64_t)d->n_resps,
-                      .n_resp = n};
-    if (L->tok) {
-        if ((rc = encode(L, "prompt", prompt, &p, &np, err))) goto end;
-        pcut = cut_prompt(d, np, &start, &count);
-    }
-    int j = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, rs) {
-        const char *text = NULL;
-        if ((rc = load_response(L, item, j, &text, err))) goto end;
-        int cut = 0;
-        if (L->tok) {
-            char name[64];
-            snprintf(name, sizeof name, "responses[%d].text", j);
-            int *r = NULL, nr = 0;
-            if ((rc = encode(L, name, text, &r, &nr, err))) goto end;
-            rc = add_row(L, p + start, count, np, r, nr, name, &cut, err);
-            free(r);
-            if (rc) goto end;
+    mp.text_off = add_text(d, prompt);
+    if (prompts_only) {
+        add_example(d, L->line, 1.0f, 0);
+    } else {
+        const cJSON *rs = item(obj, "responses");
+        if (!rs) return missing(L, obj, "responses", err);
+        if (!cJSON_IsArray(rs))
+            return ta_err(err, TA_EINPUT,
+                          "%s:%ld: field \"responses\" must be an array of objects, found %s",
+                          d->path, L->line, jsonl_type_name(rs));
+        int n = cJSON_GetArraySize(rs);
+        if (n < 1)
+            return ta_err(err, TA_EINPUT, "%s:%ld: field \"responses\" is empty (need >= 1 item)",
+                          d->path, L->line);
+        size_t *at = ta_malloc(sizeof(size_t) * (size_t)n, "responses");
+        if (jsonl_scan_array(L->raw, L->raw_len, rs_at, at, n) != n)
+            rc = ta_err(err, TA_EINPUT, "%s:%ld: cannot locate the responses in the line",
+                        d->path, L->line);
+        int j = 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, rs) {
+            if (rc || (rc = load_response(L, it, j, at[j], err))) break;
+            j++;
         }
-        add_example(L, 1.0f, pcut || cut);
-        j++;
+        free(at);
+        if (rc) return rc;
+        mp.n_resp = n;
     }
     d->prompts = grow(d->prompts, d->n_prompts, &d->cap_prompts, d->n_prompts + 1,
                       sizeof(MultiPrompt), "dataset prompts");
     d->prompts[d->n_prompts++] = mp;
-end:
-    if (rc) {
-        d->n_text = n_text0, d->n_resps = n_resps0, d->n_emb = n_emb0, d->n_rows = n_rows0;
-        d->n_tokens = n_tokens0, d->n_examples = n_ex0, d->n_truncated = n_trunc0;
-        d->emb_dim = emb_dim0;
-    }
-    free(p);
-    return rc;
+    return TA_OK;
 }
 
-/* ---- hash: FNV-1a 64 over explicit little-endian bytes (same on every machine) ------- */
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
-    return h;
-}
+/* ---- hash: FNV-1a 64 (ta_fnv1a) over explicit little-endian bytes (same on every machine) */
 static uint64_t fnv_u64(uint64_t h, uint64_t v) {
     unsigned char b[8];
     for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
-    return fnv_bytes(h, b, 8);
+    return ta_fnv1a(h, b, 8);
 }
 static uint64_t fnv_f32(uint64_t h, float f) {
     uint32_t u;
@@ -481,7 +473,7 @@ static uint64_t fnv_f32(uint64_t h, float f) {
  * datasets the text, scores and embeddings. */
 static uint64_t compute_hash(const Dataset *d) {
     static const char tag[] = "tinyalign-jsonl-dataset-v1";
-    uint64_t h = fnv_bytes(0xCBF29CE484222325ull, tag, sizeof tag - 1);
+    uint64_t h = ta_fnv1a(TA_FNV1A_INIT, tag, sizeof tag - 1);
     h = fnv_u64(h, (uint64_t)d->kind);
     h = fnv_u64(h, (uint64_t)d->tokenized);
     if (d->tokenized) {
@@ -506,7 +498,7 @@ static uint64_t compute_hash(const Dataset *d) {
         for (size_t i = 0; i < d->n_examples; i++) h = fnv_f32(h, d->weights[i]);
     if (d->kind == DS_MULTI) {
         h = fnv_u64(h, d->n_prompts);
-        h = fnv_bytes(h, d->text, d->n_text);
+        h = ta_fnv1a(h, d->text, d->n_text);
         for (size_t i = 0; i < d->n_prompts; i++) h = fnv_u64(h, (uint64_t)d->prompts[i].n_resp);
         for (size_t i = 0; i < d->n_resps; i++) {
             const MultiResp *r = &d->resps[i];
@@ -522,51 +514,77 @@ static uint64_t compute_hash(const Dataset *d) {
 }
 
 /* ---- public API ---------------------------------------------------------------------------- */
+static int set_format(Dataset *d, RowFormat *f, const Tokenizer *tok, const DatasetOptions *opt,
+                      TaError *err) {
+    if (!opt) return ta_err(err, TA_EINPUT, "%s: dataset options missing", d->path);
+    TaError e = {0};
+    int rc = row_format_init(f, tok, opt, &e);
+    if (rc) return ta_err(err, rc, "%s: %s", d->path, e.msg);
+    d->opt = *opt;
+    d->bos = f->bos;
+    d->eos = f->eos;
+    d->pad = f->pad;
+    d->vocab = tokenizer_vocab_size(tok);
+    return TA_OK;
+}
+
+int dataset_tokenize(Dataset *d, const Tokenizer *tok, const DatasetOptions *opt, TaError *err) {
+    TA_ASSERT(d->kind == DS_MULTI);
+    RowFormat f;
+    int rc = set_format(d, &f, tok, opt, err);
+    if (rc) return rc;
+    d->n_tokens = d->n_rows = d->n_truncated = 0;
+    d->tokenized = 0;
+    for (size_t i = 0; i < d->n_prompts && !rc; i++) {
+        const MultiPrompt *mp = &d->prompts[i];
+        RowPrompt p;
+        if ((rc = encode_prompt(d, &f, d->text + mp->text_off, mp->line, &p, err))) break;
+        for (int j = 0; j < mp->n_resp && !rc; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "responses[%d].text", j);
+            int cut = 0;
+            rc = add_row(d, &f, &p, d->text + d->resps[mp->first_resp + j].text_off, name,
+                         mp->line, &cut, err);
+            d->n_truncated += p.len < p.full_len || cut;
+        }
+        row_prompt_free(&p);
+    }
+    if (rc) {
+        d->n_tokens = d->n_rows = d->n_truncated = 0;
+        return rc;
+    }
+    d->tokenized = 1;
+    d->hash = compute_hash(d);
+    return TA_OK;
+}
+
 int dataset_load(Dataset **out, const char *path, DatasetKind kind, const Tokenizer *tok,
                  const DatasetOptions *opt, TaError *err) {
     *out = NULL;
-    if (kind != DS_SFT && kind != DS_PREFERENCE && kind != DS_MULTI)
+    if (kind != DS_SFT && kind != DS_PREFERENCE && kind != DS_MULTI && kind != DS_PROMPTS)
         return ta_err(err, TA_EINPUT, "%s: unknown dataset kind %d", path, (int)kind);
-    if (!tok && kind != DS_MULTI)
+    if (!tok && (kind == DS_SFT || kind == DS_PREFERENCE))
         return ta_err(err, TA_EINPUT, "%s: a %s dataset needs a tokenizer", path,
                       kind_name(kind));
-    if (tok) {
-        if (!opt) return ta_err(err, TA_EINPUT, "%s: dataset options missing", path);
-        if (opt->max_len < 2)
-            return ta_err(err, TA_EINPUT, "%s: max_len=%d, expected >= 2", path, opt->max_len);
-        if (opt->max_prompt_len < 1)
-            return ta_err(err, TA_EINPUT, "%s: max_prompt_len=%d, expected >= 1", path,
-                          opt->max_prompt_len);
-        if (opt->truncation_mode != TRUNC_KEEP_END && opt->truncation_mode != TRUNC_KEEP_START)
-            return ta_err(err, TA_EINPUT, "%s: unknown truncation mode %d", path,
-                          (int)opt->truncation_mode);
-        if (tokenizer_eos_id(tok) < 0)
-            return ta_err(err, TA_EINPUT,
-                          "%s: the tokenizer %s has no EOS piece; JSONL datasets end every "
-                          "response with EOS", path, tokenizer_path(tok));
-    }
+    TA_ASSERT(!(tok && kind == DS_PROMPTS));
     Dataset *d = ta_calloc(sizeof *d, "dataset");
     d->kind = kind;
     d->path = ta_malloc(strlen(path) + 1, "dataset path");
     memcpy(d->path, path, strlen(path) + 1);
-    d->tokenized = tok != NULL;
     d->bos = d->eos = d->pad = -1;
-    if (tok) {
-        d->opt = *opt;
-        d->bos = tokenizer_bos_id(tok);
-        d->eos = tokenizer_eos_id(tok);
-        d->pad = tokenizer_pad_id(tok) >= 0 ? tokenizer_pad_id(tok) : d->eos;
-        d->vocab = tokenizer_vocab_size(tok);
-    }
+    RowFormat fmt;
+    int rc = TA_OK;
+    if (tok && (rc = set_format(d, &fmt, tok, opt, err))) goto fail;
     JsonlReader rd;
-    int rc = jsonl_open(&rd, path, err);
-    if (rc) goto fail;
-    Loader L = {.d = d, .tok = tok};
+    if ((rc = jsonl_open(&rd, path, err))) goto fail;
+    Loader L = {.d = d, .fmt = tok && kind != DS_MULTI ? &fmt : NULL};
     const char *line;
     size_t len;
     int got;
     while ((got = jsonl_next(&rd, &line, &len, err)) == 1) {
         L.line = rd.lineno;
+        L.raw = line;
+        L.raw_len = len;
         cJSON *obj;
         if ((rc = jsonl_parse_object(path, rd.lineno, line, len, &obj, err))) break;
         rc = kind == DS_SFT ? load_sft(&L, obj, err)
@@ -579,9 +597,17 @@ int dataset_load(Dataset **out, const char *path, DatasetKind kind, const Tokeni
     if (!rc && got < 0) rc = TA_EINPUT;
     if (rc) goto fail;
     if (d->n_examples == 0) {
-        rc = ta_err(err, TA_EINPUT, "%s: no examples", path);
+        rc = ta_err(err, TA_EINPUT, "%s: no %s (the file is empty or only blank lines)", path,
+                    kind == DS_PROMPTS ? "prompts" : "examples");
         goto fail;
     }
+    d->tokenized = L.fmt != NULL;
+    d->fields = ta_malloc(sizeof(DataField) * (d->n_frec + 1), "dataset fields");
+    for (size_t k = 0; k < d->n_frec; k++)
+        d->fields[k] = (DataField){.key = d->raw + d->frec[k].key_off,
+                                   .json = d->raw + d->frec[k].json_off,
+                                   .value = d->raw + d->frec[k].value_off};
+    if (tok && kind == DS_MULTI && (rc = dataset_tokenize(d, tok, opt, err))) goto fail;
     d->hash = compute_hash(d);
     *out = d;
     return TA_OK;
@@ -601,10 +627,14 @@ void dataset_free(Dataset *d) {
     free(d->prompts);
     free(d->resps);
     free(d->emb);
+    free(d->raw);
+    free(d->frec);
+    free(d->fields);
     free(d);
 }
 
 size_t dataset_size(const Dataset *d) { return d->n_examples; }
+const char *dataset_path(const Dataset *d) { return d->path; }
 size_t dataset_num_truncated(const Dataset *d) { return d->n_truncated; }
 int dataset_rows_per_example(const Dataset *d) { return d->kind == DS_PREFERENCE ? 2 : 1; }
 uint64_t dataset_hash(const Dataset *d) { return d->hash; }
@@ -615,29 +645,13 @@ long dataset_line(const Dataset *d, size_t i) {
     return d->lines[i];
 }
 
-/* Writes row r of the dataset into batch row b_row, padded to b->T (set by the caller). */
-static void fill_row(const Dataset *d, const Row *r, Batch *b, int b_row) {
-    int T = b->T;
-    int *tok = b->tokens + (size_t)b_row * T;
-    int *tgt = b->targets + (size_t)b_row * T;
-    uint8_t *m = b->loss_mask + (size_t)b_row * T;
-    const int *s = d->tokens + r->off;
-    int n = r->len - 1; /* positions with a target */
-    for (int t = 0; t < n; t++) {
-        tok[t] = s[t];
-        tgt[t] = s[t + 1];
-        m[t] = t + 1 >= r->prompt_len; /* target seq[t+1] is a response token or EOS */
-    }
-    for (int t = n; t < T; t++) {
-        tok[t] = d->pad;
-        tgt[t] = -1;
-        m[t] = 0;
-    }
-    b->lengths[b_row] = n;
+int dataset_example_len(const Dataset *d, size_t i) {
+    TA_ASSERT(d->tokenized && i < d->n_examples);
+    return d->rows[i * (size_t)dataset_rows_per_example(d)].len;
 }
 
 void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
-    TA_ASSERT(d->tokenized); /* DS_MULTI loaded without a tokenizer has no rows */
+    TA_ASSERT(d->tokenized); /* multi loaded without a tokenizer, prompts: no rows */
     TA_ASSERT(n > 0);
     int rpe = dataset_rows_per_example(d);
     int B = n * rpe;
@@ -659,46 +673,81 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
         float w = d->weights ? d->weights[ex] : 1.0f;
         for (int k = 0; k < rpe; k++) {
             int row = k * n + i; /* preference: chosen rows [0, n), rejected [n, 2n) */
-            fill_row(d, &d->rows[ex * rpe + k], b, row);
+            const Row *r = &d->rows[ex * rpe + k];
+            batch_set_row(b, row, d->tokens + r->off, r->len, r->prompt_len, d->pad);
             b->weights[row] = w;
             b->example_ids[row] = (int64_t)ex;
         }
     }
 }
 
-/* ---- multi-response accessors ------------------------------------------------------------- */
-size_t dataset_multi_num_prompts(const Dataset *d) {
-    TA_ASSERT(d->kind == DS_MULTI);
+/* ---- rows with their own fields ------------------------------------------------------------ */
+size_t dataset_num_rows(const Dataset *d) {
+    TA_ASSERT(d->kind == DS_MULTI || d->kind == DS_PROMPTS);
     return d->n_prompts;
 }
 
-const char *dataset_multi_prompt(const Dataset *d, size_t i) {
-    TA_ASSERT(d->kind == DS_MULTI && i < d->n_prompts);
-    return d->text + d->prompts[i].text_off;
+void dataset_row(const Dataset *d, size_t i, DataRow *out) {
+    TA_ASSERT((d->kind == DS_MULTI || d->kind == DS_PROMPTS) && i < d->n_prompts);
+    const MultiPrompt *p = &d->prompts[i];
+    *out = (DataRow){.prompt = d->text + p->text_off, .line = p->line,
+                     .first = (size_t)p->first_resp, .n_responses = p->n_resp,
+                     .extra = {d->fields + p->first_field, p->n_fields}, .n_before = p->n_before};
 }
 
-int dataset_multi_num_responses(const Dataset *d, size_t i) {
-    TA_ASSERT(d->kind == DS_MULTI && i < d->n_prompts);
-    return d->prompts[i].n_resp;
+void dataset_response(const Dataset *d, size_t r, DataResponse *out) {
+    TA_ASSERT(d->kind == DS_MULTI && r < d->n_resps);
+    const MultiResp *x = &d->resps[r];
+    *out = (DataResponse){.text = d->text + x->text_off, .score = x->has_score ? x->score : 0.0,
+                          .has_score = x->has_score,
+                          .embedding = x->emb_dim ? d->emb + x->emb_off : NULL,
+                          .embedding_dim = x->emb_dim,
+                          .extra = {d->fields + x->first_field, x->n_fields}};
 }
 
-void dataset_multi_response(const Dataset *d, size_t i, int j, const char **text,
-                            double *score, int *has_score, const float **emb, int *emb_dim) {
-    TA_ASSERT(d->kind == DS_MULTI && i < d->n_prompts && j >= 0 && j < d->prompts[i].n_resp);
-    const MultiResp *r = &d->resps[d->prompts[i].first_resp + j];
-    if (text) *text = d->text + r->text_off;
-    if (score) *score = r->has_score ? r->score : 0.0;
-    if (has_score) *has_score = r->has_score;
-    if (emb) *emb = r->emb_dim ? d->emb + r->emb_off : NULL;
-    if (emb_dim) *emb_dim = r->emb_dim;
-}
-
-size_t dataset_multi_example(const Dataset *d, size_t i, int j) {
-    TA_ASSERT(d->kind == DS_MULTI && i < d->n_prompts && j >= 0 && j < d->prompts[i].n_resp);
-    return (size_t)d->prompts[i].first_resp + (size_t)j;
-}
-
-int dataset_multi_embedding_dim(const Dataset *d) {
+int dataset_vectors(const Dataset *d, const char *key, float **out, int *dim, TaError *err) {
     TA_ASSERT(d->kind == DS_MULTI);
-    return d->emb_dim;
+    *out = NULL;
+    *dim = 0;
+    const int is_emb = !strcmp(key, "embedding"); /* read at load already */
+    float *e = NULL;
+    int D = is_emb ? d->emb_dim : 0;
+    long first_line = d->emb_line;
+    if (D) e = ta_malloc(sizeof(float) * d->n_resps * (size_t)D, "vectors");
+    for (size_t i = 0; i < d->n_prompts; i++) {
+        const MultiPrompt *mp = &d->prompts[i];
+        for (int j = 0; j < mp->n_resp; j++) {
+            size_t r = (size_t)mp->first_resp + (size_t)j;
+            DataResponse x;
+            dataset_response(d, r, &x);
+            const DataField *f = data_fields_find(&x.extra, key);
+            if (!f) {
+                free(e);
+                return ta_err(err, TA_EINPUT, "%s:%ld: responses[%d] has no field \"%s\"",
+                              d->path, mp->line, j, key);
+            }
+            if (is_emb) {
+                memcpy(e + r * (size_t)D, x.embedding, sizeof(float) * (size_t)D);
+                continue;
+            }
+            cJSON *val = cJSON_Parse(f->value);
+            float *vec;
+            int n, rc = read_vector(d->path, mp->line, j, key, val, D, first_line, &vec, &n, err);
+            cJSON_Delete(val);
+            if (rc) {
+                free(e);
+                return rc;
+            }
+            if (!D) {
+                D = n;
+                first_line = mp->line;
+                e = ta_malloc(sizeof(float) * d->n_resps * (size_t)D, "vectors");
+            }
+            memcpy(e + r * (size_t)D, vec, sizeof(float) * (size_t)D);
+            free(vec);
+        }
+    }
+    *out = e;
+    *dim = D;
+    return TA_OK;
 }

@@ -88,21 +88,9 @@ void log_progress(Logger *lg, long step, long max_steps, double loss, double lr,
 }
 
 void log_json_string(char *buf, size_t cap, const char *s) {
+    TaBuf b = {0};
+    ta_buf_json_string(&b, s);
     size_t o = strlen(buf);
-    if (o + 3 >= cap) return;
-    buf[o++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 8 < cap; p++) {
-        switch (*p) {
-        case '"': buf[o++] = '\\'; buf[o++] = '"'; break;
-        case '\\': buf[o++] = '\\'; buf[o++] = '\\'; break;
-        case '\n': buf[o++] = '\\'; buf[o++] = 'n'; break;
-        case '\t': buf[o++] = '\\'; buf[o++] = 't'; break;
-        case '\r': buf[o++] = '\\'; buf[o++] = 'r'; break;
-        default:
-            if (*p < 0x20) o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", *p);
-            else buf[o++] = (char)*p;
-        }
-    }
-    buf[o++] = '"';
-    buf[o] = '\0';
+    if (o + b.n < cap) memcpy(buf + o, b.p, b.n + 1);
+    free(b.p);
 }

@@ -22,16 +22,6 @@ static int forward_logps(Reference *r, const Batch *b, float *out, TaError *err)
     return TA_OK;
 }
 
-/* 64-bit FNV-1a step over bytes. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static void cache_path(char *out, size_t cap, const char *data_path, const char *cache_dir,
                        uint64_t key) {
     const char *base = strrchr(data_path, '/');
@@ -77,15 +67,14 @@ static int cache_build(Reference *r, int slot, const Dataset *ds, const char *da
     const int rows = dataset_rows_per_example(ds);
     const size_t n = dataset_size(ds);
     /* key: data + tokenization (dataset_hash) + reference weights */
-    uint64_t key = 0xcbf29ce484222325ULL;
     uint64_t dh = dataset_hash(ds);
-    key = fnv(key, &dh, sizeof dh);
+    uint64_t key = ta_fnv1a(TA_FNV1A_INIT, &dh, sizeof dh);
     uint32_t wcrc = ta_crc32(0, r->model.params_memory, r->model.num_params * sizeof(float));
-    key = fnv(key, &wcrc, sizeof wcrc);
+    key = ta_fnv1a(key, &wcrc, sizeof wcrc);
     /* + how the log-probs were computed, unless it is the original fp32 OpenBLAS (whose
      * caches keep their keys) */
     int how[2] = {(int)backend_kind(r->model.be), (int)r->model.precision};
-    if (how[0] != BACKEND_OPENBLAS || how[1] != PRECISION_FP32) key = fnv(key, how, sizeof how);
+    if (how[0] != BACKEND_OPENBLAS || how[1] != PRECISION_FP32) key = ta_fnv1a(key, how, sizeof how);
     char path[4096];
     cache_path(path, sizeof path, data_path, s->cfg->cache_dir, key);
     float *vals = ta_malloc(n * (size_t)rows * sizeof(float) + 1, "reference cache");
@@ -156,8 +145,7 @@ int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
         return rc;
     if (s->cfg->path && *s->cfg->path) {
         char dir[4096];
-        if (checkpoint_resolve(s->cfg->path, dir, sizeof dir, NULL) != TA_OK)
-            ta_pathf(dir, sizeof dir, "%s", s->cfg->path);
+        if ((rc = checkpoint_resolve(s->cfg->path, dir, sizeof dir, err)) != TA_OK) return rc;
         GPT2Config rc_cfg;
         char cj[4200];
         ta_pathf(cj, sizeof cj, "%s/config.json", dir);

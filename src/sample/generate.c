@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tinyalign/data.h"
 #include "tinyalign/sample.h"
 #include "tinyalign/tokenizer.h"
 
@@ -364,22 +365,6 @@ bad_logits:
                   "the model produced no finite logit (NaN weights or activations?)");
 }
 
-int sample_encode_prompt(const Tokenizer *tok, const char *text, int **ids, int *n,
-                         TaError *err) {
-    int *enc = NULL, m = 0;
-    int rc = tokenizer_encode(tok, text, strlen(text), &enc, &m, err);
-    if (rc != TA_OK) return rc;
-    const int bos = tokenizer_bos_id(tok);
-    int *o = ta_malloc(sizeof(int) * ((size_t)m + 1), "prompt ids");
-    int k = 0;
-    if (bos >= 0) o[k++] = bos;
-    memcpy(o + k, enc, sizeof(int) * (size_t)m);
-    free(enc);
-    *ids = o;
-    *n = k + m;
-    return TA_OK;
-}
-
 int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts, int n,
                  const SampleOptions *opt, char **out_texts, TaError *err) {
     int rc = sample_options_check(opt, err);
@@ -391,13 +376,11 @@ int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *pr
     SampleGen *g = NULL;
     int maxlen = 1;
     for (int i = 0; i < n; i++) {
-        rc = sample_encode_prompt(tok, prompts[i], &ids[i], &lens[i], err);
-        if (rc != TA_OK) goto end;
-        if (lens[i] < 1 || lens[i] >= policy->config.max_seq_len) {
-            rc = ta_err(err, TA_EINPUT,
-                        "sample prompt %d has %d tokens (BOS included): expected 1 to %d "
-                        "(max_seq_len %d)", i + 1, lens[i], policy->config.max_seq_len - 1,
-                        policy->config.max_seq_len);
+        TaError e = {0};
+        rc = row_encode_generation_prompt(tok, prompts[i], policy->config.max_seq_len, &ids[i],
+                                          &lens[i], &e);
+        if (rc != TA_OK) {
+            ta_err(err, rc, "sample prompt %d: %s", i + 1, e.msg);
             goto end;
         }
         if (lens[i] > maxlen) maxlen = lens[i];

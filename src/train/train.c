@@ -159,11 +159,7 @@ static int init_model(Trainer *t, TaError *err) {
         gpt2_init_weights(&t->model, (uint64_t)c->run.seed);
     } else {
         char dir[4096];
-        if (c->model.init == CFG_INIT_CHECKPOINT) {
-            if ((rc = checkpoint_resolve(c->model.path, dir, sizeof dir, err)) != TA_OK) return rc;
-        } else {
-            ta_pathf(dir, sizeof dir, "%s", c->model.path);
-        }
+        if ((rc = checkpoint_resolve(c->model.path, dir, sizeof dir, err)) != TA_OK) return rc;
         if ((rc = model_load_dir(&t->model, dir, 1, err)) != TA_OK) return rc;
         fprintf(t->info, "model: loaded %s\n", dir);
         if (!t->tokenizer_path[0]) {
@@ -281,7 +277,7 @@ static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
 
-static int save(Trainer *t, char *dir_out, size_t cap, TaError *err) {
+static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
     CheckpointContents cc = {.model = &t->model,
                              .optim = &t->optim,
                              .state = &t->st,
@@ -290,7 +286,8 @@ static int save(Trainer *t, char *dir_out, size_t cap, TaError *err) {
                              .ref = reference_drifts(&t->ref) ? reference_model(&t->ref) : NULL};
     char dir[4096];
     double t0 = ta_now();
-    int rc = checkpoint_save(t->cfg.run.out_dir, &cc, t->cfg.train.keep_last_n, dir, sizeof dir, err);
+    int rc = checkpoint_save(t->cfg.run.out_dir, &cc, t->cfg.train.keep_last_n, is_best, dir,
+                             sizeof dir, err);
     if (rc == TA_OK) {
         fprintf(stderr, "checkpoint: %s (%.2fs)\n", dir, ta_now() - t0);
         if (dir_out) ta_pathf(dir_out, cap, "%s", dir);
@@ -497,7 +494,7 @@ static int train_loop(Trainer *t, TaError *err) {
         if (sig) {
             fprintf(stderr, "\n%s received: saving a checkpoint at step %ld\n",
                     sig == SIGINT ? "SIGINT" : "SIGTERM", t->st.step);
-            if (saved_at_step != t->st.step && (rc = save(t, NULL, 0, err)) != TA_OK) break;
+            if (saved_at_step != t->st.step && (rc = save(t, 0, NULL, 0, err)) != TA_OK) break;
             status = 128 + sig;
             break;
         }
@@ -619,10 +616,8 @@ static int train_loop(Trainer *t, TaError *err) {
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||
                   t->st.step == max_steps || stop_now || (is_best && c->train.keep_best);
         if (due) {
-            if ((rc = save(t, dir, sizeof dir, err)) != TA_OK) break;
+            if ((rc = save(t, is_best && c->train.keep_best, dir, sizeof dir, err)) != TA_OK) break;
             saved_at_step = t->st.step;
-            if (is_best && c->train.keep_best && (rc = checkpoint_mark_best(c->run.out_dir, dir, err)) != TA_OK)
-                break;
         }
         if (stop_now) {
             if (!stop_early)

@@ -97,7 +97,8 @@ seen = {}
 for l in open(sys.argv[1]):
     p = json.loads(l)
     assert p["chosen_score"] > p["rejected_score"] and p["chosen"] != p["rejected"]
-    assert set(p) == {"prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score"}
+    assert list(p) == ["prompt", "chosen", "rejected", "weight", "chosen_score", "rejected_score", "sum"]
+    assert p["sum"] == data[p["prompt"]][0]["sum"]  # the prompt row's own field is kept
 print("ok")
 EOF
 ) && pass pairs_format || fail pairs_format "$msg"
@@ -124,6 +125,49 @@ done
 out=$($BIN curate diversity --in "$D/task.jsonl")
 grep -q "compression ratio" <<<"$out" && grep -q "(lexical)" <<<"$out" && pass diversity_text_report \
   || fail diversity_text_report "$out"
+
+# ---- the user's fields pass through every command that writes rows ---------------------------
+"$PY" - "$D/task.jsonl" "$D/fields.jsonl" <<'EOF'
+import json, sys
+out = open(sys.argv[2], "w", encoding="utf-8")
+for i, l in enumerate(open(sys.argv[1], encoding="utf-8")):
+    if i >= 4: break
+    d = json.loads(l)
+    row = {"id": 12345678901234567890 + i, "prompt": d["prompt"],
+           "meta": {"gold": [1, 2.5, None, True], "why": "東京 \"q\" 🙂\n", "e": {}},
+           "responses": d["responses"], "neg": -0.0, "one": 1.0, "weight": 7, "label": ["a", []]}
+    for j, r in enumerate(row["responses"]):
+        r["critique"] = {"ok": j % 2 == 0, "notes": ["ü", 1e-7]}
+        r["big"] = 2 ** 64 + j
+    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+EOF
+$BIN curate deviation --in "$D/fields.jsonl" --out "$D/fields.dev.jsonl" 2>/dev/null \
+  && $BIN curate pairs --in "$D/fields.jsonl" --out "$D/fields.pairs.jsonl" --gap 1 2>/dev/null \
+  && $BIN curate divpo --in "$D/fields.jsonl" --out "$D/fields.divpo.jsonl" 2>/dev/null \
+  && msg=$($PY - "$D/fields.jsonl" "$D/fields.dev.jsonl" "$D/fields.pairs.jsonl" "$D/fields.divpo.jsonl" <<'EOF'
+import json, sys
+rd = lambda p: [json.loads(l) for l in open(p, encoding="utf-8")]
+inp, dev, pairs, divpo = (rd(p) for p in sys.argv[1:5])
+same = lambda a, b, k: a[k] == b[k] and repr(a[k]) == repr(b[k])  # 1.0 stays 1.0, -0.0 its sign
+for x, y in zip(inp, dev):  # deviation: every row and response field kept, in order
+    assert list(y)[0] == "prompt"  # written first; the other fields keep their order
+    assert [k for k in x if k != "prompt"] == [k for k in y if k != "prompt"], (list(x), list(y))
+    assert all(same(x, y, k) for k in x if k != "responses")
+    for r, s in zip(x["responses"], y["responses"]):
+        assert [k for k in s if k not in ("deviation", "weight")] == [k for k in r if k != "weight"]
+        assert all(same(r, s, k) for k in r if k != "weight") and "deviation" in s
+by_prompt = {x["prompt"]: x for x in inp}
+for name, rows in (("pairs", pairs), ("divpo", divpo)):  # the prompt row's fields, but
+    assert rows, name                                      # "weight" is the pair's own
+    for p in rows:
+        x = by_prompt[p["prompt"]]
+        keep = [k for k in x if k not in ("prompt", "responses", "weight")]
+        assert [k for k in p if k in x and k != "prompt" and k != "weight"] == keep, (name, list(p))
+        assert all(same(x, p, k) for k in keep), name
+        assert p.get("weight", 1) != 7, name
+print("ok")
+EOF
+) && pass fields_pass_through_curate || fail fields_pass_through_curate "${msg:-a command failed}"
 
 # ---- model: source and logprob criterion vs PyTorch ----------------------------------------
 M=$D/model

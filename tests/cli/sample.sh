@@ -92,6 +92,37 @@ ok = "eos" in fin and tot >= 40 and eos_ok and not any("</s>" in r["text"] for r
 print(f"  finish reasons {sorted(fin)}, {tot} tokens in {len(rs)} responses")
 sys.exit(0 if ok else 1)
 EOF
+# ---- the prompt rows' own fields are copied onto their output lines unchanged -------------
+"$PY" - "$D/fields.jsonl" <<'EOF'
+import json, sys
+rows = [{"prompt": "alice likes", "answer": {"gold": [1, 2.5, None, True], "why": "東京 \"q\" 🙂\n"},
+         "id": 12345678901234567890, "f": 1e-7, "neg": -0.0, "one": 1.0, "label": "yes"},
+        {"label": [], "prompt": "", "responses": "replaced", "x": {}}]
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    for r in rows:
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+EOF
+if sample --model "$D/run" --prompts "$D/fields.jsonl" --temperature 0 --max-new-tokens 4 --n 2 \
+     --out "$D/fields.out.jsonl" 2>"$D/err"; then
+  msg=$("$PY" - "$D/fields.jsonl" "$D/fields.out.jsonl" <<'EOF'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+b = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
+assert len(a) == len(b), (len(a), len(b))
+for x, y in zip(a, b):
+    keep = [k for k in x if k not in ("prompt", "responses")]
+    assert [k for k in y if k not in ("prompt", "responses")] == keep, (list(x), list(y))
+    for k in keep:   # same value and type (1.0 stays a float, -0.0 keeps its sign)
+        assert y[k] == x[k] and repr(y[k]) == repr(x[k]), (k, x[k], y[k])
+    assert y["prompt"] == x["prompt"] and len(y["responses"]) == 2
+    assert all(isinstance(r["text"], str) and r["finish_reason"] for r in y["responses"])
+print("ok")
+EOF
+  ) && pass "prompt_fields_pass_through" || fail "prompt_fields_pass_through" "$msg"
+else
+  fail "prompt_fields_pass_through" "$(cat "$D/err")"
+fi
+
 sample --model "$D/run" --prompts "$P" --temperature 0 --max-new-tokens 3 --ids --out "$D/short.jsonl" 2>/dev/null
 "$PY" - "$D/short.jsonl" <<'EOF' && pass "max_new_tokens_gives_length" || fail "max_new_tokens_gives_length" "see above"
 import json, sys
@@ -182,11 +213,12 @@ if cmp -s "$D/s1.jsonl" "$D/s5.jsonl"; then fail "other_seed_differs" "identical
 "$PY" - "$D/s1.jsonl" "$P" <<'EOF' && pass "n_responses_multi_format" || fail "n_responses_multi_format" "see above"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-prompts = [json.loads(l)["prompt"] for l in open(sys.argv[2], encoding="utf-8")]
-assert [l["prompt"] for l in lines] == prompts, "prompts not echoed in order"
+rows = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
+assert [l["prompt"] for l in lines] == [r["prompt"] for r in rows], "prompts not echoed in order"
 distinct = 0
-for l in lines:
-    assert set(l) == {"prompt", "responses"} and len(l["responses"]) == 3, l
+for l, row in zip(lines, rows):  # the prompt row's "id" is kept
+    assert list(l) == ["prompt", "id", "responses"] and l["id"] == row["id"], l
+    assert len(l["responses"]) == 3, l
     for r in l["responses"]:
         assert set(r) == {"text", "num_tokens", "finish_reason", "ids"}, r
         assert r["finish_reason"] in ("eos", "length", "stop") and 1 <= r["num_tokens"] <= 16
@@ -225,9 +257,9 @@ expect_err "prompt_longer_than_max_seq_len" "--prompt: the prompt has" "max_seq_
 printf '{"prompt": "a"}\n\n{"prompt": "b"\n' > "$D/bad1.jsonl"
 expect_err "prompts_bad_json_file_line" "$D/bad1.jsonl:3:" "invalid JSON" -- "$BIN" sample "${M[@]}" --prompts "$D/bad1.jsonl" --out "$D/bad.out"
 printf '{"prompt": "a"}\n{"text": "b"}\n' > "$D/bad2.jsonl"
-expect_err "prompts_missing_field" "$D/bad2.jsonl:2: missing \"prompt\"" -- "$BIN" sample "${M[@]}" --prompts "$D/bad2.jsonl"
+expect_err "prompts_missing_field" "$D/bad2.jsonl:2: missing field \"prompt\"" -- "$BIN" sample "${M[@]}" --prompts "$D/bad2.jsonl"
 printf '{"prompt": 3}\n' > "$D/bad3.jsonl"
-expect_err "prompts_not_a_string" "bad3.jsonl:1: \"prompt\" must be a string, found a number" -- "$BIN" sample "${M[@]}" --prompts "$D/bad3.jsonl"
+expect_err "prompts_not_a_string" "bad3.jsonl:1: field \"prompt\" must be a string, found a number" -- "$BIN" sample "${M[@]}" --prompts "$D/bad3.jsonl"
 printf '{"prompt": "a"}\n{"prompt": "%s"}\n' "$long" > "$D/bad4.jsonl"
 expect_err "prompts_too_long_file_line" "bad4.jsonl:2: the prompt has" -- "$BIN" sample "${M[@]}" --prompts "$D/bad4.jsonl" --out "$D/bad.out"
 : > "$D/empty.jsonl"
