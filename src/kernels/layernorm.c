@@ -23,32 +23,31 @@ static inline void row_stats(const float *x, int C, float *mean, float *rstd) {
     *rstd = 1.0f / sqrtf(v + 1e-5f);
 }
 
+/* One row: y = (x - mean) * rstd * w + b into out (fp32) or out16 (rounded to bf16). */
+static inline void ln_row(float *out, bf16 *out16, float *mean, float *rstd, const float *x,
+                          const float *weight, const float *bias, int C) {
+    float m, s;
+    row_stats(x, C, &m, &s);
+    if (out16)
+        for (int c = 0; c < C; c++) out16[c] = ta_bf16_round((x[c] - m) * s * weight[c] + bias[c]);
+    else
+        for (int c = 0; c < C; c++) out[c] = (x[c] - m) * s * weight[c] + bias[c];
+    *mean = m;
+    *rstd = s;
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float m, s;
-        row_stats(x, C, &m, &s);
-        float *o = out + (size_t)n * C;
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
-        mean[n] = m;
-        rstd[n] = s;
-    }
+    for (int n = 0; n < N; n++)
+        ln_row(out + (size_t)n * C, NULL, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C);
 }
 
 void layernorm_forward_bf16(bf16 *out, float *mean, float *rstd, const float *inp,
                             const float *weight, const float *bias, int N, int C) {
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float m, s;
-        row_stats(x, C, &m, &s);
-        bf16 *o = out + (size_t)n * C;
-        for (int c = 0; c < C; c++) o[c] = ta_bf16_round((x[c] - m) * s * weight[c] + bias[c]);
-        mean[n] = m;
-        rstd[n] = s;
-    }
+    for (int n = 0; n < N; n++)
+        ln_row(NULL, out + (size_t)n * C, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C);
 }
 
 /* Backward of y = xhat * w + b with xhat = (x - mean) * rstd:
