@@ -382,6 +382,18 @@ static void t_bf16_pointwise_kernels(void) {
     layernorm_forward_bf16(y16, mean2, rstd2, x, w, b, N, C);
     for (size_t i = 0; i < n; i++) T_CHECK(y16[i] == bf16_from_f32(y[i]), "layernorm %zu", i);
     T_CHECK(!memcmp(mean, mean2, sizeof mean) && !memcmp(rstd, rstd2, sizeof rstd), "LN stats");
+    float *dw1 = ta_calloc(C * 4, "dw1"), *db1 = ta_calloc(C * 4, "db1");
+    float *dw2 = ta_calloc(C * 4, "dw2"), *db2 = ta_calloc(C * 4, "db2");
+    memset(g1, 0, n * 4);
+    memset(g2, 0, n * 4);
+    layernorm_backward(g1, dw1, db1, d, x, w, mean, rstd, N, C);
+    layernorm_backward_bf16(g2, g16, dw2, db2, d, x, w, mean, rstd, N, C);
+    int same = !memcmp(g1, g2, n * 4) && !memcmp(dw1, dw2, C * 4) && !memcmp(db1, db2, C * 4);
+    free(dw1); free(db1); free(dw2); free(db2);
+    T_CHECK(same, "layernorm_backward_bf16's fp32 gradients differ");
+    for (size_t i = 0; i < n; i++) T_CHECK(g16[i] == bf16_from_f32(g1[i]), "LN grad16 %zu", i);
+    memset(g1, 0, n * 4);
+    memset(g2, 0, n * 4);
     gelu_forward(y, x, n);
     gelu_forward_bf16(y16, x, n);
     for (size_t i = 0; i < n; i++) T_CHECK(y16[i] == bf16_from_f32(y[i]), "gelu %zu", i);

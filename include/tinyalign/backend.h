@@ -102,6 +102,11 @@ void linear_forward(Backend *be, void *out, int out_bf16, const void *inp, const
 void linear_backward(Backend *be, float *dinp, float *dweight, float *dbias, const float *dout,
                      const void *dout_mm, const void *inp, const void *weight, int use_bf16, int N,
                      int C, int OC);
+/* Its input-gradient GEMM alone: dinp (N,C) (+)= dout_mm @ weight, written in fp32 or, with
+ * dinp_bf16, rounded to bf16 (a bf16 model whose dinp only feeds another GEMM). */
+void linear_backward_input(Backend *be, void *dinp, int dinp_bf16, int accumulate,
+                           const void *dout_mm, const void *weight, int use_bf16, int N, int C,
+                           int OC);
 
 /* ---- few rows: decoding ----------------------------------------------------------------
  * out (N,OC) = inp (N,C) @ weight^T + bias for the 1..16 rows of a decode step. sgemm with

@@ -33,6 +33,11 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int N, int C);
+/* The same backward also writing dinp16 = bf16(dinp) after the accumulation (in a bf16
+ * model, the rounded residual-stream gradient the next matmul backward reads). */
+void layernorm_backward_bf16(float *dinp, bf16 *dinp16, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight,
+                             const float *mean, const float *rstd, int N, int C);
 /* The same forward with out rounded to bf16 (the input of a bf16 matmul); mean and rstd
  * as above, in fp32. */
 void layernorm_forward_bf16(bf16 *out, float *mean, float *rstd, const float *inp,

@@ -103,9 +103,11 @@ typedef struct {
     float *dfch;    /* (B,T,4C)                                                  */
     float *dfchg;   /* (B,T,4C)                                                  */
     float *attscr;  /* (B,NH,T,T) attention backward scratch                     */
-    bf16 *dout16;   /* (B,T,max(Vp,4C)) bf16 models: the dout of the matmul being
-                     * differentiated, rounded for its GEMMs                      */
-    bf16 *ds16;     /* (B,NH,T,T) bf16 models: attention dS rounded               */
+    /* bf16 models: the gradients the GEMMs read, rounded by the kernel that produces them */
+    bf16 *dout16;   /* (B,T,max(Vp,4C)) dlogits, then per layer the residual-stream
+                     * gradient (LayerNorm backward) and dfch (GELU backward)      */
+    bf16 *dx16;     /* (B,T,3C) d atty (attproj's input GEMM), then dqkv           */
+    bf16 *ds16;     /* (B,NH,T,T) attention dS                                     */
 } BackScratch;
 
 /* Optional per-kernel timing (seconds, accumulated) for `tinyalign bench`: set

@@ -141,13 +141,18 @@ void linear_forward(Backend *be, void *out, int out_bf16, const void *inp, const
  *   dinp (N,C)  += dout (N,OC) @ W (OC,C)
  *   dW   (OC,C) += dout^T (OC,N) @ inp (N,C)
  *   db   (OC)   += sum_n dout[n, :]   (parallel over output channels, n in order) */
+void linear_backward_input(Backend *be, void *dinp, int dinp_bf16, int accumulate,
+                           const void *dout_mm, const void *weight, int use_bf16, int N, int C,
+                           int OC) {
+    backend_gemm(be, 1, 1, N, C, OC, 1.0f, (GemmIn){.p = dout_mm, .is_bf16 = use_bf16, .ld = OC},
+                 (GemmIn){.p = weight, .is_bf16 = use_bf16, .ld = C}, NULL, accumulate,
+                 (GemmOut){.p = dinp, .is_bf16 = dinp_bf16, .ld = C});
+}
+
 void linear_backward(Backend *be, float *dinp, float *dweight, float *dbias, const float *dout,
                      const void *dout_mm, const void *inp, const void *weight, int use_bf16, int N,
                      int C, int OC) {
-    if (dinp)
-        backend_gemm(be, 1, 1, N, C, OC, 1.0f, (GemmIn){.p = dout_mm, .is_bf16 = use_bf16, .ld = OC},
-                     (GemmIn){.p = weight, .is_bf16 = use_bf16, .ld = C}, NULL, 1,
-                     (GemmOut){.p = dinp, .ld = C});
+    if (dinp) linear_backward_input(be, dinp, 0, 1, dout_mm, weight, use_bf16, N, C, OC);
     backend_gemm(be, 1, 1, OC, C, N, 1.0f,
                  (GemmIn){.p = dout_mm, .is_bf16 = use_bf16, .trans = 1, .ld = OC},
                  (GemmIn){.p = inp, .is_bf16 = use_bf16, .ld = C}, NULL, 1,

@@ -56,30 +56,30 @@ void layernorm_forward_bf16(bf16 *out, float *mean, float *rstd, const float *in
  *   dx += rstd * (dxhat - mean_c(dxhat) - xhat * mean_c(dxhat * xhat))
  * dx rows are disjoint (parallel over n); dw/db are reductions over n, done in a second
  * pass parallel over channel blocks with n in order (fixed summation order). */
-void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, const float *mean,
-                        const float *rstd, int N, int C) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *dy = dout + (size_t)n * C;
-        const float *x = inp + (size_t)n * C;
-        float *dx = dinp + (size_t)n * C;
-        float m = mean[n], s = rstd[n];
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float xhat = (x[c] - m) * s;
-            float dxhat = dy[c] * weight[c];
-            dnorm_mean += dxhat;
-            dnorm_norm_mean += dxhat * xhat;
-        }
-        dnorm_mean /= (float)C;
-        dnorm_norm_mean /= (float)C;
-        for (int c = 0; c < C; c++) {
-            float xhat = (x[c] - m) * s;
-            float dxhat = dy[c] * weight[c];
-            dx[c] += s * (dxhat - dnorm_mean - xhat * dnorm_norm_mean);
-        }
+/* dx (row n) += ..., then dx16 = bf16(dx) when dx16 is not NULL. */
+static inline void ln_backward_row(float *dx, bf16 *dx16, const float *dy, const float *x,
+                                   const float *weight, float m, float s, int C) {
+    float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float xhat = (x[c] - m) * s;
+        float dxhat = dy[c] * weight[c];
+        dnorm_mean += dxhat;
+        dnorm_norm_mean += dxhat * xhat;
     }
+    dnorm_mean /= (float)C;
+    dnorm_norm_mean /= (float)C;
+    for (int c = 0; c < C; c++) {
+        float xhat = (x[c] - m) * s;
+        float dxhat = dy[c] * weight[c];
+        dx[c] += s * (dxhat - dnorm_mean - xhat * dnorm_norm_mean);
+    }
+    if (dx16)
+        for (int c = 0; c < C; c++) dx16[c] = ta_bf16_round(dx[c]);
+}
+
+/* dweight, dbias (C) += the reductions over n, parallel over channel blocks, n in order. */
+static void ln_param_grads(float *dweight, float *dbias, const float *dout, const float *inp,
+                           const float *mean, const float *rstd, int N, int C) {
     const int CB = 16;
     int nblocks = (C + CB - 1) / CB;
 #pragma omp parallel for schedule(static)
@@ -100,4 +100,24 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             dbias[c] += db[c - c0];
         }
     }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        ln_backward_row(dinp + (size_t)n * C, NULL, dout + (size_t)n * C, inp + (size_t)n * C,
+                        weight, mean[n], rstd[n], C);
+    ln_param_grads(dweight, dbias, dout, inp, mean, rstd, N, C);
+}
+
+void layernorm_backward_bf16(float *dinp, bf16 *dinp16, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight,
+                             const float *mean, const float *rstd, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        ln_backward_row(dinp + (size_t)n * C, dinp16 + (size_t)n * C, dout + (size_t)n * C,
+                        inp + (size_t)n * C, weight, mean[n], rstd[n], C);
+    ln_param_grads(dweight, dbias, dout, inp, mean, rstd, N, C);
 }

@@ -237,7 +237,7 @@ static size_t back_floats_for(const GPT2Config *c, int B, int T, Precision prec)
     size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + att;
     if (prec == PRECISION_BF16) {
         size_t wide = Vp > 4 * C ? Vp : 4 * C;
-        n += (BT * wide + 1) / 2 + (att + 1) / 2;
+        n += (BT * wide + 1) / 2 + (BT * 3 * C + 1) / 2 + (att + 1) / 2;
     }
     return n;
 }
@@ -299,10 +299,11 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         m->back.dfch = q; q += BT * 4 * C;
         m->back.dfchg = q; q += BT * 4 * C;
         m->back.attscr = q; q += (size_t)B * NH * T * T;
-        m->back.dout16 = m->back.ds16 = NULL;
+        m->back.dout16 = m->back.dx16 = m->back.ds16 = NULL;
         if (m->precision == PRECISION_BF16) {
             size_t wide = Vp > 4 * C ? Vp : 4 * C;
             m->back.dout16 = (bf16 *)(void *)q; q += (BT * wide + 1) / 2;
+            m->back.dx16 = (bf16 *)(void *)q; q += (BT * 3 * C + 1) / 2;
             m->back.ds16 = (bf16 *)(void *)q;
         }
     }
@@ -393,11 +394,23 @@ static void attn_forward(const GPT2 *m, void *out, float *att, const void *qkv, 
 }
 
 /* dout of a matmul as its backward GEMMs read it: dout itself (fp32), or rounded into
- * back.dout16 (bf16; timed as "bf16 conversions"). */
-static const void *mm_dout(GPT2 *m, const float *dout, size_t n) {
+ * dst (bf16; timed as "bf16 conversions"). */
+static const void *mm_dout(GPT2 *m, bf16 *dst, const float *dout, size_t n) {
     if (m->precision != PRECISION_BF16) return dout;
-    PROF(m, bwd, K_BF16_CONVERT, bf16_from_f32_array(m->back.dout16, dout, n));
-    return m->back.dout16;
+    PROF(m, bwd, K_BF16_CONVERT, bf16_from_f32_array(dst, dout, n));
+    return dst;
+}
+
+/* LayerNorm backward into the residual-stream gradient dresid; a bf16 model also rounds
+ * it into back.dout16 for the next matmul backward. */
+static void ln_backward(GPT2 *m, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C) {
+    if (m->precision == PRECISION_BF16)
+        layernorm_backward_bf16(m->back.dresid, m->back.dout16, dweight, dbias, dout, inp, weight,
+                                mean, rstd, N, C);
+    else
+        layernorm_backward(m->back.dresid, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
 
 int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
@@ -499,20 +512,22 @@ void gpt2_backward(GPT2 *m) {
     BackScratch *s = &m->back;
     Backend *be = m->be;
     const int x16 = m->precision == PRECISION_BF16;
-    const void *dmm; /* the dout of the matmul being differentiated, as its GEMMs read it */
+    /* the gradient of the residual stream as the matmul GEMMs read it: dresid itself, or
+     * its bf16 rounding, which every LayerNorm backward leaves in dout16 */
+    const void *dresid_mm = x16 ? (const void *)s->dout16 : (const void *)s->dresid;
 
     /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
     memset(s->dbuf_c, 0, BT * C * sizeof(float));
-    dmm = mm_dout(m, a->logits, BT * Vp);
+    const void *dlogits_mm = mm_dout(m, s->dout16, a->logits, BT * Vp);
     PROF(m, bwd, K_LM_HEAD,
-         linear_backward(be, s->dbuf_c, g->wte, NULL, a->logits, dmm, ACT_MM(m, lnf, 0),
+         linear_backward(be, s->dbuf_c, g->wte, NULL, a->logits, dlogits_mm, ACT_MM(m, lnf, 0),
                          mm_weight(m, p->wte, 0), x16, (int)BT, C, Vp));
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
     PROF(m, bwd, K_LAYERNORM,
-         layernorm_backward(s->dresid, g->lnfw, g->lnfb, s->dbuf_c, last, p->lnfw, a->lnf_mean,
-                            a->lnf_rstd, (int)BT, C));
+         ln_backward(m, g->lnfw, g->lnfb, s->dbuf_c, last, p->lnfw, a->lnf_mean, a->lnf_rstd,
+                     (int)BT, C));
 
     for (int l = L - 1; l >= 0; l--) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
@@ -526,54 +541,61 @@ void gpt2_backward(GPT2 *m) {
         /* dresid holds d resid3[l]. resid3 = resid2 + fcproj: both get dresid, so dresid
          * keeps flowing (it becomes d resid2) and serves as d fcproj. */
         memset(s->dfchg, 0, BT * 4 * C * sizeof(float));
-        dmm = mm_dout(m, s->dresid, BT * C);
         PROF(m, bwd, K_MM_FCPROJ,
              linear_backward(be, s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
-                             s->dresid, dmm, fchg, mm_weight(m, p->fcprojw, (size_t)l * 4 * C * C),
-                             x16, (int)BT, 4 * C, C));
+                             s->dresid, dresid_mm, fchg,
+                             mm_weight(m, p->fcprojw, (size_t)l * 4 * C * C), x16, (int)BT, 4 * C,
+                             C));
         memset(s->dfch, 0, BT * 4 * C * sizeof(float));
-        if (x16) { /* also rounds dfch for the fc GEMMs, in the same pass */
+        const void *dfch_mm = s->dfch;
+        if (x16) { /* also rounds dfch for the fc GEMMs (into dout16), in the same pass */
             PROF(m, bwd, K_GELU, gelu_backward_bf16(s->dfch, s->dout16, fch, s->dfchg, BT * 4 * C));
-            dmm = s->dout16;
+            dfch_mm = s->dout16;
         } else {
             PROF(m, bwd, K_GELU, gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C));
-            dmm = s->dfch;
         }
         memset(s->dbuf_c, 0, BT * C * sizeof(float));
         PROF(m, bwd, K_MM_FC,
              linear_backward(be, s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C,
-                             s->dfch, dmm, ln2, mm_weight(m, p->fcw, (size_t)l * 4 * C * C), x16,
-                             (int)BT, C, 4 * C));
+                             s->dfch, dfch_mm, ln2, mm_weight(m, p->fcw, (size_t)l * 4 * C * C),
+                             x16, (int)BT, C, 4 * C));
         /* ln2 = LN(resid2): accumulate into dresid (now d resid2) */
         PROF(m, bwd, K_LAYERNORM,
-             layernorm_backward(s->dresid, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2,
-                                p->ln2w + l * C, a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C));
-        /* resid2 = resid + attproj: dresid is d attproj and (continuing) d resid */
-        memset(s->dbuf_c, 0, BT * C * sizeof(float));
-        dmm = mm_dout(m, s->dresid, BT * C);
-        PROF(m, bwd, K_MM_ATTPROJ,
-             linear_backward(be, s->dbuf_c, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
-                             s->dresid, dmm, atty, mm_weight(m, p->attprojw, (size_t)l * C * C),
-                             x16, (int)BT, C, C));
+             ln_backward(m, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2, p->ln2w + l * C,
+                         a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C));
+        /* resid2 = resid + attproj: dresid is d attproj and (continuing) d resid. A bf16
+         * model needs d atty only as the bf16 operand of attention's GEMMs: written so */
+        const void *attw = mm_weight(m, p->attprojw, (size_t)l * C * C);
+        if (x16) {
+            PROF(m, bwd, K_MM_ATTPROJ,
+                 linear_backward(be, NULL, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
+                                 s->dresid, dresid_mm, atty, attw, 1, (int)BT, C, C);
+                 linear_backward_input(be, s->dx16, 1, 0, dresid_mm, attw, 1, (int)BT, C, C));
+        } else {
+            memset(s->dbuf_c, 0, BT * C * sizeof(float));
+            PROF(m, bwd, K_MM_ATTPROJ,
+                 linear_backward(be, s->dbuf_c, g->attprojw + (size_t)l * C * C,
+                                 g->attprojb + l * C, s->dresid, dresid_mm, atty, attw, 0,
+                                 (int)BT, C, C));
+        }
         memset(s->dqkv, 0, BT * 3 * C * sizeof(float));
-        if (backend_kind(be) == BACKEND_OPENBLAS) {
+        if (backend_kind(be) == BACKEND_OPENBLAS)
             PROF(m, bwd, K_ATTENTION,
                  attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH));
-        } else {
-            dmm = mm_dout(m, s->dbuf_c, BT * C);
+        else
             PROF(m, bwd, K_ATTENTION,
-                 attention_backward_gemm(be, s->dqkv, s->attscr, s->ds16, m->acts16.att16, dmm,
+                 attention_backward_gemm(be, s->dqkv, s->attscr, s->ds16, m->acts16.att16,
+                                         x16 ? (const void *)s->dx16 : (const void *)s->dbuf_c,
                                          qkv, att, x16, B, T, C, NH));
-        }
         memset(s->dbuf_c2, 0, BT * C * sizeof(float));
-        dmm = mm_dout(m, s->dqkv, BT * 3 * C);
+        const void *dqkv_mm = mm_dout(m, s->dx16, s->dqkv, BT * 3 * C);
         PROF(m, bwd, K_MM_QKV,
              linear_backward(be, s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C,
-                             s->dqkv, dmm, ln1, mm_weight(m, p->qkvw, (size_t)l * 3 * C * C), x16,
-                             (int)BT, C, 3 * C));
+                             s->dqkv, dqkv_mm, ln1, mm_weight(m, p->qkvw, (size_t)l * 3 * C * C),
+                             x16, (int)BT, C, 3 * C));
         PROF(m, bwd, K_LAYERNORM,
-             layernorm_backward(s->dresid, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid,
-                                p->ln1w + l * C, a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C));
+             ln_backward(m, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid, p->ln1w + l * C,
+                         a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C));
     }
     /* dresid is now d encoded */
     PROF(m, bwd, K_ENCODER, encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C));
