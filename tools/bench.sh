@@ -8,6 +8,12 @@
 #   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens
 #   3. decoding tokens/s at batch 1 and 8, fp32 and bf16 (tools/bench_decode.py)
 # Env: THREADS (default 2), STEPS (default 5).
+# glibc is told to keep freed memory (no mmap for large blocks, no trimming): PyTorch
+# allocates its activations and AdamW temporaries afresh every step, and returning them to
+# the OS means page faults on every step (2.5x slower at 124M on this VM) — what jemalloc
+# or tcmalloc, which PyTorch's CPU tuning guides recommend, also avoid. tinyalign
+# allocates once, so this changes nothing for it.
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000
 set -uo pipefail
 BUILD=${1:-build}
 BIN=$BUILD/tinyalign

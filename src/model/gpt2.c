@@ -4,6 +4,12 @@
  * attention; parameters and gradients in one slab each with identical layout; activations
  * sized up front from (B, T). Forward stops at logits + per-token target log-probs; the
  * loss lives in the objective module, which hands back dlogits.
+ * Every matmul goes through the model's backend (backend.h). In a bf16 model the matmul
+ * operands are bf16 — the weights' bf16 copy (params_bf16, refreshed once per optimizer
+ * step) and the activations that only feed matmuls (ActTensors16) — while everything
+ * else stays fp32; one code path serves both precisions (ACT_MM / mm_weight pick the
+ * operand). The OpenBLAS fp32 path keeps the kernels every earlier checkpoint was made
+ * with, bit for bit.
  * Does not implement: dropout (always 0 here), KV-cache decoding (decode.c), I/O
  * (checkpoint module).
  *
