@@ -357,7 +357,7 @@ static void test_unknown_keys(void) {
     EXPECT_ERR("{" DATA_OK ", \"objective\": {\"deviation\": {}}}",
                "unknown key \"objective.deviation\" (valid keys in \"objective\": type, beta, "
                "loss_type, label_smoothing, sft_weight, lambda, nll_scope, "
-               "dorpo_match_trl_quirk, odds_clamp, reference)");
+               "dorpo_match_trl_quirk, odds_clamp, reference, attribute)");
     EXPECT_ERR("{" DATA_OK ", \"zzzzzz\": 1}",
                "unknown section \"zzzzzz\" (valid sections: run, model, tokenizer, data, "
                "objective, optim, train)");

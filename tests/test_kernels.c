@@ -13,6 +13,7 @@
 #include "testhelp.h"
 #include "tinyalign/common.h"
 #include "tinyalign/kernels.h"
+#include "tinyalign/optim.h"
 
 static TaRng RNG;
 
@@ -393,6 +394,100 @@ static void t_logsoftmax_vec_vs_scalar(void) {
                 "row %d: lse %.9g vs %.9g, logp %.9g vs %.9g", n, lse1[n], lse2[n], lp1[n], lp2[n]);
 }
 
+/* Every kernel of ours (the BLAS calls aside) at 1 and at 2 threads on shapes that split
+ * across threads: identical bits. This is what makes a run at a fixed thread count
+ * reproducible and, where OpenBLAS's sgemm is thread-invariant too, a run at any thread
+ * count (tests/test_gpt2.c). Outputs are written into one buffer per thread count. */
+static size_t run_kernels_at(int threads, float *out) {
+    enum { B = 3, T = 40, C = 48, NH = 4, V = 70, Vp = 128, OC = 100 };
+    const size_t BT = (size_t)B * T, N = BT;
+    TaRng saved = RNG;
+    ta_rng_seed(&RNG, 7); /* the same inputs at both thread counts */
+    ta_set_threads(threads);
+    size_t o = 0;
+    float *x = rand_f(BT * 3 * C, 1), *w = rand_f(4 * C, 1), *dy = rand_f(BT * 4 * C, 1);
+    float *wte = rand_f((size_t)V * C, 1), *wpe = rand_f((size_t)T * C, 1);
+    int tok[B * T], tg[B * T];
+    for (size_t i = 0; i < BT; i++) {
+        tok[i] = (int)ta_rng_below(&RNG, V);
+        tg[i] = i % 7 == 3 ? -1 : (int)ta_rng_below(&RNG, V);
+    }
+    /* encoder */
+    encoder_forward(out + o, tok, wte, wpe, B, T, C);
+    o += BT * C;
+    memset(out + o, 0, ((size_t)V + T) * C * 4);
+    encoder_backward(out + o, out + o + (size_t)V * C, dy, tok, B, T, C);
+    o += ((size_t)V + T) * C;
+    /* layernorm */
+    layernorm_forward(out + o, out + o + BT * C, out + o + BT * C + BT, x, w, w + C, (int)BT, C);
+    float *mean = out + o + BT * C, *rstd = mean + BT;
+    o += BT * C + 2 * BT;
+    memset(out + o, 0, (BT * C + 2 * C) * 4);
+    layernorm_backward(out + o, out + o + BT * C, out + o + BT * C + C, dy, x, w, mean, rstd,
+                       (int)BT, C);
+    o += BT * C + 2 * C;
+    /* attention */
+    float *att = out + o + BT * C, *scr = ta_malloc((size_t)B * NH * T * T * 4, "t");
+    attention_forward(out + o, att, x, B, T, C, NH);
+    o += BT * C + (size_t)B * NH * T * T;
+    memset(out + o, 0, BT * 3 * C * 4);
+    attention_backward(out + o, scr, dy, x, att, B, T, C, NH);
+    o += BT * 3 * C;
+    /* gelu, residual */
+    gelu_forward(out + o, dy, BT * 4 * C);
+    o += BT * 4 * C;
+    memset(out + o, 0, BT * 4 * C * 4);
+    gelu_backward(out + o, dy, dy, BT * 4 * C);
+    o += BT * 4 * C;
+    residual_forward(out + o, x, dy, BT * C);
+    o += BT * C;
+    /* bias gradient of a matmul (ours; the weight gradients are sgemm) */
+    float *dw = ta_calloc((size_t)OC * C * 4, "t");
+    memset(out + o, 0, OC * 4);
+    matmul_backward(NULL, dw, out + o, dy, x, wte, (int)N, C, OC);
+    o += OC;
+    /* log-softmax, dlogits */
+    float *lg = rand_f(N * Vp, 3), *dlp = rand_f(N, 1);
+    logsoftmax_gather(out + o, out + o + N, lg, tg, (int)N, V, Vp);
+    float *lse = out + o + N;
+    o += 2 * N;
+    logits_to_dlogits(lg, lse, tg, dlp, (int)N, V, Vp);
+    memcpy(out + o, lg, N * Vp * 4);
+    o += N * Vp;
+    /* gradient norm, clip, AdamW */
+    float *g = rand_f(300000, 1e-3f), *p = rand_f(300000, 1);
+    out[o++] = (float)grad_global_norm(g, 300000);
+    grad_clip_scale(g, 300000, 2.0, 0.5);
+    AdamWConfig oc = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1};
+    AdamW opt;
+    adamw_init(&opt, &oc, 300000);
+    adamw_set_decay(&opt, 1000, 200000, 1);
+    adamw_update(&opt, p, g, 1e-3);
+    memcpy(out + o, p, 300000 * 4);
+    o += 300000;
+    adamw_free(&opt);
+    free(x); free(w); free(dy); free(wte); free(wpe); free(scr); free(dw); free(lg); free(dlp);
+    free(g); free(p);
+    RNG = saved;
+    return o;
+}
+
+static void t_threads_bitwise(void) {
+    size_t cap = 4u << 20;
+    float *a = ta_calloc(cap * 4, "t"), *b = ta_calloc(cap * 4, "t");
+    int saved = ta_get_threads();
+    size_t n = run_kernels_at(1, a);
+    size_t n2 = run_kernels_at(2, b);
+    ta_set_threads(saved);
+    TA_ASSERT(n == n2 && n <= cap);
+    size_t first = n;
+    for (size_t i = 0; i < n && first == n; i++)
+        if (memcmp(a + i, b + i, 4)) first = i;
+    free(a);
+    free(b);
+    T_CHECK(first == n, "output %zu of %zu differs between 1 and 2 threads", first, n);
+}
+
 int main(void) {
     ta_rng_seed(&RNG, 42);
     ta_set_threads(0);
@@ -414,6 +509,7 @@ int main(void) {
     t_run("fd/softmax_cross_entropy", t_softmax_ce);
     t_run("fd/softmax_cross_entropy_vectorised", t_softmax_ce_vec);
     t_run("logsoftmax/vectorised_vs_scalar", t_logsoftmax_vec_vs_scalar);
+    t_run("threads/our_kernels_1_vs_2_bitwise", t_threads_bitwise);
     backend_free(DNN);
     return t_done();
 }

@@ -4,9 +4,13 @@
  *              (float path: logsoftmax_gather -> objective -> logits_to_dlogits)
  *   fd_*       central finite differences of the double-precision path, loss as a function
  *              of every logit, against its own analytic dlogits
+ *              (the attribute KL: its q is a stop-gradient target, so the differentiated
+ *              function holds q fixed at the unperturbed logits)
  *   accumulate_*  4 micro-batches of 2 pairs == 1 batch of 8 pairs (dlogits bit-identical,
  *              loss and metrics to double rounding)
- *   orpo near P -> 1, DDPO(w = 1) == DPO bitwise, the metric table, bad input.
+ *   orpo near P -> 1, DDPO(w = 1) == DPO bitwise, the metric table, bad input; the logit
+ *   head: the one-step banned-set case (q = p with B zeroed, KL = -log(1 - p(B))), lambda 0
+ *   == plain sft bitwise, any split of the token rows into chunks gives the same bits.
  * The random inputs (logits, targets, masks, reference log-probs, weights) come from the
  * reference file; the C side recomputes everything. */
 #include <math.h>
@@ -26,6 +30,7 @@ static const char *VNAMES[] = {
     "pretrain",    "sft",           "dpo_sigmoid", "dpo_ipo",      "dpo_hinge",
     "dpo_cdpo",    "dpo_robust",    "dpo_rpo",     "orpo_response", "orpo_full",
     "ddpo",        "dorpo_clean",   "dorpo_quirk", "dorpo_clean_full", "ddpo_robust_rpo",
+    "sft_attribute", "pretrain_attribute",
 };
 #define NVAR ((int)(sizeof VNAMES / sizeof VNAMES[0]))
 
@@ -33,7 +38,7 @@ static const char *VNAMES[] = {
 static const char *MNAMES[OBJ_METRIC_COUNT] = {
     "loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
     "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio", "log_odds_chosen",
-    "weights/mean"};
+    "weights/mean", "kl"};
 
 static RefFile REF;
 static int B, T, V, P;
@@ -42,6 +47,7 @@ static int *TARGETS;    /* (B,T) */
 static uint8_t *MASK;   /* (B,T) */
 static float *REFLP;    /* (B) */
 static float *WEIGHTS;  /* (B) */
+static float *GUIDE;    /* (B,T,V) a guide model's logits (objective.attribute) */
 static int CUR;         /* variant of the running case */
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -74,8 +80,8 @@ static float max_abs(const float *x, size_t n) {
 
 static void cfg_from_row(CfgObjective *o, int k) {
     RefRecord *r = ref_get(&REF, "cfgs");
-    TA_ASSERT(r && (int)r->dims[0] == NVAR && r->dims[1] == 9);
-    const float *c = (const float *)r->data + (size_t)k * 9;
+    TA_ASSERT(r && (int)r->dims[0] == NVAR && r->dims[1] == 10);
+    const float *c = (const float *)r->data + (size_t)k * 10;
     memset(o, 0, sizeof *o);
     o->type = (CfgObjectiveType)(int)c[0];
     o->beta = c[1];
@@ -86,6 +92,10 @@ static void cfg_from_row(CfgObjective *o, int k) {
     o->nll_scope = (CfgNllScope)(int)c[6];
     o->dorpo_match_trl_quirk = c[7] != 0;
     o->odds_clamp = c[8];
+    if (c[9] >= 0) {
+        o->attribute.guide = "guide";
+        o->attribute.lambda = c[9];
+    }
 }
 
 /* A Batch over caller-owned arrays (rows in the pair layout when n_pairs > 0). */
@@ -103,27 +113,35 @@ static Batch make_batch(int rows, int n_pairs, int *targets, uint8_t *mask, floa
     return b;
 }
 
-/* Float path of one micro-batch: pad logits (rows,T,V) to VP with junk in the padded
- * columns, log-softmax, the loss head, dlogits. dlogits_out (rows,T,V) may be NULL. */
-static int run_float(const CfgObjective *o, const Batch *b, const float *logits, const float *ref,
-                     const ObjectiveNorm *norm, float *dlogits_out, ObjectiveStats *st,
-                     TaError *err) {
+/* (rows*T, V) -> (rows*T, VP) with junk in the padded columns (which must never count). */
+static float *pad_vocab(const float *x, size_t N, float junk) {
+    float *out = ta_malloc(N * VP * sizeof(float), "padded");
+    for (size_t i = 0; i < N; i++)
+        for (int v = 0; v < VP; v++) out[i * VP + v] = v < V ? x[i * V + v] : junk;
+    return out;
+}
+
+/* Float path of one micro-batch: pad logits (rows,T,V) to VP, log-softmax, the loss head,
+ * the logit head (dlogits; guide (rows,T,V) or NULL). dlogits_out (rows,T,V) may be NULL. */
+static int run_float(const CfgObjective *o, const Batch *b, const float *logits,
+                     const float *guide, const float *ref, const ObjectiveNorm *norm,
+                     float *dlogits_out, ObjectiveStats *st, TaError *err) {
     size_t N = (size_t)b->B * b->T;
-    float *lg = ta_malloc(N * VP * sizeof(float), "logits");
+    float *lg = pad_vocab(logits, N, 1e3f), *gd = guide ? pad_vocab(guide, N, -1e3f) : NULL;
     float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
     float *dlp = ta_malloc(N * sizeof(float), "dlp");
-    for (size_t i = 0; i < N; i++)
-        for (int v = 0; v < VP; v++) lg[i * VP + v] = v < V ? logits[i * V + v] : 1e3f;
     logsoftmax_gather(lp, lse, lg, b->targets, (int)N, V, VP);
     int rc = objective_forward_backward(o, b, lp, ref, norm, dlp, st, err);
+    if (rc == TA_OK)
+        rc = objective_logits_forward_backward(o, b, 0, (int)N, lg, lse, dlp, gd, V, VP, norm, st,
+                                               err);
     if (rc == TA_OK) {
-        logits_to_dlogits(lg, lse, b->targets, dlp, (int)N, V, VP);
         for (size_t i = 0; i < N; i++) {
             for (int v = V; v < VP; v++) TA_ASSERT(lg[i * VP + v] == 0.0f);
             if (dlogits_out) memcpy(dlogits_out + i * V, lg + i * VP, V * sizeof(float));
         }
     }
-    free(lg); free(lse); free(lp); free(dlp);
+    free(lg); free(gd); free(lse); free(lp); free(dlp);
     return rc;
 }
 
@@ -175,6 +193,7 @@ static void load_inputs(void) {
     TARGETS = tg->data;
     REFLP = rf->data;
     WEIGHTS = wt->data;
+    GUIDE = ref_get(&REF, "guide")->data;
     MASK = ta_malloc((size_t)B * T, "mask");
     for (int i = 0; i < B * T; i++) MASK[i] = (uint8_t)((int *)mk->data)[i];
 }
@@ -195,8 +214,8 @@ static void t_parity(void) {
     T_CHECK(objective_norm_add(&norm, &o, &b, &err) == TA_OK, "norm_add: %s", err.msg);
     size_t n = (size_t)B * T * V;
     float *dl = ta_malloc(n * sizeof(float), "dl");
-    int rc = run_float(&o, &b, LOGITS, objective_needs_reference(&o) ? REFLP : NULL, &norm, dl,
-                       &st, &err);
+    int rc = run_float(&o, &b, LOGITS, GUIDE, objective_needs_reference(&o) ? REFLP : NULL, &norm,
+                       dl, &st, &err);
     T_CHECK(rc == TA_OK, "forward_backward: %s", err.msg);
     ObjectiveMetrics m;
     objective_stats_finish(&o, &st, &m);
@@ -261,10 +280,89 @@ static int fd_check(const CfgObjective *o, const Batch *b, double *logits, const
     return ok;
 }
 
+/* The attribute variants: L(l) = fast-path loss(l) + lambda/N sum_t sum_v q0 log(q0 / p(l))
+ * over the NLL's tokens, q0 = softmax(log p + log sigmoid(r)) computed here at the
+ * unperturbed logits and then held fixed (it is a stop-gradient target). Checks the head's
+ * loss equals L(l0), then central differences of L against the heads' analytic dlogits
+ * (objective_forward_backward_f64 + objective_logits_forward_backward_f64). */
+static double attr_loss_frozen(const CfgObjective *o, const Batch *b, const double *logits,
+                               const double *q0, const ObjectiveNorm *norm) {
+    size_t N = (size_t)b->B * b->T;
+    double *lp = ta_malloc(N * sizeof(double), "lp"), *p = ta_malloc(V * sizeof(double), "p");
+    double kl = 0;
+    for (size_t i = 0; i < N; i++) {
+        lp[i] = row_logp_d(logits + i * V, b->targets[i], p);
+        int counted = o->type == CFG_OBJ_SFT ? b->loss_mask[i] : b->targets[i] >= 0;
+        for (int v = 0; counted && v < V; v++)
+            if (q0[i * V + v] > 0) kl += q0[i * V + v] * (log(q0[i * V + v]) - log(p[v]));
+    }
+    double n = o->type == CFG_OBJ_SFT ? norm->n_loss_tokens : norm->n_full_tokens;
+    double l = loss_d(o, b, logits, lp, NULL, norm, NULL) + o->attribute.lambda * kl / n;
+    free(lp);
+    free(p);
+    return l;
+}
+
+static int fd_attribute(const CfgObjective *o, const Batch *b, double *logits, char *msg,
+                        size_t cap) {
+    size_t N = (size_t)b->B * b->T, n = N * V;
+    double *q0 = ta_malloc(n * sizeof(double), "q0"), *an = ta_malloc(n * sizeof(double), "an");
+    double *lp = ta_malloc(N * sizeof(double), "lp"), *lse = ta_malloc(N * sizeof(double), "lse");
+    double *dlp = ta_malloc(N * sizeof(double), "dlp"), *gd = ta_malloc(n * sizeof(double), "gd");
+    for (size_t i = 0; i < n; i++) gd[i] = GUIDE[i];
+    for (size_t i = 0; i < N; i++) {
+        double *p = q0 + i * V, z = 0;
+        lp[i] = row_logp_d(logits + i * V, b->targets[i], p);
+        lse[i] = logits[i * V] - log(p[0]);
+        for (int v = 0; v < V; v++) z += p[v] /= 1 + exp(-gd[i * V + v]); /* p R */
+        for (int v = 0; v < V; v++) p[v] /= z;
+    }
+    ObjectiveNorm norm = {0};
+    ObjectiveStats st = {0};
+    TaError err;
+    TA_ASSERT(objective_norm_add(&norm, o, b, &err) == TA_OK);
+    memcpy(an, logits, n * sizeof(double));
+    int ok = objective_forward_backward_f64(o, b, lp, NULL, &norm, dlp, &st, &err) == TA_OK &&
+             objective_logits_forward_backward_f64(o, b, 0, (int)N, an, lse, dlp, gd, V, V, &norm,
+                                                   &st, &err) == TA_OK;
+    if (!ok) snprintf(msg, cap, "heads failed: %.400s", err.msg);
+    double l0 = attr_loss_frozen(o, b, logits, q0, &norm);
+    if (ok && !close_d(st.loss, l0, 1e-13, 1e-12)) {
+        snprintf(msg, cap, "head loss %.15g vs NLL + lambda KL(q0 || p) %.15g", st.loss, l0);
+        ok = 0;
+    }
+    for (size_t i = 0; i < n && ok; i++) {
+        double x0 = logits[i], h = 1e-5;
+        logits[i] = x0 + h;
+        double lplus = attr_loss_frozen(o, b, logits, q0, &norm);
+        logits[i] = x0 - h;
+        double lminus = attr_loss_frozen(o, b, logits, q0, &norm);
+        logits[i] = x0;
+        double fd = (lplus - lminus) / (2 * h);
+        if (!close_d(an[i], fd, 1e-9, 1e-6)) {
+            snprintf(msg, cap, "row %zu pos %zu v %zu: analytic %.12g, finite difference %.12g",
+                     i / V / b->T, i / V % b->T, i % V, an[i], fd);
+            ok = 0;
+        }
+    }
+    free(q0); free(an); free(lp); free(lse); free(dlp); free(gd);
+    return ok;
+}
+
 static void t_fd(void) {
     CfgObjective o;
     cfg_from_row(&o, CUR);
     Batch b = full_batch(&o);
+    if (objective_has_logit_head(&o)) {
+        size_t n = (size_t)B * T * V;
+        double *lg = ta_malloc(n * sizeof(double), "lg");
+        for (size_t i = 0; i < n; i++) lg[i] = LOGITS[i];
+        char msg[512];
+        int ok = fd_attribute(&o, &b, lg, msg, sizeof msg);
+        free(lg);
+        T_CHECK(ok, "%s", msg);
+        return;
+    }
     size_t n = (size_t)B * T * V;
     double *lg = ta_malloc(n * sizeof(double), "lg"), ref[64];
     for (size_t i = 0; i < n; i++) lg[i] = LOGITS[i];
@@ -295,7 +393,7 @@ static void t_accumulate(void) {
     ObjectiveStats sb = {0};
     float *dbig = ta_malloc(n * sizeof(float), "dbig"), *dacc = ta_malloc(n * sizeof(float), "dacc");
     T_CHECK(objective_norm_add(&nb, &o, &big, &err) == TA_OK, "%s", err.msg);
-    T_CHECK(run_float(&o, &big, LOGITS, ref, &nb, dbig, &sb, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(run_float(&o, &big, LOGITS, GUIDE, ref, &nb, dbig, &sb, &err) == TA_OK, "%s", err.msg);
 
     /* micro-batch k's rows: pairwise -> chosen k*per.., rejected P + k*per..; else k*per.. */
     int rows = pairwise ? 2 * per : per;
@@ -308,12 +406,14 @@ static void t_accumulate(void) {
     uint8_t *mk = ta_malloc((size_t)K * rows * T, "mk");
     float *wt = ta_malloc(sizeof(float) * K * rows, "wt"), *rf = ta_malloc(sizeof(float) * K * rows, "rf");
     float *lg = ta_malloc(sizeof(float) * K * rows * T * V, "lg");
+    float *gd = ta_malloc(sizeof(float) * K * rows * T * V, "gd");
     float *dl = ta_malloc(sizeof(float) * K * rows * T * V, "dl");
     for (int q = 0; q < K * rows; q++) {
         int r = map[q];
         memcpy(tg + (size_t)q * T, TARGETS + (size_t)r * T, sizeof(int) * T);
         memcpy(mk + (size_t)q * T, MASK + (size_t)r * T, T);
         memcpy(lg + (size_t)q * T * V, LOGITS + (size_t)r * T * V, sizeof(float) * T * V);
+        memcpy(gd + (size_t)q * T * V, GUIDE + (size_t)r * T * V, sizeof(float) * T * V);
         wt[q] = WEIGHTS[r];
         rf[q] = REFLP[r];
     }
@@ -327,15 +427,17 @@ static void t_accumulate(void) {
     }
     T_CHECK(!memcmp(&na, &nb, sizeof na), "normalisers of the micro-batches differ from the big batch's");
     for (int k = 0; k < K; k++)
-        T_CHECK(run_float(&o, &mb[k], lg + (size_t)k * rows * T * V, ref ? rf + k * rows : NULL, &na,
-                          dl + (size_t)k * rows * T * V, &sa, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&o, &mb[k], lg + (size_t)k * rows * T * V, gd + (size_t)k * rows * T * V,
+                          ref ? rf + k * rows : NULL, &na, dl + (size_t)k * rows * T * V, &sa,
+                          &err) == TA_OK, "%s", err.msg);
     for (int q = 0; q < K * rows; q++)
         memcpy(dacc + (size_t)map[q] * T * V, dl + (size_t)q * T * V, sizeof(float) * T * V);
     int same = !memcmp(dacc, dbig, n * sizeof(float));
     ObjectiveMetrics ma, mbig;
     objective_stats_finish(&o, &sa, &ma);
     objective_stats_finish(&o, &sb, &mbig);
-    free(dbig); free(dacc); free(map); free(tg); free(mk); free(wt); free(rf); free(lg); free(dl);
+    free(dbig); free(dacc); free(map); free(tg); free(mk); free(wt); free(rf); free(lg); free(gd);
+    free(dl);
     /* a token's dlogp depends only on its pair and the step normaliser: identical bits */
     T_CHECK(same, "accumulated dlogits differ from the big batch's");
     for (int i = 0; i < OBJ_METRIC_COUNT; i++) {
@@ -367,7 +469,7 @@ static void t_orpo_saturated(void) {
     /* float path: A of the 22-nat row rounds to 0 (or -ulp): clamped, finite */
     float *dl = ta_malloc(n * sizeof(float), "dl");
     ObjectiveStats st = {0};
-    if (rc == TA_OK) rc = run_float(&o, &b, lgr->data, NULL, &norm, dl, &st, &err);
+    if (rc == TA_OK) rc = run_float(&o, &b, lgr->data, NULL, NULL, &norm, dl, &st, &err);
     int finite = 1;
     for (size_t i = 0; i < n; i++) finite &= isfinite(dl[i]) != 0;
     double ref_loss = ((float *)ref_get(&REF, "sat.loss")->data)[0];
@@ -446,8 +548,8 @@ static void t_ddpo_unit_weights_is_dpo(void) {
         TaError err;
         T_CHECK(objective_norm_add(&n1, &dpo, &b, &err) == TA_OK, "%s", err.msg);
         T_CHECK(objective_norm_add(&n2, &ddpo, &b, &err) == TA_OK, "%s", err.msg);
-        T_CHECK(run_float(&dpo, &b, LOGITS, REFLP, &n1, d1, &s1, &err) == TA_OK, "%s", err.msg);
-        T_CHECK(run_float(&ddpo, &b, LOGITS, REFLP, &n2, d2, &s2, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&dpo, &b, LOGITS, NULL, REFLP, &n1, d1, &s1, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&ddpo, &b, LOGITS, NULL, REFLP, &n2, d2, &s2, &err) == TA_OK, "%s", err.msg);
         T_CHECK(!memcmp(d1, d2, n * sizeof(float)), "loss type %d: dlogits differ", lt);
         T_CHECK(!memcmp(&s1, &s2, sizeof s1), "loss type %d: stats differ (loss %.17g vs %.17g)", lt,
                 s1.loss, s2.loss);
@@ -470,6 +572,8 @@ static void t_metric_table(void) {
         {{.type = CFG_OBJ_DDPO, .beta = 0.1}, "loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected weights/mean"},
         {{.type = CFG_OBJ_ORPO, .lambda = 0.1, .odds_clamp = 1e-6}, "loss nll_loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected log_odds_ratio log_odds_chosen"},
         {{.type = CFG_OBJ_DORPO, .lambda = 0.1, .odds_clamp = 1e-6}, "loss nll_loss rewards/chosen rewards/rejected rewards/accuracies rewards/margins logps/chosen logps/rejected log_odds_ratio log_odds_chosen weights/mean"},
+        {{.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 0.5}}, "loss nll_loss kl"},
+        {{.type = CFG_OBJ_PRETRAIN, .attribute = {.guide = "g", .lambda = 0}}, "loss nll_loss kl"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         Batch b = full_batch(&cases[c].o);
@@ -477,7 +581,7 @@ static void t_metric_table(void) {
         ObjectiveStats st = {0};
         TaError err;
         T_CHECK(objective_norm_add(&norm, &cases[c].o, &b, &err) == TA_OK, "%s", err.msg);
-        T_CHECK(run_float(&cases[c].o, &b, LOGITS, REFLP, &norm, NULL, &st, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&cases[c].o, &b, LOGITS, GUIDE, REFLP, &norm, NULL, &st, &err) == TA_OK, "%s", err.msg);
         ObjectiveMetrics m;
         objective_stats_finish(&cases[c].o, &st, &m);
         char got[512] = "";
@@ -651,6 +755,177 @@ static void t_bad_input(void) {
 #undef EXPECT
 }
 
+/* ---- the logit head ----------------------------------------------------------------- */
+
+/* One token, a one-step constraint "next token not in Bset": r = +40 outside Bset, -40 in it,
+ * so R = 1[v not in Bset] to float precision. Then q = p with Bset zeroed and renormalised
+ * and KL = -log(1 - p(Bset)). With dlogp = 0 and lambda = N = 1 the head leaves dlogits =
+ * p - q, so q = p - dlogits. Float and double paths. */
+static void t_attribute_banned_set(void) {
+    enum { NV = 12 };
+    const int banned[NV] = {0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0}; /* Bset = {2, 5, 7} */
+    double ld[NV], gd[NV], pd[NV], dlp_d = 0, mx = -INFINITY, z = 0, pB = 0;
+    float lf[NV], gf[NV], dlp_f = 0;
+    for (int v = 0; v < NV; v++) {
+        ld[v] = LOGITS[v]; /* any logits */
+        lf[v] = (float)ld[v];
+        gd[v] = gf[v] = banned[v] ? -40.0f : 40.0f;
+        mx = fmax(mx, ld[v]);
+    }
+    for (int v = 0; v < NV; v++) z += exp(ld[v] - mx);
+    double lse = mx + log(z);
+    for (int v = 0; v < NV; v++) {
+        pd[v] = exp(ld[v] - lse);
+        if (banned[v]) pB += pd[v];
+    }
+    int tg = 3;
+    uint8_t mk = 1;
+    Batch b = make_batch(1, 0, &tg, &mk, NULL);
+    b.T = 1;
+    CfgObjective o = {.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 1.0}};
+    ObjectiveNorm norm = {0};
+    ObjectiveStats sd = {0}, sf = {0};
+    TaError err;
+    float lsef = (float)lse;
+    int rc = objective_norm_add(&norm, &o, &b, &err);
+    if (rc == TA_OK)
+        rc = objective_logits_forward_backward_f64(&o, &b, 0, 1, ld, &lse, &dlp_d, gd, NV, NV,
+                                                   &norm, &sd, &err);
+    if (rc == TA_OK)
+        rc = objective_logits_forward_backward(&o, &b, 0, 1, lf, &lsef, &dlp_f, gf, NV, NV, &norm,
+                                               &sf, &err);
+    T_CHECK(rc == TA_OK, "%s", err.msg);
+    double want_kl = -log(1 - pB);
+    T_CHECK(norm.n_loss_tokens == 1, "one token");
+    T_CHECK(close_d(sd.kl, want_kl, 1e-14, 1e-12), "double KL %.17g vs -log(1 - p(B)) %.17g", sd.kl,
+            want_kl);
+    T_CHECK(close_d(sf.kl, want_kl, 1e-7, 1e-6), "float KL %.9g vs -log(1 - p(B)) %.9g", sf.kl,
+            want_kl);
+    T_CHECK(sd.loss == sd.kl, "loss %.17g != lambda KL %.17g", sd.loss, sd.kl);
+    for (int v = 0; v < NV; v++) {
+        double want_q = banned[v] ? 0.0 : pd[v] / (1 - pB);
+        double qd = pd[v] - ld[v], qf = pd[v] - lf[v];
+        T_CHECK(close_d(qd, want_q, 1e-15, 1e-12), "double q[%d] %.17g vs %.17g", v, qd, want_q);
+        T_CHECK(close_d(qf, want_q, 1e-7, 1e-5), "float q[%d] %.9g vs %.9g", v, qf, want_q);
+    }
+}
+
+/* lambda = 0: the KL is reported but adds nothing: dlogits and loss equal plain sft's bits. */
+static void t_attribute_lambda0_is_sft(void) {
+    CfgObjective sft = {.type = CFG_OBJ_SFT};
+    CfgObjective att = {.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 0.0}};
+    Batch b = full_batch(&sft);
+    size_t n = (size_t)B * T * V;
+    float *d1 = ta_malloc(n * sizeof(float), "d1"), *d2 = ta_malloc(n * sizeof(float), "d2");
+    ObjectiveNorm n1 = {0}, n2 = {0};
+    ObjectiveStats s1 = {0}, s2 = {0};
+    TaError err;
+    T_CHECK(objective_norm_add(&n1, &sft, &b, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(objective_norm_add(&n2, &att, &b, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(run_float(&sft, &b, LOGITS, NULL, NULL, &n1, d1, &s1, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(run_float(&att, &b, LOGITS, GUIDE, NULL, &n2, d2, &s2, &err) == TA_OK, "%s", err.msg);
+    int same = !memcmp(d1, d2, n * sizeof(float));
+    free(d1);
+    free(d2);
+    T_CHECK(same, "dlogits differ from plain sft");
+    T_CHECK(s1.loss == s2.loss && s2.nll == s1.loss && s2.kl > 0, "loss %.17g vs %.17g, kl %g",
+            s1.loss, s2.loss, s2.kl);
+}
+
+/* The head over token rows [row0, row0 + nrows) in uneven chunks (as a chunked LM head would
+ * call it) == one call over all rows: dlogits bitwise, KL to double rounding. */
+static void t_attribute_chunked_rows(void) {
+    CfgObjective o;
+    cfg_from_row(&o, NVAR - 2); /* sft_attribute */
+    TA_ASSERT(objective_has_logit_head(&o));
+    Batch b = full_batch(&o);
+    int N = B * T;
+    float *lg1 = pad_vocab(LOGITS, (size_t)N, 0), *lg2 = pad_vocab(LOGITS, (size_t)N, 0);
+    float *gd = pad_vocab(GUIDE, (size_t)N, 0);
+    float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
+    float *dlp = ta_malloc(N * sizeof(float), "dlp");
+    logsoftmax_gather(lp, lse, lg1, b.targets, N, V, VP);
+    ObjectiveNorm norm = {0};
+    ObjectiveStats s0 = {0}, s1 = {0}, s2 = {0};
+    TaError err;
+    int rc = objective_norm_add(&norm, &o, &b, &err);
+    if (rc == TA_OK) rc = objective_forward_backward(&o, &b, lp, NULL, &norm, dlp, &s0, &err);
+    s2 = s1 = s0;
+    if (rc == TA_OK)
+        rc = objective_logits_forward_backward(&o, &b, 0, N, lg1, lse, dlp, gd, V, VP, &norm, &s1,
+                                               &err);
+    const int cuts[] = {0, 7, 8, T + 5, N / 2, N - 1, N};
+    for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]) && rc == TA_OK; c++) {
+        int r0 = cuts[c], nr = cuts[c + 1] - cuts[c];
+        rc = objective_logits_forward_backward(&o, &b, r0, nr, lg2 + (size_t)r0 * VP, lse + r0,
+                                               dlp + r0, gd + (size_t)r0 * VP, V, VP, &norm, &s2,
+                                               &err);
+    }
+    int same = !memcmp(lg1, lg2, (size_t)N * VP * sizeof(float));
+    free(lg1); free(lg2); free(gd); free(lse); free(lp); free(dlp);
+    T_CHECK(rc == TA_OK, "%s", err.msg);
+    T_CHECK(same, "chunked dlogits differ");
+    T_CHECK(close_d(s2.kl, s1.kl, 1e-15, 1e-13) && close_d(s2.loss, s1.loss, 1e-15, 1e-13),
+            "chunked kl %.17g vs %.17g", s2.kl, s1.kl);
+}
+
+/* Bad configs and guides: TA_EINPUT naming the key, TA_ERUNTIME naming row and position;
+ * stats unchanged either way. */
+static void t_attribute_bad_input(void) {
+    CfgObjective o = {.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 0.5}};
+    Batch b = full_batch(&o);
+    int N = B * T;
+    float *lg = pad_vocab(LOGITS, (size_t)N, 0), *gd = pad_vocab(GUIDE, (size_t)N, 0);
+    float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
+    float *dlp = ta_malloc(N * sizeof(float), "dlp");
+    logsoftmax_gather(lp, lse, lg, b.targets, N, V, VP);
+    ObjectiveNorm norm = {0};
+    TaError err;
+    TA_ASSERT(objective_norm_add(&norm, &o, &b, &err) == TA_OK);
+    TA_ASSERT(objective_forward_backward(&o, &b, lp, NULL, &norm, dlp, &(ObjectiveStats){0}, &err) == TA_OK);
+    struct { CfgObjective o; int guide; float poison; int rc; const char *needle; } cases[] = {
+        {{.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = -0.1}}, 1, 0, TA_EINPUT,
+         "objective.attribute.lambda: expected >= 0, got -0.1"},
+        {{.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = NAN}}, 1, 0, TA_EINPUT,
+         "objective.attribute.lambda"},
+        {{.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 1}}, 0, 0, TA_EINPUT,
+         "needs the guide model's logits"},
+        {{.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 1}}, 1, NAN, TA_ERUNTIME,
+         "non-finite KL at batch row 1 position"},
+        /* a guide that forbids every token of one position: Z = 0 */
+        {{.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 1}}, 1, -1e4f, TA_ERUNTIME,
+         "non-finite KL at batch row 1 position"},
+    };
+    /* the first completion token of batch row 1 */
+    int pos = T;
+    while (!MASK[pos]) pos++;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        float *g2 = pad_vocab(GUIDE, (size_t)N, 0), *l2 = pad_vocab(LOGITS, (size_t)N, 0);
+        if (cases[c].poison != 0)
+            for (int v = 0; v < (isnan(cases[c].poison) ? 1 : V); v++)
+                g2[(size_t)pos * VP + v] = cases[c].poison;
+        ObjectiveStats st = {0}, zero = {0};
+        TaError e = {0};
+        int rc = objective_logits_forward_backward(&cases[c].o, &b, 0, N, l2, lse, dlp,
+                                                   cases[c].guide ? g2 : NULL, V, VP, &norm, &st,
+                                                   &e);
+        free(g2);
+        free(l2);
+        T_CHECK(rc == cases[c].rc && strstr(e.msg, cases[c].needle) &&
+                    !memcmp(&st, &zero, sizeof st),
+                "case %zu: rc %d (want %d), \"%s\" (want \"%s\")", c, rc, cases[c].rc, e.msg,
+                cases[c].needle);
+    }
+    /* attribute on a pair objective */
+    CfgObjective dpo = {.type = CFG_OBJ_DPO, .beta = 0.1, .attribute = {.guide = "g", .lambda = 1}};
+    Batch pb = make_batch(B, P, TARGETS, MASK, WEIGHTS);
+    ObjectiveNorm pn = {0};
+    int rc = objective_norm_add(&pn, &dpo, &pb, &err);
+    T_CHECK(rc == TA_EINPUT && strstr(err.msg, "objective.attribute.guide: applies to sft and pretrain"),
+            "attribute on dpo: rc %d %s", rc, err.msg);
+    free(lg); free(gd); free(lse); free(lp); free(dlp);
+}
+
 /* The comparator used above fails on a corrupted reference (guards against a vacuous pass). */
 static void t_comparator_detects_corruption(void) {
     char name[32], msg[512];
@@ -700,6 +975,10 @@ int main(void) {
     t_run("metric_table", t_metric_table);
     t_run("forward_only_and_sequence_logps", t_forward_only_and_seq_logps);
     t_run("bad_input", t_bad_input);
+    t_run("attribute_one_step_banned_set", t_attribute_banned_set);
+    t_run("attribute_lambda0_is_sft_bitwise", t_attribute_lambda0_is_sft);
+    t_run("attribute_chunked_rows_bitwise", t_attribute_chunked_rows);
+    t_run("attribute_bad_input", t_attribute_bad_input);
     t_run("comparator_detects_corruption", t_comparator_detects_corruption);
     free(MASK);
     ref_free(&REF);

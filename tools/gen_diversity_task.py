@@ -20,12 +20,22 @@ Embeddings (SEEDS 2.9 step 2, no external model):
   * "embedding" (semantic, 40-d): the digit histogram / 3 (10-d) followed by the positional
     one-hot of the three digits (30-d), L2-normalised — formats do not change it;
   * "style_embedding" (3-d): format one-hot (2-d) + character length / 10.
-Prompts use --sums (default 5-20) minus --holdout (default 8,15), --prompts-per-sum (10) each,
-phrased with four templates. --test-out writes the held-out sums' prompts as
-{"prompt", "sum"} lines (4 prompts per sum) for sampling and evaluation.
+Held-out prompts (--holdout-mode):
+  * sums (default): prompts use --sums (default 5-20) minus --holdout (default 8,15),
+    --prompts-per-sum (10) each, phrased with four templates; the held-out prompts are the
+    held-out sums in every template (4 per sum). A tiny model does not generalise digit
+    sums to unseen S (its validity there is at chance), so the reproduction
+    (tools/repro_ddpo.sh) uses:
+  * templates: every sum is trained, but sum S never with template S mod 4 (the other
+    three templates cycle); the held-out prompts are these unseen (sum, template)
+    combinations, one per sum. --holdout is ignored.
+--test-out writes the held-out prompts as {"prompt", "sum"} lines for sampling and
+evaluation; --gold-out writes --gold-n (16) fresh "human" responses to each of them (the
+same process as the training data; the "Gold" row of the evaluation).
 
 Usage: tools/gen_diversity_task.py --out data/diversity/train.jsonl
-           [--test-out data/diversity/test.jsonl] [--seed 0] [options]
+           [--test-out data/diversity/test.jsonl] [--gold-out FILE] [--seed 0]
+           [--holdout-mode sums|templates] [options]
 """
 import argparse
 import json
@@ -84,13 +94,40 @@ def zipf_pick(rng, k, a):
     return rng.choices(range(k), weights=w)[0]
 
 
+def human_response(rng, s, popular, a):
+    """One synthetic "human" response to a prompt with digit sum s (SEEDS 2.9 step 1)."""
+    if rng.random() < a.invalid:
+        while True:
+            n = rng.randint(100, 999)
+            if digit_sum(n) != s:
+                break
+        valid, rank = False, -1
+    else:
+        rank = zipf_pick(rng, len(popular[s]), a.zipf)
+        n, valid = popular[s][rank], True
+    fmt = 1 if rng.random() < a.format_p else 0
+    text = f"ans {n}." if fmt else str(n)
+    bonus = max(0, 5 - rank) if valid else 0
+    score = round(max(0.0, 10 * valid + 2 * bonus + rng.gauss(0, a.noise)))
+    return {"text": text, "score": score, "valid": valid, "rank": rank,
+            "embedding": semantic_embedding(n), "style_embedding": style_embedding(text, fmt)}
+
+
+def heldout_template(s):
+    """--holdout-mode templates: the template never shown with digit sum s in training."""
+    return s % len(TEMPLATES)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--test-out")
+    ap.add_argument("--gold-out")
+    ap.add_argument("--gold-n", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sums", default="5-20")
     ap.add_argument("--holdout", default="8,15")
+    ap.add_argument("--holdout-mode", choices=["sums", "templates"], default="sums")
     ap.add_argument("--prompts-per-sum", type=int, default=10)
     ap.add_argument("--responses", type=int, default=12)
     ap.add_argument("--invalid", type=float, default=0.25)
@@ -100,7 +137,8 @@ def main():
     a = ap.parse_args()
     rng = random.Random(a.seed)
     sums = parse_sums(a.sums)
-    hold = set(parse_sums(a.holdout))
+    by_template = a.holdout_mode == "templates"
+    hold = set() if by_template else set(parse_sums(a.holdout))
     for s in sums:
         if not valid_set(s):
             raise SystemExit(f"no 3-digit number has digit sum {s}")
@@ -115,37 +153,37 @@ def main():
     with open(a.out, "w", encoding="utf-8") as f:
         for rep in range(a.prompts_per_sum):
             for s in train_sums:
-                prompt = TEMPLATES[rep % len(TEMPLATES)].format(s=s)
-                resps = []
-                for _ in range(a.responses):
-                    if rng.random() < a.invalid:
-                        while True:
-                            n = rng.randint(100, 999)
-                            if digit_sum(n) != s:
-                                break
-                        valid, rank = False, -1
-                    else:
-                        rank = zipf_pick(rng, len(popular[s]), a.zipf)
-                        n, valid = popular[s][rank], True
-                    fmt = 1 if rng.random() < a.format_p else 0
-                    text = f"ans {n}." if fmt else str(n)
-                    bonus = max(0, 5 - rank) if valid else 0
-                    score = round(max(0.0, 10 * valid + 2 * bonus + rng.gauss(0, a.noise)))
-                    resps.append({"text": text, "score": score, "valid": valid, "rank": rank,
-                                  "embedding": semantic_embedding(n),
-                                  "style_embedding": style_embedding(text, fmt)})
+                if by_template:
+                    seen = [t for t in range(len(TEMPLATES)) if t != heldout_template(s)]
+                    tpl = TEMPLATES[seen[rep % len(seen)]]
+                else:
+                    tpl = TEMPLATES[rep % len(TEMPLATES)]
+                prompt = tpl.format(s=s)
+                resps = [human_response(rng, s, popular, a) for _ in range(a.responses)]
                 f.write(json.dumps({"prompt": prompt, "sum": s, "responses": resps}) + "\n")
                 lines += 1
+    what = ("one template per sum held out" if by_template else f"held out {sorted(hold)}")
     print(f"wrote {lines} prompts x {a.responses} responses to {a.out} "
-          f"(sums {train_sums[0]}..{train_sums[-1]}, held out {sorted(hold)})")
+          f"(sums {train_sums[0]}..{train_sums[-1]}, {what})")
+    # the held-out prompts: (sum, template) combinations never seen in training
+    if by_template:
+        test = [(s, TEMPLATES[heldout_template(s)].format(s=s)) for s in sums]
+    else:
+        test = [(s, t.format(s=s)) for s in sorted(hold) for t in TEMPLATES]
     if a.test_out:
         with open(a.test_out, "w", encoding="utf-8") as f:
-            n = 0
-            for s in sorted(hold):
-                for t in TEMPLATES:
-                    f.write(json.dumps({"prompt": t.format(s=s), "sum": s}) + "\n")
-                    n += 1
-        print(f"wrote {n} held-out prompts to {a.test_out}")
+            for s, p in test:
+                f.write(json.dumps({"prompt": p, "sum": s}) + "\n")
+        print(f"wrote {len(test)} held-out prompts to {a.test_out}")
+    if a.gold_out:
+        # "Gold": fresh human responses to the held-out prompts (own stream: the training
+        # data do not depend on whether this file is asked for)
+        grng = random.Random(f"gold-{a.seed}")
+        with open(a.gold_out, "w", encoding="utf-8") as f:
+            for s, p in test:
+                resps = [human_response(grng, s, popular, a) for _ in range(a.gold_n)]
+                f.write(json.dumps({"prompt": p, "sum": s, "responses": resps}) + "\n")
+        print(f"wrote {len(test)} held-out prompts x {a.gold_n} human responses to {a.gold_out}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """ref_objectives.py — PyTorch reference for the loss heads (tests/test_objective.c).
 
-Written from the formulas (SEEDS.md §1.1, §1.2, §2.4 and TRL's DPOTrainer / ORPOTrainer
-conventions), not from the C code: every loss is a plain torch expression of the logits in
-float64, and dlogits come from autograd.
+Written from the formulas (SEEDS.md §1.1, §1.2, §2.4, §5.3 and TRL's DPOTrainer /
+ORPOTrainer conventions), not from the C code: every loss is a plain torch expression of
+the logits in float64, and dlogits come from autograd.
 
 One preference batch of P pairs (rows [0,P) chosen, [P,2P) rejected) with random prompt
 lengths, response lengths and padding; random logits (B,T,V), targets, loss masks,
 reference sequence log-probs (sums over response tokens) and pair weights. Written:
   logits (B,T,V) f32, targets (B,T) i32 (-1 = padding), loss_mask (B,T) i32,
-  ref (B) f32, weights (B) f32,
-  cfgs (NV,9) f32: type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope,
-                   dorpo_match_trl_quirk, odds_clamp (enums as in include/tinyalign/config.h)
-  losses (NV), metrics (NV,11) in the order of METRICS below (NaN = not defined),
+  ref (B) f32, weights (B) f32, guide (B,T,V) f32 (a guide model's logits r),
+  cfgs (NV,10) f32: type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope,
+                   dorpo_match_trl_quirk, odds_clamp, attribute lambda (-1 = no
+                   objective.attribute) (enums as in include/tinyalign/config.h)
+  losses (NV), metrics (NV,12) in the order of METRICS below (NaN = not defined),
   dlogits.<k> (B,T,V) for variant k,
   sat.* : an ORPO batch whose chosen responses are near-certain (mean log-prob ~ -1e-9,
           clamped, and ~ -1e-3), with its loss / dlogits / A, in float64 arithmetic.
@@ -34,9 +35,10 @@ SIGMOID, IPO, HINGE, ROBUST = range(4)
 RESPONSE, FULL = range(2)
 METRICS = ["loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
            "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio",
-           "log_odds_chosen", "weights/mean"]
+           "log_odds_chosen", "weights/mean", "kl"]
 
 # name, type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope, quirk
+# (+ an optional attribute lambda: objective.attribute with the guide logits)
 VARIANTS = [
     ("pretrain",         PRETRAIN, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0),
     ("sft",              SFT,      0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0),
@@ -53,6 +55,8 @@ VARIANTS = [
     ("dorpo_quirk",      DORPO,    0.1, SIGMOID, 0.0, 0.0, 0.25, RESPONSE, 1),
     ("dorpo_clean_full", DORPO,    0.1, SIGMOID, 0.0, 0.0, 0.25, FULL, 0),
     ("ddpo_robust_rpo",  DDPO,     0.2, ROBUST,  0.1, 0.5, 0.1, RESPONSE, 0),
+    ("sft_attribute",    SFT,      0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 0.7),
+    ("pretrain_attribute", PRETRAIN, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 1.3),
 ]
 ODDS_CLAMP = 1e-6
 
@@ -86,19 +90,28 @@ def logodds(A, clamp):
     return A - torch.log(-torch.expm1(A))
 
 
-def objective(cfg, logits64, targets, mask, ref, weights, P):
+def attribute_kl(logits64, guide64):
+    """(B,T) KL(q || p) per position, q = normalise(stop_grad(p) * sigmoid(r)) (SEEDS §5.3)."""
+    lp = torch.log_softmax(logits64, dim=-1)
+    log_q = torch.log_softmax(lp.detach() + F.logsigmoid(guide64), dim=-1)
+    return (log_q.exp() * (log_q - lp)).sum(-1)
+
+
+def objective(cfg, logits64, targets, mask, ref, weights, P, guide64=None):
     """Returns (loss tensor, metrics dict) for one variant, straight from the formulas."""
-    _, typ, beta, loss_type, eps, sft_w, lam, scope, quirk = cfg
+    _, typ, beta, loss_type, eps, sft_w, lam, scope, quirk = cfg[:9]
+    attr = cfg[9] if len(cfg) > 9 else None
     lt = token_logps(logits64, targets)
     full = (targets >= 0).double()
     resp = mask.double()
     m = {}
-    if typ == PRETRAIN:
-        loss = -(lt * full).sum() / full.sum()
-        m["loss"] = loss.item()
-        return loss, m
-    if typ == SFT:
-        loss = -(lt * resp).sum() / resp.sum()
+    if typ in (PRETRAIN, SFT):
+        sel = full if typ == PRETRAIN else resp
+        loss = -(lt * sel).sum() / sel.sum()
+        if attr is not None:  # NLL + lambda * KL summed over the NLL's tokens, same normaliser
+            kl = (attribute_kl(logits64, guide64) * sel).sum() / sel.sum()
+            m["nll_loss"], m["kl"] = loss.item(), kl.item()
+            loss = loss + attr * kl
         m["loss"] = loss.item()
         return loss, m
     S = (lt * resp).sum(1)            # summed response log-prob per row
@@ -179,13 +192,15 @@ def main():
     ref = (S + torch.randn(B, generator=gen, dtype=torch.float64) * 2.0).float()
     wp = (0.2 + 2.8 * torch.rand(P, generator=gen)).float()
     weights = torch.cat([wp, wp])
+    guide = (torch.randn(B, T, V, generator=gen) * 3.0).float()
 
     records = [("logits", logits.numpy()), ("targets", targets.numpy()),
-               ("loss_mask", mask.numpy()), ("ref", ref.numpy()), ("weights", weights.numpy())]
+               ("loss_mask", mask.numpy()), ("ref", ref.numpy()), ("weights", weights.numpy()),
+               ("guide", guide.numpy())]
     cfgs, losses, metrics, grads = [], [], [], []
     for k, v in enumerate(VARIANTS):
         x = logits.double().requires_grad_(True)
-        loss, m = objective(v, x, targets, mask, ref.double(), weights, P)
+        loss, m = objective(v, x, targets, mask, ref.double(), weights, P, guide.double())
         loss.backward()
         if v[3] == HINGE and v[1] in (DPO, DDPO):  # keep away from the kink
             with torch.no_grad():
@@ -193,8 +208,9 @@ def main():
                 u = v[2] * ((Sx[:P] - ref[:P]) - (Sx[P:] - ref[P:]))
                 assert (u - 1).abs().min() > 1e-2, "hinge kink too close; change the seed"
                 assert (u < 1).any() and (u > 1).any(), "hinge: both branches wanted"
-        _, typ, beta, lt_, eps, sw, lam, scope, quirk = v
-        cfgs.append([typ, beta, lt_, eps, sw, lam, scope, quirk, ODDS_CLAMP])
+        _, typ, beta, lt_, eps, sw, lam, scope, quirk = v[:9]
+        attr = v[9] if len(v) > 9 else -1.0
+        cfgs.append([typ, beta, lt_, eps, sw, lam, scope, quirk, ODDS_CLAMP, attr])
         losses.append(loss.item())
         metrics.append([m.get(name, float("nan")) for name in METRICS])
         grads.append(x.grad.float().numpy())

@@ -5,8 +5,10 @@
  *   optim.safetensors   AdamW m, v and step
  *   config.json         HF-style model dimensions, so the directory is a model directory
  *   state.json          format/version, engine version, TrainState (step, data cursor, RNG,
- *                       early-stopping state), the full resolved run config, and the size
- *                       and CRC32 of every other file
+ *                       early-stopping state, the CRC32 of each fixed auxiliary model by
+ *                       role: "aux_crc32": {"reference": "...", "guide": "..."}; files of
+ *                       older engines with "ref_crc32" still load), the full resolved run
+ *                       config, and the size and CRC32 of every other file
  *   tokenizer.model     a copy of the run's tokenizer, when it has one
  *   ref.safetensors     the reference model, when it drifts (TR-DPO sync), so a resumed run
  *                       continues bit-exactly
@@ -40,6 +42,13 @@
 
 #define CHECKPOINT_FORMAT_VERSION 1
 
+/* The CRC32 of one fixed auxiliary model's weights ("reference", "guide", ...). */
+#define CHECKPOINT_MAX_AUX 4
+typedef struct {
+    char role[16];
+    uint32_t crc;
+} AuxCrc;
+
 /* Everything besides weights and optimizer moments that a bit-exact resume needs. */
 typedef struct {
     long step;               /* optimizer updates done */
@@ -51,7 +60,8 @@ typedef struct {
     int bad_steps;           /* consecutive skipped (non-finite) steps */
     uint64_t tokens_seen;    /* training tokens consumed */
     long ref_syncs;          /* TR-DPO reference syncs done */
-    uint32_t ref_crc;        /* CRC32 of a fixed reference's weights (0: none), checked on resume */
+    AuxCrc aux_crc[CHECKPOINT_MAX_AUX]; /* fixed auxiliary models' weights, checked on resume */
+    int n_aux_crc;
 } TrainState;
 
 /* What to put in a checkpoint. ref and tokenizer_path may be NULL. */

@@ -95,6 +95,14 @@ typedef struct {
     double sync_alpha;
 } CfgReference;
 
+/* objective.attribute: attribute-controlled fine-tuning (Meng et al. 2024, arXiv 2410.05559)
+ * on sft / pretrain: L = NLL + lambda * mean over the NLL's tokens of KL(q_t || p_t),
+ * q_t = normalise(stop_grad(p_t) * sigmoid(r_t)), r_t the guide model's logits. */
+typedef struct {
+    char *guide;   /* NADO-style guide model directory; "" = off */
+    double lambda; /* weight of the KL term, >= 0 */
+} CfgAttribute;
+
 typedef struct {
     CfgObjectiveType type;
     double beta;            /* DPO temperature */
@@ -106,6 +114,7 @@ typedef struct {
     bool dorpo_match_trl_quirk;
     double odds_clamp;      /* ORPO clamps A <= -odds_clamp */
     CfgReference reference;
+    CfgAttribute attribute;
 } CfgObjective;
 
 typedef struct {

@@ -192,6 +192,23 @@ uint64_t dataset_hash(const Dataset *d);
 DatasetKind dataset_kind(const Dataset *d);
 long dataset_line(const Dataset *d, size_t i);
 
+/* Preference weights (DS_PREFERENCE): the weight of pair i (1 when its line has none), and
+ * how many lines carry a "weight" field. */
+float dataset_weight(const Dataset *d, size_t i);
+size_t dataset_num_weighted(const Dataset *d);
+
+/* ---- chosen-weight summary (DDPO / DORPO) ------------------------------------------------
+ * Accumulated one weight at a time from a zeroed struct (pair_weights_add), then described
+ * in one line: "chosen weight 0 in Z of N pairs (x%), weights in [min, max]". Pairs of
+ * weight 0 contribute nothing to a DDPO loss; min == max means the weighting favours no
+ * pair (the run equals DPO / ORPO). Used by `curate pairs` and by `train`. */
+typedef struct {
+    size_t pairs, zero; /* weights seen, weights exactly 0 */
+    double min, max;
+} PairWeightStats;
+void pair_weights_add(PairWeightStats *s, double w);
+void pair_weights_describe(const PairWeightStats *s, char *buf, size_t cap);
+
 /* ---- rows with their own fields (DS_MULTI, DS_PROMPTS) ----------------------------------- */
 /* A member of a JSONL object that the reader did not interpret, kept as written. */
 typedef struct {

@@ -20,7 +20,6 @@ typedef struct {
 
 typedef struct {
     FILE *metrics;    /* <out_dir>/metrics.jsonl, append mode */
-    int tty;          /* stderr is a terminal: progress line redraws in place */
     double t_start;   /* ta_now() at log_open */
 } Logger;
 
@@ -35,7 +34,9 @@ void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, in
                  const char *extra_json);
 
 /* The progress line: "step 120/1000 | loss 3.2145 | lr 3.00e-04 | gnorm 0.812 |
- * 41.2k tok/s | 12.3 s elapsed | ETA 1m31s" plus up to a few extra metrics. */
+ * 41.2k tok/s | 12.3 s elapsed | ETA 1m31s" plus up to a few extra metrics. One full line
+ * per logged step, never redrawn in place: eval, checkpoint and sample lines interleave
+ * with it, and a log redirected to a file stays readable. */
 void log_progress(Logger *lg, long step, long max_steps, double loss, double lr, double gnorm,
                   double tok_per_s, double eta_s, const MetricKV *extra, int n_extra);
 

@@ -200,10 +200,6 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
 void gpt2_backward(GPT2 *m);
 void gpt2_zero_grad(GPT2 *m);
 
-/* Convenience for pretraining/tests: mean NLL over positions with target >= 0, after
- * gpt2_forward; if backward_too, also writes dlogits (d mean NLL) and runs backward. */
-float gpt2_mean_nll(GPT2 *m, int backward_too);
-
 /* Number of FLOPs of one forward+backward over B*T tokens (6N per token plus attention
  * 12*L*T*C per token), for MFU reporting. */
 double gpt2_flops_per_token(const GPT2Config *c, int T);

@@ -1,25 +1,34 @@
 /* objective.h — loss heads: pretrain, sft, dpo (sigmoid / cDPO label smoothing, ipo, hinge,
- * robust, + optional NLL on chosen = TRL rpo_alpha), orpo, and the deviation-weighted ddpo
- * and dorpo (SEEDS.md §1.1, §1.2, §2.4).
+ * robust, + optional NLL on chosen = TRL rpo_alpha), orpo, the deviation-weighted ddpo
+ * and dorpo, and the attribute-control KL on sft / pretrain (objective.attribute).
  *
- * A loss head never sees logits. The model gives the per-token target log-probs
- * logp (B,T) (logsoftmax_gather); the head returns dL/dlogp (B,T), which
- * logits_to_dlogits turns into dlogits. Every objective here is a function of
- * per-row sums of logp over two token sets:
- *   response tokens  loss_mask[b,t] == 1            (completion only; prompt and padding out)
- *   full tokens      targets[b,t] >= 0              (prompt + completion; padding out)
- * so dL/dlogp is one constant per (row, set), written once per token.
+ * Two kinds of head, run in this order on every micro-batch:
+ *  1. The fast path, objective_forward_backward: a head over the per-token target
+ *     log-probs logp (B,T) (logsoftmax_gather), returning dL/dlogp (B,T). Every objective
+ *     here except the KL term is a function of per-row sums of logp over two token sets:
+ *       response tokens  loss_mask[b,t] == 1     (completion only; prompt and padding out)
+ *       full tokens      targets[b,t] >= 0       (prompt + completion; padding out)
+ *     so dL/dlogp is one constant per (row, set), written once per token.
+ *  2. The logit head, objective_logits_forward_backward: reads the logits of a range of
+ *     token rows (and a guide model's logits for the same rows), adds its own loss terms,
+ *     and writes dlogits IN PLACE: dL/dlogp's part (what logits_to_dlogits does) plus the
+ *     gradient of the logit-level terms. Without a logit-level term it is exactly
+ *     logits_to_dlogits. It works on any range of rows, so an LM head computed in chunks
+ *     of rows can call it per chunk and never hold (B,T,V) logits at once.
  *
  * One optimizer step = K micro-batches. The normalisers (token counts, pair counts, the
  * batch-mean weight) are taken over the WHOLE step first, so the K micro-batches give
- * exactly the gradient and the loss/metrics of one big batch (dlogp of a token does not
- * depend on how the step is split; sums differ only by rounding). Usage per step:
+ * exactly the gradient and the loss/metrics of one big batch (the gradient of a token does
+ * not depend on how the step is split; sums differ only by rounding). Usage per step (the
+ * training step, include/tinyalign/train.h, is the one caller in the engine):
  *
  *     ObjectiveNorm norm = {0};  ObjectiveStats st = {0};
  *     for k: objective_norm_add(&norm, o, &mb[k], &err);              // counts only
- *     for k: forward(mb[k]) -> logp;
+ *     for k: forward(mb[k]) -> logits, lse, logp;
  *            objective_forward_backward(o, &mb[k], logp, ref_k, &norm, dlogp, &st, &err);
- *            logits_to_dlogits(...); backward (gradients accumulate, NOT divided by K)
+ *            objective_logits_forward_backward(o, &mb[k], 0, B*T, logits, lse, dlogp,
+ *                                              guide_logits, V, Vp, &norm, &st, &err);
+ *            backward (gradients accumulate, NOT divided by K)
  *     objective_stats_finish(o, &st, &metrics);                        // loss + TRL metrics
  *
  * ObjectiveNorm and ObjectiveStats are plain arrays of doubles that are sums, so data-
@@ -32,8 +41,7 @@
  * logp over each row's response tokens (objective_sequence_logps defines exactly that);
  * ipo averages them itself.
  *
- * Not here: the reference model (reference module), token-level KL objectives, anything
- * that needs the logits themselves.
+ * Not here: the reference and guide models themselves (reference module).
  */
 #ifndef TINYALIGN_OBJECTIVE_H
 #define TINYALIGN_OBJECTIVE_H
@@ -53,8 +61,7 @@ typedef struct {
     double sum_weights;          /* sum over pairs of the pair weight (chosen row's weight) */
 } ObjectiveNorm;
 
-/* Running sums of one step (zero it at the start of the step: = {0} or
- * objective_stats_init). Pair quantities are sums over pairs; loss and nll are already
+/* Running sums of one step (zero it at the start of the step: = {0}). Pair quantities are sums over pairs; loss and nll are already
  * normalised by the step's ObjectiveNorm, so after the last micro-batch `loss` IS the step
  * loss. All fields are sums of doubles (a data-parallel all-reduce adds them). */
 typedef struct {
@@ -71,6 +78,7 @@ typedef struct {
     double log_odds_ratio;  /* sum of logsigmoid(z) (dorpo: logsigmoid(w z)) */
     double log_odds_chosen; /* sum of z */
     double weight;          /* sum of pair weights */
+    double kl;              /* attribute: sum_t KL(q_t || p_t), normalised like nll */
 } ObjectiveStats;
 
 /* Metrics with TRL's names, in a fixed order; `present` says which ones the objective
@@ -89,6 +97,7 @@ typedef enum {
     OBJ_METRIC_LOG_ODDS_RATIO,    /* "log_odds_ratio"     mean logsigmoid(z) (dorpo: of w z) */
     OBJ_METRIC_LOG_ODDS_CHOSEN,   /* "log_odds_chosen"    mean z */
     OBJ_METRIC_WEIGHTS_MEAN,      /* "weights/mean"       mean pair weight (ddpo, dorpo) */
+    OBJ_METRIC_KL,                /* "kl"                 attribute: mean KL(q_t || p_t) per NLL token */
     OBJ_METRIC_COUNT
 } ObjectiveMetricId;
 
@@ -102,11 +111,11 @@ typedef struct {
     ObjectiveMetric m[OBJ_METRIC_COUNT]; /* indexed by ObjectiveMetricId */
 } ObjectiveMetrics;
 
-void objective_norm_init(ObjectiveNorm *n);   /* zero = empty */
-void objective_stats_init(ObjectiveStats *s); /* zero = empty */
-
 /* 1 for dpo and ddpo (they need ref_seq_logp), 0 otherwise. */
 int objective_needs_reference(const CfgObjective *o);
+/* 1 when the objective has a logit-level term (objective.attribute.guide set): the logit
+ * head then needs the guide model's logits. */
+int objective_has_logit_head(const CfgObjective *o);
 /* 1 for the pairwise objectives (dpo, orpo, ddpo, dorpo): batches in the pair layout. */
 int objective_is_pairwise(const CfgObjective *o);
 /* The TRL name of a metric id ("loss", "rewards/chosen", ...). */
@@ -143,6 +152,38 @@ int objective_forward_backward(const CfgObjective *o, const Batch *b, const floa
 int objective_forward_backward_f64(const CfgObjective *o, const Batch *b, const double *logp,
                                    const double *ref_seq_logp, const ObjectiveNorm *norm,
                                    double *dlogp, ObjectiveStats *stats, TaError *err);
+
+/* Logit head over token rows [row0, row0 + nrows) of micro-batch b (token row n = r*T + t
+ * of the flattened (B*T, Vp) logits; the range may cut through batch rows). All arrays
+ * hold just those rows:
+ *   logits        (nrows, Vp) the policy's logits; with dlogp != NULL overwritten IN PLACE
+ *                 by dL/dlogits (padded columns v >= V set to 0)
+ *   lse           (nrows)     their logsumexp over the V real columns (logsoftmax_gather)
+ *   dlogp         (nrows)     dL/dlogp from objective_forward_backward, or NULL for a
+ *                             forward-only evaluation (logits are then left unchanged)
+ *   guide_logits  (nrows, Vp) the guide model's logits of the same rows; required when
+ *                             objective_has_logit_head(o), ignored otherwise
+ *   norm          the whole step's normalisers; stats: the logit-level terms are added
+ * dlogits[n,v] = dlogp[n] (1[v = y_n] - p_v) + (gradient of the logit-level terms).
+ * attribute (the KL regulariser of Meng et al. 2024, arXiv 2410.05559): for each NLL token
+ * (loss_mask for sft, target >= 0 for pretrain), with p = softmax(logits), R = sigmoid(r):
+ *   q = p R / Z, Z = sum_v p_v R_v (q uses stop_grad(p)),  KL_t = sum_v q_v log R_v - log Z
+ *   L += lambda (1/N) sum_t KL_t,  dL/dlogit_v = lambda/N (p_v - q_v)
+ * with N the NLL's token normaliser of the step (so K micro-batches == one big batch).
+ * Returns TA_OK; TA_EINPUT (bad config, missing guide logits); TA_ERUNTIME when a KL term
+ * is not finite (names the row and position; the logits rows are then unspecified, stats
+ * unchanged). */
+int objective_logits_forward_backward(const CfgObjective *o, const Batch *b, int row0, int nrows,
+                                      float *logits, const float *lse, const float *dlogp,
+                                      const float *guide_logits, int V, int Vp,
+                                      const ObjectiveNorm *norm, ObjectiveStats *stats,
+                                      TaError *err);
+/* The same in double precision (the finite-difference tests). */
+int objective_logits_forward_backward_f64(const CfgObjective *o, const Batch *b, int row0,
+                                          int nrows, double *logits, const double *lse,
+                                          const double *dlogp, const double *guide_logits,
+                                          int V, int Vp, const ObjectiveNorm *norm,
+                                          ObjectiveStats *stats, TaError *err);
 
 /* Means and TRL names from a step's sums (pair metrics are present only when pairs > 0). */
 void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, ObjectiveMetrics *out);

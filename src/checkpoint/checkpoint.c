@@ -95,8 +95,11 @@ static cJSON *state_to_json(const TrainState *s) {
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->tokens_seen);
     cJSON_AddStringToObject(o, "tokens_seen", buf);
     cJSON_AddNumberToObject(o, "ref_syncs", (double)s->ref_syncs);
-    snprintf(buf, sizeof buf, "%08x", s->ref_crc);
-    cJSON_AddStringToObject(o, "ref_crc32", buf);
+    cJSON *aux = cJSON_AddObjectToObject(o, "aux_crc32");
+    for (int i = 0; i < s->n_aux_crc; i++) {
+        snprintf(buf, sizeof buf, "%08x", s->aux_crc[i].crc);
+        cJSON_AddStringToObject(aux, s->aux_crc[i].role, buf);
+    }
     return o;
 }
 
@@ -137,9 +140,21 @@ static int state_from_json(const cJSON *o, TrainState *s) {
     s->tokens_seen = strtoull(t->valuestring, NULL, 10);
     if (!num_field(o, "ref_syncs", &v)) return 0;
     s->ref_syncs = (long)v;
-    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(o, "ref_crc32");
-    if (!cJSON_IsString(rc)) return 0;
-    s->ref_crc = (uint32_t)strtoul(rc->valuestring, NULL, 16);
+    const cJSON *aux = cJSON_GetObjectItemCaseSensitive(o, "aux_crc32"), *x;
+    if (aux) {
+        if (!cJSON_IsObject(aux)) return 0;
+        cJSON_ArrayForEach(x, aux) {
+            if (!cJSON_IsString(x) || s->n_aux_crc >= CHECKPOINT_MAX_AUX) return 0;
+            AuxCrc *c = &s->aux_crc[s->n_aux_crc++];
+            snprintf(c->role, sizeof c->role, "%s", x->string);
+            c->crc = (uint32_t)strtoul(x->valuestring, NULL, 16);
+        }
+    } else { /* older engines: one "ref_crc32" ("00000000" = no reference) */
+        const cJSON *rc = cJSON_GetObjectItemCaseSensitive(o, "ref_crc32");
+        if (!cJSON_IsString(rc)) return 0;
+        uint32_t crc = (uint32_t)strtoul(rc->valuestring, NULL, 16);
+        if (crc) s->aux_crc[s->n_aux_crc++] = (AuxCrc){"reference", crc};
+    }
     return 1;
 }
 

@@ -1,7 +1,8 @@
-/* cmd_bench.c — `tinyalign bench`: training-step speed of a GPT-2 shape on random tokens
- * (forward + backward + clip + AdamW), with MFU, memory arithmetic vs peak RSS and a
- * per-kernel time breakdown. Used by `make bench` (tools/bench.sh), which puts PyTorch's
- * number for the same model next to it. A benchmark, never a test. */
+/* cmd_bench.c — `tinyalign bench`: speed of the training step (train_step, the one `train`
+ * runs: reference forward, forward, loss heads, backward, clip, AdamW) for a GPT-2 shape
+ * on random tokens, with MFU, memory arithmetic vs peak RSS and a per-kernel time
+ * breakdown. Used by `make bench` (tools/bench.sh), which puts PyTorch's number for the
+ * same model next to it. A benchmark, never a test. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,61 @@
 #include "tinyalign/model.h"
 #include "tinyalign/objective.h"
 #include "tinyalign/optim.h"
+#include "tinyalign/reference.h"
+#include "tinyalign/train.h"
+
+/* The bench's rows: one batch of random tokens, the second half of every row is the
+ * completion (sft, dpo); for dpo the pair layout, example id = pair index. */
+static void bench_batch_init(Batch *b, const GPT2Config *cfg, int B, int T, int pairs) {
+    batch_alloc(b, B, T);
+    b->B = B;
+    b->T = T;
+    b->n_pairs = pairs ? B / 2 : 0;
+    TaRng rng;
+    ta_rng_seed(&rng, 7);
+    int *tok = ta_malloc(sizeof(int) * (size_t)B * (T + 1), "tokens");
+    for (size_t i = 0; i < (size_t)B * (T + 1); i++) tok[i] = (int)ta_rng_below(&rng, cfg->vocab_size);
+    for (int row = 0; row < B; row++) {
+        for (int t = 0; t < T; t++) {
+            b->tokens[row * T + t] = tok[row * (T + 1) + t];
+            b->targets[row * T + t] = tok[row * (T + 1) + t + 1];
+            b->loss_mask[row * T + t] = t >= T / 2;
+        }
+        b->lengths[row] = T;
+        b->weights[row] = 1.0f;
+        b->example_ids[row] = pairs ? row % (B / 2) : row;
+    }
+    free(tok);
+}
+
+/* Copies the bench batch into b: every micro-batch of every step (StepSource.fill), and
+ * the one batch of examples the cached reference computes (RefExampleSet.fill: all pairs,
+ * ids 0..P-1, which is the batch itself). */
+static void bench_copy(const Batch *src, Batch *b) {
+    size_t n = (size_t)src->B * src->T;
+    memcpy(b->tokens, src->tokens, n * sizeof(int));
+    memcpy(b->targets, src->targets, n * sizeof(int));
+    memcpy(b->loss_mask, src->loss_mask, n);
+    memcpy(b->lengths, src->lengths, (size_t)src->B * sizeof(int));
+    memcpy(b->weights, src->weights, (size_t)src->B * sizeof(float));
+    memcpy(b->example_ids, src->example_ids, (size_t)src->B * sizeof(int64_t));
+    b->B = src->B;
+    b->T = src->T;
+    b->n_pairs = src->n_pairs;
+}
+
+static int bench_fill(void *ctx, int k, Batch *b, TaError *err) {
+    (void)k;
+    (void)err;
+    bench_copy(ctx, b);
+    return TA_OK;
+}
+
+static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batch *b) {
+    const Batch *src = id;
+    TA_ASSERT(n == src->n_pairs && ids[0] == 0);
+    bench_copy(src, b);
+}
 
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {0};
@@ -49,9 +105,10 @@ int cmd_bench(int argc, char **argv) {
         .prog = "tinyalign bench",
         .usage = "tinyalign bench [--layers L --heads NH --dim C --vocab V] [--batch B --seq T]\n"
                  "                       [--objective pretrain|sft|dpo] [options]",
-        .about = "Times N training steps (forward, backward, clip, AdamW) of a randomly initialised\n"
-                 "GPT-2 on random tokens after the warm-up steps; the defaults are the 'small'\n"
-                 "shape. FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (forward + backward,\n"
+        .about = "Times N training steps of a randomly initialised GPT-2 on random tokens after the\n"
+                 "warm-up steps: the step `train` runs (reference forward, forward, loss heads,\n"
+                 "backward, clip, AdamW). The defaults are the 'small' shape.\n"
+                 "FLOPs per token = 6 * (12 L C^2 + Vp C) + 12 L T C (forward + backward,\n"
                  "the PaLM paper's convention: Chowdhery et al. 2022, arXiv 2204.02311).\n",
         .opts = opts,
     };
@@ -64,96 +121,63 @@ int cmd_bench(int argc, char **argv) {
     if (gpt2_config_check(&cfg, &err) != TA_OK) { fprintf(stderr, "tinyalign bench: %s\n", err.msg); return TA_EINPUT; }
     ta_set_threads(threads);
 
+    /* the objective; dpo: B/2 pairs (rows [0,P) chosen, [P,2P) rejected) */
+    CfgObjective obj = {.type = CFG_OBJ_PRETRAIN, .beta = 0.1, .odds_clamp = 1e-6,
+                        .reference = {.mode = !strcmp(refmode, "cached") ? CFG_REF_CACHED
+                                                                          : CFG_REF_SNAPSHOT,
+                                      .path = "", .cache_dir = ""}};
+    if (!strcmp(objective, "sft")) obj.type = CFG_OBJ_SFT;
+    if (!strcmp(objective, "dpo")) obj.type = CFG_OBJ_DPO;
+    if (obj.type == CFG_OBJ_DPO && B % 2) { fprintf(stderr, "tinyalign bench: dpo needs an even --batch\n"); return TA_EINPUT; }
+    Batch rows;
+    bench_batch_init(&rows, &cfg, B, T, obj.type == CFG_OBJ_DPO);
+
     GPT2 m;
     gpt2_init(&m, &cfg, 1);
     gpt2_init_weights(&m, 1337);
     if (gpt2_set_compute(&m, (BackendKind)backend, (Precision)precision, &err) != TA_OK) {
         fprintf(stderr, "tinyalign bench: %s\n", err.msg);
         gpt2_free(&m);
+        batch_free(&rows);
         return TA_EINPUT;
     }
-    gpt2_alloc_acts(&m, B, T);
     AdamWConfig oc = {.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
                       .schedule = SCHED_CONSTANT, .max_steps = steps + warmup, .grad_clip = 1.0};
     AdamW opt;
-    adamw_init(&opt, &oc, m.num_params);
-    int *tok = ta_malloc(sizeof(int) * (size_t)B * (T + 1), "tokens");
-    TaRng rng;
-    ta_rng_seed(&rng, 7);
-    for (size_t i = 0; i < (size_t)B * (T + 1); i++) tok[i] = (int)ta_rng_below(&rng, cfg.vocab_size);
-    int *inp = ta_malloc(sizeof(int) * (size_t)B * T, "inp"), *tgt = ta_malloc(sizeof(int) * (size_t)B * T, "tgt");
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            inp[b * T + t] = tok[b * (T + 1) + t];
-            tgt[b * T + t] = tok[b * (T + 1) + t + 1];
-        }
-    /* the loss head: a Batch whose second half of every row is the completion */
-    CfgObjective obj = {.type = CFG_OBJ_PRETRAIN, .beta = 0.1, .odds_clamp = 1e-6};
-    if (!strcmp(objective, "sft")) obj.type = CFG_OBJ_SFT;
-    if (!strcmp(objective, "dpo")) obj.type = CFG_OBJ_DPO;
-    if (obj.type == CFG_OBJ_DPO && B % 2) { fprintf(stderr, "tinyalign bench: dpo needs an even --batch\n"); return TA_EINPUT; }
-    Batch batch;
-    batch_alloc(&batch, B, T);
-    batch.B = B;
-    batch.T = T;
-    batch.n_pairs = obj.type == CFG_OBJ_DPO ? B / 2 : 0;
-    for (int i = 0; i < B * T; i++) {
-        batch.tokens[i] = inp[i];
-        batch.targets[i] = tgt[i];
-        batch.loss_mask[i] = (i % T) >= T / 2;
-    }
-    for (int b = 0; b < B; b++) { batch.lengths[b] = T; batch.weights[b] = 1.0f; batch.example_ids[b] = b; }
-    int snapshot = obj.type == CFG_OBJ_DPO && !strcmp(refmode, "snapshot");
-    GPT2 ref;
-    memset(&ref, 0, sizeof ref);
-    float *ref_logp = ta_calloc(sizeof(float) * (size_t)B, "ref logps");
-    if (snapshot) {
-        gpt2_init(&ref, &cfg, 0);
-        TA_ASSERT(gpt2_set_compute(&ref, backend_kind(m.be), m.precision, &err) == TA_OK);
-        memcpy(ref.params_memory, m.params_memory, m.num_params * sizeof(float));
-        gpt2_params_changed(&ref);
-        gpt2_borrow_acts(&ref, &m);
-    }
+    train_optim_init(&opt, &oc, &m);
+    AuxModels aux = {0};
+    TrainStep step;
+    StepSetup ss = {.model = &m, .optim = &opt, .objective = &obj, .aux = &aux, .K = 1,
+                    .rows = B, .T = T};
+    train_step_init(&step, &ss);
+    /* the reference as in training: a snapshot of the initial policy (one more forward on
+     * borrowed activations), or log-probs cached once (a table look-up per step) */
+    RefExampleSet set = {.id = &rows, .n = (size_t)rows.n_pairs, .rows = 2,
+                         .fill = bench_fill_examples};
+    AuxSetup as = {.cfg = &obj, .policy = &m, .sets = &set, .n_sets = 1, .max_rows = B, .max_T = T};
+    int rc = aux_models_init(&aux, &as, &err);
+    StepSource src = {.fill = bench_fill, .ctx = &rows, .set = &rows};
     GPT2Profile prof;
     double t_adam = 0, t_total = 0, t_norm = 0;
     float loss = 0;
-    for (int s = 0; s < warmup + steps; s++) {
+    for (int s = 0; s < warmup + steps && rc == TA_OK; s++) {
         if (s == warmup) {
             memset(&prof, 0, sizeof prof);
             m.prof = &prof;
             t_adam = t_norm = 0;
         }
         double t0 = ta_now();
-        if (snapshot) { /* the reference forward runs first, on the borrowed activations */
-            gpt2_forward(&ref, inp, tgt, B, T, &err);
-            objective_sequence_logps(ref_logp, &batch, ref.acts.logp);
-        }
-        gpt2_forward(&m, inp, tgt, B, T, &err);
-        gpt2_zero_grad(&m);
-        ObjectiveNorm onorm = {0};
-        ObjectiveStats st = {0};
-        if (objective_norm_add(&onorm, &obj, &batch, &err) != TA_OK ||
-            objective_forward_backward(&obj, &batch, m.acts.logp,
-                                       obj.type == CFG_OBJ_DPO ? ref_logp : NULL, &onorm,
-                                       m.acts.dlogp, &st, &err) != TA_OK) {
-            fprintf(stderr, "tinyalign bench: %s\n", err.msg);
-            return TA_ERUNTIME;
-        }
-        {
-            double tl = ta_now();
-            logits_to_dlogits(m.acts.logits, m.acts.lse, tgt, m.acts.dlogp, B * T, cfg.vocab_size,
-                              cfg.padded_vocab_size);
-            if (m.prof) m.prof->bwd[K_LOGSOFTMAX] += ta_now() - tl;
-        }
-        gpt2_backward(&m);
-        loss = (float)st.loss;
-        double t1 = ta_now();
-        double norm = grad_global_norm(m.grads_memory, m.num_params);
-        grad_clip_scale(m.grads_memory, m.num_params, norm, oc.grad_clip);
-        double t2 = ta_now();
-        adamw_update_bf16(&opt, m.params_memory, m.grads_memory, oc.lr, m.params_bf16);
-        double t3 = ta_now();
-        if (s >= warmup) { t_total += t3 - t0; t_adam += t3 - t2; t_norm += t2 - t1; }
+        StepResult r;
+        rc = train_step(&step, &src, s, &r, &err);
+        if (rc == TA_OK && r.nonfinite) rc = ta_err(&err, TA_ERUNTIME, "non-finite step: %s", r.why);
+        loss = (float)r.loss;
+        if (s >= warmup) { t_total += ta_now() - t0; t_adam += r.seconds_update; t_norm += r.seconds_norm; }
+    }
+    if (rc != TA_OK) {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+        aux_models_free(&aux); train_step_free(&step); adamw_free(&opt); gpt2_free(&m);
+        batch_free(&rows);
+        return rc;
     }
     double ms = 1000.0 * t_total / steps;
     double toks = (double)B * T * steps / t_total;
@@ -198,9 +222,9 @@ int cmd_bench(int argc, char **argv) {
         double other = ms - accounted - (t_adam + t_norm) / steps * 1000;
         printf("  %-20s %7.2f ms  %5.1f%%\n", "other (memsets, copies)", other, 100 * other / ms);
     }
-    free(tok); free(inp); free(tgt); free(ref_logp);
-    batch_free(&batch);
-    if (snapshot) gpt2_free(&ref);
+    aux_models_free(&aux);
+    train_step_free(&step);
+    batch_free(&rows);
     adamw_free(&opt);
     gpt2_free(&m);
     return TA_OK;

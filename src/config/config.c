@@ -214,6 +214,7 @@ static const char *const SECTION_ALIASES[][2] = {
     {"data", "dataset,datasets,data_args"},
     {"objective", "loss,algorithm,method,trainer_type"},
     {"objective.reference", "ref,ref_model,reference_model"},
+    {"objective.attribute", "nado,attribute_control,kl,guide"},
     {"optim", "optimizer,optimiser,optimization,opt"},
     {"train", "training,trainer,training_args"},
 };
@@ -862,6 +863,11 @@ static int cross_checks(Resolve *r) {
                       "\"preference\" or \"multi\", got \"%s\"",
                       ORIGIN("objective.type"), config_choice_name("objective.type", t),
                       config_choice_name("data.format", c->data.format));
+    if (c->objective.attribute.guide[0] && t != CFG_OBJ_SFT && t != CFG_OBJ_PRETRAIN)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
+                      "\"pretrain\", got \"%s\"",
+                      ORIGIN("objective.attribute.guide"), config_choice_name("objective.type", t));
     if (c->train.patience > 0 && c->train.eval_every == 0)
         return ta_err(err, TA_EINPUT,
                       "%s: \"train.patience\" (%d) needs evaluations: set \"train.eval_every\" > 0",

@@ -175,6 +175,16 @@ static const ConfigKey KEYS[] = {
      .max = 1, .def = 0.6, .aliases = "ref_model_mixup_alpha,mixup_alpha",
      .doc = "sync: ref = alpha*policy + (1-alpha)*ref"},
 
+    /* ---- objective.attribute ---- */
+    {.path = "objective.attribute.guide", .type = CFG_T_STRING,
+     .offset = OFF(objective.attribute.guide), .flags = M, .def_str = "",
+     .aliases = "nado,guide_model,aux_model,nado_model",
+     .doc = "sft/pretrain: guide model dir (sigmoid of its logits = R); \"\" = off"},
+    {.path = "objective.attribute.lambda", .type = CFG_T_FLOAT,
+     .offset = OFF(objective.attribute.lambda), .flags = M | CFG_GE, .min = 0, .def = 0.5,
+     .aliases = "kl_weight,kl_coef,attribute_lambda",
+     .doc = "weight of the KL(q || p) term per NLL token, q = p*sigmoid(guide)"},
+
     /* ---- optim ---- */
     {.path = "optim.lr", .type = CFG_T_FLOAT, .offset = OFF(optim.lr), .flags = M | CFG_GT,
      .min = 0, .def = 3e-4, .aliases = "learning_rate,lr_max,peak_lr",

@@ -359,6 +359,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     dev = ta_malloc((size_t)(K ? K : 1) * 2 * maxp * sizeof(double), "pairs");
     w = ta_malloc((size_t)2 * maxp * sizeof(double), "pairs");
     size_t hist_pairs[N_PAIR_BINS] = {0}, hist_w[N_WEIGHT_BINS] = {0};
+    PairWeightStats wstats = {0};
     st->prompts = dataset_num_rows(d);
     for (size_t i = 0; i < st->prompts; i++) {
         DataRow row;
@@ -404,6 +405,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
             else if (st->weights_from == 1) response_weight(d, f + (size_t)pairs[t].chosen, &wc);
             if (opt->min_weight >= 0 && wc < opt->min_weight) wc = opt->min_weight, st->floored++;
             hist_w[weight_bin(wc)]++;
+            pair_weights_add(&wstats, wc);
             put_pair(&out, &row, texts[pairs[t].chosen], texts[pairs[t].rejected],
                           st->weights_from != 2, wc, scores[pairs[t].chosen],
                           scores[pairs[t].rejected]);
@@ -440,8 +442,12 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
         else
             fprintf(L, "  weights: none (--source none: plain DPO pairs)\n");
         print_hist(L, "pairs per prompt", PAIR_BINS, hist_pairs, N_PAIR_BINS);
-        if (st->weights_from != 2)
+        if (st->weights_from != 2) {
             print_hist(L, "chosen weight", WEIGHT_BINS, hist_w, N_WEIGHT_BINS);
+            char wl[256];
+            pair_weights_describe(&wstats, wl, sizeof wl);
+            fprintf(L, "  %s\n", wl);
+        }
         if (st->skipped_single || st->skipped_no_pair)
             fprintf(L, "  skipped: %zu %s with a single response, %zu with no two responses "
                        "whose scores (and texts) differ\n",

@@ -62,6 +62,7 @@ struct Dataset {
     int tokenized;             /* rows exist (0: multi loaded without a tokenizer, prompts) */
     int bos, eos, pad, vocab;  /* bos -1 when the tokenizer has none */
     size_t n_examples, n_truncated;
+    size_t n_weighted; /* preference lines with a "weight" field */
     uint64_t hash;
     /* token rows: example i is row i (SFT, multi) or rows 2i, 2i+1 (preference) */
     int *tokens;     /* (n_tokens) every row's seq back to back */
@@ -301,8 +302,10 @@ static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
     if ((rc = encode_prompt(L->d, L->fmt, prompt, L->line, &p, err))) return rc;
     /* both rows share the prompt's cut */
     if (!(rc = add_row(L->d, L->fmt, &p, chosen, "chosen", L->line, &cut_c, err)) &&
-        !(rc = add_row(L->d, L->fmt, &p, rejected, "rejected", L->line, &cut_r, err)))
+        !(rc = add_row(L->d, L->fmt, &p, rejected, "rejected", L->line, &cut_r, err))) {
         add_example(L->d, L->line, (float)w, p.len < p.full_len || cut_c || cut_r);
+        L->d->n_weighted += has_w != 0;
+    }
     row_prompt_free(&p);
     return rc;
 }
@@ -636,6 +639,12 @@ void dataset_free(Dataset *d) {
 size_t dataset_size(const Dataset *d) { return d->n_examples; }
 const char *dataset_path(const Dataset *d) { return d->path; }
 size_t dataset_num_truncated(const Dataset *d) { return d->n_truncated; }
+size_t dataset_num_weighted(const Dataset *d) { return d->n_weighted; }
+
+float dataset_weight(const Dataset *d, size_t i) {
+    TA_ASSERT(i < d->n_examples);
+    return d->weights ? d->weights[i] : 1.0f;
+}
 int dataset_rows_per_example(const Dataset *d) { return d->kind == DS_PREFERENCE ? 2 : 1; }
 uint64_t dataset_hash(const Dataset *d) { return d->hash; }
 DatasetKind dataset_kind(const Dataset *d) { return d->kind; }

@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
     memset(lg, 0, sizeof *lg);
@@ -38,7 +37,6 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
     }
     lg->metrics = fopen(path, "a");
     if (!lg->metrics) return ta_err(err, TA_ERUNTIME, "%s: cannot open for appending", path);
-    lg->tty = isatty(STDERR_FILENO);
     lg->t_start = ta_now();
     return TA_OK;
 }

@@ -607,29 +607,6 @@ void gpt2_backward(GPT2 *m) {
     PROF(m, bwd, K_ENCODER, encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C));
 }
 
-float gpt2_mean_nll(GPT2 *m, int backward_too) {
-    const int B = m->cur_B, T = m->cur_T;
-    const size_t BT = (size_t)B * T;
-    double sum = 0.0;
-    size_t count = 0;
-    for (size_t i = 0; i < BT; i++)
-        if (m->targets[i] >= 0) {
-            sum += m->acts.logp[i];
-            count++;
-        }
-    float loss = count ? (float)(-sum / (double)count) : 0.0f;
-    if (backward_too) {
-        float *dlogp = m->acts.dlogp;
-        for (size_t i = 0; i < BT; i++)
-            dlogp[i] = (m->targets[i] >= 0 && count) ? -1.0f / (float)count : 0.0f;
-        PROF(m, bwd, K_LOGSOFTMAX,
-             logits_to_dlogits(m->acts.logits, m->acts.lse, m->targets, dlogp, (int)BT,
-                               m->config.vocab_size, m->config.padded_vocab_size));
-        gpt2_backward(m);
-    }
-    return loss;
-}
-
 double gpt2_flops_per_token(const GPT2Config *c, int T) {
     /* 6 FLOPs per matmul weight per token (2 forward, 4 backward), counting the LM head
      * (Vp x C), plus attention scores and mixing: 12 * L * T * C per token (fwd+bwd,

@@ -1,6 +1,7 @@
 /* objective.c — the loss-head dispatcher: batch validation, the step normalisers, the
  * finite checks, float/double plumbing, and the TRL-named metrics. The math of each loss
- * family lives in sft.c (pretrain, sft), dpo.c (dpo, ddpo) and orpo.c (orpo, dorpo).
+ * family lives in sft.c (pretrain, sft), dpo.c (dpo, ddpo), orpo.c (orpo, dorpo) and
+ * attribute.c (the logit head: the attribute-control KL).
  *
  * Validation happens before anything is written, so an error leaves dlogp and the stats
  * untouched: a malformed batch is TA_EINPUT (the data is wrong), a non-finite log-prob or
@@ -27,6 +28,10 @@ int objective_needs_reference(const CfgObjective *o) {
     return o->type == CFG_OBJ_DPO || o->type == CFG_OBJ_DDPO;
 }
 
+int objective_has_logit_head(const CfgObjective *o) {
+    return o->attribute.guide && o->attribute.guide[0];
+}
+
 int objective_is_pairwise(const CfgObjective *o) {
     return o->type == CFG_OBJ_DPO || o->type == CFG_OBJ_DDPO || o->type == CFG_OBJ_ORPO ||
            o->type == CFG_OBJ_DORPO;
@@ -39,7 +44,7 @@ static int is_weighted(const CfgObjective *o) {
 static const char *const METRIC_NAMES[OBJ_METRIC_COUNT] = {
     "loss",           "nll_loss",       "rewards/chosen",  "rewards/rejected",
     "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
-    "log_odds_ratio", "log_odds_chosen", "weights/mean",
+    "log_odds_ratio", "log_odds_chosen", "weights/mean", "kl",
 };
 
 const char *objective_metric_name(ObjectiveMetricId id) {
@@ -128,6 +133,14 @@ static int check_config(const CfgObjective *o, TaError *err) {
             return ta_err(err, TA_EINPUT, "objective.odds_clamp: expected > 0, got %g",
                           o->odds_clamp);
     }
+    if (objective_has_logit_head(o)) {
+        if (o->type != CFG_OBJ_SFT && o->type != CFG_OBJ_PRETRAIN)
+            return ta_err(err, TA_EINPUT,
+                          "objective.attribute.guide: applies to sft and pretrain, not %s", tn);
+        if (!(o->attribute.lambda >= 0) || !isfinite(o->attribute.lambda))
+            return ta_err(err, TA_EINPUT, "objective.attribute.lambda: expected >= 0, got %g",
+                          o->attribute.lambda);
+    }
     return TA_OK;
 }
 
@@ -199,10 +212,6 @@ static void count_batch(ObjectiveNorm *n, const CfgObjective *o, const Batch *b)
         }
     }
 }
-
-void objective_norm_init(ObjectiveNorm *n) { memset(n, 0, sizeof *n); }
-
-void objective_stats_init(ObjectiveStats *s) { memset(s, 0, sizeof *s); }
 
 int objective_norm_add(ObjectiveNorm *n, const CfgObjective *o, const Batch *b, TaError *err) {
     int rc = objective_check_batch(o, b, err);
@@ -308,7 +317,10 @@ void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, Obje
     SET(OBJ_METRIC_LOSS, s->loss);
     int pairwise = objective_is_pairwise(o);
     int orpo = o->type == CFG_OBJ_ORPO || o->type == CFG_OBJ_DORPO;
-    if (orpo || (objective_needs_reference(o) && o->sft_weight > 0)) SET(OBJ_METRIC_NLL, s->nll);
+    if (orpo || (objective_needs_reference(o) && o->sft_weight > 0) ||
+        objective_has_logit_head(o))
+        SET(OBJ_METRIC_NLL, s->nll);
+    if (objective_has_logit_head(o)) SET(OBJ_METRIC_KL, s->kl);
     if (pairwise && s->pairs > 0) {
         double np = s->pairs;
         SET(OBJ_METRIC_REWARDS_CHOSEN, s->reward_chosen / np);

@@ -1,24 +1,128 @@
-/* reference.c — snapshot / cached / sync reference log-probs (see reference.h). */
+/* reference.c — frozen auxiliary models (see reference.h): loading or snapshotting their
+ * weights, borrowed or own activations, the DPO reference's three modes (snapshot, cached
+ * log-probs on disk, TR-DPO sync) and the guide of objective.attribute.
+ * Not here: what the objectives do with their outputs (objective module), the order of a
+ * step (train/step.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "tinyalign/reference.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tinyalign/model_io.h"
 #include "tinyalign/checkpoint.h"
+#include "tinyalign/model_io.h"
 #include "tinyalign/objective.h"
 
 #define CACHE_MAGIC "TAREFLP1"
 #define CACHE_VERSION 2u
 #define CACHE_HEADER 40 /* magic 8, version 4, rows 4, key 8, count 8, crc32 4, pad 4 */
 
-static int forward_logps(Reference *r, const Batch *b, float *out, TaError *err) {
-    int rc = gpt2_forward(&r->model, b->tokens, b->targets, b->B, b->T, err);
+/* ---- AuxModel ---------------------------------------------------------------------------- */
+
+/* Prefixes err's message with the config key, so a bad directory names where it came from. */
+static int err_with_key(TaError *err, int rc, const char *key) {
+    if (!err) return rc;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return ta_err(err, rc, "%s: %s", key, msg);
+}
+
+/* Weights from spec->path (a run, checkpoints/, step or model directory), dimensions
+ * checked against the policy's. */
+static int load_weights(AuxModel *a, const AuxSpec *spec, const GPT2 *policy, TaError *err) {
+    char dir[4096], p[4200];
+    int rc = checkpoint_resolve(spec->path, dir, sizeof dir, err);
+    if (rc != TA_OK) return err_with_key(err, rc, spec->key);
+    GPT2Config c;
+    ta_pathf(p, sizeof p, "%s/config.json", dir);
+    if ((rc = model_config_read(&c, p, err)) != TA_OK) return err_with_key(err, rc, spec->key);
+    const GPT2Config *pc = &policy->config;
+    if (spec->same_dims && (c.n_layer != pc->n_layer || c.n_head != pc->n_head ||
+                            c.d_model != pc->d_model || c.vocab_size != pc->vocab_size ||
+                            c.max_seq_len != pc->max_seq_len))
+        return ta_err(err, TA_EINPUT,
+                      "%s %s: model shape (L=%d NH=%d C=%d V=%d T=%d) differs from the policy "
+                      "(L=%d NH=%d C=%d V=%d T=%d)",
+                      spec->key, dir, c.n_layer, c.n_head, c.d_model, c.vocab_size, c.max_seq_len,
+                      pc->n_layer, pc->n_head, pc->d_model, pc->vocab_size, pc->max_seq_len);
+    if (c.vocab_size != pc->vocab_size || c.max_seq_len != pc->max_seq_len)
+        return ta_err(err, TA_EINPUT,
+                      "%s %s: the %s model has vocab_size %d and max_seq_len %d, the policy %d "
+                      "and %d; they must be equal (it reads the policy's tokens and positions)",
+                      spec->key, dir, spec->role, c.vocab_size, c.max_seq_len, pc->vocab_size,
+                      pc->max_seq_len);
+    if ((rc = gpt2_config_check(&c, err)) != TA_OK) return err_with_key(err, rc, spec->key);
+    gpt2_init(&a->model, &c, 0);
+    a->loaded = 1; /* aux_model_free releases it on every error path below */
+    ta_pathf(p, sizeof p, "%s/model.safetensors", dir);
+    if ((rc = model_load_safetensors(&a->model, p, err)) != TA_OK)
+        return err_with_key(err, rc, spec->key);
+    return TA_OK;
+}
+
+int aux_model_init(AuxModel *a, const AuxSpec *spec, GPT2 *policy, TaError *err) {
+    memset(a, 0, sizeof *a);
+    snprintf(a->role, sizeof a->role, "%s", spec->role);
+    a->output = spec->output;
+    TA_ASSERT(policy->acts_memory != NULL);
+    int rc;
+    if (spec->path && *spec->path) {
+        if ((rc = load_weights(a, spec, policy, err)) != TA_OK) return rc;
+    } else { /* a snapshot of the policy's current weights */
+        gpt2_init(&a->model, &policy->config, 0);
+        a->loaded = 1;
+        memcpy(a->model.params_memory, policy->params_memory, policy->num_params * sizeof(float));
+    }
+    a->crc = ta_crc32(0, a->model.params_memory, a->model.num_params * sizeof(float));
+    /* an auxiliary model computes like the policy (the precision decides the layout of the
+     * activations it borrows, and a snapshot's log-probs must match the policy's bits
+     * while the two have the same weights); bf16 derives its bf16 weights here */
+    if ((rc = gpt2_set_compute(&a->model, backend_kind(policy->be), policy->precision, err)) !=
+        TA_OK)
+        return rc;
+    const GPT2Config *c = &a->model.config, *pc = &policy->config;
+    if (c->d_model == pc->d_model && c->n_layer == pc->n_layer && c->n_head == pc->n_head) {
+        /* runs strictly before the policy: its activations can be the policy's */
+        gpt2_borrow_acts(&a->model, policy);
+        if (a->output == AUX_LOGITS) {
+            size_t n = (size_t)policy->B * policy->T * pc->padded_vocab_size;
+            a->logits = ta_aligned_alloc(n * sizeof(float), "guide logits");
+            a->model.acts.logits = a->logits;
+        }
+    } else {
+        gpt2_alloc_acts(&a->model, policy->B, policy->T);
+    }
+    return TA_OK;
+}
+
+int aux_model_forward(AuxModel *a, const Batch *b, TaError *err) {
+    return gpt2_forward(&a->model, b->tokens, b->targets, b->B, b->T, err);
+}
+
+void aux_model_free(AuxModel *a) {
+    if (a->loaded) gpt2_free(&a->model);
+    free(a->logits);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- example sets ------------------------------------------------------------------------- */
+
+static void fill_dataset(const void *id, const uint32_t *ids, int n, Batch *b) {
+    dataset_fill((const Dataset *)id, ids, n, b);
+}
+
+RefExampleSet ref_example_set_dataset(const Dataset *ds, const char *path) {
+    return (RefExampleSet){.id = ds, .n = dataset_size(ds), .rows = dataset_rows_per_example(ds),
+                           .hash = dataset_hash(ds), .path = path, .fill = fill_dataset};
+}
+
+/* ---- the DPO reference: cached log-probs ------------------------------------------------ */
+
+static int forward_logps(AuxModel *a, const Batch *b, float *out, TaError *err) {
+    int rc = aux_model_forward(a, b, err);
     if (rc != TA_OK) return rc;
-    objective_sequence_logps(out, b, r->model.acts.logp);
+    objective_sequence_logps(out, b, a->model.acts.logp);
     return TA_OK;
 }
 
@@ -62,51 +166,8 @@ static int cache_read(const char *path, uint64_t key, size_t n, int rows, float 
     return ok;
 }
 
-static int cache_build(Reference *r, int slot, const Dataset *ds, const char *data_path,
-                       const ReferenceSetup *s, TaError *err) {
-    const int rows = dataset_rows_per_example(ds);
-    const size_t n = dataset_size(ds);
-    /* key: data + tokenization (dataset_hash) + reference weights */
-    uint64_t dh = dataset_hash(ds);
-    uint64_t key = ta_fnv1a(TA_FNV1A_INIT, &dh, sizeof dh);
-    uint32_t wcrc = ta_crc32(0, r->model.params_memory, r->model.num_params * sizeof(float));
-    key = ta_fnv1a(key, &wcrc, sizeof wcrc);
-    /* + how the log-probs were computed, unless it is the original fp32 OpenBLAS (whose
-     * caches keep their keys) */
-    int how[2] = {(int)backend_kind(r->model.be), (int)r->model.precision};
-    if (how[0] != BACKEND_OPENBLAS || how[1] != PRECISION_FP32) key = ta_fnv1a(key, how, sizeof how);
-    char path[4096];
-    cache_path(path, sizeof path, data_path, s->cfg->cache_dir, key);
-    float *vals = ta_malloc(n * (size_t)rows * sizeof(float) + 1, "reference cache");
-    r->cache_ds[slot] = ds;
-    r->cache[slot] = vals;
-    r->cache_n[slot] = n;
-    r->cache_rows[slot] = rows;
-    if (cache_read(path, key, n, rows, vals)) {
-        fprintf(stderr, "reference: cached log-probs %s (%zu examples)\n", path, n);
-        return TA_OK;
-    }
-    /* compute in file order, batch by batch */
-    const int per = s->max_rows / rows;
-    Batch b;
-    batch_alloc(&b, s->max_rows, s->max_T);
-    uint32_t *ids = ta_malloc(sizeof(uint32_t) * (size_t)per, "ids");
-    float *out = ta_malloc(sizeof(float) * (size_t)s->max_rows, "logps");
-    double t0 = ta_now();
-    int rc = TA_OK;
-    for (size_t i = 0; i < n && rc == TA_OK; i += (size_t)per) {
-        int m = (int)(n - i < (size_t)per ? n - i : (size_t)per);
-        for (int j = 0; j < m; j++) ids[j] = (uint32_t)(i + (size_t)j);
-        dataset_fill(ds, ids, m, &b);
-        rc = forward_logps(r, &b, out, err);
-        /* batch rows -> per-example slots: preference rows [0,P) chosen, [P,2P) rejected */
-        for (int j = 0; j < m && rc == TA_OK; j++)
-            for (int q = 0; q < rows; q++) vals[(i + (size_t)j) * rows + q] = out[q * m + j];
-    }
-    batch_free(&b);
-    free(ids);
-    free(out);
-    if (rc != TA_OK) return rc;
+static int cache_write(const char *path, uint64_t key, size_t n, int rows, const float *vals,
+                       TaError *err) {
     size_t payload = n * (size_t)rows * sizeof(float);
     size_t bytes = CACHE_HEADER + payload;
     char *buf = ta_calloc(bytes, "cache file");
@@ -119,86 +180,69 @@ static int cache_build(Reference *r, int slot, const Dataset *ds, const char *da
     memcpy(buf + 24, &cnt, 8);
     memcpy(buf + 32, &crc, 4);
     memcpy(buf + CACHE_HEADER, vals, payload);
-    rc = ta_write_file_atomic(path, buf, bytes, err);
+    int rc = ta_write_file_atomic(path, buf, bytes, err);
     free(buf);
-    if (rc != TA_OK) return rc;
+    return rc;
+}
+
+/* S_ref of every example of set (file order, batch by batch), loaded from or saved to the
+ * cache file when the set has a path. */
+static int cache_build(Reference *r, const RefExampleSet *set, const CfgReference *cfg,
+                       const AuxSetup *s, TaError *err) {
+    const int rows = set->rows;
+    const size_t n = set->n;
+    /* key: data + tokenization (the set's hash) + reference weights */
+    uint64_t key = ta_fnv1a(TA_FNV1A_INIT, &set->hash, sizeof set->hash);
+    key = ta_fnv1a(key, &r->crc, sizeof r->crc);
+    /* + how the log-probs are computed, unless it is the original fp32 OpenBLAS (whose
+     * caches keep their keys) */
+    const GPT2 *rm = &r->aux.model;
+    int how[2] = {(int)backend_kind(rm->be), (int)rm->precision};
+    if (how[0] != BACKEND_OPENBLAS || how[1] != PRECISION_FP32) key = ta_fnv1a(key, how, sizeof how);
+    char path[4096] = "";
+    if (set->path) cache_path(path, sizeof path, set->path, cfg->cache_dir, key);
+    float *vals = ta_malloc(n * (size_t)rows * sizeof(float) + 1, "reference cache");
+    int slot = r->n_cache++;
+    r->cache_id[slot] = set->id;
+    r->cache[slot] = vals;
+    r->cache_n[slot] = n;
+    r->cache_rows[slot] = rows;
+    if (*path && cache_read(path, key, n, rows, vals)) {
+        fprintf(stderr, "reference: cached log-probs %s (%zu examples)\n", path, n);
+        return TA_OK;
+    }
+    const int per = s->max_rows / rows;
+    Batch b;
+    batch_alloc(&b, s->max_rows, s->max_T);
+    uint32_t *ids = ta_malloc(sizeof(uint32_t) * (size_t)per, "ids");
+    float *out = ta_malloc(sizeof(float) * (size_t)s->max_rows, "logps");
+    double t0 = ta_now();
+    int rc = TA_OK;
+    for (size_t i = 0; i < n && rc == TA_OK; i += (size_t)per) {
+        int m = (int)(n - i < (size_t)per ? n - i : (size_t)per);
+        for (int j = 0; j < m; j++) ids[j] = (uint32_t)(i + (size_t)j);
+        set->fill(set->id, ids, m, &b);
+        rc = forward_logps(&r->aux, &b, out, err);
+        /* batch rows -> per-example slots: preference rows [0,P) chosen, [P,2P) rejected */
+        for (int j = 0; j < m && rc == TA_OK; j++)
+            for (int q = 0; q < rows; q++) vals[(i + (size_t)j) * rows + q] = out[q * m + j];
+    }
+    batch_free(&b);
+    free(ids);
+    free(out);
+    if (rc != TA_OK || !*path) return rc;
+    if ((rc = cache_write(path, key, n, rows, vals, err)) != TA_OK) return rc;
     fprintf(stderr, "reference: computed log-probs of %zu examples in %.1fs -> %s\n", n,
             ta_now() - t0, path);
     return TA_OK;
 }
 
-int reference_init(Reference *r, const ReferenceSetup *s, TaError *err) {
-    memset(r, 0, sizeof *r);
-    r->mode = s->cfg->mode;
-    r->sync_steps = s->cfg->sync_steps;
-    r->sync_alpha = s->cfg->sync_alpha;
-    r->policy = s->policy;
-    int rc;
-    /* the reference weights: initial policy, or reference.path */
-    gpt2_init(&r->model, &s->policy->config, 0);
-    r->have_model = 1; /* reference_free releases it on every error path below */
-    /* the reference computes like the policy (it borrows the policy's activations, whose
-     * layout depends on the precision, and its log-probs must match the policy's bits
-     * while the two have the same weights) */
-    if ((rc = gpt2_set_compute(&r->model, backend_kind(s->policy->be), s->policy->precision,
-                               err)) != TA_OK)
-        return rc;
-    if (s->cfg->path && *s->cfg->path) {
-        char dir[4096];
-        if ((rc = checkpoint_resolve(s->cfg->path, dir, sizeof dir, err)) != TA_OK) return rc;
-        GPT2Config rc_cfg;
-        char cj[4200];
-        ta_pathf(cj, sizeof cj, "%s/config.json", dir);
-        if ((rc = model_config_read(&rc_cfg, cj, err)) != TA_OK) return rc;
-        const GPT2Config *pc = &s->policy->config;
-        if (rc_cfg.n_layer != pc->n_layer || rc_cfg.n_head != pc->n_head ||
-            rc_cfg.d_model != pc->d_model || rc_cfg.vocab_size != pc->vocab_size ||
-            rc_cfg.max_seq_len != pc->max_seq_len)
-            return ta_err(err, TA_EINPUT,
-                          "objective.reference.path %s: model shape (L=%d NH=%d C=%d V=%d T=%d) "
-                          "differs from the policy (L=%d NH=%d C=%d V=%d T=%d)",
-                          dir, rc_cfg.n_layer, rc_cfg.n_head, rc_cfg.d_model, rc_cfg.vocab_size,
-                          rc_cfg.max_seq_len, pc->n_layer, pc->n_head, pc->d_model, pc->vocab_size,
-                          pc->max_seq_len);
-        char mp[4200];
-        ta_pathf(mp, sizeof mp, "%s/model.safetensors", dir);
-        if ((rc = model_load_safetensors(&r->model, mp, err)) != TA_OK) return rc;
-    } else {
-        memcpy(r->model.params_memory, s->policy->params_memory,
-               s->policy->num_params * sizeof(float));
-        gpt2_params_changed(&r->model);
-    }
-    r->init_crc = ta_crc32(0, r->model.params_memory, r->model.num_params * sizeof(float));
-    gpt2_borrow_acts(&r->model, s->policy);
-    if (r->mode == CFG_REF_CACHED) {
-        if (s->cfg->cache_dir && *s->cfg->cache_dir && ta_mkdirs(s->cfg->cache_dir, NULL) != TA_OK)
-            return ta_err(err, TA_EINPUT,
-                          "objective.reference.cache_dir \"%s\": cannot create this directory",
-                          s->cfg->cache_dir);
-        if (!s->train)
-            return ta_err(err, TA_EINPUT,
-                          "objective.reference.mode \"cached\" needs a JSONL dataset (data.format "
-                          "preference/sft)");
-        if ((rc = cache_build(r, 0, s->train, s->data_path, s, err)) != TA_OK) return rc;
-        if (s->val && (rc = cache_build(r, 1, s->val, s->val_path, s, err)) != TA_OK) return rc;
-        /* the cache is all training needs: drop the weights */
-        gpt2_free(&r->model);
-        r->have_model = 0;
-    }
-    return TA_OK;
-}
-
-void reference_free(Reference *r) {
-    if (r->have_model) gpt2_free(&r->model);
-    free(r->cache[0]);
-    free(r->cache[1]);
-    memset(r, 0, sizeof *r);
-}
-
-int reference_logps(Reference *r, const Dataset *ds, const Batch *b, float *out, TaError *err) {
-    if (r->mode != CFG_REF_CACHED) return forward_logps(r, b, out, err);
-    int slot = ds == r->cache_ds[0] ? 0 : ds == r->cache_ds[1] ? 1 : -1;
-    if (slot < 0 || !ds)
+static int cache_lookup(const Reference *r, const void *set, const Batch *b, float *out,
+                        TaError *err) {
+    int slot = -1;
+    for (int i = 0; i < r->n_cache; i++)
+        if (set && set == r->cache_id[i]) slot = i;
+    if (slot < 0)
         return ta_err(err, TA_ERUNTIME, "reference cache: batch from a dataset without a cache");
     const int rows = r->cache_rows[slot];
     const int m = rows == 2 ? b->n_pairs : b->B;
@@ -212,17 +256,101 @@ int reference_logps(Reference *r, const Dataset *ds, const Batch *b, float *out,
     return TA_OK;
 }
 
-void reference_after_step(Reference *r, const GPT2 *policy, long step, long *syncs) {
-    if (r->mode != CFG_REF_SYNC || step % r->sync_steps != 0) return;
-    const float a = (float)r->sync_alpha, b = (float)(1.0 - r->sync_alpha);
-    float *ref = r->model.params_memory;
-    const float *pol = policy->params_memory;
-    const size_t n = r->model.num_params;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) ref[i] = a * pol[i] + b * ref[i];
-    gpt2_params_changed(&r->model);
-    (*syncs)++;
+static int reference_init(Reference *r, const AuxSetup *s, TaError *err) {
+    const CfgReference *cfg = &s->cfg->reference;
+    r->mode = cfg->mode;
+    r->sync_steps = cfg->sync_steps;
+    r->sync_alpha = cfg->sync_alpha;
+    AuxSpec spec = {.role = "reference", .key = "objective.reference.path", .path = cfg->path,
+                    .output = AUX_ROW_REDUCTIONS, .same_dims = 1};
+    int rc = aux_model_init(&r->aux, &spec, s->policy, err);
+    if (rc != TA_OK) return rc;
+    r->crc = r->aux.crc;
+    if (r->mode != CFG_REF_CACHED) return TA_OK;
+    if (cfg->cache_dir && *cfg->cache_dir && ta_mkdirs(cfg->cache_dir, NULL) != TA_OK)
+        return ta_err(err, TA_EINPUT,
+                      "objective.reference.cache_dir \"%s\": cannot create this directory",
+                      cfg->cache_dir);
+    if (s->n_sets == 0)
+        return ta_err(err, TA_EINPUT,
+                      "objective.reference.mode \"cached\" needs a JSONL dataset (data.format "
+                      "preference/sft)");
+    for (int i = 0; i < s->n_sets && i < 2; i++)
+        if ((rc = cache_build(r, &s->sets[i], cfg, s, err)) != TA_OK) return rc;
+    aux_model_free(&r->aux); /* the cache is all training needs */
+    return TA_OK;
 }
 
-int reference_drifts(const Reference *r) { return r->have_model && r->mode == CFG_REF_SYNC; }
-GPT2 *reference_model(Reference *r) { return &r->model; }
+static void reference_free(Reference *r) {
+    aux_model_free(&r->aux);
+    for (int i = 0; i < r->n_cache; i++) free(r->cache[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- AuxModels ---------------------------------------------------------------------------- */
+
+int aux_models_init(AuxModels *m, const AuxSetup *s, TaError *err) {
+    memset(m, 0, sizeof *m);
+    int rc;
+    if (objective_needs_reference(s->cfg)) {
+        m->has_ref = 1;
+        if ((rc = reference_init(&m->ref, s, err)) != TA_OK) return rc;
+        const char *rp = s->cfg->reference.path;
+        m->ref_id = rp && *rp ? (AuxIdentity){"reference", m->ref.crc, "objective.reference.path", rp}
+                              : (AuxIdentity){"reference", m->ref.crc, "model.path",
+                                              s->policy_path ? s->policy_path : ""};
+    }
+    if (objective_has_logit_head(s->cfg)) {
+        m->has_guide = 1;
+        AuxSpec spec = {.role = "guide", .key = "objective.attribute.guide",
+                        .path = s->cfg->attribute.guide, .output = AUX_LOGITS};
+        if ((rc = aux_model_init(&m->guide, &spec, s->policy, err)) != TA_OK) return rc;
+        m->guide_id = (AuxIdentity){"guide", m->guide.crc, spec.key, spec.path};
+    }
+    return TA_OK;
+}
+
+void aux_models_free(AuxModels *m) {
+    reference_free(&m->ref);
+    aux_model_free(&m->guide);
+    memset(m, 0, sizeof *m);
+}
+
+int aux_models_forward(AuxModels *m, const Batch *b, const void *set, float *ref_seq_logp,
+                       TaError *err) {
+    int rc = TA_OK;
+    if (m->has_ref)
+        rc = m->ref.mode == CFG_REF_CACHED ? cache_lookup(&m->ref, set, b, ref_seq_logp, err)
+                                           : forward_logps(&m->ref.aux, b, ref_seq_logp, err);
+    if (rc == TA_OK && m->has_guide) rc = aux_model_forward(&m->guide, b, err);
+    return rc;
+}
+
+const float *aux_models_guide_logits(const AuxModels *m) {
+    return m->has_guide ? m->guide.model.acts.logits : NULL;
+}
+
+int aux_models_after_update(AuxModels *m, const GPT2 *policy, long step) {
+    Reference *r = &m->ref;
+    if (!m->has_ref || r->mode != CFG_REF_SYNC || step % r->sync_steps != 0) return 0;
+    const float a = (float)r->sync_alpha, b = (float)(1.0 - r->sync_alpha);
+    float *ref = r->aux.model.params_memory;
+    const float *pol = policy->params_memory;
+    const size_t n = r->aux.model.num_params;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) ref[i] = a * pol[i] + b * ref[i];
+    gpt2_params_changed(&r->aux.model);
+    return 1;
+}
+
+GPT2 *aux_models_drifting(AuxModels *m) {
+    return m->has_ref && m->ref.mode == CFG_REF_SYNC ? &m->ref.aux.model : NULL;
+}
+
+int aux_models_identities(const AuxModels *m, AuxIdentity *out, int cap) {
+    int n = 0;
+    if (m->has_ref && m->ref.mode != CFG_REF_SYNC && n < cap)
+        out[n++] = m->ref_id;
+    if (m->has_guide && n < cap) out[n++] = m->guide_id;
+    return n;
+}

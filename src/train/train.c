@@ -1,11 +1,11 @@
-/* train.c — the training loop (see include/tinyalign/train.h for the step anatomy).
+/* train.c — a training run around the step (see include/tinyalign/train.h).
  *
  * Implements: run setup from a resolved Config (tokenizer, data, model init from scratch /
- * checkpoint / Hugging Face dir, reference model, AdamW with decay on 2-D matmul weights),
- * the step loop with gradient accumulation, non-finite step skipping, logging, eval with
- * early stopping and keep-best, checkpoint cadence, --stop-after, signals and resume.
- * Does not implement: the loss math (objective module), the reference log-probs
- * (reference module), file formats (checkpoint, data modules).
+ * checkpoint / Hugging Face dir, the auxiliary models, AdamW), the data order, and the
+ * schedule around train_step: logging, eval with early stopping and keep-best, sampling,
+ * checkpoint cadence, --stop-after, non-finite step limits, signals and resume.
+ * Does not implement: the step itself (step.c), the loss math (objective module), the
+ * frozen models (reference module), file formats (checkpoint, data modules).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "tinyalign/train.h"
@@ -51,14 +51,13 @@ typedef struct {
     int have_val;
     GPT2 model;
     AdamW optim;
-    Reference ref;
-    int need_ref;
+    AuxModels aux;  /* frozen auxiliary models: DPO reference, attribute guide */
+    RefExampleSet sets[2]; /* the datasets a cached reference caches (train, val) */
+    TrainStep step;
     int K;          /* grad accumulation */
     int rows;       /* rows per micro-batch */
     int T;          /* max sequence length of a batch */
-    Batch *micro;   /* (K) micro-batches of one step */
-    float *ref_logp; /* (K * rows) reference sequence log-probs of the step */
-    Batch evalb;
+    uint32_t *ids;  /* (batch_size) example ids of one micro-batch */
     uint32_t *perm;
     int64_t perm_epoch;
     TrainState st;
@@ -76,6 +75,37 @@ static void source_fill(const Source *s, const uint32_t *ids, int n, Batch *b) {
 static int path_exists(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0;
+}
+
+/* DDPO / DORPO read the pairs' "weight": say how many weigh 0, and warn when the weights
+ * cannot favour any pair (no field, or all equal), i.e. the run is DPO / ORPO. */
+static void report_pair_weights(const Trainer *t) {
+    const Config *c = &t->cfg;
+    const Dataset *d = t->ds_train;
+    int ddpo = c->objective.type == CFG_OBJ_DDPO;
+    const char *plain = ddpo ? "dpo" : "orpo";
+    PairWeightStats ws = {0};
+    for (size_t i = 0; i < dataset_size(d); i++) pair_weights_add(&ws, dataset_weight(d, i));
+    char line[256];
+    pair_weights_describe(&ws, line, sizeof line);
+    size_t given = dataset_num_weighted(d);
+    fprintf(t->info, "data: %s: %s", c->data.train, line);
+    if (given && given < ws.pairs)
+        fprintf(t->info, " (%zu %s without a \"weight\" field: weight 1)", ws.pairs - given,
+                ws.pairs - given == 1 ? "pair" : "pairs");
+    fprintf(t->info, "\n");
+    const char *type = config_choice_name("objective.type", c->objective.type);
+    if (given == 0)
+        fprintf(stderr, "warning: %s: no pair has a \"weight\" field, so every pair weighs 1: "
+                        "this %s run equals %s (make weighted pairs with `tinyalign curate "
+                        "pairs`)\n", c->data.train, type, plain);
+    else if (ws.min == ws.max && ws.min == 1.0)
+        fprintf(stderr, "warning: %s: every pair has weight 1: this %s run equals %s\n",
+                c->data.train, type, plain);
+    else if (ws.min == ws.max)
+        fprintf(stderr, "warning: %s: every pair has weight %g: no pair is favoured, this %s "
+                        "run equals %s with %s scaled by %g\n", c->data.train, ws.min, type, plain,
+                ddpo ? "the loss" : "the NLL and the log-odds ratio", ws.min);
 }
 
 static int open_data(Trainer *t, TaError *err) {
@@ -121,6 +151,9 @@ static int open_data(Trainer *t, TaError *err) {
                         .rows_per_example = dataset_rows_per_example(t->ds_train)};
     fprintf(t->info, "data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n", c->data.train,
            t->train.n, dataset_num_truncated(t->ds_train), c->data.max_len, c->data.max_prompt_len);
+    if (kind == DS_PREFERENCE &&
+        (c->objective.type == CFG_OBJ_DDPO || c->objective.type == CFG_OBJ_DORPO))
+        report_pair_weights(t);
     if (c->data.val[0]) {
         if ((rc = dataset_load(&t->ds_val, c->data.val, kind, t->tok, &dopt, err)) != TA_OK) return rc;
         t->val = (Source){.ds = t->ds_val, .n = dataset_size(t->ds_val),
@@ -190,19 +223,6 @@ static int check_vocab(Trainer *t, TaError *err) {
     return TA_OK;
 }
 
-static void init_optim(Trainer *t) {
-    AdamWConfig oc;
-    config_to_adamw(&t->cfg, &oc);
-    adamw_init(&t->optim, &oc, t->model.num_params);
-    /* weight decay only on the 2-D matmul weights (not biases, LayerNorms, embeddings) */
-    size_t off = 0;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        int decay = i == P_QKVW || i == P_ATTPROJW || i == P_FCW || i == P_FCPROJW;
-        adamw_set_decay(&t->optim, off, t->model.param_sizes[i], decay);
-        off += t->model.param_sizes[i];
-    }
-}
-
 /* ---- data order ---------------------------------------------------------------------- */
 
 /* Next n example ids of the training order, advancing the cursor across epochs. */
@@ -221,58 +241,37 @@ static void next_ids(Trainer *t, uint32_t *ids, int n) {
     }
 }
 
-/* ---- one pass of model + loss head over a batch --------------------------------------- */
-
-/* Forward (and, when backward, the loss head's dlogp -> dlogits -> model backward) of one
- * micro-batch. ref_logp: the batch's reference sequence log-probs or NULL. */
-static int run_batch(Trainer *t, const Batch *b, const float *ref_logp, const ObjectiveNorm *norm,
-                     ObjectiveStats *stats, int backward, TaError *err) {
-    GPT2 *m = &t->model;
-    int rc = gpt2_forward(m, b->tokens, b->targets, b->B, b->T, err);
-    if (rc != TA_OK) return rc;
-    rc = objective_forward_backward(&t->cfg.objective, b, m->acts.logp, ref_logp, norm,
-                                    m->acts.dlogp, stats, err);
-    if (rc != TA_OK) return rc;
-    if (backward) {
-        logits_to_dlogits(m->acts.logits, m->acts.lse, b->targets, m->acts.dlogp, b->B * b->T,
-                          m->config.vocab_size, m->config.padded_vocab_size);
-        gpt2_backward(m);
-    }
+/* StepSource.fill of training: the next batch_size examples of the data order. */
+static int fill_train(void *ctx, int k, Batch *b, TaError *err) {
+    Trainer *t = ctx;
+    (void)k;
+    (void)err;
+    next_ids(t, t->ids, t->cfg.train.batch_size);
+    source_fill(&t->train, t->ids, t->cfg.train.batch_size, b);
     return TA_OK;
 }
 
-/* Validation: the first eval_batches batches of the validation set, in file order.
- * Returns the mean loss; fills metrics. */
+/* Validation: the first eval_batches batches of the validation set, in file order. */
+static size_t eval_examples(const Trainer *t) {
+    size_t limit = (size_t)t->cfg.train.eval_batches * t->cfg.train.batch_size;
+    return t->val.n < limit ? t->val.n : limit;
+}
+
+static int fill_eval(void *ctx, int k, Batch *b, TaError *err) {
+    Trainer *t = ctx;
+    (void)err;
+    const size_t per = (size_t)t->cfg.train.batch_size, total = eval_examples(t);
+    size_t i = (size_t)k * per, offset = t->have_val == 2 ? t->train.n : 0;
+    int n = (int)(total - i < per ? total - i : per);
+    for (int j = 0; j < n; j++) t->ids[j] = (uint32_t)(offset + i + (size_t)j);
+    source_fill(&t->val, t->ids, n, b);
+    return TA_OK;
+}
+
 static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
-    const int per = t->cfg.train.batch_size;
-    size_t total = t->val.n;
-    size_t limit = (size_t)t->cfg.train.eval_batches * per;
-    if (total > limit) total = limit;
-    uint32_t *ids = ta_malloc(sizeof(uint32_t) * (size_t)per, "eval ids");
-    ObjectiveNorm norm = {0};
-    ObjectiveStats stats = {0};
-    size_t offset = t->have_val == 2 ? t->train.n : 0;
-    int rc = TA_OK;
-    /* two passes: normalisers over the whole eval set, then the losses */
-    for (int pass = 0; pass < 2 && rc == TA_OK; pass++)
-        for (size_t i = 0; i < total && rc == TA_OK; i += (size_t)per) {
-            int n = (int)(total - i < (size_t)per ? total - i : (size_t)per);
-            for (int j = 0; j < n; j++) ids[j] = (uint32_t)(offset + i + (size_t)j);
-            source_fill(&t->val, ids, n, &t->evalb);
-            if (pass == 0) {
-                rc = objective_norm_add(&norm, &t->cfg.objective, &t->evalb, err);
-                continue;
-            }
-            const float *ref = NULL;
-            if (t->need_ref) {
-                rc = reference_logps(&t->ref, t->val.ds, &t->evalb, t->ref_logp, err);
-                ref = t->ref_logp;
-            }
-            if (rc == TA_OK) rc = run_batch(t, &t->evalb, ref, &norm, &stats, 0, err);
-        }
-    free(ids);
-    if (rc == TA_OK) objective_stats_finish(&t->cfg.objective, &stats, out);
-    return rc;
+    StepSource src = {.fill = fill_eval, .ctx = t, .set = t->val.ds};
+    size_t per = (size_t)t->cfg.train.batch_size;
+    return train_step_eval(&t->step, &src, (int)((eval_examples(t) + per - 1) / per), out, err);
 }
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
@@ -283,7 +282,7 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
                              .state = &t->st,
                              .config_json = t->config_json,
                              .tokenizer_path = t->tokenizer_path[0] ? t->tokenizer_path : NULL,
-                             .ref = reference_drifts(&t->ref) ? reference_model(&t->ref) : NULL};
+                             .ref = aux_models_drifting(&t->aux)};
     char dir[4096];
     double t0 = ta_now();
     int rc = checkpoint_save(t->cfg.run.out_dir, &cc, t->cfg.train.keep_last_n, is_best, dir,
@@ -319,7 +318,7 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
                           dir, nd, diff);
         if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s\n", diff);
     }
-    GPT2 *refm = reference_drifts(&t->ref) ? reference_model(&t->ref) : NULL;
+    GPT2 *refm = aux_models_drifting(&t->aux);
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
     fprintf(stderr, "resumed from %s at step %ld (epoch %lld, example %lld)\n", dir, t->st.step,
             (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos);
@@ -329,13 +328,10 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
 /* ---- the run -------------------------------------------------------------------------- */
 
 static void trainer_free(Trainer *t) {
-    if (t->micro)
-        for (int k = 0; k < t->K; k++) batch_free(&t->micro[k]);
-    free(t->micro);
-    free(t->ref_logp);
-    batch_free(&t->evalb);
+    train_step_free(&t->step);
+    free(t->ids);
     free(t->perm);
-    reference_free(&t->ref);
+    aux_models_free(&t->aux);
     adamw_free(&t->optim);
     gpt2_free(&t->model);
     token_data_free(t->td_train);
@@ -375,42 +371,47 @@ static int setup(Trainer *t, TaError *err) {
 
     t->K = c->train.grad_accum;
     t->rows = c->train.batch_size * t->train.rows_per_example;
-    t->micro = ta_calloc(sizeof(Batch) * (size_t)t->K, "micro-batches");
-    for (int k = 0; k < t->K; k++) batch_alloc(&t->micro[k], t->rows, t->T);
-    batch_alloc(&t->evalb, t->rows, t->T);
-    t->ref_logp = ta_calloc(sizeof(float) * (size_t)t->rows, "reference log-probs");
+    t->ids = ta_malloc(sizeof(uint32_t) * (size_t)c->train.batch_size, "ids");
     t->perm = ta_malloc(sizeof(uint32_t) * t->train.n, "example order");
     t->perm_epoch = -1;
-    gpt2_alloc_acts(&t->model, t->rows, t->T);
-    init_optim(t);
+    AdamWConfig oc;
+    config_to_adamw(c, &oc);
+    train_optim_init(&t->optim, &oc, &t->model);
+    StepSetup ss = {.model = &t->model, .optim = &t->optim, .objective = &c->objective,
+                    .aux = &t->aux, .K = t->K, .rows = t->rows, .T = t->T};
+    train_step_init(&t->step, &ss); /* allocates the policy's activations */
 
-    t->need_ref = objective_needs_reference(&c->objective);
-    if (t->need_ref) {
-        ReferenceSetup rs = {.cfg = &c->objective.reference, .policy = &t->model,
-                             .train = t->train.ds, .val = t->ds_val,
-                             .data_path = c->data.train, .val_path = c->data.val,
-                             .max_rows = t->rows, .max_T = t->T};
-        if ((rc = reference_init(&t->ref, &rs, err)) != TA_OK) return rc;
-    }
+    int n_sets = 0;
+    if (t->ds_train) t->sets[n_sets++] = ref_example_set_dataset(t->ds_train, c->data.train);
+    if (t->ds_val) t->sets[n_sets++] = ref_example_set_dataset(t->ds_val, c->data.val);
+    AuxSetup as = {.cfg = &c->objective, .policy_path = c->model.path, .policy = &t->model,
+                   .sets = t->sets, .n_sets = n_sets, .max_rows = t->rows, .max_T = t->T};
+    if ((rc = aux_models_init(&t->aux, &as, err)) != TA_OK) return rc;
 
     memset(&t->st, 0, sizeof t->st);
     t->st.best_val = INFINITY;
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
-    if (t->need_ref && !reference_drifts(&t->ref)) {
-        /* a fixed reference is rebuilt from model.path / reference.path on every start:
-         * make sure a resume gets the same weights (a run directory's `latest` may move) */
-        if (t->opt.resume && t->st.ref_crc && t->st.ref_crc != t->ref.init_crc && !t->opt.force)
-            return ta_err(err, TA_EINPUT,
-                          "refusing to resume: the reference model built from the config "
-                          "(objective.reference.path or model.path: \"%s\") is not the one this "
-                          "run started with (weights CRC32 %08x, checkpoint says %08x); point the "
-                          "config at the original checkpoint directory (or pass --force)",
-                          c->objective.reference.path[0] ? c->objective.reference.path
-                                                         : c->model.path,
-                          t->ref.init_crc, t->st.ref_crc);
-        t->st.ref_crc = t->ref.init_crc;
+    /* a fixed auxiliary model is rebuilt from the config on every start: make sure a resume
+     * gets the same weights (a run directory's `latest` may have moved) */
+    AuxIdentity ids[CHECKPOINT_MAX_AUX];
+    int n_ids = aux_models_identities(&t->aux, ids, CHECKPOINT_MAX_AUX);
+    for (int i = 0; t->opt.resume && !t->opt.force && i < n_ids; i++)
+        for (int j = 0; j < t->st.n_aux_crc; j++)
+            if (!strcmp(t->st.aux_crc[j].role, ids[i].role) && t->st.aux_crc[j].crc != ids[i].crc)
+                return ta_err(err, TA_EINPUT,
+                              "refusing to resume: the %s model built from the config (%s: "
+                              "\"%s\") is not the one this run started with (weights CRC32 "
+                              "%08x, checkpoint says %08x); point the config at the original "
+                              "model directory (or pass --force)",
+                              ids[i].role, ids[i].key, ids[i].path, ids[i].crc,
+                              t->st.aux_crc[j].crc);
+    t->st.n_aux_crc = 0;
+    for (int i = 0; i < n_ids; i++) {
+        AuxCrc *a = &t->st.aux_crc[t->st.n_aux_crc++];
+        snprintf(a->role, sizeof a->role, "%s", ids[i].role);
+        a->crc = ids[i].crc;
     }
     char mem[512];
     gpt2_memory_report(&t->model, mem, sizeof mem);
@@ -473,10 +474,8 @@ static int sample_during_training(Trainer *t, TaError *err) {
 static int train_loop(Trainer *t, TaError *err) {
     const Config *c = &t->cfg;
     const long max_steps = c->train.max_steps;
-    uint32_t *ids = ta_malloc(sizeof(uint32_t) * (size_t)c->train.batch_size, "ids");
     int rc = TA_OK, status = 0;
     double t_last = ta_now();
-    long step_last = t->st.step;
     uint64_t tokens_last = t->st.tokens_seen;
     double step_time_avg = 0;
     /* a resumed run starts on a step whose checkpoint already exists */
@@ -484,7 +483,6 @@ static int train_loop(Trainer *t, TaError *err) {
     if (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after) {
         fprintf(stderr, "already at step %ld (--stop-after %ld): nothing to do\n", t->st.step,
                 t->opt.stop_after);
-        free(ids);
         return 0;
     }
     char dir[4096];
@@ -499,41 +497,14 @@ static int train_loop(Trainer *t, TaError *err) {
             break;
         }
         double t0 = ta_now();
-        /* 1. the K micro-batches of this step and the normalisers over all of them */
-        ObjectiveNorm norm = {0};
-        ObjectiveStats stats = {0};
-        for (int k = 0; k < t->K && rc == TA_OK; k++) {
-            next_ids(t, ids, c->train.batch_size);
-            source_fill(&t->train, ids, c->train.batch_size, &t->micro[k]);
-            rc = objective_norm_add(&norm, &c->objective, &t->micro[k], err);
-        }
-        if (rc != TA_OK) break;
-        /* 2. forward/backward, gradients accumulate */
-        gpt2_zero_grad(&t->model);
-        uint64_t step_tokens = 0;
-        int nonfinite = 0;
-        for (int k = 0; k < t->K && rc == TA_OK && !nonfinite; k++) {
-            const float *ref = NULL;
-            if (t->need_ref) {
-                rc = reference_logps(&t->ref, t->train.ds, &t->micro[k], t->ref_logp, err);
-                ref = t->ref_logp;
-            }
-            if (rc == TA_OK) rc = run_batch(t, &t->micro[k], ref, &norm, &stats, 1, err);
-            if (rc == TA_ERUNTIME) { /* non-finite log-probs: a bad step, not a crash */
-                fprintf(stderr, "warning: %s\n", err->msg);
-                nonfinite = 1;
-                rc = TA_OK;
-            }
-            step_tokens += (uint64_t)t->micro[k].B * (uint64_t)t->micro[k].T;
-        }
-        if (rc != TA_OK) break;
-        /* (a data-parallel gradient all-reduce belongs exactly here) */
-        ObjectiveMetrics om;
-        objective_stats_finish(&c->objective, &stats, &om);
-        double loss = nonfinite ? NAN : om.m[OBJ_METRIC_LOSS].value;
-        double gnorm = nonfinite ? NAN : grad_global_norm(t->model.grads_memory, t->model.num_params);
-        double lr = lr_at_step(&t->optim.cfg, t->st.step);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
+        /* 1. one step: micro-batches, auxiliary models, forward, heads, backward, update */
+        StepResult r;
+        StepSource src = {.fill = fill_train, .ctx = t, .set = t->train.ds};
+        if ((rc = train_step(&t->step, &src, t->st.step, &r, err)) != TA_OK) break;
+        if (r.why[0]) fprintf(stderr, "warning: %s\n", r.why);
+        const ObjectiveMetrics om = r.metrics;
+        const double loss = r.loss, gnorm = r.grad_norm, lr = r.lr;
+        if (r.nonfinite) {
             t->st.bad_steps++;
             fprintf(stderr, "warning: step %ld: non-finite %s (%g, grad norm %g): update skipped (%d in a row, limit %d)\n",
                     t->st.step + 1, isfinite(loss) ? "gradient" : "loss", loss, gnorm,
@@ -547,14 +518,10 @@ static int train_loop(Trainer *t, TaError *err) {
             }
         } else {
             t->st.bad_steps = 0;
-            grad_clip_scale(t->model.grads_memory, t->model.num_params, gnorm, c->optim.grad_clip);
-            /* a bf16 model's bf16 weights are refreshed in the same pass, once per step */
-            adamw_update_bf16(&t->optim, t->model.params_memory, t->model.grads_memory, lr,
-                              t->model.params_bf16);
         }
         t->st.step++;
-        t->st.tokens_seen += step_tokens;
-        if (t->need_ref) reference_after_step(&t->ref, &t->model, t->st.step, &t->st.ref_syncs);
+        t->st.tokens_seen += r.tokens;
+        t->st.ref_syncs += r.ref_synced;
         double dt = ta_now() - t0;
         step_time_avg = step_time_avg == 0 ? dt : 0.9 * step_time_avg + 0.1 * dt;
 
@@ -580,7 +547,6 @@ static int train_loop(Trainer *t, TaError *err) {
                          kv + 5, n_obj < 3 ? n_obj : 3);
             t_last = now;
             tokens_last = t->st.tokens_seen;
-            step_last = t->st.step;
         }
         /* 4. eval, early stopping, keep-best */
         int stop_early = 0, is_best = 0;
@@ -626,8 +592,6 @@ static int train_loop(Trainer *t, TaError *err) {
             break;
         }
     }
-    (void)step_last;
-    free(ids);
     if (rc != TA_OK) return rc == TA_EINPUT ? 2 : 1;
     return status;
 }

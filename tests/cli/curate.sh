@@ -83,6 +83,14 @@ e="$D/pairs1.err"
 { grep -q "pairs per prompt:" "$e" && grep -q "chosen weight:" "$e" && grep -q "curate pairs: 42 prompts" "$e"; } \
   && pass pairs_summary_histograms || fail pairs_summary_histograms "$(cat "$e")"
 grep -q "floored at 0.2" "$D/pairs6.err" && pass pairs_summary_floor || fail pairs_summary_floor "$(cat "$D/pairs6.err")"
+# the share of zero-weight chosen responses, as counted in the written pairs
+for i in 1 2 6; do
+  want=$($PY -c 'import json,sys; w=[json.loads(l)["weight"] for l in open(sys.argv[1])]; z=sum(x == 0 for x in w); print("chosen weight 0 in %d of %d pairs (%.1f%%)" % (z, len(w), 100.0 * z / len(w)))' "$D/pairs$i.jsonl")
+  grep -qF "$want" "$D/pairs$i.err" && pass "pairs_summary_zero_weight_share_$i" \
+    || fail "pairs_summary_zero_weight_share_$i" "want \"$want\" in: $(cat "$D/pairs$i.err")"
+done
+grep -q "chosen weight 0 in 0 of" "$D/pairs6.err" && pass pairs_floor_leaves_no_zero_weight \
+  || fail pairs_floor_leaves_no_zero_weight "$(cat "$D/pairs6.err")"
 $BIN curate pairs --in "$D/task.jsonl" --out "$D/again.jsonl" 2>/dev/null
 $BIN curate pairs --in "$D/task.jsonl" --out "$D/seed2.jsonl" --seed 2 2>/dev/null
 { cmp -s "$D/again.jsonl" "$D/pairs1.jsonl" && ! cmp -s "$D/seed2.jsonl" "$D/pairs1.jsonl"; } \
@@ -228,6 +236,28 @@ EOF
   else
     fail ddpo_trains_on_curated_pairs "$(tail -n 5 "$D/train.out")"
   fi
+  # train reports the zero-weight share of the pairs it reads; warns when ddpo/dorpo = dpo/orpo
+  want=$($PY -c 'import json,sys; w=[json.loads(l)["weight"] for l in open(sys.argv[1])]; print("chosen weight 0 in %d of %d pairs" % (sum(x == 0 for x in w), len(w)))' "$D/train_pairs.jsonl")
+  { grep -qF "$want" "$D/train.out" && ! grep -q "^warning" "$D/train.out"; } \
+    && pass train_prints_zero_weight_share || fail train_prints_zero_weight_share "want \"$want\": $(cat "$D/train.out")"
+  head -n 20 "$D/pairs5.jsonl" > "$D/unweighted.jsonl"   # --source none: no "weight" field
+  $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l); r["weight"] = 0.5; print(json.dumps(r))' "$D/unweighted.jsonl" > "$D/equal.jsonl"
+  trw() { # OBJECTIVE DATA -> the run's stdout + stderr
+    rm -rf "$D/runw"
+    $BIN train "$D/ddpo.json" --quiet --set objective.type=$1 --set data.train="$2" \
+      --set run.out_dir="$D/runw" --set train.max_steps=1 2>&1
+  }
+  out=$(trw ddpo "$D/unweighted.jsonl")
+  grep -q '^warning: .*unweighted.jsonl: no pair has a "weight" field.*this ddpo run equals dpo' <<<"$out" \
+    && pass train_warns_ddpo_without_weights || fail train_warns_ddpo_without_weights "$out"
+  out=$(trw dorpo "$D/equal.jsonl")
+  grep -q '^warning: .*equal.jsonl: every pair has weight 0.5: .*this dorpo run equals orpo' <<<"$out" \
+    && pass train_warns_dorpo_equal_weights || fail train_warns_dorpo_equal_weights "$out"
+  out=$(trw dpo "$D/unweighted.jsonl")
+  ! grep -q "chosen weight 0\|^warning" <<<"$out" && pass train_dpo_no_weight_report \
+    || fail train_dpo_no_weight_report "$out"
 fi
 
 # ---- bad input: exit 2, one message naming FILE:LINE, no output -----------------------------

@@ -1,0 +1,180 @@
+/* attribute.c — the logit head (objective_logits_forward_backward): turns the fast path's
+ * dL/dlogp into dlogits for every objective, and adds the attribute-control KL of Meng et
+ * al. 2024 (arXiv 2410.05559) on sft / pretrain when objective.attribute.guide is set.
+ * Not here: the guide model (reference module) and its training (NADO), guided decoding.
+ *
+ * The KL term. At every token the NLL counts (loss_mask for sft, target >= 0 for
+ * pretrain), with policy logits l (V), p = softmax(l), and the guide's logits r (V) read as
+ * R_v = sigmoid(r_v) ~ Pr[the constraint will hold | prefix, next token v]:
+ *   q_v  = p_v R_v / Z,  Z = sum_v p_v R_v            (the "desired" next-token distribution)
+ *   KL_t = sum_v q_v log(q_v / p_v) = sum_v q_v (log R_v - log Z) = S / Z - log Z,
+ *          S = sum_v p_v R_v log R_v
+ *   L    = NLL + lambda (1/N) sum_t KL_t              (N = the NLL's token count of the step)
+ * PyTorch: lp = l.log_softmax(-1); q = (lp.detach() + F.logsigmoid(r)).softmax(-1);
+ *          kl = (q * (q.log() - lp)).sum(-1)
+ *
+ * Gradient. q is built from stop_grad(p): it is a constant target here.
+ *   KL_t = sum_v q_v log q_v - sum_v q_v log p_v,       log p_v = l_v - logsumexp(l)
+ *   d log p_v / d l_u = 1[u = v] - p_u
+ *   dKL_t / dl_u = -sum_v q_v (1[u = v] - p_u) = -q_u + p_u sum_v q_v = p_u - q_u
+ * so dL/dl_u = lambda/N (p_u - q_u), added to the fast path's dlogp (1[u = y] - p_u).
+ * (Differentiating through q too would add q_u (log R_u - sum_v q_v log R_v); the method
+ * distils toward q, so that term is deliberately absent, as in the stop-gradient above.)
+ * Check: R = 1[v not in B] gives q = p with B zeroed and renormalised, Z = 1 - p(B),
+ * KL_t = -log(1 - p(B)) (tests/test_objective.c).
+ *
+ * Numerics: log R and R come from one e = exp(-|r|): log R = min(r, 0) - log1p(e),
+ * R = 1/(1+e) for r >= 0, e/(1+e) below, so R = 0 never meets log R = -inf. Z and S are
+ * summed in double. Z = 0 (the guide forbids every token) or any non-finite term is
+ * TA_ERUNTIME, so the trainer skips the step like any non-finite loss. Tokens go in fixed
+ * blocks whose partial sums are added in block order: the same bits at any thread count.
+ * The per-token math is written once (LOGIT_ROW) for float (training) and double (the
+ * finite-difference test).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "objective_impl.h"
+#include "tinyalign/kernels.h"
+
+/* One token row: returns KL_t (0 when !kl). With grad, overwrites l (Vp) by dlogits:
+ * g (1[v = y] - p_v) + c (p_v - q_v), g = dL/dlogp of the row, c = lambda/N (0: plain). */
+#define LOGIT_ROW(NAME, REAL, EXP, LOG1P)                                                    \
+    static double NAME(REAL *l, REAL lse, const REAL *r, int y, REAL g, REAL c, int kl,      \
+                       int V, int Vp, int grad) {                                           \
+        if (!kl) { /* logits_to_dlogits, same expression */                                 \
+            if (!grad) return 0.0;                                                          \
+            if (y < 0 || g == 0) {                                                          \
+                memset(l, 0, sizeof(REAL) * (size_t)Vp);                                    \
+                return 0.0;                                                                 \
+            }                                                                               \
+            for (int v = 0; v < V; v++) l[v] = -g * EXP(l[v] - lse);                        \
+            l[y] += g;                                                                      \
+            for (int v = V; v < Vp; v++) l[v] = 0;                                          \
+            return 0.0;                                                                     \
+        }                                                                                   \
+        double Z = 0.0, S = 0.0;                                                            \
+        for (int v = 0; v < V; v++) {                                                       \
+            REAL p = EXP(l[v] - lse), e = EXP(r[v] < 0 ? r[v] : -r[v]);                     \
+            REAL R = r[v] >= 0 ? 1 / (1 + e) : e / (1 + e);                                \
+            REAL logR = (r[v] < 0 ? r[v] : 0) - LOG1P(e);                                   \
+            double w = (double)(p * R);                                                     \
+            Z += w;                                                                         \
+            S += w * (double)logR;                                                          \
+            if (grad) l[v] = p; /* kept for the second pass */                              \
+        }                                                                                   \
+        double klt = S / Z - log(Z);                                                        \
+        if (!grad) return klt;                                                              \
+        REAL invZ = (REAL)(1.0 / Z);                                                        \
+        for (int v = 0; v < V; v++) {                                                       \
+            REAL p = l[v], e = EXP(r[v] < 0 ? r[v] : -r[v]);                                \
+            REAL q = p * (r[v] >= 0 ? 1 / (1 + e) : e / (1 + e)) * invZ;                    \
+            l[v] = -g * p + c * (p - q);                                                    \
+        }                                                                                   \
+        l[y] += g;                                                                          \
+        for (int v = V; v < Vp; v++) l[v] = 0;                                              \
+        return klt;                                                                         \
+    }
+
+LOGIT_ROW(logit_row_f, float, expf, log1pf)
+LOGIT_ROW(logit_row_d, double, exp, log1p)
+
+/* The float or the double arrays of one call (exactly one of each pair set). */
+typedef struct {
+    float *lf;
+    const float *lse_f, *dlogp_f, *guide_f;
+    double *ld;
+    const double *lse_d, *dlogp_d, *guide_d;
+} LogitIO;
+
+enum { BLOCK = 32, SUPER = 256 }; /* tokens per partial KL sum; partial sums per pass */
+
+static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows,
+                      const LogitIO *io, int V, int Vp, const ObjectiveNorm *norm,
+                      ObjectiveStats *stats, TaError *err) {
+    TA_ASSERT(row0 >= 0 && nrows >= 0 && (size_t)row0 + nrows <= (size_t)b->B * b->T);
+    const int grad = io->dlogp_f || io->dlogp_d;
+    const int *tg = b->targets + row0;
+    if (!objective_has_logit_head(o)) {
+        if (grad && io->lf)
+            logits_to_dlogits(io->lf, io->lse_f, tg, io->dlogp_f, nrows, V, Vp);
+        else if (grad)
+            for (int i = 0; i < nrows; i++)
+                logit_row_d(io->ld + (size_t)i * Vp, io->lse_d[i], NULL, tg[i], io->dlogp_d[i],
+                            0.0, 0, V, Vp, 1);
+        return TA_OK;
+    }
+    int rc = objective_check_batch(o, b, err);
+    if (rc) return rc;
+    if (!io->guide_f && !io->guide_d)
+        return ta_err(err, TA_EINPUT,
+                      "objective.attribute: the logit head needs the guide model's logits");
+    const int sft = o->type == CFG_OBJ_SFT;
+    const double N = sft ? norm->n_loss_tokens : norm->n_full_tokens;
+    if (!(N > 0))
+        return ta_err(err, TA_EINPUT, "objective.attribute: no %s tokens in the step's batch",
+                      sft ? "completion" : "target");
+    const double c = o->attribute.lambda / N;
+    const uint8_t *mask = b->loss_mask ? b->loss_mask + row0 : NULL;
+    double total = 0.0;
+    for (int s0 = 0; s0 < nrows; s0 += BLOCK * SUPER) {
+        int nb = (nrows - s0 + BLOCK - 1) / BLOCK;
+        if (nb > SUPER) nb = SUPER;
+        double part[SUPER];
+        int bad[SUPER];
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < nb; k++) {
+            double acc = 0.0;
+            bad[k] = -1;
+            int i1 = s0 + (k + 1) * BLOCK < nrows ? s0 + (k + 1) * BLOCK : nrows;
+            for (int i = s0 + k * BLOCK; i < i1; i++) {
+                int kl = sft ? (mask && mask[i]) : tg[i] >= 0;
+                size_t off = (size_t)i * Vp;
+                double t;
+                if (io->lf)
+                    t = logit_row_f(io->lf + off, io->lse_f[i], io->guide_f + off, tg[i],
+                                    grad ? io->dlogp_f[i] : 0.0f, (float)c, kl, V, Vp, grad);
+                else
+                    t = logit_row_d(io->ld + off, io->lse_d[i], io->guide_d + off, tg[i],
+                                    grad ? io->dlogp_d[i] : 0.0, c, kl, V, Vp, grad);
+                if (!isfinite(t) && bad[k] < 0) bad[k] = i;
+                acc += t;
+            }
+            part[k] = acc;
+        }
+        for (int k = 0; k < nb; k++) {
+            if (bad[k] >= 0) {
+                int n = row0 + bad[k];
+                return ta_err(err, TA_ERUNTIME,
+                              "attribute: non-finite KL at batch row %d position %d (the guide "
+                              "gives R = 0 to every token, or logits are not finite)",
+                              n / b->T, n % b->T);
+            }
+            total += part[k];
+        }
+    }
+    double kl_mean = total / N;
+    stats->kl += kl_mean;
+    stats->loss += o->attribute.lambda * kl_mean;
+    return TA_OK;
+}
+
+int objective_logits_forward_backward(const CfgObjective *o, const Batch *b, int row0, int nrows,
+                                      float *logits, const float *lse, const float *dlogp,
+                                      const float *guide_logits, int V, int Vp,
+                                      const ObjectiveNorm *norm, ObjectiveStats *stats,
+                                      TaError *err) {
+    TA_ASSERT(o && b && logits && lse && norm && stats);
+    LogitIO io = {.lf = logits, .lse_f = lse, .dlogp_f = dlogp, .guide_f = guide_logits};
+    return logit_head(o, b, row0, nrows, &io, V, Vp, norm, stats, err);
+}
+
+int objective_logits_forward_backward_f64(const CfgObjective *o, const Batch *b, int row0,
+                                          int nrows, double *logits, const double *lse,
+                                          const double *dlogp, const double *guide_logits,
+                                          int V, int Vp, const ObjectiveNorm *norm,
+                                          ObjectiveStats *stats, TaError *err) {
+    TA_ASSERT(o && b && logits && lse && norm && stats);
+    LogitIO io = {.ld = logits, .lse_d = lse, .dlogp_d = dlogp, .guide_d = guide_logits};
+    return logit_head(o, b, row0, nrows, &io, V, Vp, norm, stats, err);
+}
