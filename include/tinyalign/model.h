@@ -130,6 +130,7 @@ typedef struct {
     Precision precision;
     bf16 *params_bf16; /* bf16 models: the weights rounded to bf16, same layout as
                         * params_memory, re-derived by gpt2_params_changed */
+    int lm_chunk;      /* rows of logits that exist at once (gpt2_set_lm_chunk); 0 = all */
     size_t param_sizes[NUM_PARAM_TENSORS];
     size_t num_params;
     float *params_memory; /* one slab, num_params floats */
@@ -188,16 +189,39 @@ void gpt2_free(GPT2 *m);
 const char *gpt2_param_name(int i);
 /* Bytes of parameters / gradients / activations / backward scratch, for the memory line. */
 void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap);
+/* Bytes of the activations and scratch that hold logits or dlogits (the LM head's share). */
+size_t gpt2_logits_bytes(const GPT2 *m);
 
 /* Forward over tokens (B,T) (B <= allocated B, T <= allocated T and <= maxT).
  * targets (B,T) or NULL; target < 0 means "no target at this position".
- * Writes acts.logits (B,T,Vp), acts.lse and acts.logp (B,T). Token ids must be < V:
+ * Writes acts.logits (B,T,Vp) (only the last chunk's rows with an LM-head chunk, below),
+ * acts.lse and acts.logp (B,T). Token ids must be < V:
  * checked, returns TA_EINPUT with a message naming the row and position otherwise. */
 int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err);
 
 /* Backward from dlogits stored in acts.logits (B,T,Vp) (as logits_to_dlogits leaves it),
- * for the (B,T) of the last forward. ACCUMULATES into grads (call gpt2_zero_grad first). */
+ * for the (B,T) of the last forward. ACCUMULATES into grads (call gpt2_zero_grad first).
+ * Not for a chunked LM head (gpt2_lm_chunked): use gpt2_backward_chunks. */
 void gpt2_backward(GPT2 *m);
+
+/* ---- the LM head in chunks of rows (model.lm_head_chunk) ----------------------------
+ * With lm_chunk = R > 0 the (B*T, Vp) logits of a batch never exist at once: the forward
+ * computes them R rows at a time and keeps only lse and logp (B,T); acts.logits holds
+ * (R, Vp). The loss head then sees the logits through a callback, chunk by chunk,
+ * recomputed from lnf (one more LM-head GEMM per chunk: +1/3 of the LM head's FLOPs):
+ *   fn(ctx, row0, nrows, logits) with logits (nrows, Vp) of token rows [row0, row0+nrows)
+ *   of the flattened (B*T) batch; in a backward fn must overwrite them with dlogits.
+ * fn returns TA_OK or an error, which stops the pass and is returned. */
+typedef int (*GPT2HeadFn)(void *ctx, int row0, int nrows, float *logits, TaError *err);
+/* Sets R (0: whole batches, the default); reallocates activations already allocated. */
+void gpt2_set_lm_chunk(GPT2 *m, int rows);
+/* 1 when the last forward's B*T rows exceed R (acts.logits does not hold them all). */
+int gpt2_lm_chunked(const GPT2 *m);
+/* fn over every chunk of the last forward's rows (forward only: evaluation). */
+int gpt2_head_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err);
+/* The whole backward with the LM head chunked: fn turns each chunk's logits into dlogits,
+ * which go through the LM head's backward, then the rest of the model. ACCUMULATES. */
+int gpt2_backward_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err);
 void gpt2_zero_grad(GPT2 *m);
 
 /* Number of FLOPs of one forward+backward over B*T tokens (6N per token plus attention

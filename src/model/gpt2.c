@@ -154,6 +154,21 @@ int gpt2_set_compute(GPT2 *m, BackendKind kind, Precision prec, TaError *err) {
     return TA_OK;
 }
 
+void gpt2_set_lm_chunk(GPT2 *m, int rows) {
+    TA_ASSERT(rows >= 0);
+    m->lm_chunk = rows;
+    if (m->acts_memory) { /* same shape, the new layout */
+        TA_ASSERT(!m->acts_borrowed);
+        int B = m->B, T = m->T;
+        m->B = m->T = 0;
+        gpt2_alloc_acts(m, B, T);
+    }
+}
+
+int gpt2_lm_chunked(const GPT2 *m) {
+    return m->lm_chunk > 0 && (size_t)m->lm_chunk < (size_t)m->cur_B * m->cur_T;
+}
+
 void gpt2_params_changed(GPT2 *m) {
     if (m->params_bf16) bf16_from_f32_array(m->params_bf16, m->params_memory, m->num_params);
 }
@@ -201,7 +216,14 @@ void gpt2_init_weights(GPT2 *m, uint64_t seed) {
 /* Slab slots of activations stored in bf16 (bf16 models): bf16 elements, in float slots. */
 static const int ACT_BF16[] = {A_LN1, A_QKV, A_ATTY, A_LN2, A_FCHGELU, A_LNF, A_ATT16};
 
-static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Precision prec) {
+/* Rows of logits that exist at once for batches of B x T: all of them, or lm_chunk. */
+static size_t logit_rows(int lm_chunk, int B, int T) {
+    size_t BT = (size_t)B * T;
+    return lm_chunk > 0 && (size_t)lm_chunk < BT ? (size_t)lm_chunk : BT;
+}
+
+static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Precision prec,
+                           int lm_chunk) {
     size_t Bs = B, Ts = T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head,
            Vp = cfg->padded_vocab_size;
     s[A_ENCODED] = Bs * Ts * C;
@@ -223,7 +245,7 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Preci
     s[A_LNF] = Bs * Ts * C;
     s[A_LNFMEAN] = Bs * Ts;
     s[A_LNFRSTD] = Bs * Ts;
-    s[A_LOGITS] = Bs * Ts * Vp;
+    s[A_LOGITS] = logit_rows(lm_chunk, B, T) * Vp;
     s[A_LSE] = Bs * Ts;
     s[A_LOGP] = Bs * Ts;
     s[A_DLOGP] = Bs * Ts;
@@ -237,13 +259,14 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Preci
 
 /* The backward scratch of a model with gradients: floats (BackScratch order), then the
  * bf16 buffers of a bf16 model, in float slots. */
-static size_t back_floats_for(const GPT2Config *c, int B, int T, Precision prec) {
+static size_t back_floats_for(const GPT2Config *c, int B, int T, Precision prec, int lm_chunk) {
     size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head, Vp = c->padded_vocab_size;
     size_t att = (size_t)B * NH * T * T;
     size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + att;
     if (prec == PRECISION_BF16) {
-        size_t wide = Vp > 4 * C ? Vp : 4 * C;
-        n += (BT * wide + 1) / 2 + (BT * 3 * C + 1) / 2 + (att + 1) / 2;
+        size_t d16 = logit_rows(lm_chunk, B, T) * Vp; /* dlogits, or dfch: the wider */
+        if (BT * 4 * C > d16) d16 = BT * 4 * C;
+        n += (d16 + 1) / 2 + (BT * 3 * C + 1) / 2 + (att + 1) / 2;
     }
     return n;
 }
@@ -258,7 +281,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     free(m->targets);
     m->B = B;
     m->T = T;
-    fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision);
+    fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision, m->lm_chunk);
     m->num_acts = 0;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) m->num_acts += m->act_sizes[i];
     m->acts_memory = ta_aligned_alloc(m->num_acts * sizeof(float), "activations");
@@ -295,7 +318,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     if (m->grads_memory) {
         const GPT2Config *c = &m->config;
         size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head, Vp = c->padded_vocab_size;
-        size_t n = back_floats_for(c, B, T, m->precision);
+        size_t n = back_floats_for(c, B, T, m->precision, m->lm_chunk);
         m->back_memory = ta_aligned_alloc(n * sizeof(float), "backward scratch");
         float *q = m->back_memory;
         m->back.dresid = q; q += BT * C;
@@ -307,8 +330,9 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         m->back.attscr = q; q += (size_t)B * NH * T * T;
         m->back.dout16 = m->back.dx16 = m->back.ds16 = NULL;
         if (m->precision == PRECISION_BF16) {
-            size_t wide = Vp > 4 * C ? Vp : 4 * C;
-            m->back.dout16 = (bf16 *)(void *)q; q += (BT * wide + 1) / 2;
+            size_t d16 = logit_rows(m->lm_chunk, B, T) * Vp;
+            if (BT * 4 * C > d16) d16 = BT * 4 * C;
+            m->back.dout16 = (bf16 *)(void *)q; q += (d16 + 1) / 2;
             m->back.dx16 = (bf16 *)(void *)q; q += (BT * 3 * C + 1) / 2;
             m->back.ds16 = (bf16 *)(void *)q;
         }
@@ -331,6 +355,7 @@ void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
     dst->acts16 = src->acts16;
     dst->inputs = src->inputs;
     dst->targets = src->targets;
+    dst->lm_chunk = src->lm_chunk; /* the logits slot holds that many rows */
     dst->acts_borrowed = 1;
 }
 
@@ -349,7 +374,18 @@ void gpt2_free(GPT2 *m) {
 }
 
 static size_t back_floats(const GPT2 *m) {
-    return m->back_memory ? back_floats_for(&m->config, m->B, m->T, m->precision) : 0;
+    return m->back_memory ? back_floats_for(&m->config, m->B, m->T, m->precision, m->lm_chunk) : 0;
+}
+
+size_t gpt2_logits_bytes(const GPT2 *m) {
+    size_t n = m->act_sizes[A_LOGITS] * sizeof(float);
+    if (m->back_memory && m->precision == PRECISION_BF16) { /* bf16 dlogits beyond dfch */
+        size_t BT = (size_t)m->B * m->T, d16 = logit_rows(m->lm_chunk, m->B, m->T) *
+                                                   (size_t)m->config.padded_vocab_size;
+        size_t fch = BT * 4 * (size_t)m->config.d_model;
+        if (d16 > fch) n += (d16 - fch) * sizeof(bf16);
+    }
+    return n;
 }
 
 void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
@@ -358,10 +394,12 @@ void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
     double g = m->grads_memory ? p : 0.0;
     double a = m->num_acts * 4.0 / MiB;
     double s = back_floats(m) * 4.0 / MiB;
+    double lg = gpt2_logits_bytes(m) / MiB;
     int n = snprintf(buf, cap,
                      "model: %.2fM params | memory: params %.1f MiB, grads %.1f MiB, activations "
-                     "%.1f MiB (B=%d T=%d), backward scratch %.1f MiB",
-                     m->num_params / 1e6, p, g, a, m->B, m->T, s);
+                     "%.1f MiB (B=%d T=%d; logits %.1f MiB, %s), backward scratch %.1f MiB",
+                     m->num_params / 1e6, p, g, a, m->B, m->T, lg,
+                     m->lm_chunk > 0 ? "in chunks of rows" : "whole batch", s);
     if (m->params_bf16 && n > 0 && (size_t)n < cap)
         snprintf(buf + n, cap - (size_t)n, ", bf16 weights %.1f MiB", m->num_params * 2.0 / MiB);
 }
@@ -417,6 +455,15 @@ static void ln_backward(GPT2 *m, float *dweight, float *dbias, const float *dout
                                 mean, rstd, N, C);
     else
         layernorm_backward(m->back.dresid, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+}
+
+/* acts.logits (n, Vp) = lnf rows [r0, r0 + n) @ wte^T */
+static void lm_head_rows(GPT2 *m, size_t r0, int n) {
+    const int C = m->config.d_model, Vp = m->config.padded_vocab_size;
+    const int x16 = m->precision == PRECISION_BF16;
+    PROF(m, fwd, K_LM_HEAD,
+         linear_forward(m->be, m->acts.logits, 0, ACT_MM(m, lnf, r0 * C),
+                        mm_weight(m, m->params.wte, 0), x16, NULL, n, C, Vp));
 }
 
 int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
@@ -491,14 +538,21 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
     void *lnf = ACT_MM(m, lnf, 0);
     PROF(m, fwd, K_LAYERNORM,
          ln_forward(m, lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
-    PROF(m, fwd, K_LM_HEAD,
-         linear_forward(be, a->logits, 0, lnf, mm_weight(m, p->wte, 0), x16, NULL, (int)BT, C, Vp));
-    if (backend_kind(be) == BACKEND_OPENBLAS) /* the kernel its checkpoints were made with */
-        PROF(m, fwd, K_LOGSOFTMAX,
-             logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
-    else
-        PROF(m, fwd, K_LOGSOFTMAX,
-             logsoftmax_gather_vec(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
+    /* the LM head and the log-softmax, chunk by chunk when the logits of the whole batch
+     * are not kept (lm_chunk): only lse and logp of every row survive */
+    const size_t rows = logit_rows(m->lm_chunk, B, T);
+    for (size_t r0 = 0; r0 < BT; r0 += rows) {
+        const int n = (int)(BT - r0 < rows ? BT - r0 : rows);
+        lm_head_rows(m, r0, n);
+        if (backend_kind(be) == BACKEND_OPENBLAS) /* the kernel its checkpoints were made with */
+            PROF(m, fwd, K_LOGSOFTMAX,
+                 logsoftmax_gather(a->logp + r0, a->lse + r0, a->logits, m->targets + r0, n, V,
+                                   Vp));
+        else
+            PROF(m, fwd, K_LOGSOFTMAX,
+                 logsoftmax_gather_vec(a->logp + r0, a->lse + r0, a->logits, m->targets + r0, n,
+                                       V, Vp));
+    }
     return TA_OK;
 }
 
@@ -507,11 +561,61 @@ void gpt2_zero_grad(GPT2 *m) {
     memset(m->grads_memory, 0, m->num_params * sizeof(float));
 }
 
+/* The LM head's backward for token rows [r0, r0 + n), whose dlogits are in acts.logits:
+ *   dlnf rows (in back.dbuf_c) += dlogits @ wte;  dwte += dlogits^T @ lnf rows */
+static void lm_head_backward_rows(GPT2 *m, size_t r0, int n) {
+    const int C = m->config.d_model, Vp = m->config.padded_vocab_size;
+    const int x16 = m->precision == PRECISION_BF16;
+    const void *dlogits_mm = mm_dout(m, m->back.dout16, m->acts.logits, (size_t)n * Vp);
+    PROF(m, bwd, K_LM_HEAD,
+         linear_backward(m->be, m->back.dbuf_c + r0 * C, m->grads.wte, NULL, m->acts.logits,
+                         dlogits_mm, ACT_MM(m, lnf, r0 * C), mm_weight(m, m->params.wte, 0), x16,
+                         n, C, Vp));
+}
+
+static void backward_from_lnf(GPT2 *m);
+
 void gpt2_backward(GPT2 *m) {
     TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL);
+    TA_ASSERT(!gpt2_lm_chunked(m)); /* chunked: gpt2_backward_chunks */
+    /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
+    memset(m->back.dbuf_c, 0, (size_t)m->cur_B * m->cur_T * m->config.d_model * sizeof(float));
+    lm_head_backward_rows(m, 0, m->cur_B * m->cur_T);
+    backward_from_lnf(m);
+}
+
+/* Recomputes the logits of each chunk of rows of the last forward and hands them to fn;
+ * with backward, fn leaves dlogits there and the chunk goes through the LM head's
+ * backward. */
+static int head_chunks(GPT2 *m, int backward, GPT2HeadFn fn, void *ctx, TaError *err) {
+    const size_t BT = (size_t)m->cur_B * m->cur_T;
+    const size_t rows = logit_rows(m->lm_chunk, m->cur_B, m->cur_T);
+    if (backward) memset(m->back.dbuf_c, 0, BT * m->config.d_model * sizeof(float));
+    for (size_t r0 = 0; r0 < BT; r0 += rows) {
+        const int n = (int)(BT - r0 < rows ? BT - r0 : rows);
+        lm_head_rows(m, r0, n);
+        int rc = fn(ctx, (int)r0, n, m->acts.logits, err);
+        if (rc != TA_OK) return rc;
+        if (backward) lm_head_backward_rows(m, r0, n);
+    }
+    return TA_OK;
+}
+
+int gpt2_head_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err) {
+    return head_chunks(m, 0, fn, ctx, err);
+}
+
+int gpt2_backward_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err) {
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL);
+    int rc = head_chunks(m, 1, fn, ctx, err);
+    if (rc == TA_OK) backward_from_lnf(m);
+    return rc;
+}
+
+/* Backward from dlnf (in back.dbuf_c) down to the embeddings. */
+static void backward_from_lnf(GPT2 *m) {
     const GPT2Config *cfg = &m->config;
-    const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head,
-              Vp = cfg->padded_vocab_size;
+    const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head;
     const size_t BT = (size_t)B * T;
     ParamTensors *p = &m->params, *g = &m->grads;
     ActTensors *a = &m->acts;
@@ -522,12 +626,6 @@ void gpt2_backward(GPT2 *m) {
      * its bf16 rounding, which every LayerNorm backward leaves in dout16 */
     const void *dresid_mm = x16 ? (const void *)s->dout16 : (const void *)s->dresid;
 
-    /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
-    memset(s->dbuf_c, 0, BT * C * sizeof(float));
-    const void *dlogits_mm = mm_dout(m, s->dout16, a->logits, BT * Vp);
-    PROF(m, bwd, K_LM_HEAD,
-         linear_backward(be, s->dbuf_c, g->wte, NULL, a->logits, dlogits_mm, ACT_MM(m, lnf, 0),
-                         mm_weight(m, p->wte, 0), x16, (int)BT, C, Vp));
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
