@@ -556,6 +556,62 @@ static void t_model_vs_pytorch(Precision prec) {
     gpt2_free(&m);
     T_CHECK(ok, "%s", msg);
 }
+/* model.lm_head_chunk in bf16: the logits of 5 token rows at a time (recomputed in the
+ * backward, each chunk's dlogits rounded to bf16 for the LM head's backward GEMMs) meet
+ * the same derived limits against PyTorch, and the loss (the same per-row GEMM dot
+ * products, then fp32 log-softmax) matches the whole-batch bf16 loss. */
+typedef struct {
+    const int *tgt;
+    const float *lse;
+    float *dlogp, *logits_out; /* (B*T, V) copy of the logits, taken before dlogits */
+    int V, Vp;
+} ChunkCtx;
+
+static int chunk_to_dlogits(void *ctx, int row0, int n, float *logits, TaError *err) {
+    ChunkCtx *c = ctx;
+    (void)err;
+    for (int i = 0; i < n; i++)
+        memcpy(c->logits_out + (size_t)(row0 + i) * c->V, logits + (size_t)i * c->Vp,
+               sizeof(float) * c->V);
+    logits_to_dlogits(logits, c->lse + row0, c->tgt + row0, c->dlogp + row0, n, c->V, c->Vp);
+    return TA_OK;
+}
+
+static void t_model_bf16_chunked(void) {
+    GPT2 whole, m;
+    setup_ref_model(&whole, BACKEND_ONEDNN, PRECISION_BF16);
+    setup_ref_model(&m, BACKEND_ONEDNN, PRECISION_BF16);
+    gpt2_set_lm_chunk(&m, 5);
+    const int *tok = ref_get(&REF, "tokens")->data, *tgt = ref_get(&REF, "targets")->data;
+    const size_t BT = (size_t)B * T;
+    float *logits = ta_malloc(sizeof(float) * BT * CFG.vocab_size, "logits");
+    model_pass(&whole, tok, tgt, B, T, logits); /* whole-batch logp in whole.acts.logp */
+    TaError err;
+    TA_ASSERT(gpt2_forward(&m, tok, tgt, B, T, &err) == TA_OK && gpt2_lm_chunked(&m));
+    int count = 0, same = 1;
+    double sum = 0;
+    for (size_t i = 0; i < BT; i++) {
+        count += tgt[i] >= 0;
+        if (tgt[i] >= 0) sum += m.acts.logp[i];
+        same &= m.acts.logp[i] == whole.acts.logp[i];
+    }
+    for (size_t i = 0; i < BT; i++) m.acts.dlogp[i] = tgt[i] >= 0 ? -1.0f / (float)count : 0.0f;
+    ChunkCtx cc = {.tgt = tgt, .lse = m.acts.lse, .dlogp = m.acts.dlogp, .logits_out = logits,
+                   .V = CFG.vocab_size, .Vp = CFG.padded_vocab_size};
+    gpt2_zero_grad(&m);
+    TA_ASSERT(gpt2_backward_chunks(&m, chunk_to_dlogits, &cc, &err) == TA_OK);
+    printf("  bf16 chunked loss %.9g; log-probs %s the whole-batch ones\n", -sum / count,
+           same ? "bit-identical to" : "differ from");
+    char msg[512];
+    int ok = check_against("bf16 chunked", &m, logits, ref_get(&REF, "logits")->data,
+                           ref_get(&REF, "grads")->data, GAIN * rho_fwd(CFG.n_layer),
+                           GAIN * rho_bwd(CFG.n_layer), msg, sizeof msg);
+    free(logits);
+    gpt2_free(&whole);
+    gpt2_free(&m);
+    T_CHECK(ok, "%s", msg);
+    T_CHECK(same, "bf16 log-probs with the LM head in chunks differ from the whole batch's");
+}
 static void t_model_fp32_onednn(void) { t_model_vs_pytorch(PRECISION_FP32); }
 static void t_model_bf16(void) { t_model_vs_pytorch(PRECISION_BF16); }
 
@@ -754,6 +810,7 @@ int main(int argc, char **argv) {
     if (child) return stale_child();
     t_run("model/onednn_fp32_vs_pytorch", t_model_fp32_onednn);
     t_run("model/bf16_vs_pytorch_derived_tolerance", t_model_bf16);
+    t_run("model/bf16_lm_head_chunks_vs_pytorch", t_model_bf16_chunked);
     t_run("model/bf16_wide_vs_fp32_engine", t_model_bf16_wide);
     t_run("model/bf16_bitwise_run_to_run", t_bf16_run_to_run);
     t_run("model/bf16_decode_vs_forward", t_bf16_decode);

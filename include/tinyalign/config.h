@@ -69,6 +69,7 @@ typedef struct {
     int max_seq_len;   /* maxT */
     Precision precision; /* fp32 | bf16: the matmul operands (backend.h) */
     BackendKind backend; /* auto | openblas | onednn */
+    int lm_head_chunk;   /* token rows of logits at once (gpt2_set_lm_chunk); 0 = all */
 } CfgModel;
 
 typedef struct {

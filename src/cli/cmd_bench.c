@@ -75,7 +75,8 @@ static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batc
 
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {0};
-    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, precision, backend;
+    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, precision, backend,
+        lm_chunk;
     double peak;
     const CliOpt opts[] = {
         {.name = "--layers", .kind = CLI_INT, .dst = &cfg.n_layer, .meta = "L", .def = "6", .lo = 1, .hi = 1 << 30, .help = "transformer blocks"},
@@ -99,6 +100,8 @@ int cmd_bench(int argc, char **argv) {
          .help = "matmul precision, as model.precision (bf16: bf16 inputs,\nfp32 sums)"},
         {.name = "--backend", .kind = CLI_CHOICE, .dst = &backend, .choices = "auto|openblas|onednn", .def = "auto",
          .help = "matmul library, as model.backend (auto: openblas for fp32,\nonednn for bf16)"},
+        {.name = "--lm-chunk", .kind = CLI_INT, .dst = &lm_chunk, .meta = "R", .def = "0", .lo = 0, .hi = 1 << 30,
+         .help = "LM head + loss over R token rows at a time, as\nmodel.lm_head_chunk (0: the whole batch)"},
         {.name = "--json", .kind = CLI_FLAG, .dst = &json, .help = "one JSON line instead of the report"},
         {0}};
     const CliSpec spec = {
@@ -149,6 +152,7 @@ int cmd_bench(int argc, char **argv) {
     TrainStep step;
     StepSetup ss = {.model = &m, .optim = &opt, .objective = &obj, .aux = &aux, .K = 1,
                     .rows = B, .T = T};
+    gpt2_set_lm_chunk(&m, lm_chunk);
     train_step_init(&step, &ss);
     /* the reference as in training: a snapshot of the initial policy (one more forward on
      * borrowed activations), or log-probs cached once (a table look-up per step) */
@@ -193,10 +197,11 @@ int cmd_bench(int argc, char **argv) {
         printf("{\"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, \"T\": %d, \"threads\": %d, "
                "\"ms_per_step\": %.2f, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"mfu\": %.4f, "
                "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f, \"objective\": \"%s\", \"reference\": \"%s\", "
-               "\"precision\": \"%s\", \"backend\": \"%s\"}\n",
+               "\"precision\": \"%s\", \"backend\": \"%s\", \"lm_chunk\": %d, \"logits_mib\": %.1f}\n",
                cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T, ta_get_threads(), ms, toks,
                gflops, gflops / peak, rss_mib, arith_mib, loss, objective, obj.type == CFG_OBJ_DPO ? refmode : "none",
-               precision_name(m.precision), backend_kind_name(backend_kind(m.be)));
+               precision_name(m.precision), backend_kind_name(backend_kind(m.be)), lm_chunk,
+               gpt2_logits_bytes(&m) / (1024.0 * 1024.0));
     } else {
         char how[160];
         backend_describe(m.be, how, sizeof how);

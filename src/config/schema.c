@@ -89,6 +89,10 @@ static const ConfigKey KEYS[] = {
     {.path = "model.backend", .type = CFG_T_ENUM, .offset = OFF(model.backend), .flags = M,
      .def = BACKEND_AUTO, .choices = BACKEND_CHOICES, .aliases = "blas,matmul_backend,engine",
      .doc = "matmul library: auto = openblas for fp32, onednn for bf16"},
+    {.path = "model.lm_head_chunk", .type = CFG_T_INT, .offset = OFF(model.lm_head_chunk),
+     .flags = M | CFG_GE, .min = 0, .def = 0, .aliases = "loss_chunk,logits_chunk,chunk_size",
+     .doc = "token rows whose logits exist at once (LM head + loss in chunks, recomputed "
+            "in the backward: less memory, ~1/3 more LM-head FLOPs); 0 = the whole batch"},
 
     /* ---- tokenizer ---- */
     {.path = "tokenizer.type", .type = CFG_T_ENUM, .offset = OFF(tokenizer.type), .flags = M,

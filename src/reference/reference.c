@@ -89,6 +89,7 @@ int aux_model_init(AuxModel *a, const AuxSpec *spec, GPT2 *policy, TaError *err)
             size_t n = (size_t)policy->B * policy->T * pc->padded_vocab_size;
             a->logits = ta_aligned_alloc(n * sizeof(float), "guide logits");
             a->model.acts.logits = a->logits;
+            a->model.lm_chunk = 0; /* the logit head reads any chunk of rows of these */
         }
     } else {
         gpt2_alloc_acts(&a->model, policy->B, policy->T);

@@ -59,6 +59,30 @@ static int sync(const TrainStep *t, StepSyncPoint p, float *grads, size_t n_grad
     return t->s.allreduce(t->s.allreduce_ctx, p, grads, n_grads, sums, n_sums, err);
 }
 
+/* The logit head of run_micro for one chunk of token rows of a chunked LM head
+ * (gpt2_head_chunks / gpt2_backward_chunks): the same call as the whole-batch one, on
+ * rows [row0, row0 + n) of every per-row array. */
+typedef struct {
+    const CfgObjective *o;
+    const Batch *b;
+    GPT2 *m;
+    const float *dlogp, *guide;
+    const ObjectiveNorm *norm;
+    ObjectiveStats *st;
+} HeadChunk;
+
+static int head_chunk(void *ctx, int row0, int n, float *logits, TaError *err) {
+    HeadChunk *h = ctx;
+    const int Vp = h->m->config.padded_vocab_size;
+    double t0 = h->m->prof ? ta_now() : 0.0;
+    int rc = objective_logits_forward_backward(
+        h->o, h->b, row0, n, logits, h->m->acts.lse + row0, h->dlogp ? h->dlogp + row0 : NULL,
+        h->guide ? h->guide + (size_t)row0 * Vp : NULL, h->m->config.vocab_size, Vp, h->norm,
+        h->st, err);
+    if (h->m->prof && h->dlogp) h->m->prof->bwd[K_LOGSOFTMAX] += ta_now() - t0;
+    return rc;
+}
+
 /* One micro-batch: the auxiliary models' forwards, the policy's forward, the loss head over
  * log-probs, the logit head and (backward) the policy's backward. A non-finite loss term
  * sets *bad (its message in err) and returns TA_OK; any other error is returned. */
@@ -74,6 +98,22 @@ static int run_micro(TrainStep *t, const Batch *b, const void *set, const Object
     if ((rc = gpt2_forward(m, b->tokens, b->targets, b->B, b->T, err)) != TA_OK) return rc;
     float *dlogp = backward ? m->acts.dlogp : NULL;
     rc = objective_forward_backward(o, b, m->acts.logp, ref, norm, dlogp, st, err);
+    if (rc == TA_OK && gpt2_lm_chunked(m)) {
+        /* model.lm_head_chunk: the logits exist a chunk of rows at a time, recomputed
+         * here; the backward runs inside, chunk by chunk (forward-only without a logit-
+         * level term there is nothing to recompute) */
+        HeadChunk h = {.o = o, .b = b, .m = m, .dlogp = dlogp, .guide = guide, .norm = norm,
+                       .st = st};
+        if (backward)
+            rc = gpt2_backward_chunks(m, head_chunk, &h, err);
+        else if (objective_has_logit_head(o))
+            rc = gpt2_head_chunks(m, head_chunk, &h, err);
+        if (rc == TA_ERUNTIME) { /* as below; the gradients of this step are discarded */
+            *bad = 1;
+            return TA_OK;
+        }
+        return rc;
+    }
     if (rc == TA_OK) {
         double t0 = m->prof ? ta_now() : 0.0;
         rc = objective_logits_forward_backward(o, b, 0, b->B * b->T, m->acts.logits, m->acts.lse,

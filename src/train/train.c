@@ -379,6 +379,7 @@ static int setup(Trainer *t, TaError *err) {
     train_optim_init(&t->optim, &oc, &t->model);
     StepSetup ss = {.model = &t->model, .optim = &t->optim, .objective = &c->objective,
                     .aux = &t->aux, .K = t->K, .rows = t->rows, .T = t->T};
+    gpt2_set_lm_chunk(&t->model, c->model.lm_head_chunk);
     train_step_init(&t->step, &ss); /* allocates the policy's activations */
 
     int n_sets = 0;
