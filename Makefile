@@ -5,6 +5,8 @@
 #   make bench        speed benchmarks against PyTorch in the same run (not a test)
 #   make quickstart   deps + build + train a tokenizer and a tiny GPT-2 on fortunes
 #   make debug | asan debug (-O0 -g) / AddressSanitizer+UBSan builds in build/debug, build/asan
+#   make asan-test    the suite against the AddressSanitizer+UBSan build (build/asan)
+#   make fuzz         libFuzzer targets (clang) over the parsers, FUZZ_SECONDS each (default 60)
 #   NO_OMP=1 make ... build without OpenMP (everything still passes)
 # Flags are remembered in $(BUILD)/.flags: changing them rebuilds everything.
 
@@ -62,7 +64,12 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(CXX) $(CFLAGS) $(CXXFLAGS) $(LDFLAGS)
 
-.PHONY: all deps test tests bench quickstart debug asan clean info FORCE
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+
+.PHONY: all deps test tests bench quickstart debug asan asan-test fuzz fuzz-build fuzz-bins clean info FORCE
 
 all: $(BUILD)/tinyalign
 	@$(BUILD)/tinyalign info
@@ -90,6 +97,16 @@ $(BUILD)/tests/%: tests/%.c tests/testhelp.h $(BUILD)/libtinyalign.a $(FLAGS_STA
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $< -o $@ $(BUILD)/libtinyalign.a $(LDFLAGS) $(LDLIBS)
 
+# the replay of every fuzz seed and past finding also includes the fuzz targets
+$(BUILD)/tests/test_fuzz_replay: $(FUZZ_SRC) tests/fuzz/fuzz.h
+
+# libFuzzer binaries (only in the fuzz build: BUILD=build/fuzz, clang, see `fuzz`)
+# (linked by the C++ driver: UBSan's C++ runtime checks the SentencePiece wrapper)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libtinyalign.a $(FLAGS_STAMP)
+	@mkdir -p $(BUILD)/obj/fuzz
+	$(CC) $(CFLAGS) -Itests -c $< -o $(BUILD)/obj/fuzz/$*.o
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer $(BUILD)/obj/fuzz/$*.o -o $@ $(BUILD)/libtinyalign.a $(LDLIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 info: $(BUILD)/tinyalign
@@ -115,9 +132,37 @@ quickstart: deps
 debug:
 	@$(MAKE) --no-print-directory BUILD=build/debug OPT="-O0 -g" all
 
+ASAN_FLAGS := BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	@$(MAKE) --no-print-directory $(ASAN_FLAGS) all
+
+# The suite against build/asan: every C test and the shell tests that exercise parsing,
+# checkpoints, resume and the training step (ASAN_TESTS; the others only add minutes of
+# sanitized matmuls). Leak checking is off: a CLI that exits on an error frees nothing.
+ASAN_TESTS ?= test_checkpoint test_cli test_common test_config test_dataset test_safetensors \
+	test_shard test_tokenizer test_fuzz_replay test_objective test_gpt2 test_sample test_curate \
+	cli/train cli/faults cli/inputs cli/state cli/tokenize cli/objectives
+asan-test:
+	@$(MAKE) --no-print-directory $(ASAN_FLAGS) tests
+	@OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    TA_ONLY="$(ASAN_TESTS)" bash tests/run.sh build/asan
+
+# libFuzzer (Debian's clang): the library built with ASan + UBSan + coverage, without
+# OpenMP (clang would need libomp); each target runs FUZZ_SECONDS, FUZZ_JOBS at a time;
+# a finding (crash, sanitizer report, oracle, timeout) fails and is saved under
+# build/fuzz/findings/ (commit it under tests/fuzz/regress/<target>/ once fixed).
+FUZZ_FLAGS := BUILD=build/fuzz CC=clang CXX=clang++ NO_OMP=1 \
+	    OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SANITIZE="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
+fuzz-build:
+	@command -v clang >/dev/null && command -v clang++ >/dev/null || { echo "make fuzz needs \
+	    Debian's clang (apt-get install clang libclang-rt-14-dev)"; exit 2; }
+	@$(MAKE) --no-print-directory $(FUZZ_FLAGS) fuzz-bins
+fuzz-bins: $(FUZZ_BIN)
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 clean:
 	rm -rf build

@@ -13,6 +13,9 @@ mkdir -p "$TA_REF"
 pass=0; fail=0; failed_names=()
 start=$(date +%s)
 
+# TA_ONLY="test_x cli/y ...": run only these (make asan-test); default: everything
+only() { [ -z "${TA_ONLY:-}" ] || [[ " $TA_ONLY " == *" $1 "* ]]; }
+
 run_one() { # name, command...
   local name=$1; shift
   local out rc t0=$(date +%s)
@@ -40,10 +43,12 @@ fi
 
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
+  only "$(basename "$t")" || continue
   run_one "$(basename "$t")" "$t"
 done
 for s in tests/cli/*.sh; do
   [ -f "$s" ] || continue
+  only "cli/$(basename "$s" .sh)" || continue
   run_one "$(basename "$s" .sh)" bash "$s"
 done
 

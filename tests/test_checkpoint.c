@@ -45,6 +45,9 @@ static int save(const char *run, long step, int keep, int best, TaError *err) {
     TrainState st;
     memset(&st, 0, sizeof st);
     st.step = step;
+    ta_rng_seed(&st.rng, 1); /* as a run starts: a seeded RNG, no best loss yet */
+    st.best_val = INFINITY;
+    st.best_step = -1;
     CheckpointContents cc = {.model = &g_model, .optim = &g_opt, .state = &st,
                              .config_json = "{\"run\": {\"seed\": 1}}"};
     return checkpoint_save(run, &cc, keep, best, NULL, 0, err);
@@ -148,8 +151,9 @@ static void test_digests_match_files(void) {
     T_CHECK(ok, "%s", bad);
     T_CHECK(count == 3, "%d files listed, expected model, optim, config", count);
     TrainState s;
-    T_CHECK(checkpoint_load_state(path("crc/checkpoints/step-00000003", NULL), &s, NULL, &err) ==
-                TA_OK && s.step == 3, "%s", err.msg);
+    int verified = 0;
+    T_CHECK(checkpoint_load_state(path("crc/checkpoints/step-00000003", NULL), &s, NULL, &verified,
+                                  &err) == TA_OK && s.step == 3 && verified, "%s", err.msg);
 }
 
 /* The run config is read without verifying the files (so a resume verifies once, when
@@ -173,9 +177,129 @@ static void test_read_config_does_not_verify(void) {
             "read_config: %s", err.msg);
     free(json);
     TrainState s;
-    T_CHECK(checkpoint_load_state(dir, &s, NULL, &err) == TA_EINPUT &&
+    T_CHECK(checkpoint_load_state(dir, &s, NULL, NULL, &err) == TA_EINPUT &&
                 strstr(err.msg, "checksum mismatch") && strstr(err.msg, "model.safetensors"),
             "load_state after a flipped byte: %s", err.msg);
+}
+
+/* Rewrites dir/state.json with the text edit() makes of it. */
+static int rewrite_state(const char *dir, void (*edit)(char **text)) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/state.json", dir);
+    size_t n;
+    TaError err = {0};
+    char *text = ta_read_file(p, &n, &err);
+    if (!text) return 0;
+    edit(&text);
+    int ok = ta_write_file_atomic(p, text, strlen(text), &err) == TA_OK;
+    free(text);
+    return ok;
+}
+static void edit_seed(char **t) { /* the config's seed 1 -> 2 */
+    char *at = strstr(*t, "\"seed\":\t1");
+    if (at) at[8] = '2';
+}
+static void edit_add(char **t) { /* a member added in front of "format" */
+    char *n = malloc(strlen(*t) + 32);
+    snprintf(n, strlen(*t) + 32, "{\"extra\": 1,%s", *t + 1);
+    free(*t);
+    *t = n;
+}
+static void edit_space(char **t) { /* a space after the first brace */
+    char *n = malloc(strlen(*t) + 2);
+    snprintf(n, strlen(*t) + 2, "{ %s", *t + 1);
+    free(*t);
+    *t = n;
+}
+static void edit_break(char **t) { (*t)[1] = '{'; } /* no longer JSON */
+
+/* An edit of state.json is refused, naming the value that changed (state.sum). */
+static void test_state_sum_names_the_change(void) {
+    static const struct {
+        void (*edit)(char **);
+        const char *want;
+    } cases[] = {{edit_seed, "the value of config.run.seed changed"},
+                 {edit_add, "format is missing or renamed (extra is in its place)"},
+                 {edit_space, "its bytes changed outside the values"},
+                 {edit_break, "it is no longer valid JSON"}};
+    TaError err = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *run = path("sum", NULL);
+        rm_rf(run);
+        T_CHECK(save(run, 4, 0, 0, &err) == TA_OK, "%s", err.msg);
+        const char *dir = path("sum/checkpoints/step-00000004", NULL);
+        T_CHECK(rewrite_state(dir, cases[i].edit), "rewrite");
+        TrainState s;
+        T_CHECK(checkpoint_load_state(dir, &s, NULL, NULL, &err) == TA_EINPUT &&
+                    strstr(err.msg, "state.json: edited or damaged after it was written") &&
+                    strstr(err.msg, cases[i].want) && !strchr(err.msg, '\n'),
+                "case %zu: %s", i, err.msg);
+    }
+    /* state.sum itself damaged: its last line catches it */
+    const char *run = path("sum", NULL);
+    rm_rf(run);
+    T_CHECK(save(run, 4, 0, 0, &err) == TA_OK, "%s", err.msg);
+    char sp[4200];
+    snprintf(sp, sizeof sp, "%s/state.sum", path("sum/checkpoints/step-00000004", NULL));
+    FILE *f = fopen(sp, "r+b");
+    T_CHECK(f && fseek(f, 40, SEEK_SET) == 0, "open %s", sp);
+    fputc('#', f);
+    fclose(f);
+    TrainState s;
+    T_CHECK(checkpoint_load_state(path("sum/checkpoints/step-00000004", NULL), &s, NULL, NULL, &err) ==
+                TA_EINPUT && strstr(err.msg, "state.sum: damaged"), "%s", err.msg);
+}
+
+/* checkpoint_check_state against an independent replay of the trainer's data cursor
+ * (next_ids in train.c: draw perm[pos++], wrapping to the next epoch lazily when pos
+ * reaches n): every real cursor passes, every off-by-one epoch or pos is refused, and the
+ * arithmetic stays defined for any step (UBSan in make asan-test). */
+static void test_check_state_cursor(void) {
+    const uint64_t n = 5, per_step = 2;
+    int64_t epoch = 0, pos = 0;
+    TaError err = {0};
+    for (long step = 0; step <= 12; step++) {
+        if (step > 0)
+            for (uint64_t k = 0; k < per_step; k++) {
+                if (pos >= (int64_t)n) epoch++, pos = 0;
+                pos++;
+            }
+        TrainState s;
+        memset(&s, 0, sizeof s);
+        s.step = step;
+        s.cursor = (DataCursor){epoch, pos};
+        StateLimits lim = {.max_steps = 12, .examples = n, .per_step = per_step,
+                           .max_tokens_per_step = 10, .same_order = 1};
+        T_CHECK(checkpoint_check_state(&s, &lim, "state.json", &err) == TA_OK, "step %ld (%lld, %lld): %s",
+                step, (long long)epoch, (long long)pos, err.msg);
+        for (int d = -1; d <= 1; d += 2) {
+            TrainState x = s;
+            x.cursor.pos += d;
+            if (x.cursor.pos >= 0)
+                T_CHECK(checkpoint_check_state(&x, &lim, "state.json", &err) == TA_EINPUT &&
+                            strstr(err.msg, "train_state.pos"), "step %ld pos %+d accepted", step, d);
+            x = s;
+            x.cursor.epoch += d;
+            if (x.cursor.epoch >= 0)
+                T_CHECK(checkpoint_check_state(&x, &lim, "state.json", &err) == TA_EINPUT &&
+                            strstr(err.msg, "train_state.epoch"), "step %ld epoch %+d accepted", step, d);
+        }
+    }
+    /* beyond max_steps; tokens beyond what the steps hold; a product that overflows */
+    TrainState s;
+    memset(&s, 0, sizeof s);
+    StateLimits lim = {.max_steps = 10, .examples = 7, .per_step = 3, .max_tokens_per_step = 4};
+    s.step = 11;
+    T_CHECK(checkpoint_check_state(&s, &lim, "f", &err) == TA_EINPUT && strstr(err.msg, "max_steps"), "%s", err.msg);
+    s.step = 2;
+    s.tokens_seen = 9;
+    T_CHECK(checkpoint_check_state(&s, &lim, "f", &err) == TA_EINPUT && strstr(err.msg, "tokens_seen"), "%s", err.msg);
+    lim.max_steps = 1L << 53;
+    lim.per_step = 1ull << 40;
+    s.step = 1L << 53;
+    s.tokens_seen = 0;
+    T_CHECK(checkpoint_check_state(&s, &lim, "f", &err) == TA_EINPUT && strstr(err.msg, "beyond any run"),
+            "%s", err.msg);
 }
 
 /* Every accepted form resolves to the directory it stands for. */
@@ -229,15 +353,33 @@ static void test_resolve_errors(void) {
     T_CHECK(checkpoint_resolve(nope, out, sizeof out, &err) == TA_EINPUT &&
                 strstr(err.msg, "no such directory") && strstr(err.msg, CHECKPOINT_MODEL_FORMS),
             "missing: %s", err.msg);
-    /* a pointer file with garbage is not followed (and not printed) */
+    /* a pointer file with garbage is not followed; the message shows a short escaped
+     * excerpt (no raw control bytes, cut at 40 bytes) and the size */
     const char *garbage = path("empty_dir/latest", NULL);
     FILE *f = fopen(garbage, "wb");
     T_CHECK(f, "create %s", garbage);
-    fputs("../../etc\n\x01\x02", f);
+    fputs("../../etc\n\x01\x02\x1b[2J", f);
+    for (int i = 0; i < 200; i++) fputc(0x80 + i % 64, f);
     fclose(f);
     T_CHECK(checkpoint_resolve(garbage, out, sizeof out, &err) == TA_EINPUT &&
-                strstr(err.msg, "not a checkpoint pointer") && !strstr(err.msg, "etc"),
+                strstr(err.msg, "not a checkpoint pointer") &&
+                strstr(err.msg, "\"../../etc\\x0A\\x01\\x02\\x1B[2J\\x80") &&
+                strstr(err.msg, "...\" (216 bytes)") && strlen(err.msg) < 600,
             "garbage pointer: %s", err.msg);
+    for (const char *c = err.msg; *c; c++)
+        T_CHECK((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7F, "raw byte %02x in: %s",
+                (unsigned char)*c, err.msg);
+    /* inside a run directory: the same message, naming RUN/checkpoints/latest */
+    char run_ck[4096];
+    snprintf(run_ck, sizeof run_ck, "%s", path("empty_dir/checkpoints", NULL));
+    mkdir(run_ck, 0755);
+    char latest2[4200];
+    snprintf(latest2, sizeof latest2, "%s/latest", run_ck);
+    T_CHECK(rename(garbage, latest2) == 0, "rename");
+    T_CHECK(checkpoint_resolve(empty, out, sizeof out, &err) == TA_EINPUT &&
+                strstr(err.msg, latest2) && strstr(err.msg, "not a checkpoint pointer"),
+            "garbage latest in a run: %s", err.msg);
+    rm_rf(run_ck);
     /* latest naming a directory that is gone */
     f = fopen(garbage, "wb");
     fputs("step-00000009\n", f);
@@ -259,6 +401,8 @@ int main(void) {
     t_run("keep_last_n_1_with_keep_best", test_keep_last_with_best);
     t_run("digests_written_equal_files", test_digests_match_files);
     t_run("read_config_does_not_verify_load_state_does", test_read_config_does_not_verify);
+    t_run("state_sum_names_the_change", test_state_sum_names_the_change);
+    t_run("check_state_cursor_equals_trainer_replay", test_check_state_cursor);
     t_run("resolve_every_form", test_resolve_forms);
     t_run("resolve_errors_list_the_forms", test_resolve_errors);
     adamw_free(&g_opt);

@@ -71,10 +71,70 @@ static void test_suggest(void) {
             "distances");
 }
 
+/* UTF-8 validation against Python's strict decoder on every 1- and 2-byte string and
+ * on edge cases of 3- and 4-byte sequences (surrogates, overlong forms, > U+10FFFF). */
+static void test_utf8(void) {
+    static const struct {
+        const char *s;
+        long bad;
+    } cases[] = {
+        {"", -1}, {"abc", -1}, {"\xc3\xa9", -1}, {"\xe6\x9d\xb1", -1}, {"\xf0\x9f\x99\x82", -1},
+        {"\xf4\x8f\xbf\xbf", -1}, {"a\xff", 1}, {"\xc0\xaf", 0}, {"\xc1\xbf", 0},
+        {"\xe0\x80\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xed\x9f\xbf", -1}, {"\xf0\x80\x80\xaf", 0},
+        {"\xf4\x90\x80\x80", 0}, {"\xf5\x80\x80\x80", 0}, {"ab\xe2\x82", 2}, {"\x80", 0},
+        {"\xc3", 0}, {"x\xc3(", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long got = ta_utf8_invalid_at(cases[i].s, strlen(cases[i].s));
+        T_CHECK(got == cases[i].bad, "case %zu: %ld, expected %ld", i, got, cases[i].bad);
+    }
+    /* every 1- and 2-byte string: valid iff Python decodes it strictly */
+    const char *py = getenv("PYTHON");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "%s -c 'import sys\n"
+             "def ok(b):\n"
+             "  try: b.decode(\"utf-8\"); return \"1\"\n"
+             "  except UnicodeDecodeError: return \"0\"\n"
+             "sys.stdout.write(\"\".join(ok(bytes([a])) for a in range(256)) + \"\".join(ok(bytes([a, b])) for a in range(256) for b in range(256)))'",
+             py && *py ? py : "python3");
+    FILE *p = popen(cmd, "r");
+    T_CHECK(p, "cannot run python");
+    static char want[256 + 65536 + 1];
+    size_t got = fread(want, 1, sizeof want - 1, p);
+    pclose(p);
+    T_CHECK(got == 256 + 65536, "python printed %zu flags", got);
+    int wrong = 0;
+    for (int a = 0; a < 256; a++) {
+        char b1[1] = {(char)a};
+        wrong += (ta_utf8_invalid_at(b1, 1) < 0) != (want[a] == '1');
+        for (int b = 0; b < 256; b++) {
+            char b2[2] = {(char)a, (char)b};
+            wrong += (ta_utf8_invalid_at(b2, 2) < 0) != (want[256 + a * 256 + b] == '1');
+        }
+    }
+    T_CHECK(wrong == 0, "%d strings judged differently from Python", wrong);
+}
+
+/* Excerpts for messages: printable, escaped, short. */
+static void test_excerpt(void) {
+    char out[200];
+    ta_excerpt(out, sizeof out, "step-1\n\x01\"\\\xc3\xa9\xc2\x9b\xff", 15);
+    T_CHECK(!strcmp(out, "step-1\\x0A\\x01\\\"\\\\\xc3\xa9\\xC2\\x9B\\xFF"), "got %s", out);
+    char big[300];
+    memset(big, 'a', sizeof big);
+    ta_excerpt(out, sizeof out, big, sizeof big);
+    T_CHECK(strlen(out) == 43 && !strcmp(out + 40, "..."), "long input: %s", out);
+    ta_excerpt(out, 12, "\xff\xff\xff\xff\xff", 5);
+    T_CHECK(strlen(out) < 12, "cap respected: %s", out);
+}
+
 int main(void) {
     t_run("crc32_check_value_and_python", test_crc32);
     t_run("fnv1a_published_vectors", test_fnv1a);
     t_run("json_string_reads_back", test_json_string);
     t_run("suggestions", test_suggest);
+    t_run("utf8_validation_equals_python_strict", test_utf8);
+    t_run("excerpt_printable_escaped_short", test_excerpt);
     return t_done();
 }

@@ -539,6 +539,22 @@ static void test_overrides(void) {
     EXPECT_SET_ERR("optim=1", "--set: \"optim\" is a section; set one of its keys, e.g. --set "
                               "optim.KEY=VALUE (keys: lr, betas, eps, weight_decay, schedule, "
                               "warmup_steps, min_lr_ratio, grad_clip)");
+    /* an unknown section inside a key path: name it and list what exists (never an empty
+     * list) */
+    EXPECT_SET_ERR("nope.key=1", "--set: unknown section \"nope\" in \"nope.key\" (valid sections: "
+                                 "run, model, tokenizer, data, objective, optim, train)");
+    EXPECT_SET_ERR("optim.x.y=1", "--set: unknown key \"optim.x.y\" (\"optim\" has no section \"x\"; "
+                                  "its keys: lr, betas, eps, weight_decay, schedule, warmup_steps, "
+                                  "min_lr_ratio, grad_clip)");
+    /* text must be valid UTF-8: --set values and config files alike */
+    EXPECT_SET_ERR("run.name=a\xff", "--set \"run.name=a\\xFF\": not valid UTF-8 (byte 11: 0xFF)");
+    {
+        char why[2048];
+        T_CHECK(expect_err("{" DATA_OK ",\n \"run\": {\"name\": \"\xc3\xa9t\xc3\"}}", NULL, 0,
+                           "2:21: not valid UTF-8 (byte 0xC3); a config is a UTF-8 JSON file", 0,
+                           why, sizeof why),
+                "%s", why);
+    }
     /* cross-key errors caused by --set name --set */
     EXPECT_SET_ERR("model.d_model=130",
                    "--set: \"model.d_model\" (130) must be a multiple of \"model.n_head\" (4)");
@@ -593,7 +609,10 @@ static void test_diff_math(void) {
         "run.name", "run.out_dir", "run.threads", "model.preset", "objective.reference.cache_dir",
         "train.log_every", "train.eval_every", "train.eval_batches", "train.save_every",
         "train.keep_last_n", "train.keep_best", "train.sample_every", "train.sample_prompts",
-        "train.sample_max_new_tokens", "train.sample_temperature", NULL};
+        "train.sample_max_new_tokens", "train.sample_temperature", "train.eval_generate.scorer",
+        "train.eval_generate.prompts", "train.eval_generate.max_prompts", "train.eval_generate.n",
+        "train.eval_generate.temperature", "train.eval_generate.greedy",
+        "train.eval_generate.max_new_tokens", "train.eval_generate.template", NULL};
     for (int i = 0; i < nk; i++) {
         int listed = 0;
         for (int j = 0; NONMATH[j]; j++) listed |= !strcmp(NONMATH[j], keys[i].path);

@@ -856,6 +856,20 @@ static const BadCase BAD[] = {
     {"utf8_response_text", DS_MULTI,
      "{\"prompt\": \"a\", \"responses\": [{\"text\": \"\x80\"}]}\n", 1,
      {"\"responses[0].text\"", "UTF-8"}},
+    /* the whole line is checked: kept fields are copied to output byte for byte */
+    {"utf8_kept_row_field", DS_PROMPTS, "{\"prompt\": \"a\", \"id\": \"b\xff\"}\n", 1,
+     {"\"id\" (byte 2 of the string)", "0xFF", ":1:25:"}},
+    {"utf8_kept_nested", DS_MULTI,
+     "{\"prompt\": \"a\", \"meta\": {\"tags\": [\"ok\", \"x\xfe\"]}, \"responses\": [{\"text\": \"b\"}]}\n",
+     1, {"\"meta.tags[1]\"", "UTF-8", "0xFE"}},
+    {"utf8_kept_response_field", DS_MULTI,
+     "{\"prompt\": \"a\", \"responses\": [{\"text\": \"b\"}, {\"text\": \"c\", \"why\": \"\xc3\"}]}\n",
+     1, {"\"responses[1].why\"", "UTF-8"}},
+    {"utf8_member_name", DS_PROMPTS, "{\"prompt\": \"a\", \"k\xff\": 1}\n", 1,
+     {"a member name", "UTF-8"}},
+    {"utf8_ignored_sft_field", DS_SFT,
+     "{\"prompt\": \"a\", \"completion\": \"b\", \"note\": \"\xed\xa0\x80\"}\n", 1,
+     {"\"note\"", "UTF-8"}},
     /* preference-specific */
     {"chosen_equals_rejected", DS_PREFERENCE,
      GOOD_PREF "{\"prompt\": \"a\", \"chosen\": \"same\", \"rejected\": \"same\"}\n", 2,
@@ -912,7 +926,9 @@ static void test_bad_input(void) {
     const BadCase *c = &BAD[g_bad];
     snprintf(fname, sizeof fname, "bad_%s.jsonl", c->name);
     write_file(p, sizeof p, fname, c->content, 0);
-    T_CHECK(expect_error(c->name, c->kind, p, c->line, c->want, 3, g_tok, &o, why, sizeof why),
+    const int prompts = c->kind == DS_PROMPTS; /* prompt files are never tokenized here */
+    T_CHECK(expect_error(c->name, c->kind, p, c->line, c->want, 3, prompts ? NULL : g_tok,
+                         prompts ? NULL : &o, why, sizeof why),
             "%s", why);
 }
 

@@ -4,6 +4,7 @@
  *   model.safetensors   weights under Hugging Face GPT-2 names (model_io.h)
  *   optim.safetensors   AdamW m, v and step
  *   config.json         HF-style model dimensions, so the directory is a model directory
+ *   state.sum           the checksum of state.json, value by value (see "State integrity")
  *   state.json          format/version, engine version, TrainState (step, data cursor, RNG,
  *                       early-stopping state, the CRC32 of each fixed auxiliary model by
  *                       role: "aux_crc32": {"reference": "...", "guide": "..."}; files of
@@ -27,9 +28,26 @@
  * A resume verifies the checkpoint once (checkpoint_load_state); reading only the run
  * config (checkpoint_read_config) does not verify.
  *
- * Fault-injection hook for tests: when the environment variable TINYALIGN_CKPT_DELAY_MS
+ * State integrity. Every file but state.json has its size and CRC32 in state.json; state.json
+ * has its own in state.sum, written beside it in the same step-N.tmp directory (so it
+ * appears with the directory's rename, atomically), with one CRC32 per value so that a
+ * mismatch names the value that changed ("the value of train_state.pos changed",
+ * "config.optim.lr"), and a last line covering state.sum itself. A step directory alone is
+ * therefore verifiable (`latest` may name a newer one, and stays a bare name so that
+ * scripts reading it keep working). What this catches: any accidental damage (flipped or
+ * lost bytes, truncation, a file missing) and any casual edit of state.json, which cannot
+ * also fix state.sum. What it does not: someone who deliberately recomputes the CRC32s
+ * (or deletes state.sum and turns state.json back into format 1); CRC32 is no
+ * signature and there is no secret key. Against that, and against the checkpoints of
+ * earlier builds (format 1, no state.sum: loaded with *verified = 0), every value is
+ * still checked on load (state_from_json: types and ranges) and against the resumed run
+ * (checkpoint_check_state), so no state can make the trainer read out of bounds, abort on
+ * an assertion or overflow; a forged state can only describe another well-defined run.
+ *
+ * Fault-injection hooks for tests: when the environment variable TINYALIGN_CKPT_DELAY_MS
  * is set, checkpoint_save sleeps that long after writing each file, so a test can
- * kill -9 the process in the middle of a write.
+ * kill -9 the process in the middle of a write; TINYALIGN_FAULT (common.h) makes a chosen
+ * file's write fail (disk full, read-only).
  */
 #ifndef TINYALIGN_CHECKPOINT_H
 #define TINYALIGN_CHECKPOINT_H
@@ -40,7 +58,8 @@
 #include "tinyalign/model.h"
 #include "tinyalign/optim.h"
 
-#define CHECKPOINT_FORMAT_VERSION 1
+/* 2: state.sum beside state.json; 1 (earlier builds, still read): no state.sum */
+#define CHECKPOINT_FORMAT_VERSION 2
 
 /* The CRC32 of one fixed auxiliary model's weights ("reference", "guide", ...). */
 #define CHECKPOINT_MAX_AUX 4
@@ -62,7 +81,20 @@ typedef struct {
     long ref_syncs;          /* TR-DPO reference syncs done */
     AuxCrc aux_crc[CHECKPOINT_MAX_AUX]; /* fixed auxiliary models' weights, checked on resume */
     int n_aux_crc;
+    uint64_t train_examples; /* training examples (or windows) of the run's data; 0: not
+                              * recorded (format 1) */
 } TrainState;
+
+/* What a resumed run allows its state to hold (checkpoint_check_state). */
+typedef struct {
+    long max_steps;                /* train.max_steps */
+    uint64_t examples;             /* training examples (windows) the data has now; 0: skip */
+    uint64_t per_step;             /* examples one step draws: batch_size * grad_accum */
+    uint64_t max_tokens_per_step;  /* rows * T * grad_accum: tokens_seen grows at most this */
+    int same_order;                /* same data size, batch_size and grad_accum as the run that
+                                      wrote the state: the cursor must be exactly where `step`
+                                      steps put it */
+} StateLimits;
 
 /* What to put in a checkpoint. ref and tokenizer_path may be NULL. */
 typedef struct {
@@ -115,12 +147,25 @@ int checkpoint_resolve(const char *path, char *out, size_t cap, TaError *err);
  * the file when it is missing, malformed, of another version or holds no config. */
 int checkpoint_read_config(const char *dir, char **config_json, TaError *err);
 
-/* Reads and verifies dir/state.json: format version, engine version, every listed file's
- * size and CRC32. Fills state and (if not NULL) *config_json (malloc'd; caller frees).
- * TA_EINPUT with a message naming the file and what is wrong (flipped byte -> checksum
- * mismatch; missing file; other engine version; a model directory without state.json). */
+/* Reads and verifies dir/state.json: its checksum (state.sum), format version, engine
+ * version, every listed file's size and CRC32 (names must be plain file names beside it),
+ * and every value of train_state (types and ranges; a step directory's name must be its
+ * step). Fills state, *config_json (if not NULL; malloc'd; caller frees) and *verified (if
+ * not NULL: 1 when state.sum verified state.json, 0 for a format-1 checkpoint of an
+ * earlier build, which has none). TA_EINPUT with one message naming the file and what is
+ * wrong (flipped byte -> checksum mismatch; an edited value -> "edited or damaged: the
+ * value of train_state.pos changed"; out of range -> "train_state.pos is -1, expected
+ * ..."; missing file; other engine version; a model directory without state.json). */
 int checkpoint_load_state(const char *dir, TrainState *state, char **config_json,
-                          TaError *err);
+                          int *verified, TaError *err);
+
+/* Checks a loaded state against the run that resumes it: step <= max_steps; pos within
+ * the data; epoch reachable in `step` steps; with same_order the cursor exactly where
+ * `step` steps put it; tokens_seen at most step * max_tokens_per_step. file names
+ * state.json in messages. TA_OK or TA_EINPUT ("FILE: train_state.pos is 41, but after 10
+ * steps of 8 examples the data cursor is at epoch 0, example 80"). */
+int checkpoint_check_state(const TrainState *s, const StateLimits *lim, const char *file,
+                           TaError *err);
 
 /* Loads weights (and, when optim is not NULL, AdamW state; when ref is not NULL,
  * ref.safetensors if present, else the model weights) from a verified checkpoint into

@@ -9,8 +9,8 @@
  *   - applies every default (parsed by the same checked parser as the arguments),
  *   - reads argv: "--name VALUE" or "--name=VALUE", flags without a value, at most one
  *     positional argument when the spec has one; "--help" / "-h" prints the help,
- *   - checks every number (one integer parser, one float parser, ranges from the table)
- *     and every choice, and the CLI_REQUIRED options,
+ *   - checks every number (one integer parser, one float parser, ranges from the table),
+ *     every choice, the UTF-8 of every CLI_TEXT value, and the CLI_REQUIRED options,
  *   - reports each error as one line "PROG: what is wrong (see PROG --help)", with "did
  *     you mean" for an unknown option (ta_suggest, the config keys' edit distance).
  * The --help text is generated from the same table: usage, about, one entry per option
@@ -39,6 +39,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 int cmd_curate(int argc, char **argv);
 
 /* A group of subcommands: `PROG NAME args...` runs cmds[i].fn(argc - 1, argv + 1). */
@@ -71,6 +72,8 @@ typedef enum {
 enum {
     CLI_REQUIRED = 1 << 0, /* "PROG: --in FILE is required" when absent */
     CLI_NODEFAULT = 1 << 1, /* def is applied but not shown in the help (the help says it) */
+    CLI_TEXT = 1 << 2,      /* CLI_STR / CLI_LIST holding text (not a path): must be valid
+                               UTF-8, like every text input of the engine */
 };
 
 typedef struct {

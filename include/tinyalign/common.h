@@ -90,6 +90,28 @@ void ta_buf_printf(TaBuf *b, const char *fmt, ...) __attribute__((format(printf,
  * headers); object trees are written with cJSON. */
 void ta_buf_json_string(TaBuf *b, const char *s);
 
+/* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms, surrogates,
+ * code points above U+10FFFF, stray or missing continuation bytes), or -1 when valid.
+ * The engine checks every text input with it once, where the text comes in (JSONL lines,
+ * config files and --set values, command-line and tokenizer input text). */
+long ta_utf8_invalid_at(const char *s, size_t n);
+/* The 1-based column of byte off in a line: code points before it + 1 (for messages). */
+long ta_utf8_column(const char *s, size_t off);
+
+/* A short printable excerpt of n bytes for an error message: at most 40 bytes of input,
+ * printable ASCII and valid UTF-8 as they are; control characters (C0, DEL, C1), invalid
+ * bytes as \xNN; '"' and '\' escaped; "..." when cut. Safe to print on a terminal and
+ * inside quotes. Always NUL-terminated; returns out (cap >= 8). */
+char *ta_excerpt(char *out, size_t cap, const void *p, size_t n);
+
+/* Fault injection for tests (never set in normal use): when the environment variable
+ * TINYALIGN_FAULT is "ERR:TEXT" (ERR one of ENOSPC, EROFS, EIO, EACCES, ENOENT), a writer
+ * about to create or write a file or directory whose path contains TEXT fails as if the
+ * system had returned that error. Returns the errno to simulate, or 0. Consulted by
+ * ta_write_file_atomic, ta_mkdirs, the safetensors writer and checkpoint_save, so every
+ * checkpoint file can be made to fail. */
+int ta_fault_errno(const char *path);
+
 /* Monotonic wall clock in seconds. */
 double ta_now(void);
 

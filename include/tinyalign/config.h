@@ -129,6 +129,21 @@ typedef struct {
     double grad_clip; /* <= 0 disables */
 } CfgOptim;
 
+/* train.eval_generate: task metrics during training. Every eval_every steps, sample the
+ * validation prompts with the current weights and score them with a scorer spec
+ * (include/tinyalign/score.h). Never changes the training math. */
+typedef struct {
+    char *scorer;       /* scorer spec; "" = off */
+    char *prompts;      /* prompt JSONL; "" = the validation data (data.val, or the held-out
+                         * data.val_fraction of data.train) read as prompt rows */
+    int max_prompts;    /* the first N prompts; 0 = all */
+    int n;              /* samples per prompt at `temperature`; 0 = none (greedy only) */
+    double temperature; /* > 0 */
+    bool greedy;        /* also one greedy sample per prompt */
+    int max_new_tokens;
+    char *template_;    /* prompt template FILE|TEXT ({prompt}, {FIELD}); "" = none */
+} CfgEvalGenerate;
+
 typedef struct {
     int batch_size;   /* B per micro-step */
     int grad_accum;
@@ -146,6 +161,7 @@ typedef struct {
     CfgStrList sample_prompts;
     int sample_max_new_tokens;
     double sample_temperature;
+    CfgEvalGenerate eval_generate;
 } CfgTrain;
 
 typedef struct {

@@ -41,6 +41,8 @@
  * which prompts were skipped). tools/ref_curate.py reimplements the RNG and reproduces
  * every pair exactly.
  *
+ * curate best (below) turns scored responses into SFT rows (ReST-style selection).
+ *
  * Not here: embedding with external sentence-transformers models (bring their vectors as
  * field:NAME), tokenizer-free model scoring, PRS / anchors / DS weight (other curate
  * commands). Diversity METRICS live in diversity.h.
@@ -254,5 +256,41 @@ typedef struct {
  * D(y) = -S(y), less likely = more diverse. Zipped pairs with equal scores or identical
  * texts are dropped (counted). Every response needs a "score". */
 int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaError *err);
+
+/* ---- curate best (ReST-style selection) ---------------------------------------------------
+ * Per prompt, the responses ordered by score, highest first, ties by their order in the file
+ * (earlier first; a stable sort), then: the first `top` of them (top > 0), keeping only those
+ * with score >= threshold (has_threshold). unique: a text equal to one already selected for
+ * the prompt is passed over (counted). Each selected response becomes one SFT row
+ *   {"prompt": P, "completion": text, "weight"?: w, <score_field>: score,
+ *    <the prompt row's own fields but prompt / completion / weight / score_field>}
+ * in prompt order, then rank order. P is the row's "prompt", or its prompt_field (a string
+ * field, e.g. "filled_prompt" from sample --template). w (weight_field) is the response's
+ * field of that name (else the row's), a finite number >= 0. Bad input (TA_EINPUT, naming
+ * FILE:LINE and responses[J]): a missing or non-numeric score, a bad weight or prompt field;
+ * no selected row at all ("nothing written"). */
+typedef struct {
+    const char *in, *out;
+    int top;                  /* >= 0; 0 = no cap (needs has_threshold). Default 1 */
+    double threshold;
+    int has_threshold;
+    const char *score_field;  /* default "score" */
+    const char *weight_field; /* NULL: no "weight" */
+    const char *prompt_field; /* NULL: "prompt" */
+    int unique;
+    FILE *log;
+} CurateBestOptions;
+
+void curate_best_defaults(CurateBestOptions *o);
+
+typedef struct {
+    size_t prompts, responses, rows;
+    size_t kept_prompts;      /* prompts with >= 1 row */
+    size_t dropped_threshold; /* prompts with no response >= threshold */
+    size_t skipped_duplicate; /* unique: repeated texts passed over */
+    double score_sum;         /* over the rows */
+} CurateBestStats;
+
+int curate_best_run(const CurateBestOptions *opt, CurateBestStats *st, TaError *err);
 
 #endif

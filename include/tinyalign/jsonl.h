@@ -1,6 +1,6 @@
 /* jsonl.h — the JSONL line reader and small JSON helpers shared by every reader of JSONL
  * files (datasets, curate, sample prompts, tokenize): one object per line, errors that name
- * file:line[:column], strict UTF-8 validation. Only the file-format readers include it;
+ * file:line[:column], strict UTF-8 validation of every line. Only the file-format readers include it;
  * the rest of the engine never sees cJSON.
  *
  * Lines: split on "\n"; a trailing "\r" is dropped; a UTF-8 byte-order mark at the start
@@ -36,11 +36,14 @@ int jsonl_next(JsonlReader *r, const char **line, size_t *len, TaError *err);
 
 void jsonl_close(JsonlReader *r); /* safe on a zeroed reader */
 
-/* Parses one line that must hold exactly one JSON object. On success *out is the object
- * (free with cJSON_Delete) and TA_OK is returned. Otherwise TA_EINPUT with one message:
+/* Parses one line that must hold exactly one JSON object, and checks that the whole line
+ * is valid UTF-8 (the door every JSONL text comes in by: kept fields are copied to output
+ * byte for byte, so they are checked here too). On success *out is the object (free with
+ * cJSON_Delete) and TA_OK is returned. Otherwise TA_EINPUT with one message:
  * "PATH:LINE:COL: invalid JSON near '...'", "PATH:LINE:COL: unexpected text after the
- * JSON object", "PATH:LINE:COL: NUL character ..." or "PATH:LINE: expected a JSON object,
- * found an array". */
+ * JSON object", "PATH:LINE:COL: NUL character ...", "PATH:LINE: expected a JSON object,
+ * found an array" or 'PATH:LINE:COL: field "responses[0].text" (byte 3 of the string) is
+ * not valid UTF-8 (byte 0xFF)'. */
 int jsonl_parse_object(const char *path, long lineno, const char *line, size_t len,
                        cJSON **out, TaError *err);
 
@@ -65,9 +68,5 @@ int jsonl_scan_object(const char *s, size_t n, size_t at, JsonlMember *m, int ca
 /* The same for the array whose '[' is at s[at]: fills items[0..) with the offset where each
  * element's text starts. Returns the element count, or -1 (not an array, more than cap). */
 int jsonl_scan_array(const char *s, size_t n, size_t at, size_t *items, int cap);
-
-/* Byte offset of the first invalid UTF-8 sequence in s[0..n) (overlong forms, surrogates,
- * code points above U+10FFFF, stray or missing continuation bytes), or -1 when valid. */
-long jsonl_utf8_invalid_at(const char *s, size_t n);
 
 #endif

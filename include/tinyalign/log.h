@@ -21,17 +21,25 @@ typedef struct {
 typedef struct {
     FILE *metrics;    /* <out_dir>/metrics.jsonl, append mode */
     double t_start;   /* ta_now() at log_open */
+    int write_errno;  /* the first failed write to metrics.jsonl (disk full ...), 0: none */
+    char path[4096];  /* metrics.jsonl, for messages */
 } Logger;
 
 /* Opens (creating) <out_dir>/metrics.jsonl. When resume_step >= 0, first drops every line
- * whose "step" is greater than resume_step. */
+ * whose "step" is greater than resume_step, and a last line cut short by a crash or a
+ * full disk (no newline). */
 int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err);
 void log_close(Logger *lg); /* safe on a zeroed Logger */
 
 /* Appends one JSON line {"kind": kind, "step": step, kv...}; extra_json (may be NULL) is a
- * pre-formatted `"key": value` fragment appended verbatim (e.g. sample texts). Flushed. */
+ * pre-formatted `"key": value` fragment appended verbatim (e.g. sample texts). Flushed.
+ * A failed write is remembered in write_errno (see log_check). */
 void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, int n,
                  const char *extra_json);
+
+/* TA_OK, or TA_ERUNTIME naming metrics.jsonl and the system's reason when a write to it
+ * has failed since log_open (the trainer then stops rather than lose metrics silently). */
+int log_check(const Logger *lg, TaError *err);
 
 /* The progress line: "step 120/1000 | loss 3.2145 | lr 3.00e-04 | gnorm 0.812 |
  * 41.2k tok/s | 12.3 s elapsed | ETA 1m31s" plus up to a few extra metrics. One full line

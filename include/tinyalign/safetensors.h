@@ -66,6 +66,13 @@ typedef struct {
 /* Opens and validates path. Returns TA_OK, or TA_EINPUT with err naming the file and the
  * problem (st is left zeroed then). Close with safetensors_close. */
 int safetensors_open(SafeTensors *st, const char *path, TaError *err);
+/* Like safetensors_open, except that data bytes no tensor covers (a hole, or bytes after
+ * the last tensor: what deleting a tensor's entry from the header leaves behind) do not
+ * fail the open: *gap receives the message safetensors_open would have returned
+ * (malloc'd, caller frees; NULL when the data is covered exactly). A loader that knows
+ * which tensors to expect checks them first, so a deleted entry is reported by the missing
+ * tensor's name, and returns *gap only when every expected tensor is there. */
+int safetensors_open_gaps(SafeTensors *st, const char *path, char **gap, TaError *err);
 /* Unmaps and frees; safe on a zeroed or already closed struct. */
 void safetensors_close(SafeTensors *st);
 

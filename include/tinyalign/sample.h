@@ -35,7 +35,8 @@
  *
  * Prompts are [BOS] + encode(prompt), the row convention's generation prompt
  * (row_encode_generation_prompt in data.h). A prompt of max_seq_len tokens or more is an
- * error (TA_EINPUT), not cut.
+ * error (TA_EINPUT), not cut. A prompt template (below) fills a prompt from a row's fields
+ * before it is encoded.
  */
 #ifndef TINYALIGN_SAMPLE_H
 #define TINYALIGN_SAMPLE_H
@@ -43,6 +44,7 @@
 #include <stdint.h>
 
 #include "tinyalign/common.h"
+#include "tinyalign/data.h"
 #include "tinyalign/model.h"
 
 typedef struct Tokenizer Tokenizer;
@@ -173,5 +175,36 @@ int sample_gen_run(SampleGen *g, const int *const *prompts, const int *lens, int
  * written) or TA_ERUNTIME. */
 int sample_texts(const GPT2 *policy, const Tokenizer *tok, const char *const *prompts, int n,
                  const SampleOptions *opt, char **out_texts, TaError *err);
+
+/* ---- prompt templates with row fields (src/sample/template.c) ----------------------------
+ * A template is text with placeholders filled from a prompt row before it is encoded:
+ *   {prompt}   the row's prompt
+ *   {NAME}     the row's own field NAME (data.h's kept fields): a string's content, a number
+ *              as written in the file ("2.50" stays "2.50"), true / false; an object, an
+ *              array or null is an error (nested values are not filled)
+ *   {{  }}     a literal '{' / '}'
+ * NAME is any text without braces (not empty). A '{' without its '}', a lone '}', "{}" or a
+ * '{' inside a name is a syntax error (TA_EINPUT naming the character position); a field the
+ * row lacks is TA_EINPUT 'template field "NAME": the row has no such field' (callers prefix
+ * FILE:LINE). Python's str.format has the same syntax for these cases. */
+typedef struct {
+    char *text;   /* the template (owned) */
+    int n_parts;
+    struct {
+        int is_field; /* 0: literal text; 1: a placeholder */
+        char *s;      /* the literal (escapes resolved) or the field name; owned */
+    } *parts;
+} SampleTemplate;
+
+/* Parses text (copied). TA_EINPUT naming the character (1-based) on a syntax error. */
+int sample_template_parse(SampleTemplate *t, const char *text, TaError *err);
+/* --template FILE|TEXT: the content of FILE when such a file exists (one trailing newline
+ * dropped: editors add it), else TEXT itself, which must then contain a placeholder (a
+ * mistyped file name is not taken for a template). Errors name "--template". */
+int sample_template_load(SampleTemplate *t, const char *arg, TaError *err);
+void sample_template_free(SampleTemplate *t); /* safe on a zeroed struct */
+/* Fills t for one row: *out malloc'd (caller frees). fields may be NULL (no fields). */
+int sample_template_fill(const SampleTemplate *t, const char *prompt, const DataFields *fields,
+                         char **out, TaError *err);
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint_impl.h"
 #include "tinyalign/model_io.h"
 
 #define PATHMAX 4096
@@ -75,89 +76,6 @@ static int copy_file(const char *src, const char *dst, TaDigest *digest, TaError
     return rc;
 }
 
-static cJSON *state_to_json(const TrainState *s) {
-    cJSON *o = cJSON_CreateObject();
-    char buf[64];
-    cJSON_AddNumberToObject(o, "step", (double)s->step);
-    cJSON_AddNumberToObject(o, "epoch", (double)s->cursor.epoch);
-    cJSON_AddNumberToObject(o, "pos", (double)s->cursor.pos);
-    cJSON *r = cJSON_AddArrayToObject(o, "rng");
-    for (int i = 0; i < 4; i++) {
-        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)s->rng.s[i]);
-        cJSON_AddItemToArray(r, cJSON_CreateString(buf));
-    }
-    /* doubles as %.17g strings: exact round trip, and INFINITY survives */
-    snprintf(buf, sizeof buf, "%.17g", s->best_val);
-    cJSON_AddStringToObject(o, "best_val", buf);
-    cJSON_AddNumberToObject(o, "best_step", (double)s->best_step);
-    cJSON_AddNumberToObject(o, "evals_since_best", s->evals_since_best);
-    cJSON_AddNumberToObject(o, "bad_steps", s->bad_steps);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->tokens_seen);
-    cJSON_AddStringToObject(o, "tokens_seen", buf);
-    cJSON_AddNumberToObject(o, "ref_syncs", (double)s->ref_syncs);
-    cJSON *aux = cJSON_AddObjectToObject(o, "aux_crc32");
-    for (int i = 0; i < s->n_aux_crc; i++) {
-        snprintf(buf, sizeof buf, "%08x", s->aux_crc[i].crc);
-        cJSON_AddStringToObject(aux, s->aux_crc[i].role, buf);
-    }
-    return o;
-}
-
-static int num_field(const cJSON *o, const char *k, double *v) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(x)) return 0;
-    *v = x->valuedouble;
-    return 1;
-}
-
-static int state_from_json(const cJSON *o, TrainState *s) {
-    double v;
-    memset(s, 0, sizeof *s);
-    if (!num_field(o, "step", &v)) return 0;
-    s->step = (long)v;
-    if (!num_field(o, "epoch", &v)) return 0;
-    s->cursor.epoch = (int64_t)v;
-    if (!num_field(o, "pos", &v)) return 0;
-    s->cursor.pos = (int64_t)v;
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rng");
-    if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4) return 0;
-    for (int i = 0; i < 4; i++) {
-        const cJSON *x = cJSON_GetArrayItem(r, i);
-        if (!cJSON_IsString(x)) return 0;
-        s->rng.s[i] = strtoull(x->valuestring, NULL, 16);
-    }
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "best_val");
-    if (!cJSON_IsString(b)) return 0;
-    s->best_val = strtod(b->valuestring, NULL);
-    if (!num_field(o, "best_step", &v)) return 0;
-    s->best_step = (long)v;
-    if (!num_field(o, "evals_since_best", &v)) return 0;
-    s->evals_since_best = (int)v;
-    if (!num_field(o, "bad_steps", &v)) return 0;
-    s->bad_steps = (int)v;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tokens_seen");
-    if (!cJSON_IsString(t)) return 0;
-    s->tokens_seen = strtoull(t->valuestring, NULL, 10);
-    if (!num_field(o, "ref_syncs", &v)) return 0;
-    s->ref_syncs = (long)v;
-    const cJSON *aux = cJSON_GetObjectItemCaseSensitive(o, "aux_crc32"), *x;
-    if (aux) {
-        if (!cJSON_IsObject(aux)) return 0;
-        cJSON_ArrayForEach(x, aux) {
-            if (!cJSON_IsString(x) || s->n_aux_crc >= CHECKPOINT_MAX_AUX) return 0;
-            AuxCrc *c = &s->aux_crc[s->n_aux_crc++];
-            snprintf(c->role, sizeof c->role, "%s", x->string);
-            c->crc = (uint32_t)strtoul(x->valuestring, NULL, 16);
-        }
-    } else { /* older engines: one "ref_crc32" ("00000000" = no reference) */
-        const cJSON *rc = cJSON_GetObjectItemCaseSensitive(o, "ref_crc32");
-        if (!cJSON_IsString(rc)) return 0;
-        uint32_t crc = (uint32_t)strtoul(rc->valuestring, NULL, 16);
-        if (crc) s->aux_crc[s->n_aux_crc++] = (AuxCrc){"reference", crc};
-    }
-    return 1;
-}
-
 static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -210,22 +128,39 @@ static void remove_stale_tmp(const char *ckdir) {
 }
 
 /* Reads a pointer file (`latest`, `best`): a line starting with the name of a directory
- * beside it; anything after the name (a space, then text) is ignored, room for a record
- * such as a checksum of that checkpoint's state. Returns 1 with the name in out, or 0
- * when the file is missing or does not start with a plain name (printable ASCII, no '/',
- * not "." or "..", < cap bytes). */
-static int read_pointer_file(const char *path, char *out, size_t cap) {
+ * beside it; anything after the name (a space, then text) is a record for the caller
+ * (rest, may be NULL, receives it without the line end, cut to rest_cap). Returns 1 with
+ * the name in out; 0 when the file is missing; -1 when it does not start with a plain name
+ * (printable ASCII, no '/', not "." or "..", < cap bytes), with a short escaped excerpt
+ * of what it holds in why (for the message; why_cap >= 64). */
+static int read_pointer_file(const char *path, char *out, size_t cap, char *rest,
+                             size_t rest_cap, char *why, size_t why_cap) {
     size_t len;
     char *buf = ta_read_file(path, &len, NULL);
     if (!buf) return 0;
     size_t n = 0;
     while (n < len && buf[n] > ' ' && buf[n] < 127 && buf[n] != '/') n++;
     int ok = n > 0 && n < cap && (n == len || buf[n] == '\n' || buf[n] == ' ' || buf[n] == '\t');
+    if (!ok) {
+        char ex[160];
+        snprintf(why, why_cap, "\"%s\" (%zu bytes)", ta_excerpt(ex, sizeof ex, buf, len), len);
+        free(buf);
+        return -1;
+    }
+    if (rest && rest_cap) {
+        size_t r = n, e;
+        while (r < len && (buf[r] == ' ' || buf[r] == '\t')) r++;
+        for (e = r; e < len && buf[e] != '\n' && buf[e] != '\r'; e++) {}
+        size_t k = e - r < rest_cap - 1 ? e - r : rest_cap - 1;
+        memcpy(rest, buf + r, k);
+        rest[k] = '\0';
+    }
     buf[n] = '\0';
-    ok = ok && strcmp(buf, ".") && strcmp(buf, "..");
+    ok = strcmp(buf, ".") && strcmp(buf, "..");
     if (ok) memcpy(out, buf, n + 1);
+    else snprintf(why, why_cap, "\"%s\"", buf);
     free(buf);
-    return ok;
+    return ok ? 1 : -1;
 }
 
 /* Writes the pointer file ckdir/name = "base\n" atomically. */
@@ -240,8 +175,10 @@ static int write_pointer(const char *ckdir, const char *name, const char *base, 
 static void prune(const char *ckdir, int keep, const char *current) {
     int n;
     char **names = list_steps(ckdir, &n);
-    char best[256] = "", p[PATHMAX];
-    read_pointer_file(ta_pathf(p, sizeof p, "%s/best", ckdir), best, sizeof best);
+    char best[256] = "", p[PATHMAX], why[256];
+    if (read_pointer_file(ta_pathf(p, sizeof p, "%s/best", ckdir), best, sizeof best, NULL, 0,
+                          why, sizeof why) != 1)
+        best[0] = '\0';
     for (int i = 0; i < n; i++) {
         if (i < n - keep && strcmp(names[i], best) && strcmp(names[i], current))
             remove_dir(ta_pathf(p, sizeof p, "%s/%s", ckdir, names[i]));
@@ -260,8 +197,10 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
     ta_pathf(final, sizeof final, "%s/%s", ckdir, name);
     ta_pathf(tmp, sizeof tmp, "%s.tmp", final);
     remove_dir(tmp);
-    if (mkdir(tmp, 0755) != 0)
-        return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+    int fault = ta_fault_errno(tmp); /* tests: a simulated failure (common.h) */
+    if (fault || mkdir(tmp, 0755) != 0)
+        return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp,
+                      strerror(fault ? fault : errno));
 
     /* every file is fsynced by its writer, which also returns its size and CRC32;
      * FILE_PATH(name) sets p = tmp/name and records name as the nw-th file */
@@ -317,7 +256,19 @@ int checkpoint_save(const char *out_dir, const CheckpointContents *c, int keep_l
         size_t tl = strlen(text);
         text = ta_realloc(text, tl + 2, "state.json");
         text[tl++] = '\n';
+        text[tl] = '\0';
         rc = ta_write_file_atomic(ta_pathf(p, sizeof p, "%s/state.json", tmp), text, tl, err);
+        if (rc == TA_OK) {
+            /* state.sum: covers state.json, value by value, from the text just written
+             * (so it is exactly what a reader parses) */
+            cJSON *back = cJSON_Parse(text);
+            TA_ASSERT(back != NULL);
+            size_t sl;
+            char *sum = state_sum_text(text, tl, back, &sl);
+            cJSON_Delete(back);
+            rc = ta_write_file_atomic(ta_pathf(p, sizeof p, "%s/state.sum", tmp), sum, sl, err);
+            free(sum);
+        }
         free(text);
         if (rc != TA_OK) goto fail;
     }
@@ -363,11 +314,19 @@ static int exists_in(const char *dir, const char *name) {
     return access(ta_pathf(p, sizeof p, "%s/%s", dir, name), F_OK) == 0;
 }
 
-/* The step directory a pointer file (latest, best) names, beside it. 0 when the file does
- * not hold a plain name; TA_EINPUT when the directory it names is gone. */
+/* The step directory a pointer file (latest, best) names, beside it. Returns 0 when the
+ * file does not exist; 1 with *rc = TA_OK and the directory in out, or *rc = TA_EINPUT when
+ * the file holds no plain name or the directory it names is gone. */
 static int follow_pointer(const char *file, char *out, size_t cap, int *rc, TaError *err) {
-    char name[256], dir[PATHMAX];
-    if (!read_pointer_file(file, name, sizeof name)) return 0;
+    char name[256], dir[PATHMAX], why[256];
+    int got = read_pointer_file(file, name, sizeof name, NULL, 0, why, sizeof why);
+    if (got == 0) return 0;
+    if (got < 0) {
+        *rc = ta_err(err, TA_EINPUT,
+                     "%s: not a checkpoint pointer: expected one line naming a checkpoint "
+                     "directory beside it (e.g. \"step-00000100\"), found %s", file, why);
+        return 1;
+    }
     ta_pathf(dir, sizeof dir, "%s", file);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
@@ -405,12 +364,14 @@ int checkpoint_resolve(const char *path, char *out, size_t cap, TaError *err) {
                   CHECKPOINT_MODEL_FORMS);
 }
 
-/* Parses dir/state.json and checks its format and engine version. *out: the tree (free
- * with cJSON_Delete). */
-static int read_state_json(const char *dir, cJSON **out, TaError *err) {
+/* Reads dir/state.json: verifies it against state.sum (format 2; a format-1 checkpoint of
+ * an earlier build has none: *verified = 0), parses it and checks its format and engine
+ * version. *out: the tree (free with cJSON_Delete). */
+static int read_state_json(const char *dir, cJSON **out, int *verified, TaError *err) {
     char p[PATHMAX];
     ta_pathf(p, sizeof p, "%s/state.json", dir);
     *out = NULL;
+    if (verified) *verified = 0;
     if (access(p, F_OK) != 0 && exists_in(dir, "model.safetensors"))
         return ta_err(err, TA_EINPUT,
                       "%s: a model directory without training state (no state.json): resuming "
@@ -419,19 +380,28 @@ static int read_state_json(const char *dir, cJSON **out, TaError *err) {
     size_t len;
     char *text = ta_read_file(p, &len, err);
     if (!text) return TA_EINPUT;
-    cJSON *st = cJSON_Parse(text);
-    free(text);
-    if (!st) return ta_err(err, TA_EINPUT, "%s: not valid JSON (corrupted checkpoint?)", p);
+    cJSON *st = cJSON_ParseWithLength(text, len);
     int rc = TA_OK;
+    const cJSON *ver = st ? cJSON_GetObjectItemCaseSensitive(st, "format_version") : NULL;
+    /* a state that is damaged or edited is reported by its checksum first, naming the
+     * value that changed: decide with the sum whenever there is one */
+    int has_sum = exists_in(dir, "state.sum");
+    if (has_sum || (st && !(cJSON_IsNumber(ver) && ver->valuedouble == 1)))
+        rc = state_sum_verify(dir, text, len, st, err); /* format 2 needs its state.sum */
+    free(text);
+    if (rc != TA_OK) {
+        cJSON_Delete(st);
+        return rc;
+    }
+    if (!st) return ta_err(err, TA_EINPUT, "%s: not valid JSON (corrupted checkpoint?)", p);
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(st, "format");
-    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(st, "format_version");
     const cJSON *eng = cJSON_GetObjectItemCaseSensitive(st, "engine_version");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "tinyalign-checkpoint") ||
         !cJSON_IsNumber(ver))
         rc = ta_err(err, TA_EINPUT, "%s: not a tinyalign checkpoint state file", p);
-    else if (ver->valueint != CHECKPOINT_FORMAT_VERSION)
-        rc = ta_err(err, TA_EINPUT, "%s: checkpoint format version %d, this engine reads %d", p,
-                    ver->valueint, CHECKPOINT_FORMAT_VERSION);
+    else if (ver->valuedouble != 1 && ver->valuedouble != CHECKPOINT_FORMAT_VERSION)
+        rc = ta_err(err, TA_EINPUT, "%s: checkpoint format version %g, this engine reads 1 and %d",
+                    p, ver->valuedouble, CHECKPOINT_FORMAT_VERSION);
     else if (!cJSON_IsString(eng) || strcmp(eng->valuestring, TA_VERSION))
         rc = ta_err(err, TA_EINPUT,
                     "%s: written by tinyalign %s, this is %s (resume with the same engine "
@@ -441,6 +411,7 @@ static int read_state_json(const char *dir, cJSON **out, TaError *err) {
         cJSON_Delete(st);
         return rc;
     }
+    if (verified) *verified = has_sum;
     *out = st;
     return TA_OK;
 }
@@ -453,7 +424,7 @@ static char *config_of(const cJSON *st) {
 
 int checkpoint_read_config(const char *dir, char **config_json, TaError *err) {
     cJSON *st;
-    int rc = read_state_json(dir, &st, err);
+    int rc = read_state_json(dir, &st, NULL, err);
     if (rc != TA_OK) return rc;
     *config_json = config_of(st);
     cJSON_Delete(st);
@@ -462,26 +433,42 @@ int checkpoint_read_config(const char *dir, char **config_json, TaError *err) {
 }
 
 int checkpoint_load_state(const char *dir, TrainState *state, char **config_json,
-                          TaError *err) {
+                          int *verified, TaError *err) {
     cJSON *st;
-    int rc = read_state_json(dir, &st, err);
+    int rc = read_state_json(dir, &st, verified, err);
     if (rc != TA_OK) return rc;
     char p[PATHMAX];
     ta_pathf(p, sizeof p, "%s/state.json", dir);
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(st, "files");
     const cJSON *f;
+    if (files && !cJSON_IsObject(files)) {
+        rc = ta_err(err, TA_EINPUT, "%s: \"files\" is not an object", p);
+        goto end;
+    }
     cJSON_ArrayForEach(f, files) {
-        char fp[PATHMAX];
-        ta_pathf(fp, sizeof fp, "%s/%s", dir, f->string);
+        /* a plain file name beside state.json: never a path out of the directory, nor
+         * a device (a CRC over /dev/zero would never end) */
+        const char *name = f->string;
+        struct stat sb;
+        char fp[PATHMAX], ex[160];
+        if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+            strlen(name) > 255) {
+            rc = ta_err(err, TA_EINPUT, "%s: lists \"%s\", which is not a file name beside it "
+                        "(edited or damaged checkpoint)", p, ta_excerpt(ex, sizeof ex, name, strlen(name)));
+            goto end;
+        }
+        ta_pathf(fp, sizeof fp, "%s/%s", dir, name);
         uint32_t crc;
         uint64_t bytes;
         const cJSON *want_crc = cJSON_GetObjectItemCaseSensitive(f, "crc32");
         const cJSON *want_bytes = cJSON_GetObjectItemCaseSensitive(f, "bytes");
-        if (file_crc(fp, &crc, &bytes) != 0) {
+        if (stat(fp, &sb) != 0 || !S_ISREG(sb.st_mode) || file_crc(fp, &crc, &bytes) != 0) {
             rc = ta_err(err, TA_EINPUT, "%s: missing or unreadable (listed in %s)", fp, p);
             goto end;
         }
-        if (cJSON_IsNumber(want_bytes) && (uint64_t)want_bytes->valuedouble != bytes) {
+        if (cJSON_IsNumber(want_bytes) && !(want_bytes->valuedouble >= 0 &&
+                                            want_bytes->valuedouble < 1.8e19 &&
+                                            (uint64_t)want_bytes->valuedouble == bytes)) {
             rc = ta_err(err, TA_EINPUT, "%s: %llu bytes, state.json says %.0f (truncated?)", fp,
                         (unsigned long long)bytes, want_bytes->valuedouble);
             goto end;
@@ -495,8 +482,16 @@ int checkpoint_load_state(const char *dir, TrainState *state, char **config_json
             goto end;
         }
     }
-    if (state && !state_from_json(cJSON_GetObjectItemCaseSensitive(st, "train_state"), state)) {
-        rc = ta_err(err, TA_EINPUT, "%s: train_state is missing or malformed", p);
+    if (state &&
+        (rc = state_from_json(cJSON_GetObjectItemCaseSensitive(st, "train_state"), p, state, err)))
+        goto end;
+    /* a step directory's name is its step: step-00000040 holds step 40 */
+    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    long named;
+    char extra;
+    if (state && sscanf(base, "step-%ld%c", &named, &extra) == 1 && named != state->step) {
+        rc = ta_err(err, TA_EINPUT, "%s: train_state.step is %ld, but the directory is %s (edited "
+                    "or damaged checkpoint)", p, state->step, base);
         goto end;
     }
     if (config_json) *config_json = config_of(st);

@@ -141,7 +141,8 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
     SafeTensors st;
     char *used = NULL;
     float *tmp = NULL;
-    int rc = safetensors_open(&st, path, err);
+    char *gap = NULL; /* reported after the names: a deleted entry leaves a gap */
+    int rc = safetensors_open_gaps(&st, path, &gap, err);
     if (rc != TA_OK) goto end;
     char cfgdesc[160], want[64], got[64];
     describe_config(c, cfgdesc, sizeof cfgdesc);
@@ -184,6 +185,8 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
         used[t - st.tensors] = 1;
         found[i] = t;
     }
+
+    if (rc == TA_OK && gap) rc = ta_err(err, TA_EINPUT, "%s", gap);
 
     /* Pass 2: nothing unexpected (mask buffers and a tied lm_head are fine). */
     const SafeTensorInfo *lm_head = NULL;
@@ -259,6 +262,7 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
 end:
     gpt2_params_changed(m); /* a bf16 model re-derives its bf16 weights (also after a
                              * partial load, so the copy always matches the parameters) */
+    free(gap);
     free(tmp);
     free(used);
     free(map);
@@ -489,7 +493,8 @@ int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaDi
 int optim_load_safetensors(AdamW *o, const GPT2 *m, const char *path, TaError *err) {
     TA_ASSERT(o->n == m->num_params && o->m && o->v);
     SafeTensors st;
-    int rc = safetensors_open(&st, path, err);
+    char *gap = NULL; /* reported after m and v are found: a deleted entry leaves a gap */
+    int rc = safetensors_open_gaps(&st, path, &gap, err);
     if (rc != TA_OK) return rc;
     const char *fmt = safetensors_meta(&st, "format");
     const char *ver = safetensors_meta(&st, "version");
@@ -519,8 +524,10 @@ int optim_load_safetensors(AdamW *o, const GPT2 *m, const char *path, TaError *e
                     "integer", path, step ? step : "missing");
     } else if ((rc = safetensors_get_f32(&st, "m", shape, 1, o->m, err)) == TA_OK &&
                (rc = safetensors_get_f32(&st, "v", shape, 1, o->v, err)) == TA_OK) {
-        o->step = s;
+        if (gap) rc = ta_err(err, TA_EINPUT, "%s", gap);
+        else o->step = s;
     }
+    free(gap);
     safetensors_close(&st);
     return rc;
 }

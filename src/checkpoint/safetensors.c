@@ -170,8 +170,9 @@ static int cmp_by_name(const void *a, const void *b) {
                   (*(const SafeTensorInfo *const *)b)->name);
 }
 
-/* Parses and validates the JSON header into st. */
-static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *err) {
+/* Parses and validates the JSON header into st. gap != NULL: uncovered data bytes (holes,
+ * an uncovered tail) go to *gap (the first one's message, malloc'd) instead of failing. */
+static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, char **gap, TaError *err) {
     const char *path = st->path;
     int rc = TA_OK;
     const SafeTensorInfo **order = NULL;
@@ -263,7 +264,9 @@ static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *
             rc = ta_err(err, TA_EINPUT,
                         "%s: tensor \"%s\" starts at data byte %zu but the tensors before it "
                         "end at %zu (holes are not allowed)", path, t->name, t->begin, pos);
-            goto end;
+            if (!gap) goto end;
+            if (!*gap) *gap = ta_strdup(err ? err->msg : "hole", "safetensors gap");
+            rc = TA_OK;
         }
         pos = t->end;
     }
@@ -272,7 +275,9 @@ static int parse_header(SafeTensors *st, const char *hdr, size_t hlen, TaError *
                     "%s: the tensors cover %zu data bytes but the file has %zu after the header "
                     "(expected file size 8 + %zu + %zu = %zu, found %zu)", path, pos, data_len,
                     st->data_start - 8, pos, st->data_start + pos, st->file_size);
-        goto end;
+        if (!gap) goto end;
+        if (!*gap) *gap = ta_strdup(err ? err->msg : "uncovered data", "safetensors gap");
+        rc = TA_OK;
     }
 end:
     free(order);
@@ -280,7 +285,7 @@ end:
     return rc;
 }
 
-int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
+static int open_file(SafeTensors *st, const char *path, char **gap, TaError *err) {
     assert_little_endian();
     memset(st, 0, sizeof *st);
     st->path = ta_strdup(path, "path");
@@ -331,12 +336,27 @@ int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
     hdr = ta_malloc((size_t)n + 1, "safetensors header");
     memcpy(hdr, st->map + 8, (size_t)n);
     hdr[n] = '\0';
-    rc = parse_header(st, hdr, (size_t)n, err);
+    rc = parse_header(st, hdr, (size_t)n, gap, err);
 end:
     free(hdr);
     if (fd >= 0) close(fd);
-    if (rc != TA_OK) safetensors_close(st);
+    if (rc != TA_OK) {
+        safetensors_close(st);
+        if (gap) {
+            free(*gap);
+            *gap = NULL;
+        }
+    }
     return rc;
+}
+
+int safetensors_open(SafeTensors *st, const char *path, TaError *err) {
+    return open_file(st, path, NULL, err);
+}
+
+int safetensors_open_gaps(SafeTensors *st, const char *path, char **gap, TaError *err) {
+    *gap = NULL;
+    return open_file(st, path, gap, err);
 }
 
 const SafeTensorInfo *safetensors_find(const SafeTensors *st, const char *name) {
@@ -572,18 +592,20 @@ int safetensors_writer_write(const SafeWriter *w, const char *path, TaDigest *di
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int rc = TA_OK;
-    FILE *f = fopen(tmp, "wb");
+    const int fault = ta_fault_errno(path); /* tests: a simulated failure (common.h) */
+    FILE *f = fault == EROFS || fault == EACCES || fault == ENOENT ? NULL : fopen(tmp, "wb");
     if (!f) {
-        rc = ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+        rc = ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(fault ? fault : errno));
         goto end;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     TaDigest dg = {0};
     int ok = put(f, len8, 8, &dg) && put(f, h.p, h.n, &dg);
+    if (fault) ok = 0, errno = fault; /* ENOSPC, EIO: the header went out, the data does not */
     for (int i = 0; ok && i < w->n; i++) ok = write_entry(f, &w->entries[i], &dg);
     ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
+    int e = fault ? fault : errno;
     if (fclose(f) != 0 && ok) {
         ok = 0;
         e = errno;

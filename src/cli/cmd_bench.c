@@ -73,10 +73,53 @@ static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batc
     bench_copy(src, b);
 }
 
+/* --forward-only: gpt2_forward of a model without gradients on random tokens, what a
+ * scorer (logprob:, a reward model) or a frozen reference costs per token. */
+static int bench_forward(const GPT2Config *cfg, int B, int T, int steps, int warmup, int json,
+                         BackendKind backend, Precision precision) {
+    GPT2 m;
+    gpt2_init(&m, cfg, 0);
+    gpt2_init_weights(&m, 1337);
+    TaError err = {0};
+    int rc = gpt2_set_compute(&m, backend, precision, &err);
+    if (rc != TA_OK) {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+        gpt2_free(&m);
+        return TA_EINPUT;
+    }
+    gpt2_alloc_acts(&m, B, T);
+    Batch rows;
+    bench_batch_init(&rows, cfg, B, T, 0);
+    double t_total = 0;
+    for (int s = 0; s < warmup + steps && rc == TA_OK; s++) {
+        double t0 = ta_now();
+        rc = gpt2_forward(&m, rows.tokens, rows.targets, B, T, &err);
+        if (s >= warmup) t_total += ta_now() - t0;
+    }
+    if (rc == TA_OK) {
+        double toks = (double)B * T * steps / t_total;
+        if (json)
+            printf("{\"mode\": \"forward\", \"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, "
+                   "\"T\": %d, \"threads\": %d, \"ms_per_forward\": %.2f, \"tokens_per_s\": %.1f, "
+                   "\"precision\": \"%s\"}\n",
+                   cfg->n_layer, cfg->n_head, cfg->d_model, cfg->vocab_size, B, T, ta_get_threads(),
+                   1000.0 * t_total / steps, toks, precision_name(m.precision));
+        else
+            printf("tinyalign forward only: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/forward, %.0f tok/s\n",
+                   cfg->n_layer, cfg->n_head, cfg->d_model, cfg->vocab_size, B, T,
+                   1000.0 * t_total / steps, toks);
+    } else {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+    }
+    batch_free(&rows);
+    gpt2_free(&m);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {0};
     int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, precision, backend,
-        lm_chunk;
+        lm_chunk, forward_only = 0;
     double peak;
     const CliOpt opts[] = {
         {.name = "--layers", .kind = CLI_INT, .dst = &cfg.n_layer, .meta = "L", .def = "6", .lo = 1, .hi = 1 << 30, .help = "transformer blocks"},
@@ -102,6 +145,9 @@ int cmd_bench(int argc, char **argv) {
          .help = "matmul library, as model.backend (auto: openblas for fp32,\nonednn for bf16)"},
         {.name = "--lm-chunk", .kind = CLI_INT, .dst = &lm_chunk, .meta = "R", .def = "0", .lo = 0, .hi = 1 << 30,
          .help = "LM head + loss over R token rows at a time, as\nmodel.lm_head_chunk (0: the whole batch)"},
+        {.name = "--forward-only", .kind = CLI_FLAG, .dst = &forward_only,
+         .help = "time the forward pass of a model without gradients (what\n"
+                 "scoring and frozen models cost), not training steps"},
         {.name = "--json", .kind = CLI_FLAG, .dst = &json, .help = "one JSON line instead of the report"},
         {0}};
     const CliSpec spec = {
@@ -123,6 +169,9 @@ int cmd_bench(int argc, char **argv) {
     TaError err;
     if (gpt2_config_check(&cfg, &err) != TA_OK) { fprintf(stderr, "tinyalign bench: %s\n", err.msg); return TA_EINPUT; }
     ta_set_threads(threads);
+    if (forward_only)
+        return bench_forward(&cfg, B, T, steps, warmup, json, (BackendKind)backend,
+                             (Precision)precision);
 
     /* the objective; dpo: B/2 pairs (rows [0,P) chosen, [P,2P) rejected) */
     CfgObjective obj = {.type = CFG_OBJ_PRETRAIN, .beta = 0.1, .odds_clamp = 1e-6,

@@ -1,10 +1,12 @@
-/* cmd_curate.c — `tinyalign curate deviation|pairs|divpo|diversity`: argument parsing for
+/* cmd_curate.c — `tinyalign curate deviation|pairs|divpo|diversity|best`: argument parsing for
  * the diversity-data commands of include/tinyalign/curate.h and diversity.h. Each
  * subcommand declares its options (one table, each entry tagged with the subcommands that
  * take it), fills an options struct and calls the library; the library writes outputs
- * atomically and the summary to stderr. Other curate subcommands (prs, anchors, dsweight)
+ * atomically and the summary to stderr. `curate best` (ReST selection) shares the table.
+ * Other curate subcommands (prs, anchors, dsweight)
  * plug into the SUBCOMMANDS table.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,8 @@
 #include "tinyalign/diversity.h"
 
 /* The subcommands and which options each takes. */
-enum { SUB_DEVIATION = 1, SUB_PAIRS = 2, SUB_DIVPO = 4, SUB_DIVERSITY = 8, SUB_ALL = 15 };
+enum { SUB_DEVIATION = 1, SUB_PAIRS = 2, SUB_DIVPO = 4, SUB_DIVERSITY = 8, SUB_ALL = 15,
+       SUB_BEST = 16 };
 
 static const char *ABOUT_DEVIATION =
     "Adds to every response \"deviation\" (mean cosine distance to the prompt's other\n"
@@ -47,6 +50,13 @@ static const char *ABOUT_DIVPO =
     "High) vs the m least diverse of Low, shuffled and zipped. Writes {\"prompt\",\n"
     "\"chosen\", \"rejected\", \"chosen_score\", \"rejected_score\"} for plain DPO.\n";
 
+static const char *ABOUT_BEST =
+    "ReST-style selection (Gulcehre et al. 2023, arXiv 2308.08998): per prompt, the\n"
+    "responses ranked by score (highest first; ties keep their order in the file), the\n"
+    "best --top K of them, or every one with score >= --threshold S (both: the best K of\n"
+    "those), written as SFT rows {\"prompt\", \"completion\", \"weight\"?, <score>, <the\n"
+    "prompt row's own fields>}. Summary on stderr.\n";
+
 static const char *ABOUT_DIVERSITY =
     "Diversity of each prompt's responses and overall (the mean over prompts): mean pairwise\n"
     "embedding distance per source, distinct-1..4, n-gram diversity (sum over n = 1..4 of\n"
@@ -61,8 +71,10 @@ typedef struct {
     CurateSource sources[CURATE_MAX_SOURCES];
     int n_sources, source_none, threads;
     int json, no_per_prompt, sort_with_score, max_pairs_per_prompt, max_pairs, criterion;
-    double gap, min_weight, rho;
+    double gap, min_weight, rho, threshold;
     uint64_t seed;
+    int top, unique;
+    const char *score_field, *weight_field, *prompt_field;
 } Args;
 
 /* Returns CLI_RUN to continue, else an exit status. */
@@ -79,10 +91,25 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
         unsigned subs;
         CliOpt o;
     } all[] = {
-        {SUB_ALL, {.name = "--in", .kind = CLI_STR, .dst = &a->in, .meta = "FILE", .flags = CLI_REQUIRED,
+        {SUB_ALL | SUB_BEST, {.name = "--in", .kind = CLI_STR, .dst = &a->in, .meta = "FILE", .flags = CLI_REQUIRED,
                    .help = "multi-response JSONL {\"prompt\", \"responses\": [{\"text\", ...}]}"}},
-        {SUB_ALL & ~SUB_DIVERSITY, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
+        {(SUB_ALL & ~SUB_DIVERSITY) | SUB_BEST, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
                    .flags = CLI_REQUIRED, .help = "output (written atomically)"}},
+        {SUB_BEST, {.name = "--top", .kind = CLI_INT, .dst = &a->top, .meta = "K", .def = "1", .lo = 0,
+                   .hi = 2147483647, .help = "keep the K best responses per prompt; 0 = no cap\n"
+                                             "(with --threshold)"}},
+        {SUB_BEST, {.name = "--threshold", .kind = CLI_DOUBLE, .dst = &a->threshold, .meta = "S",
+                   .help = "keep responses with score >= S (with --top K: at most K)"}},
+        {SUB_BEST, {.name = "--score-field", .kind = CLI_STR, .dst = &a->score_field, .meta = "F",
+                   .def = "score", .help = "the response field to rank by"}},
+        {SUB_BEST, {.name = "--weight-field", .kind = CLI_STR, .dst = &a->weight_field, .meta = "F",
+                   .help = "copy the response's (else the row's) field F, a number\n"
+                           ">= 0, into the SFT row's \"weight\""}},
+        {SUB_BEST, {.name = "--prompt-field", .kind = CLI_STR, .dst = &a->prompt_field, .meta = "F",
+                   .help = "take the SFT prompt from the row's string field F\n"
+                           "(e.g. filled_prompt from sample --template)"}},
+        {SUB_BEST, {.name = "--unique", .kind = CLI_FLAG, .dst = &a->unique,
+                   .help = "pass over a text already selected for the prompt"}},
         {SUB_PAIRS, {.name = "--gap", .kind = CLI_DOUBLE, .dst = &a->gap, .meta = "G", .def = "5",
                    .help = "minimum score difference; -1 = every pair with different\n"
                            "scores, at most 100 drawn per prompt"}},
@@ -172,11 +199,24 @@ static void print_text_report(const DiversityReport *r) {
 }
 
 static int run(int sub, const CliSpec *spec, int argc, char **argv) {
-    Args a = {.min_weight = -1};
+    Args a = {.min_weight = -1, .threshold = NAN};
     int rc = parse(sub, spec, argc, argv, &a);
     if (rc != CLI_RUN) return rc;
     TaError err = {0};
-    if (sub == SUB_DEVIATION) {
+    if (sub == SUB_BEST) {
+        CurateBestOptions o;
+        curate_best_defaults(&o);
+        o.in = a.in, o.out = a.out, o.top = a.top, o.unique = a.unique;
+        o.has_threshold = !isnan(a.threshold), o.threshold = a.threshold;
+        o.score_field = a.score_field, o.weight_field = a.weight_field;
+        o.prompt_field = a.prompt_field, o.log = stderr;
+        if (o.top == 0 && !o.has_threshold) {
+            fprintf(stderr, "%s: --top 0 (no cap) needs --threshold S (see %s --help)\n", spec->prog,
+                    spec->prog);
+            return TA_EINPUT;
+        }
+        rc = curate_best_run(&o, NULL, &err);
+    } else if (sub == SUB_DEVIATION) {
         CurateDeviationOptions o = {.in = a.in, .out = a.out, .n_sources = a.n_sources,
                                     .tokenizer = a.tokenizer, .log = stderr};
         memcpy(o.sources, a.sources, sizeof a.sources);
@@ -247,6 +287,12 @@ static int sub_diversity(int argc, char **argv) {
                                  .about = ABOUT_DIVERSITY};
     return run(SUB_DIVERSITY, &spec, argc, argv);
 }
+static int sub_best(int argc, char **argv) {
+    const CliSpec spec = {.prog = "tinyalign curate best",
+                          .usage = USAGE("best", "--out SFT.jsonl [--top K | --threshold S] [options]"),
+                          .about = ABOUT_BEST};
+    return run(SUB_BEST, &spec, argc, argv);
+}
 #undef USAGE
 
 static const CliCommand SUBCOMMANDS[] = {
@@ -254,6 +300,7 @@ static const CliCommand SUBCOMMANDS[] = {
     {"pairs", sub_pairs, "preference pairs with a score gap, weighted by deviation (DDPO/DORPO)"},
     {"divpo", sub_divpo, "DivPO pairs: most diverse good vs least diverse bad response"},
     {"diversity", sub_diversity, "diversity metrics of each prompt's responses"},
+    {"best", sub_best, "ReST selection: the best K responses per prompt as SFT rows"},
 };
 
 int cmd_curate(int argc, char **argv) {

@@ -6,6 +6,8 @@
  *                          <the prompt line's other fields, unchanged>, "responses":
  *                          [{"text": ..., "num_tokens": N, "finish_reason": "eos"|"length"|
  *                          "stop"}, ...]} — what `tinyalign curate` reads
+ *   --template FILE|TEXT   fills each prompt into a template with the row's fields (sample.h)
+ *                          before encoding; output lines keep "prompt" and add "filled_prompt"
  *   --bench                decode speed on random prompt ids (no tokenizer needed): one
  *                          JSON line with prefill / decode times and decode tokens/s
  * The whole prompts file is read, validated and tokenized before anything is generated,
@@ -53,8 +55,9 @@ static int file_exists(const char *path) {
 typedef struct {
     Dataset *ds;  /* --prompts, else NULL */
     DataRow one;  /* --prompt */
-    int **ids;    /* (n) [BOS] + encode(prompt) */
+    int **ids;    /* (n) [BOS] + encode(prompt, or its template fill) */
     int *lens;    /* (n) */
+    char **filled; /* (n) --template: the filled prompts, else NULL */
     int n;
 } Prompts;
 
@@ -65,23 +68,34 @@ static void prompts_row(const Prompts *p, int i, DataRow *r) {
 
 static void prompts_free(Prompts *p) {
     for (int i = 0; i < p->n && p->ids; i++) free(p->ids[i]);
+    for (int i = 0; i < p->n && p->filled; i++) free(p->filled[i]);
+    free(p->filled);
     free(p->ids);
     free(p->lens);
     dataset_free(p->ds);
     memset(p, 0, sizeof *p);
 }
 
-/* Tokenizes every prompt (the generation prompt of data.h); the longest length in *maxlen. */
-static int encode_prompts(Prompts *p, const Tokenizer *tok, int max_seq_len, int *maxlen) {
+/* Fills the template (when there is one) and tokenizes every prompt (the generation prompt
+ * of data.h); the longest length in *maxlen. */
+static int encode_prompts(Prompts *p, const SampleTemplate *tmpl, const Tokenizer *tok,
+                          int max_seq_len, int *maxlen) {
     p->ids = ta_calloc(sizeof(int *) * (size_t)p->n, "prompt ids");
     p->lens = ta_calloc(sizeof(int) * (size_t)p->n, "prompt lengths");
+    if (tmpl) p->filled = ta_calloc(sizeof(char *) * (size_t)p->n, "filled prompts");
     *maxlen = 1;
     for (int i = 0; i < p->n; i++) {
         DataRow r;
         prompts_row(p, i, &r);
         TaError err = {0};
-        if (row_encode_generation_prompt(tok, r.prompt, max_seq_len, &p->ids[i], &p->lens[i],
+        if (tmpl && sample_template_fill(tmpl, r.prompt, p->ds ? &r.extra : NULL, &p->filled[i],
                                          &err) != TA_OK) {
+            if (p->ds) return fail(TA_EINPUT, "%s:%ld: %s", dataset_path(p->ds), r.line, err.msg);
+            return fail(TA_EINPUT, "--prompt: %s (--prompt has no fields; use --prompts FILE.jsonl)",
+                        err.msg);
+        }
+        if (row_encode_generation_prompt(tok, tmpl ? p->filled[i] : r.prompt, max_seq_len,
+                                         &p->ids[i], &p->lens[i], &err) != TA_OK) {
             if (p->ds) return fail(TA_EINPUT, "%s:%ld: %s", dataset_path(p->ds), r.line, err.msg);
             return fail(TA_EINPUT, "--prompt: %s", err.msg);
         }
@@ -122,9 +136,10 @@ static void on_progress(void *ctx, long seqs_done, long seqs_total, long tokens)
 
 /* ---- output ----------------------------------------------------------------------------- */
 /* {"prompt", <the prompt row's own fields>, "responses": [{"text", "num_tokens",
- * "finish_reason", "ids"?}]} */
-static int write_line(FILE *f, const DataRow *row, const SampleResult *r, int n, int ids) {
-    static const char *const skip[] = {"responses", NULL}; /* ours replace the row's */
+ * "finish_reason", "ids"?}], "filled_prompt"?} */
+static int write_line(FILE *f, const DataRow *row, const SampleResult *r, int n, int ids,
+                      const char *filled) {
+    static const char *const skip[] = {"responses", "filled_prompt", NULL}; /* ours win */
     TaBuf b = {0};
     jsonl_put_row_start(&b, row, skip);
     for (int j = 0; j < n; j++) {
@@ -141,6 +156,12 @@ static int write_line(FILE *f, const DataRow *row, const SampleResult *r, int n,
         ta_buf_puts(&b, "}");
     }
     jsonl_put_row_end(&b, row, skip);
+    if (filled) { /* the template's fill, last: ...} -> ...,"filled_prompt":F} */
+        b.n -= 2;
+        ta_buf_puts(&b, ",\"filled_prompt\":");
+        jsonl_put_string(&b, filled);
+        ta_buf_puts(&b, "}\n");
+    }
     int ok = fwrite(b.p, 1, b.n, f) == b.n;
     free(b.p);
     return ok;
@@ -225,7 +246,7 @@ static const char *NOTES =
 
 int cmd_sample(int argc, char **argv) {
     const char *model_arg = NULL, *tok_arg = NULL, *prompt = NULL, *prompts_file = NULL,
-               *out_path = NULL;
+               *out_path = NULL, *template_arg = NULL;
     int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps, threads, prompt_len;
     int precision, backend;
     CliList stops;
@@ -237,11 +258,16 @@ int cmd_sample(int argc, char **argv) {
         {.name = "--tokenizer", .kind = CLI_STR, .dst = &tok_arg, .meta = "PATH",
          .help = "SentencePiece model (default: the model directory's tokenizer.model)"},
         {.name = "--prompt", .kind = CLI_STR, .dst = &prompt, .meta = "TEXT",
+         .flags = CLI_TEXT,
          .help = "one prompt: prints the completion (n > 1: each after a\n"
                  "\"--- response i ---\" line) unless --out is given"},
         {.name = "--prompts", .kind = CLI_STR, .dst = &prompts_file, .meta = "FILE.jsonl",
          .help = "one {\"prompt\": ...} object per line (its other fields are\n"
                  "copied onto its output line unchanged)"},
+        {.name = "--template", .kind = CLI_STR, .dst = &template_arg, .meta = "FILE|TEXT",
+         .help = "fill each prompt into a template before encoding: {prompt},\n"
+                 "{FIELD} (a field of the prompt row), {{ and }} for braces;\n"
+                 "the output keeps \"prompt\" and adds \"filled_prompt\""},
         {.name = "--out", .kind = CLI_STR, .dst = &out_path, .meta = "FILE.jsonl",
          .help = "write {\"prompt\", \"responses\": [{\"text\", \"num_tokens\",\n"
                  "\"finish_reason\"}]} lines (default for --prompts: stdout)"},
@@ -268,6 +294,7 @@ int cmd_sample(int argc, char **argv) {
         {.name = "--presence-penalty", .kind = CLI_DOUBLE, .dst = &o.presence_penalty, .meta = "A",
          .def = "0", .help = "subtract A from tokens already generated; 0 = off"},
         {.name = "--stop", .kind = CLI_LIST, .dst = &stops, .meta = "STR",
+         .flags = CLI_TEXT,
          .help = "stop when the text contains STR (cut before it); repeatable"},
         {.name = "--seed", .kind = CLI_U64, .dst = &o.seed, .meta = "S", .def = "0",
          .help = "response j of prompt i uses a stream seeded by (S, i, j):\n"
@@ -335,6 +362,7 @@ int cmd_sample(int argc, char **argv) {
 
     Tokenizer *tok = NULL;
     Prompts P = {0};
+    SampleTemplate tmpl = {0};
     SampleGen *g = NULL;
     SampleResult *res = NULL;
     FILE *out = NULL;
@@ -360,8 +388,12 @@ int cmd_sample(int argc, char **argv) {
         }
         P.n = (int)dataset_num_rows(P.ds);
     }
+    if (template_arg && sample_template_load(&tmpl, template_arg, &err) != TA_OK) {
+        rc = fail(TA_EINPUT, "%s", err.msg);
+        goto end;
+    }
     int maxlen;
-    rc = encode_prompts(&P, tok, m.config.max_seq_len, &maxlen);
+    rc = encode_prompts(&P, template_arg ? &tmpl : NULL, tok, m.config.max_seq_len, &maxlen);
     if (rc != TA_OK) goto end;
     if (sample_gen_init(&g, &m, tok, &o, maxlen, &err) != TA_OK) {
         rc = fail(err.code, "%s", err.msg);
@@ -419,7 +451,7 @@ int cmd_sample(int argc, char **argv) {
             if (jsonl_out) {
                 DataRow row;
                 prompts_row(&P, first + i, &row);
-                ok = write_line(out, &row, r, o.n, with_ids);
+                ok = write_line(out, &row, r, o.n, with_ids, P.filled ? P.filled[first + i] : NULL);
             } else {
                 for (int j = 0; j < o.n && ok; j++) {
                     if (o.n > 1) ok = fprintf(out, "--- response %d ---\n", j + 1) > 0;
@@ -461,6 +493,7 @@ end:
     }
     sample_gen_free(g);
     prompts_free(&P);
+    sample_template_free(&tmpl);
     tokenizer_free(tok);
     gpt2_free(&m);
     return rc;

@@ -81,48 +81,33 @@ static int is_blank(const char *s, size_t n) {
 }
 
 
-/* One JSONL line -> one document. */
+/* One JSONL line -> one document (jsonl_parse_object: the JSONL door, UTF-8 included). */
 static int add_jsonl(Job *j, const char *line, size_t n, long lineno, const char *field) {
-    const char *end = NULL;
-    cJSON *obj = cJSON_ParseWithLengthOpts(line, n, &end, 0);
-    if (!obj) {
-        if (end && end >= line && end <= line + n) {
-            char near[24];
-            size_t k = 0;
-            for (const char *p = end; p < line + n && k < 20; p++)
-                near[k++] = (unsigned char)*p < 32 ? ' ' : *p;
-            near[k] = '\0';
-            return fail(TA_EINPUT, "%s:%ld:%ld: not valid JSON (near \"%s\")", j->in, lineno,
-                        (long)(end - line) + 1, near);
-        }
-        return fail(TA_EINPUT, "%s:%ld: not valid JSON", j->in, lineno);
-    }
+    cJSON *obj;
+    TaError err = {0};
+    if (jsonl_parse_object(j->in, lineno, line, n, &obj, &err) != TA_OK)
+        return fail(err.code, "%s", err.msg);
     int rc = TA_OK;
-    while (end && end < line + n && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
-    if (end && end < line + n) {
-        rc = fail(TA_EINPUT, "%s:%ld:%ld: unexpected text after the JSON object", j->in, lineno,
-                  (long)(end - line) + 1);
-        goto end;
-    }
-    if (!cJSON_IsObject(obj)) {
-        rc = fail(TA_EINPUT, "%s:%ld: expected a JSON object with a \"%s\" field, found %s",
-                  j->in, lineno, field, jsonl_type_name(obj));
-        goto end;
-    }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-    if (!v) {
+    if (!v)
         rc = fail(TA_EINPUT, "%s:%ld: missing \"%s\" field", j->in, lineno, field);
-        goto end;
-    }
-    if (!cJSON_IsString(v) || !v->valuestring) {
+    else if (!cJSON_IsString(v) || !v->valuestring)
         rc = fail(TA_EINPUT, "%s:%ld: \"%s\" must be a string, found %s", j->in, lineno, field,
                   jsonl_type_name(v));
-        goto end;
-    }
-    rc = add_doc(j, v->valuestring, strlen(v->valuestring), lineno);
-end:
+    else
+        rc = add_doc(j, v->valuestring, strlen(v->valuestring), lineno);
     cJSON_Delete(obj);
     return rc;
+}
+
+/* A .txt line must be valid UTF-8 (the tokenizer would otherwise map the bad bytes to
+ * unknown pieces silently). */
+static int check_text_line(const Job *j, const char *s, size_t n, long lineno) {
+    long bad = ta_utf8_invalid_at(s, n);
+    if (bad < 0) return TA_OK;
+    return fail(TA_EINPUT, "%s:%ld:%ld: not valid UTF-8 (byte 0x%02X); convert the file to UTF-8 "
+                "(e.g. iconv -f latin1 -t utf-8)", j->in, lineno, ta_utf8_column(s, (size_t)bad),
+                (unsigned)(unsigned char)s[bad]);
 }
 
 /* Reads j->in line by line and feeds documents to the writer. */
@@ -147,6 +132,8 @@ static int run(Job *j, FILE *f, int jsonl, int blank_sep, const char *field) {
             }
         } else if (jsonl) {
             rc = add_jsonl(j, s, n, lineno, field);
+        } else if ((rc = check_text_line(j, s, n, lineno)) != TA_OK) {
+            goto end;
         } else if (!blank_sep) {
             rc = add_doc(j, s, n, lineno);
         } else { /* append the line to the paragraph, joined by "\n" */
@@ -198,6 +185,7 @@ int cmd_tokenize(int argc, char **argv) {
          .help = ".txt: each non-blank line is a document (line), or\n"
                  "blank-line-separated paragraphs, lines joined by \"\\n\" (blank)"},
         {.name = "--field", .kind = CLI_STR, .dst = &field, .meta = "NAME", .def = "text",
+         .flags = CLI_TEXT,
          .help = ".jsonl: the string field holding the document"},
         {.name = "--quiet", .kind = CLI_FLAG, .dst = &quiet, .help = "no progress line"},
         {0}};

@@ -11,6 +11,32 @@
 #include "tinyalign/common.h"
 #include "tinyalign/tokenizer.h"
 
+/* The training text must be valid UTF-8, line by line (SentencePiece would otherwise drop
+ * or mangle the bad bytes silently). TA_EINPUT naming FILE:LINE:COL; TA_OK when the file
+ * cannot be opened (the trainer reports that). */
+static int check_training_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return TA_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long lineno = 0;
+    int rc = TA_OK;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        long bad = ta_utf8_invalid_at(line, (size_t)got);
+        if (bad >= 0) {
+            fprintf(stderr, "tinyalign tokenizer train: %s:%ld:%ld: not valid UTF-8 (byte 0x%02X)\n",
+                    path, lineno, ta_utf8_column(line, (size_t)bad), (unsigned)(unsigned char)line[bad]);
+            rc = TA_EINPUT;
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
 /* ---- train -------------------------------------------------------------------------- */
 static int tokenizer_train_cmd(int argc, char **argv) {
     TokenizerTrainOptions o;
@@ -38,6 +64,7 @@ static int tokenizer_train_cmd(int argc, char **argv) {
         {.name = "--split-digits", .kind = CLI_BOOL, .dst = &o.split_digits, .def = "0",
          .help = "one piece per digit"},
         {.name = "--user-defined-symbols", .kind = CLI_STR, .dst = &o.user_defined_symbols, .meta = "S",
+         .flags = CLI_TEXT,
          .help = "comma-separated pieces always kept whole"},
         {.name = "--threads", .kind = CLI_INT, .dst = &o.num_threads, .meta = "N", .def = "1", .lo = 1,
          .hi = 1024, .help = "trainer threads"},
@@ -58,6 +85,7 @@ static int tokenizer_train_cmd(int argc, char **argv) {
     if (!(o.character_coverage > 0.0 && o.character_coverage <= 1.0))
         return cli_usage_error(&spec, "--character-coverage \"%g\": expected a number in (0, 1]",
                                o.character_coverage);
+    if ((rc = check_training_text(o.input)) != TA_OK) return rc;
     TaError err = {0};
     double t0 = ta_now();
     rc = tokenizer_train(&o, &err);
@@ -105,6 +133,13 @@ static int over_lines(const char *sub, const char *model, const char *text, cons
             if (n && line[n - 1] == '\n') line[--n] = '\0';
             if (n && line[n - 1] == '\r') line[--n] = '\0';
             snprintf(where, sizeof where, "%s:%ld", in, ++lineno);
+            long bad = ta_utf8_invalid_at(line, n);
+            if (bad >= 0) {
+                fprintf(stderr, "tinyalign tokenizer %s: %s:%ld: not valid UTF-8 (byte 0x%02X)\n",
+                        sub, where, ta_utf8_column(line, (size_t)bad), (unsigned)(unsigned char)line[bad]);
+                rc = TA_EINPUT;
+                break;
+            }
             rc = fn(tok, line, n, pieces, where);
         }
         free(line);
@@ -180,7 +215,8 @@ static int tokenizer_encode_cmd(int argc, char **argv) {
     const CliOpt opts[] = {
         {.name = "--model", .kind = CLI_STR, .dst = &model, .meta = "M", .flags = CLI_REQUIRED,
          .help = "a .model file or a checkpoint directory holding tokenizer.model"},
-        {.name = "--text", .kind = CLI_STR, .dst = &text, .meta = "S", .help = "the text to encode"},
+        {.name = "--text", .kind = CLI_STR, .dst = &text, .meta = "S", .flags = CLI_TEXT,
+         .help = "the text to encode"},
         {.name = "--in", .kind = CLI_STR, .dst = &in, .meta = "FILE", .help = "encode each line of FILE"},
         {.name = "--pieces", .kind = CLI_FLAG, .dst = &pieces, .help = "print pieces instead of ids"},
         {0}};

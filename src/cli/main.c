@@ -16,6 +16,7 @@ static const CliCommand COMMANDS[] = {
     {"tokenizer", cmd_tokenizer, "train a SentencePiece tokenizer; encode / decode text"},
     {"tokenize", cmd_tokenize, "tokenize .txt / .jsonl into a token shard (EOS after each document)"},
     {"sample", cmd_sample, "generate n responses per prompt (KV cache; top-k/top-p/min-p, penalties)"},
+    {"score", cmd_score, "add scores to every response: cmd: program, logprob:, banned: words"},
     {"curate", cmd_curate, "diversity data: deviation weights, DDPO pairs, DivPO, diversity metrics"},
 };
 

@@ -98,6 +98,8 @@ static int set_value(const CliOpt *o, const char *v, char *want, size_t cap) {
         *(int *)o->dst = 1;
         return 1;
     case CLI_STR:
+        if ((o->flags & CLI_TEXT) && ta_utf8_invalid_at(v, strlen(v)) >= 0)
+            return snprintf(want, cap, "valid UTF-8 text"), 0;
         *(const char **)o->dst = v;
         return 1;
     case CLI_INT:
@@ -136,6 +138,8 @@ static int set_value(const CliOpt *o, const char *v, char *want, size_t cap) {
         *(int *)o->dst = (int)i;
         return 1;
     case CLI_LIST: {
+        if ((o->flags & CLI_TEXT) && ta_utf8_invalid_at(v, strlen(v)) >= 0)
+            return snprintf(want, cap, "valid UTF-8 text"), 0;
         CliList *l = o->dst;
         l->items = ta_realloc(l->items, sizeof(char *) * (size_t)(l->n + 1), "option list");
         l->items[l->n++] = v;
@@ -203,8 +207,8 @@ static int unknown_option(const CliSpec *s, const char *arg, size_t len) {
     int n = 0;
     for (const CliOpt *o = s->opts; o && o->name && n < 127; o++) names[n++] = o->name;
     names[n++] = "--help";
-    char word[128];
-    snprintf(word, sizeof word, "%.*s", (int)len, arg);
+    char word[200];
+    ta_excerpt(word, sizeof word, arg, len);
     const char *best = ta_suggest(word, names, n);
     if (best) return cli_usage_error(s, "unknown option \"%s\"; did you mean \"%s\"?", word, best);
     return cli_usage_error(s, "unknown option \"%s\"", word);
@@ -245,9 +249,10 @@ int cli_parse(const CliSpec *s, int argc, char **argv) {
             if (i + 1 >= argc) return cli_usage_error(s, "%s needs a value %s", o->name, meta_of(o));
             v = argv[++i];
         }
-        char want[256];
+        char want[256], shown[200];
         if (!set_value(o, v, want, sizeof want))
-            return cli_usage_error(s, "%s \"%s\": expected %s", o->name, v, want);
+            return cli_usage_error(s, "%s \"%s\": expected %s", o->name,
+                                   ta_excerpt(shown, sizeof shown, v, strlen(v)), want);
     }
     for (int k = 0; k < nopt; k++)
         if ((s->opts[k].flags & CLI_REQUIRED) && !seen[k])

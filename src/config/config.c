@@ -217,6 +217,7 @@ static const char *const SECTION_ALIASES[][2] = {
     {"objective.attribute", "nado,attribute_control,kl,guide"},
     {"optim", "optimizer,optimiser,optimization,opt"},
     {"train", "training,trainer,training_args"},
+    {"train.eval_generate", "generate_eval,eval_gen,task_eval,generation_eval"},
 };
 
 typedef struct {
@@ -366,6 +367,23 @@ static int err_unknown(TaError *err, const char *origin, const char *path, int p
     const char *dot = strrchr(path, '.');
     char parent[256] = "";
     if (dot) snprintf(parent, sizeof parent, "%.*s", (int)(dot - path), path);
+    /* "nope.key", "a.b.c": the parent is no section either; name the first part that is
+     * unknown and list what exists where it lies */
+    while (parent[0] && !is_section(parent)) {
+        char *pd = strrchr(parent, '.');
+        if (!pd) {
+            keys_under("", list, sizeof list);
+            return ta_err(err, TA_EINPUT, "%s: unknown section \"%s\" in \"%s\" (valid sections: "
+                          "%s)", origin, parent, path, list);
+        }
+        *pd = '\0';
+        if (is_section(parent)) {
+            char inner[700];
+            keys_under(parent, inner, sizeof inner);
+            return ta_err(err, TA_EINPUT, "%s: unknown key \"%s\" (\"%s\" has no section \"%s\"; "
+                          "its keys: %s)", origin, path, parent, pd + 1, inner);
+        }
+    }
     keys_under(parent, list, sizeof list);
     if (!dot)
         return ta_err(err, TA_EINPUT, "%s: unknown section \"%s\" (valid sections: %s)", origin,
@@ -623,6 +641,18 @@ static cJSON *parse_json_object(const char *text, const char *name, const char *
                    col, *pos ? "line" : "file");
         return NULL;
     }
+    long bad = ta_utf8_invalid_at(text, strlen(text));
+    if (bad >= 0) { /* every config string reaches the engine through here */
+        int line = 1, col = 1;
+        for (long i = 0; i < bad; i++) {
+            if (text[i] == '\n') line++, col = 1;
+            else col += ((unsigned char)text[i] & 0xC0) != 0x80;
+        }
+        ta_err(err, TA_EINPUT, "%s:%d:%d: not valid UTF-8 (byte 0x%02X); a config is a UTF-8 "
+               "JSON file", name, line, col, (unsigned)(unsigned char)text[bad]);
+        cJSON_Delete(root);
+        return NULL;
+    }
     if (!cJSON_IsObject(root)) {
         char got[160];
         describe(root, got, sizeof got);
@@ -688,6 +718,13 @@ void config_source_free(ConfigSource *src) {
 }
 
 int config_apply_override(ConfigSource *src, const char *assignment, TaError *err) {
+    long bad = ta_utf8_invalid_at(assignment, strlen(assignment));
+    if (bad >= 0) {
+        char shown[200];
+        return ta_err(err, TA_EINPUT, "--set \"%s\": not valid UTF-8 (byte %ld: 0x%02X)",
+                      ta_excerpt(shown, sizeof shown, assignment, strlen(assignment)), bad + 1,
+                      (unsigned)(unsigned char)assignment[bad]);
+    }
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
         return ta_err(err, TA_EINPUT, "--set \"%s\": expected section.key=value (e.g. optim.lr=1e-4)",
@@ -876,6 +913,30 @@ static int cross_checks(Resolve *r) {
         return ta_err(err, TA_EINPUT,
                       "%s: \"train.keep_best\" needs evaluations: set \"train.eval_every\" > 0",
                       ORIGIN("train.keep_best"));
+    const CfgEvalGenerate *eg = &c->train.eval_generate;
+    if (eg->scorer[0] && c->train.eval_every == 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate.scorer\" runs every \"train.eval_every\" steps: set "
+                      "it > 0", ORIGIN("train.eval_generate.scorer"));
+    if (eg->scorer[0] && eg->n == 0 && !eg->greedy)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate.n\" is 0 and \"train.eval_generate.greedy\" is "
+                      "false: nothing to sample", ORIGIN("train.eval_generate.n"));
+    if (eg->scorer[0] && !eg->prompts[0] && c->data.format == CFG_DATA_TOKENS)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate.prompts\" is required with \"data.format\" "
+                      "\"tokens\" (token shards have no prompts)",
+                      ORIGIN("train.eval_generate.scorer"));
+    if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.val_fraction == 0)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"train.eval_generate\" samples the validation prompts: set "
+                      "\"data.val\", \"data.val_fraction\" or \"train.eval_generate.prompts\"",
+                      ORIGIN("train.eval_generate.scorer"));
+    if (eg->scorer[0] && !eg->prompts[0] && !c->data.val[0] && c->data.format == CFG_DATA_MULTI)
+        return ta_err(err, TA_EINPUT,
+                      "%s: with \"data.format\" \"multi\" and \"data.val_fraction\" (responses "
+                      "held out, not prompts), set \"train.eval_generate.prompts\"",
+                      ORIGIN("train.eval_generate.scorer"));
 #undef ORIGIN
     return TA_OK;
 }

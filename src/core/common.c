@@ -136,12 +136,16 @@ static void dirname_of(const char *path, char *out, size_t cap) {
 int ta_write_file_atomic(const char *path, const void *buf, size_t len, TaError *err) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fault = ta_fault_errno(path);
+    if (fault == EROFS || fault == EACCES || fault == ENOENT)
+        return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(fault));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return ta_err(err, TA_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
     const char *p = buf;
     size_t left = len;
     while (left > 0) {
-        ssize_t w = write(fd, p, left);
+        ssize_t w = fault ? -1 : write(fd, p, left);
+        if (fault) errno = fault;
         if (w < 0) {
             if (errno == EINTR) continue;
             int e = errno;
@@ -174,9 +178,11 @@ int ta_mkdirs(const char *path, TaError *err) {
         if (buf[i] == '/' || buf[i] == '\0') {
             char c = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            struct stat sb;
+            int fault = stat(buf, &sb) != 0 ? ta_fault_errno(buf) : 0;
+            if (fault || (mkdir(buf, 0755) != 0 && errno != EEXIST))
                 return ta_err(err, TA_ERUNTIME, "%s: cannot create directory: %s", buf,
-                              strerror(errno));
+                              strerror(fault ? fault : errno));
             buf[i] = c;
         }
     }
@@ -240,6 +246,85 @@ void ta_buf_json_string(TaBuf *b, const char *s) {
         else ta_buf_add(b, (const char *)p, 1);
     }
     ta_buf_add(b, "\"", 1);
+}
+
+long ta_utf8_invalid_at(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned cp, min;
+        if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07, min = 0x10000;
+        else return (long)i; /* continuation byte, C0/C1 (overlong), F5..FF */
+        for (size_t k = 1; k <= need; k++) {
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80) return (long)i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (long)i;
+        i += need + 1;
+    }
+    return -1;
+}
+
+long ta_utf8_column(const char *s, size_t off) {
+    long col = 1;
+    for (size_t i = 0; i < off; i++) col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return col;
+}
+
+char *ta_excerpt(char *out, size_t cap, const void *p, size_t n) {
+    const unsigned char *s = p;
+    const size_t limit = 40;
+    size_t o = 0, i = 0;
+    TA_ASSERT(cap >= 8);
+    while (i < n && i < limit) {
+        /* one valid UTF-8 sequence (or printable ASCII) as is, any other byte as \xNN */
+        long bad = ta_utf8_invalid_at((const char *)s + i, 1);
+        size_t len = 1;
+        if (s[i] >= 0x80) {
+            len = s[i] >= 0xF0 ? 4 : s[i] >= 0xE0 ? 3 : 2;
+            bad = i + len > n ? 0 : ta_utf8_invalid_at((const char *)s + i, len);
+            if (s[i] == 0xC2 && i + 1 < n && s[i + 1] < 0xA0) bad = 0; /* C1 controls */
+        } else if (s[i] < 0x20 || s[i] == 0x7F || s[i] == '\\' || s[i] == '"') {
+            bad = 0;
+        }
+        if (bad < 0) {
+            if (o + len + 4 >= cap) break;
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            if (o + 4 + 4 >= cap) break;
+            if (s[i] == '\\' || s[i] == '"') o += (size_t)snprintf(out + o, cap - o, "\\%c", s[i]);
+            else o += (size_t)snprintf(out + o, cap - o, "\\x%02X", s[i]);
+            i++;
+        }
+    }
+    if (i < n) o += (size_t)snprintf(out + o, cap - o, "...");
+    out[o] = '\0';
+    return out;
+}
+
+int ta_fault_errno(const char *path) {
+    static const struct {
+        const char *name;
+        int code;
+    } codes[] = {{"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EIO", EIO}, {"EACCES", EACCES},
+                 {"ENOENT", ENOENT}};
+    const char *f = getenv("TINYALIGN_FAULT");
+    const char *colon = f ? strchr(f, ':') : NULL;
+    if (!colon || !colon[1] || !strstr(path, colon + 1)) return 0;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strlen(codes[i].name) == (size_t)(colon - f) && !strncmp(f, codes[i].name, (size_t)(colon - f)))
+            return codes[i].code;
+    return 0;
 }
 
 double ta_now(void) {

@@ -65,13 +65,6 @@ int jsonl_next(JsonlReader *r, const char **line, size_t *len, TaError *err) {
     }
 }
 
-/* 1-based column of byte offset off in line: code points before it + 1. */
-static long column_of(const char *line, size_t off) {
-    long col = 1;
-    for (size_t i = 0; i < off; i++)
-        if (((unsigned char)line[i] & 0xC0) != 0x80) col++;
-    return col;
-}
 
 const char *jsonl_type_name(const cJSON *v) {
     if (cJSON_IsObject(v)) return "an object";
@@ -94,13 +87,15 @@ static long find_nul_escape(const char *s, size_t n) {
     return -1;
 }
 
+static void utf8_error_place(const char *s, size_t n, size_t off, char *out, size_t cap);
+
 int jsonl_parse_object(const char *path, long lineno, const char *line, size_t len,
                        cJSON **out, TaError *err) {
     *out = NULL;
     const char *nul = memchr(line, '\0', len);
     if (nul)
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: NUL byte in the line (not valid JSON text)",
-                      path, lineno, column_of(line, (size_t)(nul - line)));
+                      path, lineno, ta_utf8_column(line, (size_t)(nul - line)));
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!obj) {
@@ -120,15 +115,15 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
                                : "";
         if (k)
             return ta_err(err, TA_EINPUT, "%s:%ld:%ld: invalid JSON near '%s'%s", path, lineno,
-                          column_of(line, off), near, hint);
+                          ta_utf8_column(line, off), near, hint);
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: invalid JSON (unexpected end of line)%s",
-                      path, lineno, column_of(line, off), hint);
+                      path, lineno, ta_utf8_column(line, off), hint);
     }
     while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) end++;
     if (end < line + len) {
         cJSON_Delete(obj);
         return ta_err(err, TA_EINPUT, "%s:%ld:%ld: unexpected text after the JSON object "
-                      "(one object per line)", path, lineno, column_of(line, (size_t)(end - line)));
+                      "(one object per line)", path, lineno, ta_utf8_column(line, (size_t)(end - line)));
     }
     if (!cJSON_IsObject(obj)) {
         int arr = cJSON_IsArray(obj);
@@ -137,40 +132,24 @@ int jsonl_parse_object(const char *path, long lineno, const char *line, size_t l
         cJSON_Delete(obj);
         return TA_EINPUT;
     }
+    long bad = ta_utf8_invalid_at(line, len);
+    if (bad >= 0) {
+        char where[160];
+        utf8_error_place(line, len, (size_t)bad, where, sizeof where);
+        cJSON_Delete(obj);
+        return ta_err(err, TA_EINPUT, "%s:%ld:%ld: %s is not valid UTF-8 (byte 0x%02X)", path,
+                      lineno, ta_utf8_column(line, (size_t)bad), where,
+                      (unsigned)(unsigned char)line[bad]);
+    }
     long z = find_nul_escape(line, len);
     if (z >= 0) {
         cJSON_Delete(obj);
         return ta_err(err, TA_EINPUT,
                       "%s:%ld:%ld: \\u0000 (NUL) in a string is not supported", path, lineno,
-                      column_of(line, (size_t)z));
+                      ta_utf8_column(line, (size_t)z));
     }
     *out = obj;
     return TA_OK;
-}
-
-long jsonl_utf8_invalid_at(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned cp, min;
-        if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07, min = 0x10000;
-        else return (long)i; /* continuation byte, C0/C1 (overlong), F5..FF */
-        for (size_t k = 1; k <= need; k++) {
-            if (i + k >= n || (s[i + k] & 0xC0) != 0x80) return (long)i;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (long)i;
-        i += need + 1;
-    }
-    return -1;
 }
 
 /* ---- member spans ---------------------------------------------------------------------- */
@@ -262,6 +241,70 @@ int jsonl_scan_array(const char *s, size_t n, size_t at, size_t *items, int cap)
         i = skip_ws(s, n, i + 1);
     }
     return -1;
+}
+
+/* ---- where an invalid UTF-8 byte lies, for the message ------------------------------- */
+/* The member path ("prompt", "responses[2].text", "meta.tags[0]") of the string holding
+ * byte off of the JSON text s[0..n) (an object cJSON accepted), with the byte's position
+ * inside that string: 'field "prompt" (byte 2 of the string)'. Names are shown when they
+ * are themselves valid UTF-8 without escapes; a byte inside a name is "a member name". */
+static void utf8_error_place(const char *s, size_t n, size_t off, char *out, size_t cap) {
+    char path[128] = "";
+    size_t at = 0, plen = 0;
+    for (int depth = 0; depth < 16; depth++) {
+        size_t commas = 1;
+        for (size_t i = at; i < n; i++) commas += s[i] == ',';
+        size_t i = skip_ws(s, n, at);
+        if (i >= n) break;
+        size_t vbeg = SCAN_BAD, vend = 0;
+        if (s[i] == '{') {
+            JsonlMember *m = ta_malloc(sizeof *m * commas, "member spans");
+            int k = jsonl_scan_object(s, n, i, m, (int)commas, NULL);
+            for (int j = 0; j < k; j++) {
+                if (off >= m[j].key && off < m[j].key_end) {
+                    free(m);
+                    snprintf(out, cap, "a member name%s%s%s", plen ? " in field \"" : "",
+                             path, plen ? "\"" : "");
+                    return;
+                }
+                if (off >= m[j].value && off < m[j].value_end) {
+                    size_t kl = m[j].key_end - m[j].key - 2;
+                    const char *key = s + m[j].key + 1;
+                    int plain = ta_utf8_invalid_at(key, kl) < 0 && !memchr(key, '\\', kl);
+                    int w = snprintf(path + plen, sizeof path - plen, "%s%.*s", plen ? "." : "",
+                                     plain ? (int)kl : 1, plain ? key : "?");
+                    if (w > 0 && plen + (size_t)w < sizeof path) plen += (size_t)w;
+                    vbeg = m[j].value;
+                    vend = m[j].value_end;
+                    break;
+                }
+            }
+            free(m);
+        } else if (s[i] == '[') {
+            size_t *items = ta_malloc(sizeof *items * commas, "item spans");
+            int k = jsonl_scan_array(s, n, i, items, (int)commas);
+            for (int j = k - 1; j >= 0; j--)
+                if (off >= items[j]) {
+                    size_t e = skip_value(s, n, items[j]);
+                    if (e != SCAN_BAD && off < e) {
+                        int w = snprintf(path + plen, sizeof path - plen, "[%d]", j);
+                        if (w > 0 && plen + (size_t)w < sizeof path) plen += (size_t)w;
+                        vbeg = items[j];
+                        vend = e;
+                    }
+                    break;
+                }
+            free(items);
+        }
+        if (vbeg == SCAN_BAD) break;
+        if (s[vbeg] == '"') { /* the string holding the byte */
+            snprintf(out, cap, "field \"%s\" (byte %zu of the string)", path, off - vbeg);
+            return;
+        }
+        at = vbeg;
+        n = vend;
+    }
+    snprintf(out, cap, plen ? "field \"%s\"" : "the line", path);
 }
 
 /* ---- kept fields ---------------------------------------------------------------------- */

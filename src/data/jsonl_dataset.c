@@ -145,8 +145,9 @@ static int missing(const Loader *L, const cJSON *obj, const char *name, TaError 
                   hint);
 }
 
-/* A required string: present, a string, non-empty unless allow_empty, valid UTF-8. name is
- * the field's path in messages ("prompt", "responses[2].text"). */
+/* A required string: present, a string, non-empty unless allow_empty (its UTF-8 was checked
+ * with the whole line by jsonl_parse_object). name is the field's path in messages
+ * ("prompt", "responses[2].text"). */
 static int get_text(const Loader *L, const cJSON *obj, const cJSON *v, const char *name,
                     int allow_empty, const char **out, TaError *err) {
     if (!v) return missing(L, obj, name, err);
@@ -157,10 +158,6 @@ static int get_text(const Loader *L, const cJSON *obj, const cJSON *v, const cha
     if (!*s && !allow_empty)
         return ta_err(err, TA_EINPUT, "%s:%ld: field \"%s\" is empty", L->d->path, L->line,
                       name);
-    long bad = jsonl_utf8_invalid_at(s, strlen(s));
-    if (bad >= 0)
-        return ta_err(err, TA_EINPUT, "%s:%ld: field \"%s\" is not valid UTF-8 (byte %ld: 0x%02X)",
-                      L->d->path, L->line, name, bad + 1, (unsigned)(unsigned char)s[bad]);
     *out = s;
     return TA_OK;
 }

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tinyalign/log.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
                 size_t ll = nl ? (size_t)(nl - line + 1) : strlen(line);
                 const char *st = strstr(line, "\"step\": ");
                 long s = st && st < line + ll ? strtol(st + 8, NULL, 10) : 0;
-                if (s <= resume_step) {
+                if (s <= resume_step && nl) { /* a line without its newline was cut short */
                     memcpy(out + o, line, ll);
                     o += ll;
                 }
@@ -35,6 +36,7 @@ int log_open(Logger *lg, const char *out_dir, long resume_step, TaError *err) {
             if (rc != TA_OK) return rc;
         }
     }
+    snprintf(lg->path, sizeof lg->path, "%s", path);
     lg->metrics = fopen(path, "a");
     if (!lg->metrics) return ta_err(err, TA_ERUNTIME, "%s: cannot open for appending", path);
     lg->t_start = ta_now();
@@ -61,7 +63,16 @@ void log_metrics(Logger *lg, const char *kind, long step, const MetricKV *kv, in
     }
     if (extra_json && *extra_json) fprintf(lg->metrics, ", %s", extra_json);
     fprintf(lg->metrics, "}\n");
-    fflush(lg->metrics);
+    errno = 0;
+    int fault = ta_fault_errno(lg->path); /* tests: a simulated failure (common.h) */
+    if ((fault || fflush(lg->metrics) != 0 || ferror(lg->metrics)) && !lg->write_errno)
+        lg->write_errno = fault ? fault : errno ? errno : EIO;
+}
+
+int log_check(const Logger *lg, TaError *err) {
+    if (!lg->write_errno) return TA_OK;
+    return ta_err(err, TA_ERUNTIME, "%s: write failed: %s (disk full?)", lg->path,
+                  strerror(lg->write_errno));
 }
 
 void log_format_duration(double s, char *buf, size_t cap) {

@@ -74,9 +74,17 @@ extern "C" int tokenizer_load(Tokenizer **out, const char *model_path, TaError *
         *out = tok;
         return TA_OK;
     }
-    catch (const std::exception &e) {
+    catch (const std::bad_alloc &) {
         delete tok;
-        return ta_err(err, TA_ERUNTIME, "%s: %s", model_path, e.what());
+        return ta_err(err, TA_ERUNTIME, "%s: out of memory loading the tokenizer", model_path);
+    }
+    catch (const std::exception &e) {
+        // SentencePiece builds its tries from the model file and throws on malformed ones
+        // (darts_clone: "zero-length key"): a bad model, not a failed machine
+        delete tok;
+        return ta_err(err, TA_EINPUT,
+                      "%s: not a usable SentencePiece model (its vocabulary is malformed: %s)",
+                      model_path, e.what());
     }
     catch (...) {
         delete tok;

@@ -2,7 +2,8 @@
  *
  * Implements: run setup from a resolved Config (tokenizer, data, model init from scratch /
  * checkpoint / Hugging Face dir, the auxiliary models, AdamW), the data order, and the
- * schedule around train_step: logging, eval with early stopping and keep-best, sampling,
+ * schedule around train_step: logging, eval with early stopping and keep-best, task metrics
+ * (train.eval_generate, computed by the score module), sampling,
  * checkpoint cadence, --stop-after, non-finite step limits, signals and resume.
  * Does not implement: the step itself (step.c), the loss math (objective module), the
  * frozen models (reference module), file formats (checkpoint, data modules).
@@ -28,6 +29,7 @@
 #include "tinyalign/optim.h"
 #include "tinyalign/reference.h"
 #include "tinyalign/sample.h"
+#include "tinyalign/score.h"
 #include "tinyalign/tokenizer.h"
 
 /* Where examples come from: token-shard windows or a JSONL dataset. */
@@ -60,7 +62,9 @@ typedef struct {
     uint32_t *ids;  /* (batch_size) example ids of one micro-batch */
     uint32_t *perm;
     int64_t perm_epoch;
+    ScoreEval *egen; /* train.eval_generate, or NULL */
     TrainState st;
+    char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
     Logger log;
     FILE *info; /* where setup reports (stdout for train, stderr for eval) */
 } Trainer;
@@ -276,6 +280,21 @@ static int evaluate(Trainer *t, ObjectiveMetrics *out, TaError *err) {
 
 /* ---- checkpoints ----------------------------------------------------------------------- */
 
+/* A write failed (disk full, read-only or vanished directory): the run stops. Extends the
+ * message with what is safe: checkpoint_save leaves the previous checkpoint and `latest`
+ * untouched, so the last good checkpoint resumes bit-exactly once the cause is fixed. */
+static int stop_message(const Trainer *t, const char *what, TaError *err) {
+    char inner[sizeof err->msg];
+    snprintf(inner, sizeof inner, "%s", err->msg);
+    if (t->last_ckpt[0])
+        return ta_err(err, TA_ERUNTIME,
+                      "%s %ld failed: %s; the run stops. The last good checkpoint, %s, is "
+                      "intact: fix the cause and continue with `tinyalign resume %s`",
+                      what, t->st.step, inner, t->last_ckpt, t->cfg.run.out_dir);
+    return ta_err(err, TA_ERUNTIME, "%s %ld failed: %s; the run stops (no checkpoint was "
+                  "written yet)", what, t->st.step, inner);
+}
+
 static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err) {
     CheckpointContents cc = {.model = &t->model,
                              .optim = &t->optim,
@@ -290,6 +309,9 @@ static int save(Trainer *t, int is_best, char *dir_out, size_t cap, TaError *err
     if (rc == TA_OK) {
         fprintf(stderr, "checkpoint: %s (%.2fs)\n", dir, ta_now() - t0);
         if (dir_out) ta_pathf(dir_out, cap, "%s", dir);
+        ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
+    } else {
+        rc = stop_message(t, "the checkpoint of step", err);
     }
     return rc;
 }
@@ -299,17 +321,19 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     int rc = checkpoint_resolve(t->opt.resume_from ? t->opt.resume_from : t->cfg.run.out_dir,
                                 dir, sizeof dir, err);
     if (rc != TA_OK) return rc;
-    char *saved_json = NULL;
-    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, err)) != TA_OK) return rc;
+    char *saved_json = NULL, where[4200];
+    int verified = 0, same_batches = 1;
+    ta_pathf(where, sizeof where, "%s/state.json", dir);
+    if ((rc = checkpoint_load_state(dir, &t->st, &saved_json, &verified, err)) != TA_OK) return rc;
     if (saved_json) {
         Config saved;
-        char where[4200];
-        ta_pathf(where, sizeof where, "%s/state.json", dir);
         rc = config_load_string(&saved, saved_json, where, err);
         free(saved_json);
         if (rc != TA_OK) return rc;
         char diff[4096];
         int nd = config_diff_math(&saved, &t->cfg, diff, sizeof diff);
+        same_batches = saved.train.batch_size == t->cfg.train.batch_size &&
+                       saved.train.grad_accum == t->cfg.train.grad_accum;
         config_free(&saved);
         if (nd > 0 && !t->opt.force)
             return ta_err(err, TA_EINPUT,
@@ -318,8 +342,30 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
                           dir, nd, diff);
         if (nd > 0) fprintf(stderr, "warning: resuming with changed config (--force):\n%s\n", diff);
     }
+    /* the state against this run: its data and config (checkpoint_check_state) */
+    const uint64_t n = t->train.n, had = t->st.train_examples;
+    if (had && had != n) {
+        if (!t->opt.force)
+            return ta_err(err, TA_EINPUT,
+                          "refusing to resume %s: the run was trained on %llu %s of %s, which "
+                          "now has %llu: the data order would not continue (pass --force to "
+                          "resume anyway)", dir, (unsigned long long)had,
+                          t->train.td ? "windows" : "examples", t->cfg.data.train,
+                          (unsigned long long)n);
+        fprintf(stderr, "warning: resuming on other data (--force): %llu training examples, "
+                "the run had %llu\n", (unsigned long long)n, (unsigned long long)had);
+    }
+    StateLimits lim = {.max_steps = t->cfg.train.max_steps, .examples = n,
+                       .per_step = (uint64_t)t->cfg.train.batch_size * (uint64_t)t->K,
+                       .max_tokens_per_step = (uint64_t)t->rows * (uint64_t)t->T * (uint64_t)t->K,
+                       .same_order = had == n && same_batches};
+    if ((rc = checkpoint_check_state(&t->st, &lim, where, err)) != TA_OK) return rc;
+    if (!verified)
+        fprintf(stderr, "warning: %s was written by an earlier build, without state.sum: its "
+                "values are range-checked, but edits cannot be detected\n", where);
     GPT2 *refm = aux_models_drifting(&t->aux);
     if ((rc = checkpoint_load_weights(dir, &t->model, &t->optim, refm, err)) != TA_OK) return rc;
+    ta_pathf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);
     fprintf(stderr, "resumed from %s at step %ld (epoch %lld, example %lld)\n", dir, t->st.step,
             (long long)t->st.cursor.epoch, (long long)t->st.cursor.pos);
     return TA_OK;
@@ -328,6 +374,7 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
 /* ---- the run -------------------------------------------------------------------------- */
 
 static void trainer_free(Trainer *t) {
+    score_eval_close(t->egen);
     train_step_free(&t->step);
     free(t->ids);
     free(t->perm);
@@ -355,13 +402,15 @@ static int setup(Trainer *t, TaError *err) {
     /* a loaded model may bring its tokenizer; a scratch model takes its vocabulary from
      * the tokenizer or the shards, so it is built after the data */
     if (c->model.init != CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
-    int want_samples = c->train.sample_every > 0 && c->train.sample_prompts.n > 0;
+    int want_samples = (c->train.sample_every > 0 && c->train.sample_prompts.n > 0) ||
+                       c->train.eval_generate.scorer[0];
     if (t->tokenizer_path[0] && (c->data.format != CFG_DATA_TOKENS || want_samples))
         if ((rc = tokenizer_load(&t->tok, t->tokenizer_path, err)) != TA_OK) return rc;
     if (want_samples && !t->tok)
         return ta_err(err, TA_EINPUT,
-                      "train.sample_every needs a tokenizer: set tokenizer.model (or start from a "
-                      "checkpoint that carries tokenizer.model)");
+                      "%s needs a tokenizer: set tokenizer.model (or start from a checkpoint that "
+                      "carries tokenizer.model)", c->train.eval_generate.scorer[0]
+                                                      ? "train.eval_generate" : "train.sample_every");
     if ((rc = open_data(t, err)) != TA_OK) return rc;
     if (c->model.init == CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
@@ -394,6 +443,7 @@ static int setup(Trainer *t, TaError *err) {
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
     if (t->opt.resume && (rc = resume_from_checkpoint(t, err)) != TA_OK) return rc;
+    t->st.train_examples = t->train.n; /* recorded with the state, checked on resume */
     /* a fixed auxiliary model is rebuilt from the config on every start: make sure a resume
      * gets the same weights (a run directory's `latest` may have moved) */
     AuxIdentity ids[CHECKPOINT_MAX_AUX];
@@ -424,6 +474,29 @@ static int setup(Trainer *t, TaError *err) {
            c->train.batch_size, t->K, t->rows * t->K, t->T);
     fflush(t->info);
     return TA_OK;
+}
+
+/* train.eval_generate: its own prompt file, or the validation data read as prompt rows
+ * (data.val, or the held-out tail of data.train). The sampling and scoring live in the score
+ * module (score_eval_*). */
+static int open_eval_generate(Trainer *t, TaError *err) {
+    const Config *c = &t->cfg;
+    const CfgEvalGenerate *g = &c->train.eval_generate;
+    if (!g->scorer[0]) return TA_OK;
+    ScoreEvalConfig ec = {.scorer = g->scorer, .prompts = g->prompts,
+                          .max_prompts = g->max_prompts, .n = g->n,
+                          .temperature = g->temperature, .greedy = g->greedy,
+                          .max_new_tokens = g->max_new_tokens, .template_text = g->template_,
+                          .key = "train.eval_generate"};
+    if (!g->prompts[0]) {
+        ec.prompts = c->data.val[0] ? c->data.val : c->data.train;
+        ec.first_row = c->data.val[0] ? 0 : t->train.n;
+    }
+    int rc = score_eval_open(&t->egen, &ec, t->tok, t->model.config.max_seq_len, err);
+    if (rc == TA_OK)
+        fprintf(t->info, "eval_generate: every %d steps, prompts from %s, scorer %s\n",
+                c->train.eval_every, ec.prompts, g->scorer);
+    return rc;
 }
 
 /* The objective's present metrics as MetricKV, "loss" first; skip_loss leaves it out. */
@@ -470,6 +543,21 @@ static int sample_during_training(Trainer *t, TaError *err) {
     for (int i = 0; i < n; i++) free(texts[i]);
     free(texts);
     return rc;
+}
+
+/* train.eval_generate: sample and score the prompts (score module), one "eval_generate"
+ * line in metrics.jsonl. Seeded from (run.seed, step) like sample_every, never from the
+ * trainer's RNG, and the policy is only read: a resumed run computes the same. */
+static int eval_generate(Trainer *t, TaError *err) {
+    MetricKV kv[80];
+    int n = 0;
+    char line[1024];
+    uint64_t seed = (uint64_t)t->cfg.run.seed * 1000003u + (uint64_t)t->st.step;
+    int rc = score_eval_run(t->egen, &t->model, seed, kv, 80, &n, line, sizeof line, err);
+    if (rc != TA_OK) return rc;
+    fprintf(stderr, "eval_generate step %ld: %s\n", t->st.step, line);
+    log_metrics(&t->log, "eval_generate", t->st.step, kv, n, NULL);
+    return TA_OK;
 }
 
 static int train_loop(Trainer *t, TaError *err) {
@@ -551,8 +639,9 @@ static int train_loop(Trainer *t, TaError *err) {
         }
         /* 4. eval, early stopping, keep-best */
         int stop_early = 0, is_best = 0;
-        if (t->have_val && c->train.eval_every > 0 &&
-            (t->st.step % c->train.eval_every == 0 || t->st.step == max_steps)) {
+        int eval_due = c->train.eval_every > 0 &&
+                       (t->st.step % c->train.eval_every == 0 || t->st.step == max_steps);
+        if (t->have_val && eval_due) {
             ObjectiveMetrics ev;
             if ((rc = evaluate(t, &ev, err)) != TA_OK) break;
             MetricKV kv[40];
@@ -575,9 +664,14 @@ static int train_loop(Trainer *t, TaError *err) {
                 stop_early = 1;
             }
         }
+        if (t->egen && eval_due && (rc = eval_generate(t, err)) != TA_OK) break;
         if (t->tok && c->train.sample_every > 0 && c->train.sample_prompts.n > 0 &&
             t->st.step % c->train.sample_every == 0 && (rc = sample_during_training(t, err)) != TA_OK)
             break;
+        if ((rc = log_check(&t->log, err)) != TA_OK) {
+            rc = stop_message(t, "logging step", err);
+            break;
+        }
         /* 5. checkpoint */
         int stop_now = stop_early || (t->opt.stop_after >= 0 && t->st.step >= t->opt.stop_after);
         int due = (c->train.save_every > 0 && t->st.step % c->train.save_every == 0) ||
@@ -615,6 +709,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
                         t.cfg.run.out_dir);
     }
     if (rc == TA_OK) rc = setup(&t, err);
+    if (rc == TA_OK) rc = open_eval_generate(&t, err);
     /* only a run that set up cleanly touches its directory */
     if (rc == TA_OK) rc = ta_mkdirs(t.cfg.run.out_dir, err);
     if (rc == TA_OK) {

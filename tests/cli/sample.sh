@@ -5,7 +5,8 @@
 # checkpoint and plain model directories give the same output; --prompt prints the text;
 # EOS, max-new-tokens and stop strings end a response with the right finish_reason, text
 # and token count; seeded sampling is reproducible and independent of --batch and
-# --threads; n responses per prompt in the multi-response format; --bench; and every bad
+# --threads; n responses per prompt in the multi-response format; --template (the fill is
+# what is encoded, "prompt" kept, "filled_prompt" added, errors); --bench; and every bad
 # input exits 2 with one message naming the option or file:line, leaving no output file.
 source "$(dirname "$0")/../lib.sh"
 D=$(scratch_dir cli_sample)
@@ -234,6 +235,42 @@ grep -q "tok/s" "$D/progress.log" && grep -q "10/10 prompts" "$D/progress.log" &
 if "$BIN" sample --model "$D/run" --bench --batch 3 --prompt-len 5 --max-new-tokens 8 --bench-reps 1 >"$D/bench.json" 2>&1 &&
    "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['batch']==3 and d['decode_tok_per_s']>0 else 1)" "$D/bench.json"; then
   pass "bench_mode_json"; else fail "bench_mode_json" "$(head -c 300 "$D/bench.json")"; fi
+
+# ---- --template: the filled prompt is what is encoded; "prompt" kept, "filled_prompt" added --
+"$PY" - "$D" <<'EOF'
+import json, sys
+d = sys.argv[1]
+rows = [{"prompt": "likes", "who": "alice", "n": 2.50}, {"prompt": "sells", "who": "carol", "n": 1}]
+with open(f"{d}/tprompts.jsonl", "w") as f:
+    for r in rows: f.write(json.dumps(r) + "\n")
+with open(f"{d}/tfilled.jsonl", "w") as f:  # the same prompts filled by hand
+    for r in rows: f.write(json.dumps({"prompt": f"{r['who']} {r['prompt']} {{{r['n']}}}"}) + "\n")
+with open(f"{d}/tmpl.txt", "w") as f:
+    f.write("{who} {prompt} {{{n}}}\n")
+EOF
+sample --model "$D/run" --prompts "$D/tprompts.jsonl" --template "$D/tmpl.txt" --temperature 0 \
+  --max-new-tokens 6 --out "$D/tmpl.jsonl" \
+  && sample --model "$D/run" --prompts "$D/tfilled.jsonl" --temperature 0 --max-new-tokens 6 --out "$D/tmpl_ref.jsonl" \
+  && "$PY" - "$D/tmpl.jsonl" "$D/tmpl_ref.jsonl" <<'EOF' && pass template_fill_is_encoded || fail template_fill_is_encoded "see above"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert [x["prompt"] for x in a] == ["likes", "sells"], a
+assert [x["filled_prompt"] for x in a] == ["alice likes {2.5}", "carol sells {1}"], a
+assert [x["who"] for x in a] == ["alice", "carol"] and list(a[0])[-1] == "filled_prompt", a
+assert [x["responses"][0]["text"] for x in a] == [x["responses"][0]["text"] for x in b], (a, b)
+EOF
+[ "$(sample --model "$D/run" --prompt "alice" --template "{prompt} likes" --temperature 0 --max-new-tokens 6)" = \
+  "$(sample --model "$D/run" --prompt "alice likes" --temperature 0 --max-new-tokens 6)" ] \
+  && pass template_text_with_prompt || fail template_text_with_prompt "differs"
+expect_err "template_missing_field" "$D/tprompts.jsonl:1: template field \"label\": the row has no such field" -- \
+  "$BIN" sample --model "$D/run" --prompts "$D/tprompts.jsonl" --template "{prompt} {label}" --out "$D/bad.out"
+expect_err "template_syntax" "--template" "no closing '}'" -- \
+  "$BIN" sample --model "$D/run" --prompts "$D/tprompts.jsonl" --template "{prompt" --out "$D/bad.out"
+expect_err "template_missing_file" "--template \"$D/none.txt\": no such file" -- \
+  "$BIN" sample --model "$D/run" --prompts "$D/tprompts.jsonl" --template "$D/none.txt" --out "$D/bad.out"
+expect_err "template_field_with_prompt_flag" "--prompt: template field \"who\"" "use --prompts" -- \
+  "$BIN" sample --model "$D/run" --prompt x --template "{who}"
 
 # ---- bad input: exit 2, one message ---------------------------------------------------------
 M=(--model "$D/run")

@@ -168,7 +168,7 @@ printf '{"text": "fine"}\n\n{"text": 42}\n' > "$D/notstring.jsonl"
 printf '{"text": "fine"}\n["text"]\n' > "$D/notobject.jsonl"
 printf '{"text": "a"} {"text": "b"}\n' > "$D/twoobjects.jsonl"
 head -c 200 "$M" > "$D/corrupt.model"
-expect_err bad_json_names_file_line_col "$D/badjson.jsonl:3:" "not valid JSON" -- \
+expect_err bad_json_names_file_line_col "$D/badjson.jsonl:3:" "invalid JSON" -- \
   $BIN tokenize --tokenizer "$M" --in "$D/badjson.jsonl" --out "$D/bad.bin"
 [ ! -e "$D/bad.bin" ] && [ ! -e "$D/bad.bin.tmp" ] && pass failed_tokenize_leaves_no_shard \
   || fail failed_tokenize_leaves_no_shard "bad.bin or bad.bin.tmp exists"

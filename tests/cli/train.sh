@@ -179,7 +179,9 @@ expect_err "bad/checkpoint_flipped_byte" "model.safetensors" "checksum mismatch"
 cp -r "$D/stop" "$D/missing"; rm "$D/missing/checkpoints/step-00000040/optim.safetensors"
 expect_err "bad/checkpoint_missing_file" "optim.safetensors" "missing" -- "$BIN" resume "$D/missing"
 cp -r "$D/stop" "$D/version"
-"$PY" -c "import json,sys; p=sys.argv[1]; s=json.load(open(p)); s['engine_version']='0.0.1'; json.dump(s,open(p,'w'))" "$D/version/checkpoints/step-00000040/state.json"
+# as another build wrote it (its own state.sum would match; a format-1 state has none)
+"$PY" -c "import json,sys; p=sys.argv[1]; s=json.load(open(p)); s['engine_version']='0.0.1'; s['format_version']=1; json.dump(s,open(p,'w'))" "$D/version/checkpoints/step-00000040/state.json"
+rm "$D/version/checkpoints/step-00000040/state.sum"
 expect_err "bad/checkpoint_engine_version" "written by tinyalign 0.0.1" -- "$BIN" resume "$D/version"
 err=$(train --set run.out_dir="$D/stop" --resume --force --set model.d_model=64 2>&1 >/dev/null); rc=$?
 if [ $rc -eq 2 ] && grep -q 'model.safetensors: tensor "transformer.wte.weight" has shape \[64, 32\], expected \[64, 64\]' <<<"$err"; then
