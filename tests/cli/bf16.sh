@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bf16.sh — model.precision / model.backend end to end on synthetic token shards:
 # a bf16 run trains (val loss falls, fp32 checkpoints), is bit-identical run to run and
-# resumes bit-exactly; resuming it in fp32 is refused naming model.precision (--force
-# continues); its checkpoint evaluates in fp32 and bf16 alike; fp32 on the oneDNN backend
-# trains; bf16 is refused (exit 2, one message naming the key) with the OpenBLAS backend
-# and on a CPU without AVX512-BF16 (simulated with oneDNN's DNNL_MAX_CPU_ISA); bench and
-# sample take --precision.
+# resumes bit-exactly; resuming it in fp32 and back in bf16 is refused naming
+# model.precision (--force continues, and bf16 -> fp32 -> bf16 ends where bf16 does); its
+# checkpoint evaluates in fp32 and bf16 alike; fp32 on the oneDNN backend trains; bf16
+# is refused (exit 2, one message naming the key) with the OpenBLAS backend and on a CPU
+# without AVX512-BF16 (simulated with oneDNN's DNNL_MAX_CPU_ISA); bench and sample take
+# --precision.
 source "$(dirname "$0")/../lib.sh"
 D=$(scratch_dir cli_bf16)
 "$PY" tools/synth_shards.py --out "$D/data" --tokens 40000 --val-tokens 4000 >/dev/null
@@ -76,9 +77,21 @@ train --set run.out_dir="$R2" --stop-after 8 >/dev/null 2>&1
 err=$(train --set run.out_dir="$R2" --resume --set model.precision=fp32 2>&1 >/dev/null); rc=$?
 if [ $rc -eq 2 ] && grep -q 'model.precision: "bf16" -> "fp32"\|model.precision: bf16 -> fp32' <<<"$err"; then
   pass "resume_in_fp32_refused"; else fail "resume_in_fp32_refused" "exit $rc: $err"; fi
-if train --set run.out_dir="$R2" --resume --set model.precision=fp32 --force >"$D/force.log" 2>&1 \
+if train --set run.out_dir="$R2" --resume --set model.precision=fp32 --force --stop-after 16 >"$D/force.log" 2>&1 \
    && grep -q "matmuls: openblas fp32" "$D/force.log"; then
   pass "resume_in_fp32_force"; else fail "resume_in_fp32_force" "$(tail -2 "$D/force.log")"; fi
+# ... and back: the run (now fp32 from step 8) resumes in bf16 for steps 16-24
+err=$(train --set run.out_dir="$R2" --resume 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 2 ] && grep -q 'model.precision: "fp32" -> "bf16"\|model.precision: fp32 -> bf16' <<<"$err"; then
+  pass "resume_back_in_bf16_refused"; else fail "resume_back_in_bf16_refused" "exit $rc: $err"; fi
+if train --set run.out_dir="$R2" --resume --force >"$D/back.log" 2>&1 \
+   && grep -q "matmuls: onednn bf16" "$D/back.log" && [ -f "$(final "$R2")" ]; then
+  pass "resume_back_in_bf16_force"; else fail "resume_back_in_bf16_force" "$(tail -2 "$D/back.log")"; fi
+# bf16 -> fp32 -> bf16 ends where the straight bf16 run does, up to bf16 noise (1% of the loss)
+a=$(grep '"kind": "eval"' "$D/straight/metrics.jsonl" | tail -1 | sed -E 's/.*"loss": ([0-9.]+).*/\1/')
+b=$(grep '"kind": "eval"' "$R2/metrics.jsonl" | tail -1 | sed -E 's/.*"loss": ([0-9.]+).*/\1/')
+if "$PY" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 0.01 * a else 1)" "$a" "$b"; then
+  pass "bf16_fp32_bf16_matches_straight ($b vs $a)"; else fail "bf16_fp32_bf16_matches_straight" "$b vs straight $a"; fi
 
 # ---- the bf16 checkpoint evaluates in fp32 and bf16: the same loss up to bf16 noise ----------
 e32=$("$BIN" eval "$D/base.json" --checkpoint "$D/straight" --set model.precision=fp32 2>/dev/null | sed -E 's/.*"loss": ([0-9.e-]+).*/\1/')
