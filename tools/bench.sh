@@ -8,7 +8,9 @@
 #   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens
 #   3. decoding tokens/s at batch 1 and 8, fp32 and bf16 (tools/bench_decode.py)
 #   4. scoring (logprob:) tokens/s vs the forward pass of the same shape (bench --forward-only)
-# Env: THREADS (default 2), STEPS (default 5).
+#   5. (BENCH_MEMORY=1, minutes) peak RSS of a GPT-2 124M step at B=8 T=1024, whole-batch
+#      logits vs the LM head in chunks of 1024 rows (model.lm_head_chunk)
+# Env: THREADS (default 2), STEPS (default 5), BENCH_MEMORY (default 0).
 # glibc is told to keep freed memory (no mmap for large blocks, no trimming): PyTorch
 # allocates its activations and AdamW temporaries afresh every step, and returning them to
 # the OS means page faults on every step (2.5x slower at 124M on this VM) — what jemalloc
@@ -118,3 +120,15 @@ else
   echo "scoring bench: setup failed"
 fi
 rm -rf "$SD"
+
+if [ "${BENCH_MEMORY:-0}" = 1 ]; then
+  echo; echo "== 5. memory: GPT-2 124M, B=8 T=1024, one fp32 training step: whole-batch logits vs chunks of 1024 rows"
+  for c in 0 1024; do
+    o=$($BIN bench --layers 12 --heads 12 --dim 768 --vocab 50257 --batch 8 --seq 1024 --steps 1 \
+          --warmup 0 --threads "$THREADS" --lm-chunk "$c" --json)
+    printf "lm_head_chunk %4d: peak RSS %6.0f MiB, logits + dlogits %6.0f MiB (%s of peak), %.0f ms/step\n" "$c" \
+      "$(field peak_rss_mib "$o")" "$(field logits_mib "$o")" \
+      "$(awk -v a="$(field logits_mib "$o")" -v b="$(field peak_rss_mib "$o")" 'BEGIN{printf "%.1f%%", 100*a/b}')" \
+      "$(field ms_per_step "$o")"
+  done
+fi
