@@ -40,6 +40,9 @@ fi
 if ! $PYTHON tools/ref_objectives.py --out "$TA_REF/objectives" > "$TA_REF/ref_objectives.log" 2>&1; then
   echo "FAIL [ref] tools/ref_objectives.py failed:"; tail -n 20 "$TA_REF/ref_objectives.log"; fail=$((fail+1))
 fi
+if ! $PYTHON tools/ref_reward.py --out "$TA_REF/reward" > "$TA_REF/ref_reward.log" 2>&1; then
+  echo "FAIL [ref] tools/ref_reward.py failed:"; tail -n 20 "$TA_REF/ref_reward.log"; fail=$((fail+1))
+fi
 
 for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue

@@ -47,6 +47,13 @@ static int expect_err(const char *text, const char *const *sets, int n_sets, con
     return ok;
 }
 
+/* The message contains want. */
+#define EXPECT_PART(text, want)                                                      \
+    do {                                                                             \
+        char why_[2048];                                                             \
+        T_CHECK(expect_err(text, NULL, 0, want, 0, why_, sizeof why_), "%s", why_);   \
+    } while (0)
+
 #define EXPECT_ERR(text, want)                                                       \
     do {                                                                             \
         char why_[2048];                                                             \
@@ -127,8 +134,8 @@ static void test_defaults(void) {
 static void test_defaults_round_trip(void) {
     Config c, d;
     config_init_defaults(&c);
-    free(c.data.train);
-    c.data.train = strdup("data/train.bin"); /* the one required key */
+    free(c.data.train.paths[0]);
+    c.data.train.paths[0] = strdup("data/train.bin"); /* the one required key */
     char *js = config_to_json(&c);
     TaError err = {0};
     int rc = config_load_string(&d, js, "resolved.json", &err);
@@ -158,7 +165,8 @@ static void test_defaults_round_trip(void) {
     /* No data.train at all: a clear "required" error. */
     rc = config_load_string(&d, "{}", "empty.json", &err);
     T_CHECK(rc == TA_EINPUT && !strcmp(err.msg, "empty.json: \"data.train\" is required "
-                                                "(training data: path or glob)"),
+                                                "(training data: path or glob, or [{\"path\": P, "
+                                                "\"weight\": w}, ...] to mix files)"),
             "%s", err.msg);
 }
 
@@ -198,7 +206,7 @@ static void test_full_config(void) {
                 c.model.vocab_size == 8192 && c.model.max_seq_len == 512,
             "model");
     T_CHECK(!strcmp(c.tokenizer.model, "models/tiny/spm.model"), "tokenizer");
-    T_CHECK(c.data.format == CFG_DATA_PREFERENCE && !strcmp(c.data.train, "data/p*.jsonl") &&
+    T_CHECK(c.data.format == CFG_DATA_PREFERENCE && !strcmp(c.data.train.paths[0], "data/p*.jsonl") &&
                 !strcmp(c.data.val, "data/v.jsonl") && c.data.max_len == 384 &&
                 c.data.max_prompt_len == 200 && c.data.truncation_mode == CFG_TRUNC_KEEP_START &&
                 !c.data.shuffle,
@@ -312,8 +320,11 @@ static void test_wrong_type(void) {
                "duplicate key \"data\"");
     EXPECT_ERR("{\"data\": {\"train\": \"a\", \"shuffle\": 1}}",
                "\"data.shuffle\" must be true or false, got 1 (number)");
-    EXPECT_ERR("{\"data\": {\"train\": 7}}", "\"data.train\" must be a non-empty string, got 7 (number)");
-    EXPECT_ERR("{\"data\": {\"train\": \"\"}}", "\"data.train\" must be a non-empty string, got \"\" (string)");
+    EXPECT_ERR("{\"data\": {\"train\": 7}}", "\"data.train\" must be a non-empty string, or a list "
+               "of 1 to 16 files to mix (\"path\" or {\"path\": ..., \"weight\": w >= 0}), got 7 (number)");
+    EXPECT_ERR("{\"data\": {\"train\": \"\"}}", "\"data.train\" must be a non-empty string, or a "
+               "list of 1 to 16 files to mix (\"path\" or {\"path\": ..., \"weight\": w >= 0}), got \"\" "
+               "(string)");
     EXPECT_ERR("{" DATA_OK ", \"optim\": {\"betas\": 0.9}}",
                "\"optim.betas\" must be an array of 2 numbers, each in [0, 1), got 0.9 (number)");
     EXPECT_ERR("{" DATA_OK ", \"train\": {\"sample_prompts\": [\"a\", 1]}}",
@@ -357,7 +368,8 @@ static void test_unknown_keys(void) {
     EXPECT_ERR("{" DATA_OK ", \"objective\": {\"deviation\": {}}}",
                "unknown key \"objective.deviation\" (valid keys in \"objective\": type, beta, "
                "loss_type, label_smoothing, sft_weight, lambda, nll_scope, "
-               "dorpo_match_trl_quirk, odds_clamp, reference, attribute)");
+               "dorpo_match_trl_quirk, odds_clamp, center_rewards_coefficient, reference, "
+               "attribute)");
     EXPECT_ERR("{" DATA_OK ", \"zzzzzz\": 1}",
                "unknown section \"zzzzzz\" (valid sections: run, model, tokenizer, data, "
                "objective, optim, train)");
@@ -384,7 +396,7 @@ static void test_out_of_range(void) {
                "\"objective.label_smoothing\" must be a number in [0, 0.5), got 0.5 (number)");
     EXPECT_ERR("{" DATA_OK ", \"objective\": {\"type\": \"dpoo\"}}",
                "\"objective.type\" must be one of \"pretrain\", \"sft\", \"dpo\", \"orpo\", "
-               "\"ddpo\", \"dorpo\", got \"dpoo\" (string); did you mean \"dpo\"?");
+               "\"ddpo\", \"dorpo\", \"reward\", got \"dpoo\" (string); did you mean \"dpo\"?");
     EXPECT_ERR("{" DATA_OK ", \"optim\": {\"schedule\": \"exponential\"}}",
                "\"optim.schedule\" must be one of \"constant\", \"linear\", \"cosine\", got "
                "\"exponential\" (string)");
@@ -520,7 +532,7 @@ static void test_overrides(void) {
     /* --set on an empty config (no file) */
     const char *sets2[] = {"data.train=x.bin"};
     T_CHECK(config_load(&c, NULL, sets2, 1, &err) == TA_OK, "%s", err.msg);
-    T_CHECK(!strcmp(c.data.train, "x.bin"), "no-file load");
+    T_CHECK(c.data.train.n == 1 && !strcmp(c.data.train.paths[0], "x.bin"), "no-file load");
     config_free(&c);
 
     EXPECT_SET_ERR("optim.learnig_rate=1e-3",
@@ -620,6 +632,56 @@ static void test_diff_math(void) {
     }
 }
 
+/* data.train as a mixture: the list form, its round trip, and every bad input named by entry. */
+static void test_data_sources(void) {
+    const char *path = write_cfg("m.json",
+        "{\"data\": {\"format\": \"sft\", \"train\": [{\"path\": \"a.jsonl\", \"weight\": 3}, "
+        "\"b.jsonl\", {\"path\": \"c.jsonl\", \"weight\": 0}]}, \"tokenizer\": {\"model\": \"t.model\"}}");
+    Config c, d;
+    TaError err = {0};
+    T_CHECK(config_load(&c, path, NULL, 0, &err) == TA_OK, "%s", err.msg);
+    const CfgSources *s = &c.data.train;
+    T_CHECK(s->n == 3 && s->list && !strcmp(s->paths[0], "a.jsonl") && s->weights[0] == 3 &&
+                !strcmp(s->paths[1], "b.jsonl") && s->weights[1] == 1 && s->weights[2] == 0,
+            "parsed sources");
+    char *js = config_to_json(&c);
+    T_CHECK(config_load_string(&d, js, "resolved.json", &err) == TA_OK, "%s\n%s", err.msg, js);
+    T_CHECK(config_diff(&c, &d, 0, NULL, 0) == 0 && d.data.train.n == 3 && d.data.train.list,
+            "round trip:\n%s", js);
+    free(js);
+    /* the list changes the math; a one-entry list is the plain path */
+    Config e;
+    const char *one[] = {"data.train=[\"a.jsonl\"]"}, *plain[] = {"data.train=a.jsonl"};
+    T_CHECK(config_load(&e, path, one, 1, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(config_diff_math(&c, &e, NULL, 0) == 1, "a changed mixture is a math change");
+    config_free(&d);
+    T_CHECK(config_load(&d, path, plain, 1, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(config_diff_math(&d, &e, NULL, 0) == 0 && !d.data.train.list && e.data.train.list,
+            "\"a\" and [\"a\"] are the same data");
+    config_free(&c);
+    config_free(&d);
+    config_free(&e);
+#define SRC(x) "{\"data\": {\"format\": \"sft\", \"train\": " x "}, \"tokenizer\": {\"model\": \"t\"}}"
+    EXPECT_PART(SRC("[{\"path\": \"a\", \"weight\": 1}, {\"path\": \"b\", \"weight\": -2}]"),
+               "\"data.train[1].weight\" must be a number >= 0 (a mixing ratio), got -2 (number)");
+    EXPECT_PART(SRC("[{\"path\": \"a\", \"weight\": 0}, {\"path\": \"b\", \"weight\": 0}]"),
+               "\"data.train\": the mixing weights sum to 0; they must sum to a positive number");
+    EXPECT_PART(SRC("[{\"path\": \"a\", \"wieght\": 1}]"),
+               "unknown key \"data.train[0].wieght\" (a source has \"path\" and \"weight\")");
+    EXPECT_PART(SRC("[{\"weight\": 1}]"), "\"data.train[0].path\" must be a non-empty string, got nothing");
+    EXPECT_PART(SRC("[\"a\", 3]"), "\"data.train[1]\" must be a path or {\"path\": ..., \"weight\": ...}, got 3");
+    EXPECT_PART(SRC("[{\"path\": \"a\", \"weight\": \"x\"}]"),
+               "\"data.train[0].weight\" must be a number >= 0 (a mixing ratio), got \"x\" (string)");
+    EXPECT_PART(SRC("[]"), "\"data.train\" must be a non-empty string, or a list of 1 to 16 files");
+    EXPECT_PART("{\"data\": {\"train\": [\"a\", \"b\"]}}",
+               "\"data.train\" lists 2 sources, which needs a JSONL \"data.format\"");
+    EXPECT_PART("{\"data\": {\"format\": \"sft\", \"train\": \"a\"}, \"tokenizer\": {\"model\": \"t\"}, "
+               "\"objective\": {\"type\": \"reward\"}}",
+               "\"objective.type\" \"reward\" trains on preference pairs: \"data.format\" must be "
+               "\"preference\", got \"sft\"");
+#undef SRC
+}
+
 static void test_help(void) {
     char *h = config_help_text();
     int n;
@@ -631,7 +693,7 @@ static void test_help(void) {
         T_CHECK(config_key_find(keys[i].path) == &keys[i], "find %s", keys[i].path);
     }
     T_CHECK(strstr(h, "optim.lr") && strstr(h, "0.0003") && strstr(h, "(> 0)") &&
-                strstr(h, "[pretrain|sft|dpo|orpo|ddpo|dorpo]"),
+                strstr(h, "[pretrain|sft|dpo|orpo|ddpo|dorpo|reward]"),
             "help content:\n%s", h);
     free(h);
 }
@@ -642,6 +704,7 @@ int main(void) {
     t_run("config_defaults", test_defaults);
     t_run("config_defaults_round_trip", test_defaults_round_trip);
     t_run("config_full", test_full_config);
+    t_run("config_data_sources", test_data_sources);
     t_run("config_missing_file", test_missing_file);
     t_run("config_invalid_json_line_col", test_invalid_json);
     t_run("config_wrong_type", test_wrong_type);

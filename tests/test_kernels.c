@@ -187,6 +187,47 @@ static void t_matmul(void) {
     T_CHECK(ok, "%s", msg);
 }
 
+/* ---- score head (a reward model's scalar at each row's last token) ------------------- */
+typedef struct { int B, T, C; const int *last; const float *w; double *y; } ScoreCtx;
+/* x = [inp (B,T,C), weight (C)] */
+static double score_probe(void *vc, const double *x) {
+    ScoreCtx *c = vc;
+    const double *in = x, *wt = x + (size_t)c->B * c->T * c->C;
+    for (int b = 0; b < c->B; b++) {
+        double s = 0;
+        for (int k = 0; k < c->C; k++) s += in[((size_t)b * c->T + c->last[b]) * c->C + k] * wt[k];
+        c->y[b] = s;
+    }
+    return dot_d(c->y, c->w, (size_t)c->B);
+}
+static void t_score(void) {
+    int B = 4, T = 6, C = 19;
+    int last[4] = {5, 0, 3, 3}; /* first, last and a repeated position */
+    size_t nin = (size_t)B * T * C, nx = nin + C;
+    float *in = rand_f(nin, 1), *wt = rand_f(C, 1), *w = rand_f(B, 1), *y = ta_malloc(B * 4, "t");
+    score_forward(y, in, last, wt, B, T, C);
+    float *g = ta_calloc(nx * 4, "t");
+    score_backward(g, g + nin, w, in, last, wt, B, T, C);
+    double *x = ta_malloc(nx * 8, "t");
+    for (size_t i = 0; i < nin; i++) x[i] = in[i];
+    for (int i = 0; i < C; i++) x[nin + i] = wt[i];
+    ScoreCtx c = {B, T, C, last, w, ta_malloc((size_t)B * 8, "t")};
+    score_probe(&c, x);
+    char msg[512];
+    int ok = fwd_check("score", y, c.y, (size_t)B, 1e-6, 1e-6, msg, sizeof msg) &&
+             fd_check("score", score_probe, &c, x, nx, g, 1e-6, 1e-6, msg, sizeof msg);
+    /* positions other than each row's last get exactly no gradient */
+    for (int b = 0; ok && b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int k = 0; t != last[b] && k < C; k++)
+                if (g[((size_t)b * T + t) * C + k] != 0.0f) {
+                    snprintf(msg, sizeof msg, "row %d position %d (not its last) has a gradient", b, t);
+                    ok = 0;
+                }
+    free(in); free(wt); free(w); free(y); free(g); free(x); free(c.y);
+    T_CHECK(ok, "%s", msg);
+}
+
 /* ---- attention ----------------------------------------------------------------------- */
 typedef struct { int B, T, C, NH; const float *w; double *y; } AttCtx;
 /* x = qkv (B,T,3C) */
@@ -494,6 +535,7 @@ int main(void) {
     t_run("fd/encoder", t_encoder);
     t_run("fd/layernorm", t_layernorm);
     t_run("fd/matmul", t_matmul);
+    t_run("fd/score_head", t_score);
     t_run("fd/attention", t_attention);
     t_run("fd/attention_naive", t_attention_naive);
     t_run("attention/fast_vs_naive", t_attention_fast_vs_naive);

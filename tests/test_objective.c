@@ -11,6 +11,11 @@
  *   orpo near P -> 1, DDPO(w = 1) == DPO bitwise, the metric table, bad input; the logit
  *   head: the one-step banned-set case (q = p with B zeroed, KL = -log(1 - p(B))), lambda 0
  *   == plain sft bitwise, any split of the token rows into chunks gives the same bits.
+ *   SFT row weights (sft_weighted*: rows of weight 0 included) in the same three families,
+ *   and weight-1 rows == no weights, bitwise.
+ *   reward_*   the reward model's Bradley-Terry head on per-row scalars: loss, metrics and
+ *              dL/dreward vs PyTorch, central differences of the double path, 4
+ *              micro-batches == 1 batch, bad input.
  * The random inputs (logits, targets, masks, reference log-probs, weights) come from the
  * reference file; the C side recomputes everything. */
 #include <math.h>
@@ -30,7 +35,7 @@ static const char *VNAMES[] = {
     "pretrain",    "sft",           "dpo_sigmoid", "dpo_ipo",      "dpo_hinge",
     "dpo_cdpo",    "dpo_robust",    "dpo_rpo",     "orpo_response", "orpo_full",
     "ddpo",        "dorpo_clean",   "dorpo_quirk", "dorpo_clean_full", "ddpo_robust_rpo",
-    "sft_attribute", "pretrain_attribute",
+    "sft_attribute", "pretrain_attribute", "sft_weighted", "sft_attribute_weighted",
 };
 #define NVAR ((int)(sizeof VNAMES / sizeof VNAMES[0]))
 
@@ -38,7 +43,7 @@ static const char *VNAMES[] = {
 static const char *MNAMES[OBJ_METRIC_COUNT] = {
     "loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
     "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio", "log_odds_chosen",
-    "weights/mean", "kl"};
+    "weights/mean", "kl", "accuracy"};
 
 static RefFile REF;
 static int B, T, V, P;
@@ -46,7 +51,8 @@ static float *LOGITS;   /* (B,T,V) from the file */
 static int *TARGETS;    /* (B,T) */
 static uint8_t *MASK;   /* (B,T) */
 static float *REFLP;    /* (B) */
-static float *WEIGHTS;  /* (B) */
+static float *WEIGHTS;  /* (B) the running variant's row weights (the pair weights otherwise) */
+static float *PAIR_WEIGHTS; /* (B) the pair weights, on both rows */
 static float *GUIDE;    /* (B,T,V) a guide model's logits (objective.attribute) */
 static int CUR;         /* variant of the running case */
 
@@ -76,6 +82,13 @@ static float max_abs(const float *x, size_t n) {
     float m = 0;
     for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
     return m;
+}
+
+static int variant_index(const char *name) {
+    for (int k = 0; k < NVAR; k++)
+        if (!strcmp(VNAMES[k], name)) return k;
+    TA_ASSERT(0 && "unknown variant");
+    return -1;
 }
 
 static void cfg_from_row(CfgObjective *o, int k) {
@@ -192,7 +205,7 @@ static void load_inputs(void) {
     LOGITS = lg->data;
     TARGETS = tg->data;
     REFLP = rf->data;
-    WEIGHTS = wt->data;
+    WEIGHTS = PAIR_WEIGHTS = wt->data;
     GUIDE = ref_get(&REF, "guide")->data;
     MASK = ta_malloc((size_t)B * T, "mask");
     for (int i = 0; i < B * T; i++) MASK[i] = (uint8_t)((int *)mk->data)[i];
@@ -292,11 +305,13 @@ static double attr_loss_frozen(const CfgObjective *o, const Batch *b, const doub
     double kl = 0;
     for (size_t i = 0; i < N; i++) {
         lp[i] = row_logp_d(logits + i * V, b->targets[i], p);
+        /* sft: the row's weight scales its KL terms, as its NLL */
+        double w = o->type == CFG_OBJ_SFT && b->weights ? b->weights[i / b->T] : 1.0;
         int counted = o->type == CFG_OBJ_SFT ? b->loss_mask[i] : b->targets[i] >= 0;
         for (int v = 0; counted && v < V; v++)
-            if (q0[i * V + v] > 0) kl += q0[i * V + v] * (log(q0[i * V + v]) - log(p[v]));
+            if (q0[i * V + v] > 0) kl += w * q0[i * V + v] * (log(q0[i * V + v]) - log(p[v]));
     }
-    double n = o->type == CFG_OBJ_SFT ? norm->n_loss_tokens : norm->n_full_tokens;
+    double n = o->type == CFG_OBJ_SFT ? norm->n_loss_tokens_w : norm->n_full_tokens;
     double l = loss_d(o, b, logits, lp, NULL, norm, NULL) + o->attribute.lambda * kl / n;
     free(lp);
     free(p);
@@ -836,7 +851,7 @@ static void t_attribute_lambda0_is_sft(void) {
  * call it) == one call over all rows: dlogits bitwise, KL to double rounding. */
 static void t_attribute_chunked_rows(void) {
     CfgObjective o;
-    cfg_from_row(&o, NVAR - 2); /* sft_attribute */
+    cfg_from_row(&o, variant_index("sft_attribute"));
     TA_ASSERT(objective_has_logit_head(&o));
     Batch b = full_batch(&o);
     int N = B * T;
@@ -943,6 +958,237 @@ static void t_comparator_detects_corruption(void) {
     T_CHECK(caught, "comparator missed a corruption");
 }
 
+/* ---- SFT row weights ------------------------------------------------------------------ */
+
+/* All-ones row weights give exactly the bits of a batch without weights (plain SFT). */
+static void t_sft_unit_weights_bitwise(void) {
+    float ones[64];
+    for (int i = 0; i < B; i++) ones[i] = 1.0f;
+    size_t n = (size_t)B * T * V;
+    float *d1 = ta_malloc(n * sizeof(float), "d1"), *d2 = ta_malloc(n * sizeof(float), "d2");
+    CfgObjective cases[2] = {{.type = CFG_OBJ_SFT},
+                             {.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 0.7}}};
+    for (int c = 0; c < 2; c++) {
+        Batch b1 = make_batch(B, 0, TARGETS, MASK, ones), b2 = make_batch(B, 0, TARGETS, MASK, NULL);
+        ObjectiveNorm n1 = {0}, n2 = {0};
+        ObjectiveStats s1 = {0}, s2 = {0};
+        TaError err;
+        T_CHECK(objective_norm_add(&n1, &cases[c], &b1, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(objective_norm_add(&n2, &cases[c], &b2, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(!memcmp(&n1, &n2, sizeof n1), "normalisers differ");
+        T_CHECK(run_float(&cases[c], &b1, LOGITS, GUIDE, NULL, &n1, d1, &s1, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(run_float(&cases[c], &b2, LOGITS, GUIDE, NULL, &n2, d2, &s2, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(!memcmp(d1, d2, n * sizeof(float)), "case %d: dlogits differ", c);
+        T_CHECK(!memcmp(&s1, &s2, sizeof s1), "case %d: stats differ (loss %.17g vs %.17g)", c,
+                s1.loss, s2.loss);
+    }
+    /* every row of weight 0: loss 0, gradient 0 (nothing to learn), not an error */
+    float zeros[64] = {0};
+    Batch bz = make_batch(B, 0, TARGETS, MASK, zeros);
+    ObjectiveNorm nz = {0};
+    ObjectiveStats sz = {0};
+    TaError err;
+    T_CHECK(objective_norm_add(&nz, &cases[1], &bz, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(run_float(&cases[1], &bz, LOGITS, GUIDE, NULL, &nz, d1, &sz, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(sz.loss == 0 && max_abs(d1, n) == 0, "all-zero weights: loss %g, max |dlogit| %g",
+            sz.loss, max_abs(d1, n));
+    /* a negative or non-finite weight is bad input naming the row */
+    float bad[64];
+    memcpy(bad, ones, sizeof bad);
+    bad[5] = -1;
+    Batch bb = make_batch(B, 0, TARGETS, MASK, bad);
+    ObjectiveNorm nb = {0};
+    T_CHECK(objective_norm_add(&nb, &cases[0], &bb, &err) == TA_EINPUT &&
+                strstr(err.msg, "sft: batch row 5: weight -1"), "negative weight: %s", err.msg);
+    free(d1);
+    free(d2);
+}
+
+/* ---- the reward model's head --------------------------------------------------------- */
+
+static const float *RSCORES, *RMARGINS;
+static int NREWARD;
+
+/* A reward micro-batch over caller arrays: pair layout, ROWS_SCORE, each row's last position
+ * (lengths) inside [0, T) (the loss reads only the scores; lengths are validated). */
+static Batch reward_batch(int rows, int pairs, int *targets, uint8_t *mask, float *margins,
+                          int *lengths) {
+    Batch b = make_batch(rows, pairs, targets, mask, NULL);
+    b.layout = ROWS_SCORE;
+    b.margins = margins;
+    b.lengths = lengths;
+    for (int r = 0; r < rows; r++) {
+        int n = 0;
+        while (n < T && targets[(size_t)r * T + n] >= 0) n++;
+        lengths[r] = n < T ? n : T - 1;
+    }
+    return b;
+}
+
+static void reward_cfg(int k, CfgObjective *o, const float **margins) {
+    const float *c = (const float *)ref_get(&REF, "reward.cfgs")->data + 2 * k;
+    *o = (CfgObjective){.type = CFG_OBJ_REWARD, .center_rewards_coefficient = c[0]};
+    *margins = c[1] != 0 ? RMARGINS : NULL;
+}
+
+static void t_reward_parity(void) {
+    for (int k = 0; k < NREWARD; k++) {
+        CfgObjective o;
+        const float *mg;
+        reward_cfg(k, &o, &mg);
+        int len[64];
+        Batch b = reward_batch(B, P, TARGETS, MASK, (float *)mg, len);
+        ObjectiveNorm norm = {0};
+        ObjectiveStats st = {0};
+        TaError err;
+        float ds[64];
+        T_CHECK(objective_norm_add(&norm, &o, &b, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(objective_scores_forward_backward(&o, &b, RSCORES, &norm, ds, &st, &err) == TA_OK,
+                "%s", err.msg);
+        ObjectiveMetrics m;
+        objective_stats_finish(&o, &st, &m);
+        double ref_loss = ((float *)ref_get(&REF, "reward.losses")->data)[k];
+        T_CHECK(close_d(st.loss, ref_loss, 1e-6, 1e-6), "variant %d: loss %.9g vs PyTorch %.9g", k,
+                st.loss, ref_loss);
+        const float *rm = (const float *)ref_get(&REF, "reward.metrics")->data + (size_t)k * OBJ_METRIC_COUNT;
+        for (int i = 0; i < OBJ_METRIC_COUNT; i++) {
+            T_CHECK(m.m[i].present == !isnan(rm[i]), "variant %d: metric %s present=%d, PyTorch %s it",
+                    k, MNAMES[i], m.m[i].present, isnan(rm[i]) ? "does not define" : "defines");
+            if (m.m[i].present)
+                T_CHECK(close_d(m.m[i].value, rm[i], 1e-6, 1e-6), "variant %d: %s %.9g vs PyTorch %.9g",
+                        k, MNAMES[i], m.m[i].value, (double)rm[i]);
+        }
+        char msg[512];
+        const float *rd = (const float *)ref_get(&REF, "reward.dscores")->data + (size_t)k * B;
+        T_CHECK(compare("dL/dreward", ds, rd, (size_t)B, 1e-7, 1e-6, msg, sizeof msg), "variant %d: %s", k, msg);
+    }
+}
+
+/* Central differences of the double path's loss in every reward vs its analytic dL/dr. */
+static void t_reward_fd(void) {
+    for (int k = 0; k < NREWARD; k++) {
+        CfgObjective o;
+        const float *mg;
+        reward_cfg(k, &o, &mg);
+        int len[64];
+        Batch b = reward_batch(B, P, TARGETS, MASK, (float *)mg, len);
+        ObjectiveNorm norm = {0};
+        TaError err;
+        T_CHECK(objective_norm_add(&norm, &o, &b, &err) == TA_OK, "%s", err.msg);
+        double r[64], an[64];
+        for (int i = 0; i < B; i++) r[i] = RSCORES[i];
+        ObjectiveStats st = {0};
+        T_CHECK(objective_scores_forward_backward_f64(&o, &b, r, &norm, an, &st, &err) == TA_OK, "%s", err.msg);
+        for (int i = 0; i < B; i++) {
+            const double h = 1e-6, x0 = r[i];
+            ObjectiveStats sp = {0}, sm = {0};
+            r[i] = x0 + h;
+            objective_scores_forward_backward_f64(&o, &b, r, &norm, NULL, &sp, &err);
+            r[i] = x0 - h;
+            objective_scores_forward_backward_f64(&o, &b, r, &norm, NULL, &sm, &err);
+            r[i] = x0;
+            double fd = (sp.loss - sm.loss) / (2 * h);
+            T_CHECK(close_d(an[i], fd, 1e-9, 1e-6), "variant %d row %d: analytic %.12g, finite "
+                    "difference %.12g", k, i, an[i], fd);
+        }
+    }
+}
+
+/* 4 micro-batches of 2 pairs == the batch of 8 pairs: dL/dr bitwise, metrics to rounding. */
+static void t_reward_accumulate(void) {
+    CfgObjective o;
+    const float *mg;
+    reward_cfg(NREWARD - 1, &o, &mg); /* margins and centering */
+    const int K = 4, per = P / K, rows = 2 * per;
+    int len[64], lens[64];
+    Batch big = reward_batch(B, P, TARGETS, MASK, (float *)mg, len);
+    ObjectiveNorm nb = {0}, na = {0};
+    ObjectiveStats sb = {0}, sa = {0};
+    TaError err;
+    float dbig[64], dacc[64];
+    T_CHECK(objective_norm_add(&nb, &o, &big, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(objective_scores_forward_backward(&o, &big, RSCORES, &nb, dbig, &sb, &err) == TA_OK, "%s", err.msg);
+    int tg[64 * 64];
+    uint8_t mk[64 * 64];
+    float sc[64], mgs[64], d[64];
+    int map[64];
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < rows; j++) map[k * rows + j] = j < per ? k * per + j : P + k * per + (j - per);
+    for (int q = 0; q < K * rows; q++) {
+        memcpy(tg + (size_t)q * T, TARGETS + (size_t)map[q] * T, sizeof(int) * T);
+        memcpy(mk + (size_t)q * T, MASK + (size_t)map[q] * T, T);
+        sc[q] = RSCORES[map[q]];
+        mgs[q] = mg[map[q]];
+    }
+    Batch mb[4];
+    for (int k = 0; k < K; k++) {
+        mb[k] = reward_batch(rows, per, tg + (size_t)k * rows * T, mk + (size_t)k * rows * T,
+                             mgs + k * rows, lens + k * rows);
+        T_CHECK(objective_norm_add(&na, &o, &mb[k], &err) == TA_OK, "%s", err.msg);
+    }
+    T_CHECK(!memcmp(&na, &nb, sizeof na), "normalisers differ");
+    for (int k = 0; k < K; k++)
+        T_CHECK(objective_scores_forward_backward(&o, &mb[k], sc + k * rows, &na, d + k * rows, &sa,
+                                                  &err) == TA_OK, "%s", err.msg);
+    for (int q = 0; q < K * rows; q++) dacc[map[q]] = d[q];
+    T_CHECK(!memcmp(dacc, dbig, sizeof(float) * (size_t)B), "accumulated dL/dr differ");
+    ObjectiveMetrics ma, mbig;
+    objective_stats_finish(&o, &sa, &ma);
+    objective_stats_finish(&o, &sb, &mbig);
+    for (int i = 0; i < OBJ_METRIC_COUNT; i++)
+        T_CHECK(ma.m[i].present == mbig.m[i].present &&
+                    close_d(ma.m[i].value, mbig.m[i].value, 1e-13, 1e-12),
+                "metric %s: accumulated %.17g vs big batch %.17g", MNAMES[i], ma.m[i].value,
+                mbig.m[i].value);
+}
+
+static void t_reward_bad_input(void) {
+    CfgObjective o = {.type = CFG_OBJ_REWARD};
+    int len[64];
+    float mg[64] = {0}, sc[64], ds[64];
+    memcpy(sc, RSCORES, sizeof(float) * (size_t)B);
+    Batch b = reward_batch(B, P, TARGETS, MASK, mg, len);
+    ObjectiveNorm norm = {0};
+    ObjectiveStats st = {0};
+    TaError err;
+    T_CHECK(objective_norm_add(&norm, &o, &b, &err) == TA_OK, "%s", err.msg);
+    /* next-token rows (ROWS_LM) cannot be scored */
+    Batch lm = b;
+    lm.layout = ROWS_LM;
+    ObjectiveNorm n2 = {0};
+    T_CHECK(objective_norm_add(&n2, &o, &lm, &err) == TA_EINPUT && strstr(err.msg, "scoring layout"),
+            "LM rows: %s", err.msg);
+    /* the wrong entry point either way */
+    float lp[64 * 64] = {0};
+    T_CHECK(objective_forward_backward(&o, &b, lp, NULL, &norm, NULL, &st, &err) == TA_EINPUT &&
+                strstr(err.msg, "reward reads per-row scores"), "logp path: %s", err.msg);
+    CfgObjective sft = {.type = CFG_OBJ_SFT};
+    Batch bs = make_batch(B, 0, TARGETS, MASK, NULL);
+    ObjectiveNorm n3 = {0};
+    T_CHECK(objective_norm_add(&n3, &sft, &bs, &err) == TA_OK, "%s", err.msg);
+    T_CHECK(objective_scores_forward_backward(&sft, &bs, sc, &n3, ds, &st, &err) == TA_EINPUT,
+            "sft with scores: %s", err.msg);
+    /* a non-finite reward is a runtime failure naming the row; nothing is written */
+    sc[6] = NAN;
+    ds[0] = 42;
+    T_CHECK(objective_scores_forward_backward(&o, &b, sc, &norm, ds, &st, &err) == TA_ERUNTIME &&
+                strstr(err.msg, "row 6") && ds[0] == 42 && st.loss == 0, "NaN reward: %s", err.msg);
+    sc[6] = RSCORES[6];
+    /* a non-finite margin, a last position outside the row, a negative coefficient */
+    mg[2] = INFINITY;
+    ObjectiveNorm n4 = {0};
+    T_CHECK(objective_norm_add(&n4, &o, &b, &err) == TA_EINPUT && strstr(err.msg, "margin"),
+            "inf margin: %s", err.msg);
+    mg[2] = 0;
+    len[1] = T;
+    T_CHECK(objective_norm_add(&n4, &o, &b, &err) == TA_EINPUT && strstr(err.msg, "row 1: last position"),
+            "last position: %s", err.msg);
+    len[1] = 0;
+    o.center_rewards_coefficient = -1;
+    T_CHECK(objective_norm_add(&n4, &o, &b, &err) == TA_EINPUT &&
+                strstr(err.msg, "center_rewards_coefficient"), "coef: %s", err.msg);
+}
+
 int main(void) {
     if (ref_load(&REF, ref_path("objectives")) != 0) {
         printf("FAIL objective_reference: cannot load %s (tools/ref_objectives.py)\n",
@@ -956,19 +1202,37 @@ int main(void) {
                cf ? (int)cf->dims[0] : -1, NVAR);
         return 1;
     }
+    RefRecord *rw = ref_get(&REF, "row_weights"), *rs = ref_get(&REF, "reward.scores");
+    if (!rw || (int)rw->dims[0] != NVAR || (int)rw->dims[1] != B || !rs || (int)rs->n != B) {
+        printf("FAIL objective_reference: row_weights / reward records missing or misshapen\n");
+        return 1;
+    }
+    RSCORES = rs->data;
+    RMARGINS = ref_get(&REF, "reward.margins")->data;
+    NREWARD = (int)ref_get(&REF, "reward.cfgs")->dims[0];
     char name[64];
+    /* each variant's batch carries its own row weights (pair weights, or sft row weights) */
     for (CUR = 0; CUR < NVAR; CUR++) {
+        WEIGHTS = (float *)rw->data + (size_t)CUR * B;
         snprintf(name, sizeof name, "parity_%s", VNAMES[CUR]);
         t_run(name, t_parity);
     }
     for (CUR = 0; CUR < NVAR; CUR++) {
+        WEIGHTS = (float *)rw->data + (size_t)CUR * B;
         snprintf(name, sizeof name, "fd_%s", VNAMES[CUR]);
         t_run(name, t_fd);
     }
     for (CUR = 0; CUR < NVAR; CUR++) {
+        WEIGHTS = (float *)rw->data + (size_t)CUR * B;
         snprintf(name, sizeof name, "accumulate_%s", VNAMES[CUR]);
         t_run(name, t_accumulate);
     }
+    WEIGHTS = PAIR_WEIGHTS;
+    t_run("sft_unit_weights_bitwise", t_sft_unit_weights_bitwise);
+    t_run("reward_parity", t_reward_parity);
+    t_run("reward_fd", t_reward_fd);
+    t_run("reward_accumulate", t_reward_accumulate);
+    t_run("reward_bad_input", t_reward_bad_input);
     t_run("orpo_saturated_finite_and_parity", t_orpo_saturated);
     t_run("fd_orpo_saturated", t_fd_orpo_saturated);
     t_run("ddpo_unit_weights_is_dpo_bitwise", t_ddpo_unit_weights_is_dpo);

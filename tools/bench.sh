@@ -7,7 +7,8 @@
 #   1. training step: GPT-2 124M (B=4 T=64) and small (L=6 C=384 V=8192, B=8 T=256)
 #   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens
 #   3. decoding tokens/s at batch 1 and 8, fp32 and bf16 (tools/bench_decode.py)
-#   4. scoring (logprob:) tokens/s vs the forward pass of the same shape (bench --forward-only)
+#   4. scoring (logprob:, model:) tokens/s vs the forward pass of the same shape
+#      (bench --forward-only [--reward])
 #   5. (BENCH_MEMORY=1, minutes) peak RSS of a GPT-2 124M step at B=8 T=1024, whole-batch
 #      logits vs the LM head in chunks of 1024 rows (model.lm_head_chunk)
 # Env: THREADS (default 2), STEPS (default 5), BENCH_MEMORY (default 0).
@@ -80,12 +81,15 @@ printf "peak RSS: SFT %.0f MiB, DPO snapshot %.0f MiB (+%.0f MiB: one parameter 
 echo; echo "== 3. decoding with the KV cache vs PyTorch (greedy, 16-token prompts, best of 3; goal: bf16 >= 1.3x fp32 at batch 8)"
 $PY tools/bench_decode.py --build "$BUILD"
 
-echo; echo "== 4. scoring: logprob: vs the forward pass of the same shape (L4 C256 V8192, B=16, rows of T=256)"
+echo; echo "== 4. scoring: logprob: / model: vs the forward pass of the same shape (L4 C256 V8192, B=16, rows of T=256)"
 # Every row is cut to exactly max_len = maxT + 1 tokens (long responses), so the scorer's
 # batches carry no padding and both numbers count the same positions. The scorer's time
-# includes tokenising the rows, allocating its activations and the per-row sums (128 rows, 8
-# forwards); the forward-only number is steady state. Measured interleaved (forward, score,
-# three rounds), best of each: on a shared CPU single runs vary by 2x.
+# includes tokenising the rows, allocating its activations and the per-row reads (128 rows, 8
+# forwards); the forward-only number is steady state. logprob: is compared with the language
+# model's forward (LM head + log-softmax), model: (a reward model) with the reward model's
+# forward (final LayerNorm + scalar head, bench --forward-only --reward). Measured
+# interleaved (forward, score, three rounds), best of each: on a shared CPU single runs vary
+# by 2x.
 SD=$(mktemp -d)
 $PY - "$SD" <<'PYEOF'
 import json, random, sys
@@ -100,22 +104,27 @@ with open(f"{d}/rows.jsonl", "w") as f:
         resp = [{"text": " ".join(r.choice(words) for _ in range(300))} for _ in range(4)]
         f.write(json.dumps({"prompt": " ".join(r.choice(words) for _ in range(8)), "responses": resp}) + "\n")
 PYEOF
+shape=(--n-layer 4 --n-head 4 --n-embd 256 --n-positions 256 --vocab-size 8192 --seed 1)
 if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm" >/dev/null 2>&1 \
-   && $PY tools/hf_gpt2.py create --out "$SD/m" --n-layer 4 --n-head 4 --n-embd 256 --n-positions 256 \
-        --vocab-size 8192 --seed 1 >/dev/null && cp "$SD/spm.model" "$SD/m/tokenizer.model"; then
-  best_fwd=0; best_score=0
-  for round in 1 2 3; do
-    f=$($BIN bench --forward-only --layers 4 --heads 4 --dim 256 --vocab 8192 --batch 16 --seq 256 \
-          --threads "$THREADS" --steps 4 --warmup 1 --json)
-    s=$($BIN score --in "$SD/rows.jsonl" --scorer "logprob:$SD/m" --out "$SD/scored.jsonl" \
-          --batch-size 16 --threads "$THREADS" 2>&1 | sed -nE 's/.* ([0-9.]+) tokens\/s.*/\1/p')
-    fv=$(field tokens_per_s "$f")
-    best_fwd=$(awk -v a="$best_fwd" -v b="$fv" 'BEGIN{print (b > a) ? b : a}')
-    best_score=$(awk -v a="$best_score" -v b="${s:-0}" 'BEGIN{print (b > a) ? b : a}')
-    printf "round %d: forward only %8.0f tok/s | logprob: scoring %8.0f tok/s\n" "$round" "$fv" "${s:-0}"
+   && $PY tools/hf_gpt2.py create --out "$SD/m" "${shape[@]}" >/dev/null \
+   && $PY tools/hf_gpt2.py create --out "$SD/rm" --reward "${shape[@]}" >/dev/null \
+   && cp "$SD/spm.model" "$SD/m/tokenizer.model" && cp "$SD/spm.model" "$SD/rm/tokenizer.model"; then
+  for kind in logprob model; do
+    if [ $kind = logprob ]; then dir=$SD/m; flag=; else dir=$SD/rm; flag=--reward; fi
+    best_fwd=0; best_score=0
+    for round in 1 2 3; do
+      f=$($BIN bench --forward-only $flag --layers 4 --heads 4 --dim 256 --vocab 8192 --batch 16 --seq 256 \
+            --threads "$THREADS" --steps 4 --warmup 1 --json)
+      s=$($BIN score --in "$SD/rows.jsonl" --scorer "$kind:$dir" --out "$SD/scored.jsonl" \
+            --batch-size 16 --threads "$THREADS" 2>&1 | sed -nE 's/.* ([0-9.]+) tokens\/s.*/\1/p')
+      fv=$(field tokens_per_s "$f")
+      best_fwd=$(awk -v a="$best_fwd" -v b="$fv" 'BEGIN{print (b > a) ? b : a}')
+      best_score=$(awk -v a="$best_score" -v b="${s:-0}" 'BEGIN{print (b > a) ? b : a}')
+      printf "%-8s round %d: forward only %8.0f tok/s | %s: scoring %8.0f tok/s\n" "$kind:" "$round" "$fv" "$kind" "${s:-0}"
+    done
+    printf "%-8s best: forward only %.0f tok/s, %s: scoring %.0f tok/s: ratio %s (goal >= 0.80)\n" \
+      "$kind:" "$best_fwd" "$kind" "$best_score" "$(ratio "$best_score" "$best_fwd")"
   done
-  printf "best: forward only %.0f tok/s, logprob: scoring %.0f tok/s: ratio %s (goal >= 0.80)\n" \
-    "$best_fwd" "$best_score" "$(ratio "$best_score" "$best_fwd")"
 else
   echo "scoring bench: setup failed"
 fi

@@ -13,17 +13,25 @@ length, JSON header, raw data).
 Commands:
   create  --out DIR [--n-layer 2 --n-head 4 --n-embd 64 --n-positions 32 --vocab-size 100]
           [--seed 0] [--std 0.1] [--style transformers|hub] [--dtype F32|F16|BF16]
-          [--untied] [--bin]
+          [--untied] [--bin] [--reward]
       a random model as an HF directory (config.json + model.safetensors). --style hub
       writes names without "transformer." plus the attn.bias / attn.masked_bias buffers
       and lm_head.weight (like the Hub's gpt2 file); --untied makes lm_head differ from
-      wte; --bin writes pytorch_model.bin instead of model.safetensors.
+      wte; --bin writes pytorch_model.bin instead of model.safetensors; --reward makes a
+      reward model (GPT2ForSequenceClassification, one label: + score.weight (1, C)).
   logits  --model DIR --tokens "1,2,3;4,5,6" --out FILE (.npy, or raw little-endian
           float32 (B, T, V) otherwise) — the forward pass in float64, saved as float32.
   compare A B   bit-exact equality of two model directories' tensors (names compared
           without the "transformer." prefix; mask buffers and a tied lm_head ignored);
           also checks config.json dimensions. Exit 1 on any difference.
   bin2st  --model DIR [--out DIR]   pytorch_model.bin -> model.safetensors (+ config.json)
+  reward  --model DIR --tokenizer SPM --pairs PREFS.jsonl [--max-len N] [--center C]
+          a reward model directory (GPT2ForSequenceClassification, num_labels 1: the
+          top-level score.weight (1, C), no bias) in float64: each row [BOS] prompt response
+          [EOS] scored at its last token (HF reads the last non-padding position), and TRL
+          RewardTrainer's loss over the pairs (-log sigmoid(r_c - r_r - margin) + C *
+          (r_c + r_r)^2, means) with the metrics, and "pairs": [[r_c, r_r], ...] in file
+          order, as one JSON object.
 """
 import argparse
 import json
@@ -163,14 +171,19 @@ class GPT2(nn.Module):
             wte=nn.Embedding(V, C), wpe=nn.Embedding(T, C),
             h=nn.ModuleList([Block(C, cfg["n_head"]) for _ in range(cfg["n_layer"])]),
             ln_f=nn.LayerNorm(C, eps=1e-5)))
+        if "GPT2ForSequenceClassification" in cfg.get("architectures", []):
+            self.score = nn.Linear(C, cfg.get("num_labels", 2), bias=False)
 
-    def forward(self, idx):
+    def hidden(self, idx):
         tr = self.transformer
         pos = torch.arange(idx.shape[1])
         x = tr.wte(idx) + tr.wpe(pos)
         for blk in tr.h:
             x = blk(x)
-        return tr.ln_f(x) @ tr.wte.weight.T  # tied LM head
+        return tr.ln_f(x)
+
+    def forward(self, idx):
+        return self.hidden(idx) @ self.transformer.wte.weight.T  # tied LM head
 
 
 def hf_config(L, NH, C, T, V):
@@ -206,7 +219,8 @@ def load_dir(d, dtype=torch.float64):
     cfg = json.load(open(os.path.join(d, "config.json")))
     cfg.setdefault("n_positions", cfg.get("n_ctx"))
     tensors, _, _ = st_read(os.path.join(d, "model.safetensors"))
-    sd = {"transformer." + k: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(dtype)
+    sd = {(k if k == "score.weight" else "transformer." + k):
+          torch.from_numpy(np.asarray(v, dtype=np.float32)).to(dtype)
           for k, v in canonical(tensors).items()}
     model = GPT2(cfg).to(dtype)
     model.load_state_dict(sd, strict=True)
@@ -218,6 +232,8 @@ def load_dir(d, dtype=torch.float64):
 def cmd_create(a):
     torch.manual_seed(a.seed)
     cfg = hf_config(a.n_layer, a.n_head, a.n_embd, a.n_positions, a.vocab_size)
+    if a.reward:  # a reward model: GPT2ForSequenceClassification with one label
+        cfg.update(architectures=["GPT2ForSequenceClassification"], num_labels=1)
     model = GPT2(cfg)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -304,6 +320,39 @@ def cmd_compare(a):
     print(f"identical: {len(xa)} tensors bit-exact; B metadata {mb}")
 
 
+def cmd_reward(a):
+    import sentencepiece as spm
+    model, cfg = load_dir(a.model)
+    if not hasattr(model, "score") or model.score.weight.shape[0] != 1:
+        raise SystemExit(f"{a.model}: not a reward model (GPT2ForSequenceClassification, one label)")
+    sp = spm.SentencePieceProcessor(model_file=a.tokenizer)
+    bos, eos = sp.bos_id(), sp.eos_id()
+    rc, rr, margins = [], [], []
+    with torch.no_grad():
+        for line in open(a.pairs):
+            if not line.strip():
+                continue
+            ex = json.loads(line)
+            head = ([bos] if bos >= 0 else []) + sp.encode(ex["prompt"])
+            rs = []
+            for key in ("chosen", "rejected"):
+                seq = head + sp.encode(ex[key]) + [eos]
+                if len(seq) > a.max_len:
+                    raise SystemExit(f"{a.pairs}: a row of {len(seq)} tokens > --max-len {a.max_len}")
+                h = model.hidden(torch.tensor([seq]))
+                rs.append(float(model.score(h[0, -1])[0]))  # the last real token
+            rc.append(rs[0])
+            rr.append(rs[1])
+            margins.append(float(ex.get("margin", 0.0)))
+    per_pair = [[c, r] for c, r in zip(rc, rr)]
+    rc, rr, m = (torch.tensor(x, dtype=torch.float64) for x in (rc, rr, margins))
+    loss = -torch.nn.functional.logsigmoid(rc - rr - m).mean() + a.center * ((rc + rr) ** 2).mean()
+    print(json.dumps({"examples": len(rc), "loss": loss.item(), "rewards/chosen": rc.mean().item(),
+                      "rewards/rejected": rr.mean().item(),
+                      "rewards/margins": (rc - rr).mean().item(),
+                      "accuracy": (rc > rr).double().mean().item(), "pairs": per_pair}))
+
+
 def cmd_bin2st(a):
     out = a.out or a.model
     sd = torch.load(os.path.join(a.model, "pytorch_model.bin"), map_location="cpu")
@@ -360,6 +409,7 @@ def main():
     c.add_argument("--dtype", choices=["F32", "F16", "BF16"], default="F32")
     c.add_argument("--untied", action="store_true")
     c.add_argument("--bin", action="store_true")
+    c.add_argument("--reward", action="store_true")
     lg = sub.add_parser("logits")
     lg.add_argument("--model", required=True)
     lg.add_argument("--tokens", required=True)
@@ -373,10 +423,17 @@ def main():
     lc = sub.add_parser("llmc")
     lc.add_argument("--model", required=True)
     lc.add_argument("--out", required=True)
+    rw = sub.add_parser("reward")
+    rw.add_argument("--model", required=True)
+    rw.add_argument("--tokenizer", required=True)
+    rw.add_argument("--pairs", required=True)
+    rw.add_argument("--max-len", type=int, default=1 << 30)
+    rw.add_argument("--max-prompt-len", type=int, default=1 << 30)
+    rw.add_argument("--center", type=float, default=0.0)
     a = ap.parse_args()
     torch.set_num_threads(1)
     {"create": cmd_create, "logits": cmd_logits, "compare": cmd_compare,
-     "bin2st": cmd_bin2st, "llmc": cmd_llmc}[a.cmd](a)
+     "bin2st": cmd_bin2st, "llmc": cmd_llmc, "reward": cmd_reward}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def build_rows(sp, path, kind, max_len, max_prompt_len, mode):
     assert eos >= 0
     head = [bos] if bos >= 0 else []
     rows, examples, truncated = [], [], 0
+    weighted, margined, margins = 0, 0, []
     multi = []  # (prompt, [(text, score or None, embedding or None)])
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -46,9 +47,12 @@ def build_rows(sp, path, kind, max_len, max_prompt_len, mode):
             if pcut:
                 prompt = prompt[len(prompt) - allowed:] if mode == "keep_end" else prompt[:allowed]
             if kind == "sft":
-                responses, weight = [ex["completion"]], 1.0
+                responses, weight = [ex["completion"]], float(ex.get("weight", 1.0))
+                weighted += "weight" in ex
             elif kind == "preference":
                 responses, weight = [ex["chosen"], ex["rejected"]], float(ex.get("weight", 1.0))
+                margins.append(float(ex.get("margin", 0.0)))
+                margined += "margin" in ex
             else:
                 responses, weight = [r["text"] for r in ex["responses"]], 1.0
                 multi.append((ex["prompt"], [(r["text"], r.get("score"), r.get("embedding"))
@@ -71,7 +75,8 @@ def build_rows(sp, path, kind, max_len, max_prompt_len, mode):
                     rows.append((seq, plen))
                 examples.append((idx, weight))
                 truncated += pcut or any(m[2] for m in made)
-    return rows, examples, truncated, multi
+    extra = {"weighted": weighted, "margins": margins if margined else None}
+    return rows, examples, truncated, multi, extra
 
 
 FNV_OFFSET, FNV_PRIME, MASK = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
@@ -91,7 +96,7 @@ def f32(h, x):
     return u64(h, struct.unpack("<I", struct.pack("<f", x))[0])
 
 
-def dataset_hash(sp, kind, max_len, max_prompt_len, mode, rows, examples, multi):
+def dataset_hash(sp, kind, max_len, max_prompt_len, mode, rows, examples, multi, extra):
     """dataset_hash() of the C loader, field by field."""
     kinds = {"sft": 0, "preference": 1, "multi": 2}
     h = fnv(FNV_OFFSET, b"tinyalign-jsonl-dataset-v1")
@@ -108,9 +113,12 @@ def dataset_hash(sp, kind, max_len, max_prompt_len, mode, rows, examples, multi)
         h = u64(h, plen)
         for t in seq:
             h = u64(h, t)
-    if kind == "preference":
-        for _, w in examples:
+    if kind == "preference" or (kind == "sft" and extra["weighted"]):
+        for _, w in examples:  # sft: only files with a "weight" field (older keys unchanged)
             h = f32(h, w)
+    if extra["margins"] is not None:  # preference files with a "margin" field
+        for m in extra["margins"]:
+            h = f32(h, m)
     if kind == "multi":
         h = u64(h, len(multi))
         for prompt, resps in multi:  # the text arena: prompt, then its responses, each + NUL
@@ -132,7 +140,7 @@ def dataset_hash(sp, kind, max_len, max_prompt_len, mode, rows, examples, multi)
 def main():
     model, path, kind, max_len, max_prompt_len, mode, ids, out = sys.argv[1:9]
     sp = spm.SentencePieceProcessor(model_file=model)
-    rows, examples, truncated, multi = build_rows(sp, path, kind, int(max_len),
+    rows, examples, truncated, multi, extra = build_rows(sp, path, kind, int(max_len),
                                                   int(max_prompt_len), mode)
     ids = list(range(len(examples))) if ids == "all" else [int(x) for x in ids.split(",")]
     pad = sp.pad_id() if sp.pad_id() >= 0 else sp.eos_id()
@@ -153,7 +161,7 @@ def main():
             for a in (tokens, targets, mask):
                 f.write(" ".join(map(str, a)) + "\n")
         f.write("hash %016x\n" % dataset_hash(sp, kind, int(max_len), int(max_prompt_len), mode,
-                                               rows, examples, multi))
+                                               rows, examples, multi, extra))
 
 
 if __name__ == "__main__":

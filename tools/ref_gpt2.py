@@ -45,7 +45,8 @@ def make_params(L, NH, C, V, Vp, maxT, gen):
     return {k: torch.nn.Parameter(v.float().contiguous()) for k, v in p.items()}
 
 
-def forward(p, idx, L, NH, V):
+def hidden(p, idx, L, NH):
+    """The trunk: embeddings, L blocks, final LayerNorm -> (B, T, C)."""
     B, T = idx.shape
     C = p["wte"].shape[1]
     hs = C // NH
@@ -65,8 +66,11 @@ def forward(p, idx, L, NH, V):
         h = F.layer_norm(x, (C,), p["ln2w"][l], p["ln2b"][l], 1e-5)
         h = F.gelu(F.linear(h, p["fcw"][l], p["fcb"][l]), approximate="tanh")
         x = x + F.linear(h, p["fcprojw"][l], p["fcprojb"][l])
-    x = F.layer_norm(x, (C,), p["lnfw"], p["lnfb"], 1e-5)
-    return x @ p["wte"].t()  # (B, T, Vp); columns >= V are padding
+    return F.layer_norm(x, (C,), p["lnfw"], p["lnfb"], 1e-5)
+
+
+def forward(p, idx, L, NH, V):
+    return hidden(p, idx, L, NH) @ p["wte"].t()  # (B, T, Vp); columns >= V are padding
 
 
 def loss_fn(logits, targets, V):

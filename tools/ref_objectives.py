@@ -10,6 +10,9 @@ lengths, response lengths and padding; random logits (B,T,V), targets, loss mask
 reference sequence log-probs (sums over response tokens) and pair weights. Written:
   logits (B,T,V) f32, targets (B,T) i32 (-1 = padding), loss_mask (B,T) i32,
   ref (B) f32, weights (B) f32, guide (B,T,V) f32 (a guide model's logits r),
+  row_weights (NV,B) f32: the batch's per-row weights for variant k (the pair weights for
+                   the pairwise objectives; 1 for sft / pretrain, except the *_weighted sft
+                   variants: random in [0.2, 3] with two rows of weight 0),
   cfgs (NV,10) f32: type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope,
                    dorpo_match_trl_quirk, odds_clamp, attribute lambda (-1 = no
                    objective.attribute) (enums as in include/tinyalign/config.h)
@@ -17,6 +20,11 @@ reference sequence log-probs (sums over response tokens) and pair weights. Writt
   dlogits.<k> (B,T,V) for variant k,
   sat.* : an ORPO batch whose chosen responses are near-certain (mean log-prob ~ -1e-9,
           clamped, and ~ -1e-3), with its loss / dlogits / A, in float64 arithmetic.
+  reward.* : the reward model's Bradley-Terry head (TRL RewardTrainer) on per-row scalars:
+          reward.scores (B) f32 (random rewards, pair layout), reward.margins (B) f32 (the
+          pair's margin on both rows), reward.cfgs (NR,2) (center_rewards_coefficient, use
+          margins), reward.losses (NR), reward.metrics (NR, len(METRICS)),
+          reward.dscores (NR,B) (autograd).
 Run by tests/run.sh on every `make test`; nothing it writes is committed.
 """
 import argparse
@@ -35,7 +43,7 @@ SIGMOID, IPO, HINGE, ROBUST = range(4)
 RESPONSE, FULL = range(2)
 METRICS = ["loss", "nll_loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
            "rewards/margins", "logps/chosen", "logps/rejected", "log_odds_ratio",
-           "log_odds_chosen", "weights/mean", "kl"]
+           "log_odds_chosen", "weights/mean", "kl", "accuracy"]
 
 # name, type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope, quirk
 # (+ an optional attribute lambda: objective.attribute with the guide logits)
@@ -57,7 +65,12 @@ VARIANTS = [
     ("ddpo_robust_rpo",  DDPO,     0.2, ROBUST,  0.1, 0.5, 0.1, RESPONSE, 0),
     ("sft_attribute",    SFT,      0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 0.7),
     ("pretrain_attribute", PRETRAIN, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 1.3),
+    ("sft_weighted",     SFT,      0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0),
+    ("sft_attribute_weighted", SFT, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 0.7),
 ]
+WEIGHTED_SFT = {"sft_weighted", "sft_attribute_weighted"}
+# reward variants: name, center_rewards_coefficient, use the margins
+REWARD_VARIANTS = [("reward", 0.0, False), ("reward_margin_center", 0.3, True)]
 ODDS_CLAMP = 1e-6
 
 
@@ -98,7 +111,8 @@ def attribute_kl(logits64, guide64):
 
 
 def objective(cfg, logits64, targets, mask, ref, weights, P, guide64=None):
-    """Returns (loss tensor, metrics dict) for one variant, straight from the formulas."""
+    """Returns (loss tensor, metrics dict) for one variant, straight from the formulas.
+    weights: the batch's per-row weights (pairs: the pair's, on both rows; sft: the row's)."""
     _, typ, beta, loss_type, eps, sft_w, lam, scope, quirk = cfg[:9]
     attr = cfg[9] if len(cfg) > 9 else None
     lt = token_logps(logits64, targets)
@@ -107,9 +121,12 @@ def objective(cfg, logits64, targets, mask, ref, weights, P, guide64=None):
     m = {}
     if typ in (PRETRAIN, SFT):
         sel = full if typ == PRETRAIN else resp
-        loss = -(lt * sel).sum() / sel.sum()
+        # sft: a row's weight scales its token losses; N counts the tokens of rows of weight > 0
+        rw = weights.double()[:, None] if typ == SFT else torch.ones_like(sel)
+        N = (sel * (rw > 0)).sum()
+        loss = -(lt * sel * rw).sum() / N
         if attr is not None:  # NLL + lambda * KL summed over the NLL's tokens, same normaliser
-            kl = (attribute_kl(logits64, guide64) * sel).sum() / sel.sum()
+            kl = (attribute_kl(logits64, guide64) * sel * rw).sum() / N
             m["nll_loss"], m["kl"] = loss.item(), kl.item()
             loss = loss + attr * kl
         m["loss"] = loss.item()
@@ -197,10 +214,15 @@ def main():
     records = [("logits", logits.numpy()), ("targets", targets.numpy()),
                ("loss_mask", mask.numpy()), ("ref", ref.numpy()), ("weights", weights.numpy()),
                ("guide", guide.numpy())]
-    cfgs, losses, metrics, grads = [], [], [], []
+    sft_rw = (0.2 + 2.8 * torch.rand(B, generator=gen)).float()
+    sft_rw[3] = 0.0  # weight-0 rows contribute nothing (one in each half of the batch)
+    sft_rw[10] = 0.0
+    cfgs, losses, metrics, grads, row_weights = [], [], [], [], []
     for k, v in enumerate(VARIANTS):
         x = logits.double().requires_grad_(True)
-        loss, m = objective(v, x, targets, mask, ref.double(), weights, P, guide.double())
+        rw = weights if v[1] not in (PRETRAIN, SFT) else sft_rw if v[0] in WEIGHTED_SFT else torch.ones(B)
+        row_weights.append(rw.numpy())
+        loss, m = objective(v, x, targets, mask, ref.double(), rw, P, guide.double())
         loss.backward()
         if v[3] == HINGE and v[1] in (DPO, DDPO):  # keep away from the kink
             with torch.no_grad():
@@ -215,7 +237,7 @@ def main():
         metrics.append([m.get(name, float("nan")) for name in METRICS])
         grads.append(x.grad.float().numpy())
     records += [("cfgs", np.array(cfgs)), ("losses", np.array(losses)),
-                ("metrics", np.array(metrics))]
+                ("metrics", np.array(metrics)), ("row_weights", np.array(row_weights))]
     records += [(f"dlogits.{k}", g) for k, g in enumerate(grads)]
 
     # ORPO near P -> 1: pair 0's chosen tokens have a margin of 22 nats (A ~ -1e-9, clamped),
@@ -241,6 +263,32 @@ def main():
     records += [("sat.logits", sl.numpy()), ("sat.targets", st.numpy()),
                 ("sat.loss_mask", sm.numpy()), ("sat.loss", np.array([loss.item()])),
                 ("sat.dlogits", x.grad.float().numpy()), ("sat.A", A.numpy())]
+
+    # The reward model's head: per-row rewards r (pair layout), margins; the loss from the
+    # formula (TRL RewardTrainer.compute_loss), dL/dr by autograd.
+    scores = (torch.randn(B, generator=gen) * 1.5).float()
+    mp = (torch.rand(P, generator=gen) * 1.0).float()
+    margins = torch.cat([mp, mp])
+    rcfgs, rlosses, rmetrics, rgrads = [], [], [], []
+    for name, coef, use_m in REWARD_VARIANTS:
+        r = scores.double().requires_grad_(True)
+        rc, rr = r[:P], r[P:]
+        mg = margins[:P].double() if use_m else torch.zeros(P, dtype=torch.float64)
+        loss = -F.logsigmoid(rc - rr - mg).mean()
+        if coef:
+            loss = loss + coef * torch.mean((rc + rr) ** 2)
+        loss.backward()
+        m = {"loss": loss.item(), "rewards/chosen": rc.mean().item(),
+             "rewards/rejected": rr.mean().item(), "rewards/margins": (rc - rr).mean().item(),
+             "accuracy": (rc > rr).double().mean().item()}
+        rcfgs.append([coef, 1.0 if use_m else 0.0])
+        rlosses.append(loss.item())
+        rmetrics.append([m.get(k, float("nan")) for k in METRICS])
+        rgrads.append(r.grad.float().numpy())
+    assert 0 < rmetrics[0][METRICS.index("accuracy")] < 1, "want both right and wrong pairs"
+    records += [("reward.scores", scores.numpy()), ("reward.margins", margins.numpy()),
+                ("reward.cfgs", np.array(rcfgs)), ("reward.losses", np.array(rlosses)),
+                ("reward.metrics", np.array(rmetrics)), ("reward.dscores", np.array(rgrads))]
 
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     write_ref(a.out, records)

@@ -5,7 +5,9 @@
  *   optim.safetensors   AdamW m, v and step
  *   config.json         HF-style model dimensions, so the directory is a model directory
  *   state.sum           the checksum of state.json, value by value (see "State integrity")
- *   state.json          format/version, engine version, TrainState (step, data cursor, RNG,
+ *   state.json          format/version, engine version, TrainState (step, data cursor — one
+ *                       per file of a training mixture: "epoch"/"pos" of the first file and,
+ *                       for several, "sources": [{"epoch", "pos"}, ...] of every file —, RNG,
  *                       early-stopping state, the CRC32 of each fixed auxiliary model by
  *                       role: "aux_crc32": {"reference": "...", "guide": "..."}; files of
  *                       older engines with "ref_crc32" still load), the full resolved run
@@ -71,7 +73,9 @@ typedef struct {
 /* Everything besides weights and optimizer moments that a bit-exact resume needs. */
 typedef struct {
     long step;               /* optimizer updates done */
-    DataCursor cursor;       /* next training example / window */
+    DataCursor cursor;       /* next training example / window (of the first file) */
+    DataCursor more_cursors[DATA_MAX_SOURCES - 1]; /* files 1.. of a training mixture */
+    int n_more_cursors;      /* files in the mixture - 1 (0: one file) */
     TaRng rng;               /* trainer RNG (sampling during training) */
     double best_val;         /* best validation loss so far (INFINITY when none) */
     long best_step;          /* step of best_val (-1 when none) */
@@ -88,7 +92,9 @@ typedef struct {
 /* What a resumed run allows its state to hold (checkpoint_check_state). */
 typedef struct {
     long max_steps;                /* train.max_steps */
-    uint64_t examples;             /* training examples (windows) the data has now; 0: skip */
+    uint64_t examples;             /* training examples (windows) the data has now; 0: skip
+                                      the cursor checks (a mixture's cursors are the
+                                      trainer's to check: one per file) */
     uint64_t per_step;             /* examples one step draws: batch_size * grad_accum */
     uint64_t max_tokens_per_step;  /* rows * T * grad_accum: tokens_seen grows at most this */
     int same_order;                /* same data size, batch_size and grad_accum as the run that

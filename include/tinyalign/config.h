@@ -38,7 +38,8 @@ typedef enum { CFG_TOK_SENTENCEPIECE = 0, CFG_TOK_NONE } CfgTokenizerType;
 typedef enum { CFG_DATA_TOKENS = 0, CFG_DATA_SFT, CFG_DATA_PREFERENCE, CFG_DATA_MULTI } CfgDataFormat;
 typedef enum { CFG_TRUNC_KEEP_END = 0, CFG_TRUNC_KEEP_START } CfgTruncation;
 typedef enum {
-    CFG_OBJ_PRETRAIN = 0, CFG_OBJ_SFT, CFG_OBJ_DPO, CFG_OBJ_ORPO, CFG_OBJ_DDPO, CFG_OBJ_DORPO
+    CFG_OBJ_PRETRAIN = 0, CFG_OBJ_SFT, CFG_OBJ_DPO, CFG_OBJ_ORPO, CFG_OBJ_DDPO, CFG_OBJ_DORPO,
+    CFG_OBJ_REWARD
 } CfgObjectiveType;
 typedef enum { CFG_LOSS_SIGMOID = 0, CFG_LOSS_IPO, CFG_LOSS_HINGE, CFG_LOSS_ROBUST } CfgLossType;
 typedef enum { CFG_NLL_RESPONSE = 0, CFG_NLL_FULL } CfgNllScope;
@@ -49,6 +50,17 @@ typedef struct {
     char **items; /* (n) malloc'd strings */
     int n;
 } CfgStrList;
+
+/* data.train: one path or glob ("a.jsonl"), or a mixture of files of one format with
+ * mixing ratios ([{"path": "a.jsonl", "weight": 3}, {"path": "b.jsonl", "weight": 1}];
+ * a bare string in the list has weight 1). Ratios are >= 0 and sum to > 0. */
+#define CFG_MAX_SOURCES 16
+typedef struct {
+    int n;          /* 1..CFG_MAX_SOURCES (0 only in a zeroed struct) */
+    char **paths;   /* (n) malloc'd */
+    double *weights; /* (n) mixing ratios (1 for a plain string) */
+    bool list;      /* given as a list (written back as one) */
+} CfgSources;
 
 /* All strings are malloc'd, owned by the Config, never NULL after a load/init ("" = unset). */
 typedef struct {
@@ -79,7 +91,7 @@ typedef struct {
 
 typedef struct {
     CfgDataFormat format;
-    char *train;         /* path or glob, required */
+    CfgSources train;    /* path or glob, or a mixture of files; required */
     char *val;           /* path or glob, "" = none (see val_fraction) */
     double val_fraction; /* hold-out fraction of train when val is "" */
     int max_len;         /* T for token shards; max prompt+response tokens otherwise */
@@ -114,6 +126,7 @@ typedef struct {
     CfgNllScope nll_scope;
     bool dorpo_match_trl_quirk;
     double odds_clamp;      /* ORPO clamps A <= -odds_clamp */
+    double center_rewards_coefficient; /* reward: + coef * mean((r_c + r_r)^2) (TRL) */
     CfgReference reference;
     CfgAttribute attribute;
 } CfgObjective;
@@ -184,6 +197,7 @@ typedef enum {
     CFG_T_ENUM,    /* C enum (int-sized); value = index into choices */
     CFG_T_FLOAT2,  /* double[2]; the range applies to each element */
     CFG_T_STRLIST, /* CfgStrList */
+    CFG_T_SOURCES, /* CfgSources: a string, or a list of {"path", "weight"} / strings */
 } CfgValueType;
 
 /* ConfigKey.flags */
@@ -221,7 +235,7 @@ const char *config_choice_name(const char *path, int value);
 
 /* ---- building a Config ------------------------------------------------------------ */
 /* Every default (out_dir = "runs/run"); strings are allocated. Overwrites *c without
- * freeing it. data.train is "" — a config must name it to load. */
+ * freeing it. data.train is one "" path — a config must name it to load. */
 void config_init_defaults(Config *c);
 /* Frees the strings and lists; leaves *c zeroed. Safe on a zeroed struct. */
 void config_free(Config *c);

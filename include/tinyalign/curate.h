@@ -41,17 +41,18 @@
  * which prompts were skipped). tools/ref_curate.py reimplements the RNG and reproduces
  * every pair exactly.
  *
- * curate best (below) turns scored responses into SFT rows (ReST-style selection).
+ * curate best (below) turns scored responses into SFT rows (ReST-style selection);
+ * curate vote and curate dsweight (below) are the self-improvement filters of IWSI.
  *
  * Not here: embedding with external sentence-transformers models (bring their vectors as
- * field:NAME), tokenizer-free model scoring, PRS / anchors / DS weight (other curate
- * commands). Diversity METRICS live in diversity.h.
+ * field:NAME), tokenizer-free model scoring, PRS / anchors (other curate commands). Diversity METRICS live in diversity.h.
  */
 #ifndef TINYALIGN_CURATE_H
 #define TINYALIGN_CURATE_H
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <regex.h>
 
 #include "tinyalign/common.h"
 #include "tinyalign/data.h"
@@ -292,5 +293,123 @@ typedef struct {
 } CurateBestStats;
 
 int curate_best_run(const CurateBestOptions *opt, CurateBestStats *st, TaError *err);
+
+/* ---- curate vote and curate dsweight (self-improvement filters) --------------------------
+ * Self-improvement on a model's own chains of thought (Huang et al. 2022, arXiv 2210.11610)
+ * and its distribution-shift filter IWSI (Jiang et al., AAAI 2025, arXiv 2408.09849):
+ *   sample K answers per question -> curate vote (majority answer, consistent marks)
+ *   -> curate dsweight (drop the samples a loss model trained on a small labelled valid set
+ *   finds most shifted) -> SFT on the rows.
+ * The exact rules are in src/curate/vote.c and src/curate/dsweight.c's header comments. */
+
+/* The default answer regex: "The answer is N." with N an optionally signed number with
+ * thousands commas and decimals ("The answer is -1,234.5." -> -1234.5); the first capture
+ * group is the answer. */
+#define CURATE_ANSWER_DEFAULT_RE "[Tt]he answer is[[:space:]]*\\$?(-?[0-9][0-9,]*(\\.[0-9]+)?)"
+
+typedef struct {
+    regex_t re;
+    int compiled;
+} CurateAnswerRe;
+
+/* Compiles a POSIX extended regex (pattern NULL = the default). TA_EINPUT naming
+ * --answer-regex when it does not compile or has no capture group. */
+int curate_answer_compile(CurateAnswerRe *a, const char *pattern, TaError *err);
+void curate_answer_free(CurateAnswerRe *a); /* safe on a zeroed struct */
+/* The canonical form of an answer string s[0..n): blanks trimmed, commas removed, a
+ * finite number in its shortest round-trip form, else the text. malloc'd; NULL when
+ * nothing is left. */
+char *curate_answer_canonical(const char *s, size_t n);
+/* The first capture group of the LAST match in text, canonical; NULL when the regex does
+ * not match (or the group did not take part / is blank). malloc'd. */
+char *curate_answer_extract(const CurateAnswerRe *a, const char *text);
+/* Majority over answers[0..n) (NULL = no answer): returns the index of the first response
+ * carrying the majority answer (ties: the answer whose first occurrence is earliest), or -1
+ * when no response has an answer. *count = its votes, *entropy = -sum p ln p over the shares
+ * of the parsed answers (nats), *parsed = responses with an answer (each may be NULL). */
+int curate_vote_majority(const char *const *answers, int n, int *count, double *entropy,
+                         int *parsed);
+
+typedef struct {
+    const char *in, *out;
+    const char *regex; /* NULL = CURATE_ANSWER_DEFAULT_RE */
+    FILE *log;
+} CurateVoteOptions;
+
+typedef struct {
+    size_t prompts, responses, parsed;
+    size_t dropped_prompts; /* no response with an answer: not written */
+    size_t kept_prompts, consistent;
+    size_t with_gold, majority_correct, correct, consistent_correct;
+} CurateVoteStats;
+
+/* `curate vote`: every prompt with at least one answer, every field kept, each response
+ * getting "answer" (canonical string, or null), "consistent" (answer == the majority) and,
+ * when the row has a gold "answer", "correct"; the row getting "majority",
+ * "majority_count", "parsed", "vote_entropy" and "vote_entropy_norm" (= vote_entropy /
+ * ln(parsed); null when parsed = 1). TA_EINPUT: a bad regex, a bad file (FILE:LINE), no
+ * answer anywhere (nothing written). */
+int curate_vote_run(const CurateVoteOptions *opt, CurateVoteStats *st, TaError *err);
+
+/* DS math (dsweight.c's header comment): w = clip(L_v / l, 0, 2), 0 when l <= 0 or
+ * L_v <= 0; DS = w if w > 1 else min(1/w, 5) (5 at w = 0). */
+double curate_ds_iw(double mean_valid_loss, double loss);
+double curate_ds_extent(double w);
+/* The keep threshold of n DS values for fraction k in (0, 1]: the ascending-sorted value at
+ * index floor(n k); +INFINITY when k >= 1 or n = 0. Kept: DS < threshold. */
+double curate_ds_threshold(const double *ds, size_t n, double k);
+/* keep[0..n) = 1 for floor(n k) (n when k >= 1) of the n items, drawn uniformly without
+ * replacement from a TaRng seeded with seed (a partial Fisher-Yates over 0..n-1: item
+ * idx[t] for t < m after swapping idx[t] with idx[t + below(n - t)]). Returns the count. */
+size_t curate_random_keep(uint8_t *keep, size_t n, double k, uint64_t seed);
+
+typedef enum {
+    CURATE_FILTER_DS = 0,      /* IWSI: the lowest-DS fraction keep of the consistent */
+    CURATE_FILTER_VOTE,        /* LMSI: every consistent sample */
+    CURATE_FILTER_GROUNDTRUTH, /* every sample whose answer is the gold one */
+    CURATE_FILTER_ENTROPY,     /* consistent samples of prompts with vote_entropy_norm <= max */
+    CURATE_FILTER_RANDOM,      /* floor(keep * n) of the n consistent, at random (seeded) */
+} CurateFilter;
+const char *curate_filter_name(CurateFilter f); /* "ds", "vote", ... */
+
+typedef enum { CURATE_LOSS_FULL = 0, CURATE_LOSS_RESPONSE } CurateLossScope;
+
+typedef struct {
+    const char *in, *out;   /* in: curate vote's output */
+    const char *model;      /* the loss model M_v; needed by ds (optional otherwise: l, w, DS
+                             * are then written on every row) */
+    const char *valid;      /* D_v: SFT rows {"prompt", "completion"}; with model */
+    const char *tokenizer;  /* the data's tokenizer: must equal the loss model's (NULL: the
+                             * model's own) */
+    CurateFilter filter;    /* default ds */
+    double keep;            /* ds, random: in (0, 1], default 0.79 */
+    double max_entropy;     /* entropy */
+    uint64_t seed;          /* random, default 42 */
+    CurateLossScope scope;  /* default full (prompt + response, as the authors' code) */
+    int write_all;          /* every response with weight 0 / 1 (else the kept only) */
+    int batch_size;         /* rows per forward; 0 = the scorer's default */
+    FILE *log;
+} CurateDsweightOptions;
+
+void curate_dsweight_defaults(CurateDsweightOptions *o);
+
+typedef struct {
+    size_t prompts, responses, consistent;
+    size_t valid_rows, truncated;
+    double mean_valid_loss;   /* L_v */
+    size_t ranked, zero_w;    /* ds: population size, consistent samples with w = 0 */
+    double threshold;         /* ds */
+    size_t entropy_dropped_prompts;
+    size_t kept, kept_correct, with_gold;
+} CurateDsweightStats;
+
+/* `curate dsweight`: SFT rows {"prompt", "completion", "weight": 1 | 0, "loss", "iw", "ds"
+ * (with a model), "extracted" (the response's answer), "consistent", "correct"?, <the row's
+ * own fields (the gold "answer", the vote's)>}, the kept samples only, or every response
+ * (write_all). TA_EINPUT (naming the flag, FILE:LINE or the model): keep outside (0, 1],
+ * entropy without a maximum, ds without model / valid, responses without the vote's marks,
+ * groundtruth without gold, an empty or malformed valid set, a tokenizer that differs from
+ * the loss model's, nothing kept (unless write_all). Written atomically. */
+int curate_dsweight_run(const CurateDsweightOptions *o, CurateDsweightStats *st, TaError *err);
 
 #endif

@@ -18,9 +18,16 @@
 
 typedef struct Tokenizer Tokenizer;
 
+/* How a row [BOS] prompt response [EOS] of L tokens sits in a Batch (see the row
+ * convention below): ROWS_LM holds the L-1 positions that have a next token (the EOS is
+ * only a target); ROWS_SCORE also holds the last token as an input, at position
+ * lengths[b] = L-1, where a reward model reads its scalar (T = the longest L). */
+typedef enum { ROWS_LM = 0, ROWS_SCORE } RowLayout;
+
 /* One micro-batch. All arrays are owned by the Batch (batch_alloc / batch_free) and sized
  * for max_rows x T; rows and T of the current content are in B and T. */
 typedef struct {
+    RowLayout layout;     /* set by the owner before filling; batch_alloc: ROWS_LM */
     int B, T;             /* rows in use, padded length in use */
     int max_rows, max_T;  /* allocation */
     int *tokens;          /* (B,T) input ids */
@@ -29,7 +36,10 @@ typedef struct {
     int *lengths;         /* (B)   real tokens in the row (len(seq) - 1 positions have targets) */
     int n_pairs;          /* preference: P (B = 2P); 0 otherwise */
     float *weights;       /* (B)   per-row weight: preference -> the pair's "weight" (default
-                           *       1), on both rows of a pair; others 1 */
+                           *       1), on both rows of a pair; sft -> the row's "weight"
+                           *       (default 1); others 1 */
+    float *margins;       /* (B)   preference: the pair's "margin" (default 0), on both rows;
+                           *       others 0 (the reward model's Bradley-Terry margin) */
     int64_t *example_ids; /* (B)   index of each row's example in its dataset */
 } Batch;
 
@@ -61,7 +71,7 @@ void token_data_free(TokenData *d);
 size_t token_data_num_windows(const TokenData *d, int split); /* split 0 train, 1 val */
 uint64_t token_data_num_tokens(const TokenData *d);
 int token_data_vocab_size(const TokenData *d);
-/* Fills batch rows from windows window_ids[0..n) of split (0 train, 1 val). */
+/* Fills batch rows from windows window_ids[0..n) of split (0 train, 1 val) (ROWS_LM). */
 void token_data_fill(const TokenData *d, int split, const uint32_t *window_ids, int n, Batch *b);
 
 /* ---- the row convention (src/data/row.c: the one place it is written) -------------------
@@ -87,6 +97,9 @@ void token_data_fill(const TokenData *d, int split, const uint32_t *window_ids, 
  *   tokens[t] = seq[t], targets[t] = seq[t+1] for t < L-1; tokens = pad and targets = -1
  *   for t >= L-1; loss_mask[t] = 1 iff P-1 <= t < L-1 (the target is a response token or
  *   the EOS); lengths = L-1.
+ *   ROWS_SCORE (a reward model's rows) is the same with tokens[L-1] = seq[L-1]: the last
+ *   token (the EOS, or the last response token of a cut row) is an input too, at position
+ *   lengths = L-1, where the scalar head reads the row's reward.
  * A generation prompt is [BOS] prompt_ids, never cut (row_encode_generation_prompt).
  * Error messages of these functions name the field but not the file: callers prefix
  * "FILE:LINE: ". */
@@ -129,7 +142,7 @@ int row_encode(const RowFormat *f, const RowPrompt *p, const char *response, con
                int *seq, int *len, int *cut, TaError *err);
 
 /* Writes an encoded row into batch row b_row (positions up to b->T, which the caller set,
- * >= len - 1), padded with pad as above. */
+ * >= len - 1, or >= len for ROWS_SCORE), padded with pad as above, in b->layout. */
 void batch_set_row(Batch *b, int b_row, const int *seq, int len, int prompt_len, int pad);
 
 /* The generation prompt [BOS] + encode(prompt) (BOS only when the tokenizer has one),
@@ -142,8 +155,10 @@ int row_encode_generation_prompt(const Tokenizer *tok, const char *prompt, int m
 
 /* ---- JSONL datasets (TRL field names) ---------------------------------------------------
  * One JSON object per line; blank lines are skipped and counted. Kinds:
- *   DS_SFT         {"prompt": str, "completion": str}               (other fields ignored)
- *   DS_PREFERENCE  {"prompt": str, "chosen": str, "rejected": str, "weight"?: number >= 0}
+ *   DS_SFT         {"prompt": str, "completion": str, "weight"?: number >= 0}
+ *                                                                  (other fields ignored)
+ *   DS_PREFERENCE  {"prompt": str, "chosen": str, "rejected": str, "weight"?: number >= 0,
+ *                   "margin"?: number}
  *   DS_MULTI       {"prompt": str, "responses": [{"text": str, "score"?: number,
  *                   "embedding"?: [number, ...], ...}, ...], ...}: every (prompt, response)
  *                   pair is one SFT example, in file order
@@ -168,19 +183,32 @@ typedef struct Dataset Dataset;
  * message naming file and line. */
 int dataset_load(Dataset **out, const char *path, DatasetKind kind, const Tokenizer *tok,
                  const DatasetOptions *opt, TaError *err);
+/* The same over several files of one kind, read in order into ONE dataset (a training
+ * mixture): examples are numbered across the files, file s holding examples
+ * [dataset_source_first(d, s), + dataset_source_size(d, s)). Every file must hold at least
+ * one example; errors name the file and line. n_paths >= 1 (at most DATA_MAX_SOURCES). */
+#define DATA_MAX_SOURCES 16
+int dataset_load_files(Dataset **out, const char *const *paths, int n_paths, DatasetKind kind,
+                       const Tokenizer *tok, const DatasetOptions *opt, TaError *err);
+int dataset_num_sources(const Dataset *d);
+size_t dataset_source_first(const Dataset *d, int s);
+size_t dataset_source_size(const Dataset *d, int s);
+const char *dataset_source_path(const Dataset *d, int s);
+int dataset_example_source(const Dataset *d, size_t i); /* the file example i came from */
 void dataset_free(Dataset *d);
 /* (Re)tokenizes a DS_MULTI dataset, replacing rows an earlier tokenization made: e.g. a
  * model's own tokenizer and limits for scoring. Errors as dataset_load's, naming file:line. */
 int dataset_tokenize(Dataset *d, const Tokenizer *tok, const DatasetOptions *opt, TaError *err);
 size_t dataset_size(const Dataset *d); /* examples: pairs (preference), responses (multi),
                                         * prompts (prompts) */
-const char *dataset_path(const Dataset *d);
+const char *dataset_path(const Dataset *d); /* the (first) file */
 /* How many examples had their prompt or response truncated (printed and logged). */
 size_t dataset_num_truncated(const Dataset *d);
 /* Rows one example occupies in a batch: 1 (sft, multi), 2 (preference). */
 int dataset_rows_per_example(const Dataset *d);
 /* Builds a batch from examples ids[0..n) of a tokenized dataset: SFT and multi -> n rows;
- * preference -> 2n rows in the pair layout above. T = the longest row (<= max_len - 1). */
+ * preference -> 2n rows in the pair layout above, in b->layout. T = the longest row's
+ * positions (ROWS_LM: L-1 <= max_len - 1; ROWS_SCORE: L <= max_len). */
 void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b);
 /* L = the tokens of example i's row (its first row for preference), for sizing batches. */
 int dataset_example_len(const Dataset *d, size_t i);
@@ -188,14 +216,19 @@ int dataset_example_len(const Dataset *d, size_t i);
  * log-prob cache key). */
 uint64_t dataset_hash(const Dataset *d);
 
-/* Which format the dataset was loaded as, and the 1-based line of example i (for messages). */
+/* Which format the dataset was loaded as, and the 1-based line of example i (for messages;
+ * the file is dataset_source_path(d, dataset_example_source(d, i))). */
 DatasetKind dataset_kind(const Dataset *d);
 long dataset_line(const Dataset *d, size_t i);
 
-/* Preference weights (DS_PREFERENCE): the weight of pair i (1 when its line has none), and
- * how many lines carry a "weight" field. */
+/* Example weights (DS_PREFERENCE: the pair's; DS_SFT: the row's): the weight of example i
+ * (1 when its line has none), and how many lines carry a "weight" field. */
 float dataset_weight(const Dataset *d, size_t i);
 size_t dataset_num_weighted(const Dataset *d);
+/* Preference margins: the "margin" of pair i (0 when its line has none; 0 for other kinds),
+ * and how many lines carry one. */
+float dataset_margin(const Dataset *d, size_t i);
+size_t dataset_num_margins(const Dataset *d);
 
 /* ---- chosen-weight summary (DDPO / DORPO) ------------------------------------------------
  * Accumulated one weight at a time from a zeroed struct (pair_weights_add), then described

@@ -110,4 +110,13 @@ void logsoftmax_gather_vec(float *logp, float *lse, const float *logits, const i
 void logits_to_dlogits(float *logits, const float *lse, const int *targets, const float *dlogp,
                        int N, int V, int Vp);
 
+/* The scalar head of a reward model: out (B) = inp[b, last[b], :] . w, inp (B,T,C) the
+ * final LayerNorm's output, last (B) each row's last real position (< T), w (C).
+ * Backward: dw (C) += sum_b dout[b] inp[b, last[b], :]; dinp[b, last[b], :] += dout[b] w
+ * (no other position is touched). */
+void score_forward(float *out, const float *inp, const int *last, const float *w, int B, int T,
+                   int C);
+void score_backward(float *dinp, float *dw, const float *dout, const float *inp, const int *last,
+                    const float *w, int B, int T, int C);
+
 #endif

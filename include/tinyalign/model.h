@@ -6,6 +6,15 @@
  * head (objective module) writes, usually in place over the logits with
  * logits_to_dlogits(). Forward-only instances (a frozen reference, generation) allocate
  * no gradient or activation-gradient memory.
+ *
+ * A reward model is the same GPT-2 with a scalar head (config.score_head = 1): the last
+ * parameter tensor, score (C) = Hugging Face's score.weight (1, C) of
+ * GPT2ForSequenceClassification (num_labels 1, no bias). Its forward stops at the final
+ * LayerNorm (gpt2_forward_hidden; the LM head is not computed, and with hidden_only set no
+ * (B,T,Vp) logits are even allocated), gpt2_score_forward reads one number per row at the
+ * row's last real token, and gpt2_score_backward starts the trunk's backward from
+ * dL/dreward. The score head lives in the parameter slab, so its gradient, AdamW state,
+ * clipping and checkpointing are those of every other tensor.
  */
 #ifndef TINYALIGN_MODEL_H
 #define TINYALIGN_MODEL_H
@@ -22,6 +31,7 @@ typedef struct {
     int n_layer;           /* L */
     int n_head;            /* NH */
     int d_model;           /* C */
+    int score_head;        /* 1: a reward model's scalar head score.weight (1, C); 0: none */
 } GPT2Config;
 
 /* Parameter tensors, in slab order. Shapes for the whole stack of L layers. */
@@ -42,12 +52,13 @@ enum {
     P_FCPROJB,  /* (L, C)                                                  */
     P_LNFW,     /* (C)                                                     */
     P_LNFB,     /* (C)                                                     */
+    P_SCORE,    /* (C) score.weight of a reward model; 0 floats without a head */
     NUM_PARAM_TENSORS
 };
 
 typedef struct {
     float *wte, *wpe, *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw,
-        *fcb, *fcprojw, *fcprojb, *lnfw, *lnfb;
+        *fcb, *fcprojw, *fcprojb, *lnfw, *lnfb, *score;
 } ParamTensors;
 
 /* Activations for one (B,T). Shapes in comments; L-stacked ones are per layer. */
@@ -71,7 +82,8 @@ enum {
     A_LNF,      /* (B,T,C)        */
     A_LNFMEAN,  /* (B,T)          */
     A_LNFRSTD,  /* (B,T)          */
-    A_LOGITS,   /* (B,T,Vp)  logits; dlogits in place after the loss head */
+    A_LOGITS,   /* (B,T,Vp)  logits; dlogits in place after the loss head (0 floats when
+                 *            hidden_only) */
     A_LSE,      /* (B,T)     logsumexp over the real vocab */
     A_LOGP,     /* (B,T)     log p(target) (0 where target < 0) */
     A_DLOGP,    /* (B,T)     dL/dlogp written by the loss head (scratch) */
@@ -147,6 +159,9 @@ typedef struct {
     float *back_memory;
     BackScratch back;
     int cur_B, cur_T; /* shape of the last forward (backward uses it) */
+    int hidden_only;  /* set before gpt2_alloc_acts: forward stops at the final LayerNorm
+                       * (a reward model), no logits / log-prob buffers; acts.lnf is
+                       * fp32 in every precision (the score head reads it) */
     int acts_borrowed; /* activations belong to another model (gpt2_borrow_acts) */
     int *inputs;  /* (B,T) copy of the last forward's tokens */
     int *targets; /* (B,T) copy of the last forward's targets (-1 = none) */
@@ -161,7 +176,8 @@ int gpt2_config_check(GPT2Config *cfg, TaError *err);
 void gpt2_init(GPT2 *m, const GPT2Config *cfg, int with_grads);
 /* GPT-2 initialisation: N(0, 0.02) for weights and embeddings, residual projections
  * (attproj, fcproj) scaled by 1/sqrt(2L), biases 0, LN weight 1 / bias 0; padded wte
- * rows 0. Deterministic given seed. */
+ * rows 0; the score head (when there is one) N(0, 0.02), drawn last. Deterministic given
+ * seed. */
 void gpt2_init_weights(GPT2 *m, uint64_t seed);
 /* Chooses how the matmuls run (model.backend, model.precision): creates the backend
  * context (backend_init: TA_EINPUT with a message naming the key when the combination
@@ -174,6 +190,12 @@ int gpt2_set_compute(GPT2 *m, BackendKind kind, Precision prec, TaError *err);
  * the parameters); no-op for fp32. gpt2_forward checks a sample of the copy and asserts
  * when a write was not announced. */
 void gpt2_params_changed(GPT2 *m);
+/* Adds (on = 1) or removes (on = 0) the score head, keeping every trunk parameter (and
+ * zeroing the gradients). A new head is N(0, 0.02) from its own stream of seed (what Hugging
+ * Face's _init_weights gives a fresh nn.Linear of GPT2ForSequenceClassification, with
+ * initializer_range 0.02). No-op when the model already is as asked. Must be called before
+ * the activations are allocated or the model is shared. */
+void gpt2_set_score_head(GPT2 *m, int on, uint64_t seed);
 /* Allocates activations (and, when the model has gradients, backward scratch) for up to
  * B rows of T tokens. Idempotent when (B,T) fit already. */
 void gpt2_alloc_acts(GPT2 *m, int B, int T);
@@ -199,6 +221,15 @@ size_t gpt2_logits_bytes(const GPT2 *m);
  * checked, returns TA_EINPUT with a message naming the row and position otherwise. */
 int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err);
 
+/* The forward up to the final LayerNorm: acts.lnf (B,T,C) (no LM head, no log-probs).
+ * Token ids must be < V: TA_EINPUT naming the row and position otherwise. */
+int gpt2_forward_hidden(GPT2 *m, const int *tokens, int B, int T, TaError *err);
+/* After gpt2_forward_hidden (or gpt2_forward): rewards (cur_B) = acts.lnf[b, last[b]] .
+ * score, last (cur_B) each row's last real position (< cur_T). Needs the score head, and
+ * acts.lnf in fp32: a fp32 model, or a hidden_only one (whose lnf is fp32 in every
+ * precision; the trunk's matmuls still run in the model's precision). */
+void gpt2_score_forward(const GPT2 *m, const int *last, float *rewards);
+
 /* Backward from dlogits stored in acts.logits (B,T,Vp) (as logits_to_dlogits leaves it),
  * for the (B,T) of the last forward. ACCUMULATES into grads (call gpt2_zero_grad first).
  * Not for a chunked LM head (gpt2_lm_chunked): use gpt2_backward_chunks. */
@@ -222,6 +253,10 @@ int gpt2_head_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err);
 /* The whole backward with the LM head chunked: fn turns each chunk's logits into dlogits,
  * which go through the LM head's backward, then the rest of the model. ACCUMULATES. */
 int gpt2_backward_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err);
+/* Backward of a reward model from drewards (cur_B) = dL/dreward of each row (the same last
+ * as the forward): score's gradient, and d(hidden at each row's last token) down the trunk
+ * (derivation in src/kernels/score.c); the LM head takes no part. ACCUMULATES. */
+void gpt2_score_backward(GPT2 *m, const int *last, const float *drewards);
 void gpt2_zero_grad(GPT2 *m);
 
 /* Number of FLOPs of one forward+backward over B*T tokens (6N per token plus attention

@@ -18,11 +18,18 @@
  *     transformer.h.{i}.mlp.c_proj.weight   (4C, C)   = fcprojw[i]^T  (ours: (C, 4C))
  *     transformer.h.{i}.mlp.c_proj.bias     (C)
  *     transformer.ln_f.weight / .bias       (C)
+ *     score.weight                          (1, C)    a reward model only (our score (C))
  * so our checkpoints load in Python as HF GPT-2 weights and HF GPT-2 directories load
  * here. On load the "transformer." prefix is optional (the Hub's gpt2 files omit it),
  * F16/BF16/F64 tensors are converted to float32, the attention-mask buffers
  * h.{i}.attn.bias / h.{i}.attn.masked_bias are ignored, and lm_head.weight, when
  * present, must equal wte (GPT-2 ties them; an untied head is rejected).
+ * A reward model (GPT2Config.score_head) is Hugging Face's GPT2ForSequenceClassification
+ * with num_labels 1: its config.json says "architectures": ["GPT2ForSequenceClassification"],
+ * "num_labels": 1 (plus id2label / label2id of that one label), and its weights add the
+ * top-level tensor score.weight (1, C) (no bias). config.json decides which kind a directory
+ * is; a head the config does not announce, or an announced head that is missing, is an
+ * error naming score.weight.
  *
  * optim.safetensors (AdamW state): two 1-D F32 tensors "m" and "v" of num_params floats in
  * OUR slab layout (P_* order, our orientations, padded wte rows included), metadata
@@ -50,8 +57,9 @@ int model_save_safetensors(const GPT2 *m, const char *path, TaDigest *digest, Ta
 int model_load_safetensors(GPT2 *m, const char *path, TaError *err);
 
 /* Reads an HF-style config.json into cfg (vocab_size, n_positions (or n_ctx), n_layer,
- * n_head, n_embd; padded_vocab_size is left 0 for gpt2_config_check to fill). Rejects
- * settings our GPT-2 cannot represent (model_type other than gpt2, n_inner != 4C,
+ * n_head, n_embd, score_head from "architectures"; padded_vocab_size is left 0 for
+ * gpt2_config_check to fill). Rejects a GPT2ForSequenceClassification of more than one
+ * label, and settings our GPT-2 cannot represent (model_type other than gpt2, n_inner != 4C,
  * activation other than gelu_new, layer_norm_epsilon != 1e-5, untied embeddings, ...);
  * other keys are ignored. Returns TA_OK or TA_EINPUT naming the file and key. */
 int model_config_read(GPT2Config *cfg, const char *path, TaError *err);
@@ -63,6 +71,9 @@ int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest
  * loads dir/model.safetensors. m must be zeroed or freed; on error m is freed (zeroed)
  * and err says which file is wrong. */
 int model_load_dir(GPT2 *m, const char *dir, int with_grads, TaError *err);
+/* model_load_dir for a directory that must hold a reward model: TA_EINPUT ("DIR is not a
+ * reward model: it has no scalar head ...") when it is a plain language model. */
+int model_load_reward_dir(GPT2 *m, const char *dir, int with_grads, TaError *err);
 
 /* Imports llm.c's checkpoint format (gpt2_124M.bin written by llm.c's train_gpt2.py):
  * a 256 x int32 header {20240326, version 3 (padded vocab) or 1, maxT, V, L, NH, C, Vp}

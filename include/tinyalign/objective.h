@@ -1,8 +1,12 @@
-/* objective.h — loss heads: pretrain, sft, dpo (sigmoid / cDPO label smoothing, ipo, hinge,
- * robust, + optional NLL on chosen = TRL rpo_alpha), orpo, the deviation-weighted ddpo
- * and dorpo, and the attribute-control KL on sft / pretrain (objective.attribute).
+/* objective.h — loss heads: pretrain, sft (with per-example weights), dpo (sigmoid / cDPO
+ * label smoothing, ipo, hinge, robust, + optional NLL on chosen = TRL rpo_alpha), orpo, the
+ * deviation-weighted ddpo and dorpo, the attribute-control KL on sft / pretrain
+ * (objective.attribute), and the reward model's Bradley-Terry loss (reward).
  *
- * Two kinds of head, run in this order on every micro-batch:
+ * Three kinds of head. The reward objective reads one scalar per row, the reward model's
+ * score head at the row's last token (batches in the ROWS_SCORE layout), through
+ * objective_scores_forward_backward, which returns dL/dreward (B); the model's LM head is
+ * not run at all. Every other objective runs two heads, in this order, on every micro-batch:
  *  1. The fast path, objective_forward_backward: a head over the per-token target
  *     log-probs logp (B,T) (logsoftmax_gather), returning dL/dlogp (B,T). Every objective
  *     here except the KL term is a function of per-row sums of logp over two token sets:
@@ -58,6 +62,7 @@ typedef struct {
     double n_loss_tokens;        /* positions with loss_mask = 1, all rows     (sft)      */
     double n_full_tokens_chosen; /* target >= 0 positions of chosen rows  (orpo full, dorpo quirk) */
     double n_loss_tokens_chosen; /* loss_mask positions of chosen rows    (dpo sft_weight, orpo) */
+    double n_loss_tokens_w;      /* loss_mask positions of rows with weight > 0 (sft) */
     double sum_weights;          /* sum over pairs of the pair weight (chosen row's weight) */
 } ObjectiveNorm;
 
@@ -98,6 +103,7 @@ typedef enum {
     OBJ_METRIC_LOG_ODDS_CHOSEN,   /* "log_odds_chosen"    mean z */
     OBJ_METRIC_WEIGHTS_MEAN,      /* "weights/mean"       mean pair weight (ddpo, dorpo) */
     OBJ_METRIC_KL,                /* "kl"                 attribute: mean KL(q_t || p_t) per NLL token */
+    OBJ_METRIC_ACCURACY,          /* "accuracy"           reward: fraction of pairs with r_c > r_r */
     OBJ_METRIC_COUNT
 } ObjectiveMetricId;
 
@@ -113,18 +119,23 @@ typedef struct {
 
 /* 1 for dpo and ddpo (they need ref_seq_logp), 0 otherwise. */
 int objective_needs_reference(const CfgObjective *o);
+/* 1 for reward: the model is a reward model (score head), batches are ROWS_SCORE and the
+ * loss goes through objective_scores_forward_backward. */
+int objective_uses_score_head(const CfgObjective *o);
 /* 1 when the objective has a logit-level term (objective.attribute.guide set): the logit
  * head then needs the guide model's logits. */
 int objective_has_logit_head(const CfgObjective *o);
-/* 1 for the pairwise objectives (dpo, orpo, ddpo, dorpo): batches in the pair layout. */
+/* 1 for the pairwise objectives (dpo, orpo, ddpo, dorpo, reward): batches in the pair layout. */
 int objective_is_pairwise(const CfgObjective *o);
 /* The TRL name of a metric id ("loss", "rewards/chosen", ...). */
 const char *objective_metric_name(ObjectiveMetricId id);
 
 /* Validates micro-batch b for objective o: pair layout (B == 2 n_pairs > 0), at least one
  * response token in every row of a pair, loss_mask only where target >= 0, pair weights
- * finite and >= 0 (ddpo, dorpo), sane objective parameters. Returns TA_OK, or TA_EINPUT
- * with a message naming the pair / row. (objective_forward_backward runs it too.) */
+ * finite and >= 0 (ddpo, dorpo), row weights finite and >= 0 (sft), the ROWS_SCORE layout
+ * with each row's last position inside the batch and finite margins (reward), sane
+ * objective parameters. Returns TA_OK, or TA_EINPUT with a message naming the pair / row.
+ * (objective_forward_backward runs it too.) */
 int objective_check_batch(const CfgObjective *o, const Batch *b, TaError *err);
 
 /* Adds micro-batch b's counts to n (call for every micro-batch of the step before the
@@ -184,6 +195,30 @@ int objective_logits_forward_backward_f64(const CfgObjective *o, const Batch *b,
                                           const double *dlogp, const double *guide_logits,
                                           int V, int Vp, const ObjectiveNorm *norm,
                                           ObjectiveStats *stats, TaError *err);
+
+/* The reward model's loss head (objective.type reward) for one micro-batch in the pair
+ * layout and the ROWS_SCORE layout:
+ *   scores   (B) each row's reward r (the score head at the row's last token)
+ *   dscores  (B) out: dL/dr of the step loss; may be NULL (forward-only evaluation)
+ * Per pair i (chosen row i, rejected row P+i) with margin m_i (the pair's "margin", 0
+ * without one), Delta_i = r_c - r_r - m_i, N_pairs over the whole step:
+ *   L = (1/N_pairs) sum_i [ -log sigmoid(Delta_i) + coef (r_c + r_r)^2 ]
+ * (TRL RewardTrainer: the Bradley-Terry loss, minus the margin of Touvron et al. 2023
+ * (Llama 2, arXiv 2307.09288), plus center_rewards_coefficient of Eisenstein et al. 2023
+ * (arXiv 2312.09244)); pair weights are not used. Gradient (from the formula):
+ *   dL/dr_c = (1/N_pairs) ( -sigmoid(-Delta_i) + 2 coef (r_c + r_r) )
+ *   dL/dr_r = (1/N_pairs) ( +sigmoid(-Delta_i) + 2 coef (r_c + r_r) )
+ * Metrics: rewards/chosen, rewards/rejected (means), rewards/margins (mean r_c - r_r),
+ * accuracy (fraction of pairs with r_c > r_r; a tie counts as wrong; margins not applied).
+ * Returns TA_OK; TA_EINPUT (malformed batch, not a reward objective); TA_ERUNTIME for a
+ * non-finite score (names the row). On error dscores and stats are unchanged. */
+int objective_scores_forward_backward(const CfgObjective *o, const Batch *b, const float *scores,
+                                      const ObjectiveNorm *norm, float *dscores,
+                                      ObjectiveStats *stats, TaError *err);
+/* The same in double precision (the finite-difference test). */
+int objective_scores_forward_backward_f64(const CfgObjective *o, const Batch *b,
+                                          const double *scores, const ObjectiveNorm *norm,
+                                          double *dscores, ObjectiveStats *stats, TaError *err);
 
 /* Means and TRL names from a step's sums (pair metrics are present only when pairs > 0). */
 void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, ObjectiveMetrics *out);

@@ -44,8 +44,12 @@
  *                       and after it (if any) are not word characters (ASCII letters,
  *                       digits, '_', or any byte >= 0x80, so a UTF-8 letter counts as part
  *                       of a word).
- *   model:MODEL         a reward model (GPT-2 + scalar head score.weight (1,C) read at the
- *                       last real token). Reserved: this build answers "not available yet".
+ *   model:MODEL         a reward model trained by tinyalign (objective.type reward: GPT-2 +
+ *                       the scalar head score.weight (1,C), Hugging Face's
+ *                       GPT2ForSequenceClassification with one label): score = the head at
+ *                       the last real token of [BOS] prompt response [EOS] (the EOS),
+ *                       forward only (no LM head), batched; field truncated. A directory
+ *                       without the head is refused (TA_EINPUT naming it).
  *
  * Batches and identical requests: the whole request set is handed to the scorer at once
  * (scorer_score); cmd: cuts it into calls of batch_size requests in order; the model kinds
@@ -104,7 +108,8 @@ const char *scorer_kind_name(ScorerKind k); /* "cmd", "logprob", "banned", "mode
     "                      tokens; full-sequence variants)\n"                             \
     "  banned:FILE         1 if no word listed in FILE appears (whole words,\n"            \
     "                      ASCII case-insensitive), else 0\n"                              \
-    "  model:MODEL         reward model (GPT-2 + score.weight head)"
+    "  model:MODEL         a reward model's reward (objective.type reward:\n"            \
+    "                      GPT-2 + score.weight at the row's last token)"
 
 /* ---- requests and results ---------------------------------------------------------------- */
 typedef struct {
@@ -280,11 +285,13 @@ typedef int (*ScoreRowsFn)(void *ctx, const ScoreModel *m, const Batch *b, const
 
 typedef struct {
     int batch_size;  /* rows per forward; <= 0: 16 (fewer when activations pass 512 MiB) */
-    int eos_input;   /* 0: rows as data.h fills them (tokens = seq[0 .. L-2], the last
-                      * token is only a target). 1: tokens = seq[0 .. L-1], so the hidden
-                      * state AT the last real token (the EOS) exists (a reward head reads
-                      * it); targets[L-1] = -1 and loss_mask[L-1] = 0, so log-prob sums are
-                      * those of eos_input 0; b->lengths = L. */
+    int eos_input;   /* 0: rows as data.h fills them (ROWS_LM: tokens = seq[0 .. L-2], the
+                      * last token is only a target). 1: data.h's ROWS_SCORE layout, tokens
+                      * = seq[0 .. L-1], so the hidden state AT the last real token (the
+                      * EOS) exists (a reward head reads it) at position b->lengths = L-1;
+                      * targets and loss_mask as ROWS_LM, so log-prob sums are those of
+                      * eos_input 0. A hidden-only model (GPT2.hidden_only, a reward
+                      * model) is run to its final LayerNorm only (no logits). */
     uint8_t *truncated; /* out (may be NULL): (n) 1 when request i's prompt or response was cut */
     uint64_t *tokens; /* out (may be NULL): += real tokens forwarded */
     long *calls;      /* out (may be NULL): += forwards */

@@ -15,6 +15,9 @@
  *        -> loss head over log-probs (objective_forward_backward: dL/dlogp)
  *        -> logit head (objective_logits_forward_backward: dlogits in place, + KL terms)
  *        -> policy backward (gradients accumulate)
+ *      or, for a reward model (objective_uses_score_head; batches in ROWS_SCORE):
+ *        forward to the final LayerNorm -> score head at each row's last token (rewards)
+ *        -> objective_scores_forward_backward (dL/dreward) -> gpt2_score_backward
  *      a non-finite loss stops the micro-batch loop and marks the step
  *   4. all-reduce hook GRADS (gradient slab + the step's sums)
  *   5. global gradient norm; non-finite loss or norm: no update (the step is reported
@@ -72,6 +75,8 @@ typedef struct {
     StepSetup s;
     Batch *micro;      /* (K) micro-batches of a step, (rows, T) each */
     float *ref_logp;   /* (rows) the reference's sequence log-probs of one micro-batch */
+    float *scores;     /* (rows) a reward model's rewards of one micro-batch */
+    float *dscores;    /* (rows) dL/dreward */
 } TrainStep;
 
 typedef struct {
@@ -88,7 +93,9 @@ typedef struct {
 } StepResult;
 
 /* Allocates the micro-batches and scratch, and the policy's activations for (rows, T).
- * Build the auxiliary models after this (they borrow the policy's activations). */
+ * Build the auxiliary models after this (they borrow the policy's activations). For a
+ * reward objective the model must have its score head and hidden_only set, and T counts
+ * the last token of each row (ROWS_SCORE micro-batches). */
 void train_step_init(TrainStep *t, const StepSetup *s);
 void train_step_free(TrainStep *t); /* safe on a zeroed struct */
 

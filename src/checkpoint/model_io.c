@@ -10,6 +10,9 @@
  *   ours.fcw[l]     (4C, C) = hf.h.l.mlp.c_fc.weight    (C, 4C) ^T
  *   ours.fcprojw[l] (C, 4C) = hf.h.l.mlp.c_proj.weight  (4C, C) ^T
  * and everything else is copied as is (q, k, v are concatenated in the same order in both).
+ * A reward model's scalar head is HF GPT2ForSequenceClassification's "score.weight" (1, C),
+ * a top-level name (no "transformer." prefix), our score (C) as is; config.json then says
+ * "architectures": ["GPT2ForSequenceClassification"] with one label.
  * Not handled here: checkpoint directories as a whole (state.json, checksums, the
  * <dir>.tmp rename), llm.c .bin files, sharded HF checkpoints.
  */
@@ -34,12 +37,20 @@ typedef struct {
     int64_t shape[2]; /* HF shape */
     float *data;      /* our memory (for wte: the first V of Vp rows) */
     int transpose;    /* 1: HF tensor (shape[0], shape[1]) = ours (shape[1], shape[0])^T */
+    int toplevel;     /* 1: a name outside the transformer ("score.weight"): never prefixed */
 } MapEntry;
 
 static const char PREFIX[] = "transformer.";
+static const char SCORE_NAME[] = "score.weight";
 
-/* Number of HF tensors for L layers: wte, wpe, 12 per layer, ln_f weight and bias. */
-static int map_count(int L) { return 4 + 12 * L; }
+/* Number of HF tensors: wte, wpe, 12 per layer, ln_f weight and bias, and score.weight of a
+ * reward model. */
+static int map_count(const GPT2Config *c) { return 4 + 12 * c->n_layer + (c->score_head ? 1 : 0); }
+
+/* The name of e in a file: "transformer." + name, or the top-level name as is. */
+static void full_name(const MapEntry *e, char *out, size_t cap) {
+    snprintf(out, cap, "%s%s", e->toplevel ? "" : PREFIX, e->name);
+}
 
 static void map_set(MapEntry *e, const char *name, int64_t d0, int64_t d1, float *data,
                     int transpose) {
@@ -49,6 +60,7 @@ static void map_set(MapEntry *e, const char *name, int64_t d0, int64_t d1, float
     e->shape[1] = d1 > 0 ? d1 : 0;
     e->data = data;
     e->transpose = transpose;
+    e->toplevel = 0;
 }
 
 /* Fills out[map_count(L)] for m's parameter slab, in file order. */
@@ -83,7 +95,11 @@ static void build_map(const GPT2 *m, MapEntry *out) {
     }
     map_set(&out[k++], "ln_f.weight", C, 0, p->lnfw, 0);
     map_set(&out[k++], "ln_f.bias", C, 0, p->lnfb, 0);
-    TA_ASSERT(k == map_count(c->n_layer));
+    if (c->score_head) {
+        map_set(&out[k], SCORE_NAME, 1, C, p->score, 0);
+        out[k++].toplevel = 1;
+    }
+    TA_ASSERT(k == map_count(c));
 }
 
 static void describe_config(const GPT2Config *c, char *buf, size_t cap) {
@@ -93,7 +109,7 @@ static void describe_config(const GPT2Config *c, char *buf, size_t cap) {
 
 int model_save_safetensors(const GPT2 *m, const char *path, TaDigest *digest, TaError *err) {
     TA_ASSERT(m->params_memory);
-    int n = map_count(m->config.n_layer);
+    int n = map_count(&m->config);
     MapEntry *map = ta_malloc((size_t)n * sizeof *map, "tensor map");
     build_map(m, map);
     SafeWriter w;
@@ -102,7 +118,7 @@ int model_save_safetensors(const GPT2 *m, const char *path, TaDigest *digest, Ta
     safetensors_writer_meta(&w, "tinyalign_version", TA_VERSION);
     for (int i = 0; i < n; i++) {
         char full[128];
-        snprintf(full, sizeof full, "%s%s", PREFIX, map[i].name);
+        full_name(&map[i], full, sizeof full);
         if (map[i].transpose)
             safetensors_writer_add_transposed(&w, full, map[i].shape[0], map[i].shape[1],
                                               map[i].data);
@@ -135,7 +151,7 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
     TA_ASSERT(m->params_memory);
     const GPT2Config *c = &m->config;
     const size_t C = (size_t)c->d_model;
-    int n = map_count(c->n_layer);
+    int n = map_count(c);
     MapEntry *map = ta_malloc((size_t)n * sizeof *map, "tensor map");
     build_map(m, map);
     SafeTensors st;
@@ -157,15 +173,22 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
     const SafeTensorInfo **found = ta_calloc((size_t)n * sizeof *found, "tensor lookup");
     for (int i = 0; i < n && rc == TA_OK; i++) {
         char full[128];
-        snprintf(full, sizeof full, "%s%s", PREFIX, map[i].name);
+        full_name(&map[i], full, sizeof full);
         const SafeTensorInfo *a = safetensors_find(&st, full);
-        const SafeTensorInfo *b = safetensors_find(&st, map[i].name);
+        const SafeTensorInfo *b = map[i].toplevel ? NULL : safetensors_find(&st, map[i].name);
         if (a && b) {
             rc = ta_err(err, TA_EINPUT, "%s: tensor \"%s\" appears both as \"%s\" and \"%s\"",
                         path, map[i].name, full, map[i].name);
             break;
         }
         const SafeTensorInfo *t = a ? a : b;
+        if (!t && map[i].toplevel) {
+            rc = ta_err(err, TA_EINPUT,
+                        "%s: no reward head: tensor \"%s\" (shape %s) is missing, but config.json "
+                        "says GPT2ForSequenceClassification", path, SCORE_NAME,
+                        safetensors_shape_str(want, sizeof want, map[i].shape, map[i].ndim));
+            break;
+        }
         if (!t) {
             rc = ta_err(err, TA_EINPUT,
                         "%s: missing tensor \"%s\" (expected shape %s for a model with %s)",
@@ -201,13 +224,21 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
                 lm_head = &st.tensors[i];
                 continue;
             }
+            if (!strcmp(nm, SCORE_NAME)) {
+                rc = ta_err(err, TA_EINPUT,
+                            "%s: has a reward head (\"%s\") but config.json describes a plain "
+                            "GPT-2 language model (set \"architectures\": "
+                            "[\"GPT2ForSequenceClassification\"] and \"num_labels\": 1)",
+                            path, SCORE_NAME);
+                break;
+            }
             if (extra < 4) {
                 size_t len = strlen(list);
                 snprintf(list + len, sizeof list - len, "%s\"%s\"", extra ? ", " : "", nm);
             }
             extra++;
         }
-        if (extra) {
+        if (extra && rc == TA_OK) {
             rc = ta_err(err, TA_EINPUT,
                         "%s: %d unexpected tensor%s: %s%s (model: %s; does config.json match "
                         "the weights?)", path, extra, extra > 1 ? "s" : "", list,
@@ -301,6 +332,33 @@ static int read_pos_int(const cJSON *root, const char *const *names, int *out,
     return TA_OK;
 }
 
+/* A reward model: "architectures" holds "GPT2ForSequenceClassification". It must have one
+ * label ("num_labels": 1, or an "id2label" of one entry; HF's default is 2 labels, which
+ * is a classifier, not a reward model). */
+static int read_score_head(const cJSON *root, int *out, const char *path, TaError *err) {
+    *out = 0;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "architectures"), *x;
+    if (cJSON_IsArray(a))
+        cJSON_ArrayForEach(x, a) {
+            if (cJSON_IsString(x) && !strcmp(x->valuestring, "GPT2ForSequenceClassification"))
+                *out = 1;
+        }
+    if (!*out) return TA_OK;
+    const cJSON *nl = cJSON_GetObjectItemCaseSensitive(root, "num_labels");
+    const cJSON *il = cJSON_GetObjectItemCaseSensitive(root, "id2label");
+    int labels = 2; /* HF's default: a two-class classifier */
+    if (nl) labels = cJSON_IsNumber(nl) ? (int)nl->valuedouble : -1;
+    else if (cJSON_IsObject(il)) labels = cJSON_GetArraySize(il);
+    if (labels != 1)
+        return ta_err(err, TA_EINPUT,
+                      "%s: GPT2ForSequenceClassification with %s; a reward model has one label "
+                      "(\"num_labels\": 1)", path,
+                      labels < 0 ? "a non-numeric \"num_labels\""
+                      : !nl && !il ? "no \"num_labels\" (HF's default is 2 labels)"
+                                   : "several labels");
+    return TA_OK;
+}
+
 int model_config_read(GPT2Config *cfg, const char *path, TaError *err) {
     memset(cfg, 0, sizeof *cfg);
     size_t len = 0;
@@ -331,6 +389,7 @@ int model_config_read(GPT2Config *cfg, const char *path, TaError *err) {
                     path, cfg->d_model, cfg->n_head);
         goto end;
     }
+    if ((rc = read_score_head(root, &cfg->score_head, path, err)) != TA_OK) goto end;
     /* Settings our GPT-2 cannot represent: refuse rather than compute something else. */
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (j && !(cJSON_IsString(j) && !strcmp(j->valuestring, "gpt2"))) {
@@ -381,8 +440,14 @@ end:
 
 int model_config_write(const GPT2Config *cfg, const char *path, TaDigest *digest, TaError *err) {
     cJSON *root = cJSON_CreateObject();
-    const char *arch = "GPT2LMHeadModel";
+    const char *arch = cfg->score_head ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel";
     cJSON_AddItemToObject(root, "architectures", cJSON_CreateStringArray(&arch, 1));
+    if (cfg->score_head) { /* one label: a scalar reward */
+        cJSON_AddNumberToObject(root, "num_labels", 1);
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(root, "id2label"), "0",
+                              cJSON_CreateString("LABEL_0"));
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(root, "label2id"), "LABEL_0", 0);
+    }
     cJSON_AddStringToObject(root, "model_type", "gpt2");
     cJSON_AddNumberToObject(root, "vocab_size", cfg->vocab_size);
     cJSON_AddNumberToObject(root, "n_positions", cfg->max_seq_len);
@@ -450,6 +515,18 @@ int model_load_dir(GPT2 *m, const char *dir, int with_grads, TaError *err) {
     return rc;
 }
 
+int model_load_reward_dir(GPT2 *m, const char *dir, int with_grads, TaError *err) {
+    int rc = model_load_dir(m, dir, with_grads, err);
+    if (rc == TA_OK && !m->config.score_head) {
+        gpt2_free(m);
+        return ta_err(err, TA_EINPUT,
+                      "%s is not a reward model: it has no scalar head (score.weight; config.json "
+                      "\"architectures\": [\"GPT2ForSequenceClassification\"]); train one with "
+                      "objective.type \"reward\"", dir);
+    }
+    return rc;
+}
+
 int model_save_dir(const GPT2 *m, const char *dir, TaError *err) {
     char cpath[4096], wpath[4096];
     int rc;
@@ -464,8 +541,8 @@ int model_save_dir(const GPT2 *m, const char *dir, TaError *err) {
 
 static void config_key(const GPT2Config *c, char *buf, size_t cap) {
     snprintf(buf, cap, "n_layer=%d n_head=%d n_embd=%d vocab_size=%d padded_vocab_size=%d "
-             "n_positions=%d", c->n_layer, c->n_head, c->d_model, c->vocab_size,
-             c->padded_vocab_size, c->max_seq_len);
+             "n_positions=%d%s", c->n_layer, c->n_head, c->d_model, c->vocab_size,
+             c->padded_vocab_size, c->max_seq_len, c->score_head ? " score_head=1" : "");
 }
 
 int optim_save_safetensors(const AdamW *o, const GPT2 *m, const char *path, TaDigest *digest,

@@ -35,6 +35,16 @@ cJSON *state_to_json(const TrainState *s) {
     cJSON_AddNumberToObject(o, "step", (double)s->step);
     cJSON_AddNumberToObject(o, "epoch", (double)s->cursor.epoch);
     cJSON_AddNumberToObject(o, "pos", (double)s->cursor.pos);
+    if (s->n_more_cursors > 0) { /* a training mixture: every file's cursor, first one too */
+        cJSON *src = cJSON_AddArrayToObject(o, "sources");
+        for (int i = 0; i <= s->n_more_cursors; i++) {
+            const DataCursor *c = i ? &s->more_cursors[i - 1] : &s->cursor;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "epoch", (double)c->epoch);
+            cJSON_AddNumberToObject(e, "pos", (double)c->pos);
+            cJSON_AddItemToArray(src, e);
+        }
+    }
     cJSON *r = cJSON_AddArrayToObject(o, "rng");
     for (int i = 0; i < 4; i++) {
         snprintf(buf, sizeof buf, "%016llx", (unsigned long long)s->rng.s[i]);
@@ -114,6 +124,30 @@ int state_from_json(const cJSON *o, const char *file, TrainState *s, TaError *er
     s->cursor.epoch = (int64_t)v;
     if ((rc = int_field(o, "pos", 0, MAX_INT53, file, &v, err))) return rc;
     s->cursor.pos = (int64_t)v;
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "sources");
+    if (src) { /* a mixture's cursors: 2..DATA_MAX_SOURCES of them, the first = epoch/pos */
+        const int n = cJSON_IsArray(src) ? cJSON_GetArraySize(src) : 0;
+        if (n < 2 || n > DATA_MAX_SOURCES)
+            return ta_err(err, TA_EINPUT, "%s: train_state.sources is %s, expected 2 to %d "
+                          "{\"epoch\", \"pos\"} cursors (edited or damaged checkpoint)", file,
+                          shown(src, buf, sizeof buf), DATA_MAX_SOURCES);
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(src, i);
+            DataCursor c;
+            if (!cJSON_IsObject(e))
+                return ta_err(err, TA_EINPUT, "%s: train_state.sources[%d] is %s, expected "
+                              "{\"epoch\", \"pos\"}", file, i, shown(e, buf, sizeof buf));
+            if ((rc = int_field(e, "epoch", 0, MAX_INT53, file, &v, err))) return rc;
+            c.epoch = (int64_t)v;
+            if ((rc = int_field(e, "pos", 0, MAX_INT53, file, &v, err))) return rc;
+            c.pos = (int64_t)v;
+            if (i == 0 && (c.epoch != s->cursor.epoch || c.pos != s->cursor.pos))
+                return ta_err(err, TA_EINPUT, "%s: train_state.sources[0] is not the cursor "
+                              "epoch/pos (edited or damaged checkpoint)", file);
+            if (i > 0) s->more_cursors[i - 1] = c;
+        }
+        s->n_more_cursors = n - 1;
+    }
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rng");
     if (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4)
         return ta_err(err, TA_EINPUT, "%s: train_state.rng is %s, expected 4 hex words", file,
@@ -326,6 +360,13 @@ int checkpoint_check_state(const TrainState *s, const StateLimits *lim, const ch
     if (s->step > lim->max_steps)
         return ta_err(err, TA_EINPUT, "%s: train_state.step is %ld, beyond train.max_steps %ld",
                       file, s->step, lim->max_steps);
+    uint64_t max_tokens;
+    if (!__builtin_mul_overflow((uint64_t)s->step, lim->max_tokens_per_step, &max_tokens) &&
+        s->tokens_seen > max_tokens)
+        return ta_err(err, TA_EINPUT, "%s: train_state.tokens_seen is %llu, more than %ld steps of "
+                      "at most %llu tokens hold (edited or damaged checkpoint)", file,
+                      (unsigned long long)s->tokens_seen, s->step,
+                      (unsigned long long)lim->max_tokens_per_step);
     if (lim->examples == 0) return TA_OK;
     const uint64_t n = lim->examples;
     if ((uint64_t)s->cursor.pos > n)
@@ -355,12 +396,5 @@ int checkpoint_check_state(const TrainState *s, const StateLimits *lim, const ch
                           s->step, (unsigned long long)lim->per_step, (unsigned long long)e,
                           (unsigned long long)pos);
     }
-    uint64_t max_tokens;
-    if (!__builtin_mul_overflow((uint64_t)s->step, lim->max_tokens_per_step, &max_tokens) &&
-        s->tokens_seen > max_tokens)
-        return ta_err(err, TA_EINPUT, "%s: train_state.tokens_seen is %llu, more than %ld steps of "
-                      "at most %llu tokens hold (edited or damaged checkpoint)", file,
-                      (unsigned long long)s->tokens_seen, s->step,
-                      (unsigned long long)lim->max_tokens_per_step);
     return TA_OK;
 }

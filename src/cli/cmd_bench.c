@@ -74,12 +74,17 @@ static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batc
 }
 
 /* --forward-only: gpt2_forward of a model without gradients on random tokens, what a
- * scorer (logprob:, a reward model) or a frozen reference costs per token. */
-static int bench_forward(const GPT2Config *cfg, int B, int T, int steps, int warmup, int json,
-                         BackendKind backend, Precision precision) {
+ * scorer (logprob:) or a frozen reference costs per token. With --reward the model is a
+ * reward model: the forward stops at the final LayerNorm (hidden_only, no LM head) and the
+ * scalar head reads each row's last position, what the model: scorer costs per token. */
+static int bench_forward(const GPT2Config *cfg_in, int B, int T, int steps, int warmup,
+                         int reward, int json, BackendKind backend, Precision precision) {
+    GPT2Config cfg = *cfg_in;
+    cfg.score_head = reward;
     GPT2 m;
-    gpt2_init(&m, cfg, 0);
+    gpt2_init(&m, &cfg, 0);
     gpt2_init_weights(&m, 1337);
+    m.hidden_only = reward; /* before gpt2_alloc_acts: no (B,T,Vp) logits */
     TaError err = {0};
     int rc = gpt2_set_compute(&m, backend, precision, &err);
     if (rc != TA_OK) {
@@ -89,28 +94,39 @@ static int bench_forward(const GPT2Config *cfg, int B, int T, int steps, int war
     }
     gpt2_alloc_acts(&m, B, T);
     Batch rows;
-    bench_batch_init(&rows, cfg, B, T, 0);
+    bench_batch_init(&rows, &cfg, B, T, 0);
+    int *last = ta_malloc(sizeof(int) * (size_t)B, "bench");
+    float *rewards = ta_malloc(sizeof(float) * (size_t)B, "bench");
+    for (int b = 0; b < B; b++) last[b] = T - 1;
     double t_total = 0;
     for (int s = 0; s < warmup + steps && rc == TA_OK; s++) {
         double t0 = ta_now();
-        rc = gpt2_forward(&m, rows.tokens, rows.targets, B, T, &err);
+        if (reward) {
+            rc = gpt2_forward_hidden(&m, rows.tokens, B, T, &err);
+            if (rc == TA_OK) gpt2_score_forward(&m, last, rewards);
+        } else {
+            rc = gpt2_forward(&m, rows.tokens, rows.targets, B, T, &err);
+        }
         if (s >= warmup) t_total += ta_now() - t0;
     }
     if (rc == TA_OK) {
         double toks = (double)B * T * steps / t_total;
+        const char *mode = reward ? "reward_forward" : "forward";
         if (json)
-            printf("{\"mode\": \"forward\", \"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, "
+            printf("{\"mode\": \"%s\", \"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, "
                    "\"T\": %d, \"threads\": %d, \"ms_per_forward\": %.2f, \"tokens_per_s\": %.1f, "
                    "\"precision\": \"%s\"}\n",
-                   cfg->n_layer, cfg->n_head, cfg->d_model, cfg->vocab_size, B, T, ta_get_threads(),
-                   1000.0 * t_total / steps, toks, precision_name(m.precision));
+                   mode, cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T,
+                   ta_get_threads(), 1000.0 * t_total / steps, toks, precision_name(m.precision));
         else
-            printf("tinyalign forward only: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/forward, %.0f tok/s\n",
-                   cfg->n_layer, cfg->n_head, cfg->d_model, cfg->vocab_size, B, T,
-                   1000.0 * t_total / steps, toks);
+            printf("tinyalign %s only: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/forward, %.0f tok/s\n",
+                   reward ? "reward-model forward" : "forward", cfg.n_layer, cfg.n_head,
+                   cfg.d_model, cfg.vocab_size, B, T, 1000.0 * t_total / steps, toks);
     } else {
         fprintf(stderr, "tinyalign bench: %s\n", err.msg);
     }
+    free(last);
+    free(rewards);
     batch_free(&rows);
     gpt2_free(&m);
     return rc;
@@ -119,7 +135,7 @@ static int bench_forward(const GPT2Config *cfg, int B, int T, int steps, int war
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {0};
     int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, precision, backend,
-        lm_chunk, forward_only = 0;
+        lm_chunk, forward_only = 0, reward = 0;
     double peak;
     const CliOpt opts[] = {
         {.name = "--layers", .kind = CLI_INT, .dst = &cfg.n_layer, .meta = "L", .def = "6", .lo = 1, .hi = 1 << 30, .help = "transformer blocks"},
@@ -148,6 +164,9 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--forward-only", .kind = CLI_FLAG, .dst = &forward_only,
          .help = "time the forward pass of a model without gradients (what\n"
                  "scoring and frozen models cost), not training steps"},
+        {.name = "--reward", .kind = CLI_FLAG, .dst = &reward,
+         .help = "with --forward-only: a reward model's forward (to the final\n"
+                 "LayerNorm + the scalar head, no LM head), what model: scoring costs"},
         {.name = "--json", .kind = CLI_FLAG, .dst = &json, .help = "one JSON line instead of the report"},
         {0}};
     const CliSpec spec = {
@@ -169,8 +188,12 @@ int cmd_bench(int argc, char **argv) {
     TaError err;
     if (gpt2_config_check(&cfg, &err) != TA_OK) { fprintf(stderr, "tinyalign bench: %s\n", err.msg); return TA_EINPUT; }
     ta_set_threads(threads);
+    if (reward && !forward_only) {
+        fprintf(stderr, "tinyalign bench: --reward needs --forward-only\n");
+        return TA_EINPUT;
+    }
     if (forward_only)
-        return bench_forward(&cfg, B, T, steps, warmup, json, (BackendKind)backend,
+        return bench_forward(&cfg, B, T, steps, warmup, reward, json, (BackendKind)backend,
                              (Precision)precision);
 
     /* the objective; dpo: B/2 pairs (rows [0,P) chosen, [P,2P) rejected) */

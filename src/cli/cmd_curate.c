@@ -1,10 +1,10 @@
-/* cmd_curate.c — `tinyalign curate deviation|pairs|divpo|diversity|best`: argument parsing for
+/* cmd_curate.c — `tinyalign curate deviation|pairs|divpo|diversity|best|vote|dsweight`: argument parsing for
  * the diversity-data commands of include/tinyalign/curate.h and diversity.h. Each
  * subcommand declares its options (one table, each entry tagged with the subcommands that
  * take it), fills an options struct and calls the library; the library writes outputs
- * atomically and the summary to stderr. `curate best` (ReST selection) shares the table.
- * Other curate subcommands (prs, anchors, dsweight)
- * plug into the SUBCOMMANDS table.
+ * atomically and the summary to stderr. `curate best` (ReST selection) and the
+ * self-improvement filters `curate vote` / `curate dsweight` (IWSI) share the table.
+ * Other curate subcommands (prs, anchors) plug into the SUBCOMMANDS table.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 
 /* The subcommands and which options each takes. */
 enum { SUB_DEVIATION = 1, SUB_PAIRS = 2, SUB_DIVPO = 4, SUB_DIVERSITY = 8, SUB_ALL = 15,
-       SUB_BEST = 16 };
+       SUB_BEST = 16, SUB_VOTE = 32, SUB_DSWEIGHT = 64 };
 
 static const char *ABOUT_DEVIATION =
     "Adds to every response \"deviation\" (mean cosine distance to the prompt's other\n"
@@ -57,6 +57,33 @@ static const char *ABOUT_BEST =
     "those), written as SFT rows {\"prompt\", \"completion\", \"weight\"?, <score>, <the\n"
     "prompt row's own fields>}. Summary on stderr.\n";
 
+static const char *ABOUT_VOTE =
+    "Self-consistency (Wang et al. 2023, arXiv 2203.11171) over sampled chains of thought:\n"
+    "each response's answer is the first capture group of the LAST match of --answer-regex\n"
+    "(POSIX extended; blanks trimmed, commas removed, numbers in shortest form so 054, 54.0\n"
+    "and 54 vote together); the most frequent answer of a prompt is its majority (ties: the\n"
+    "answer that occurs first). Each response gets \"answer\" (or null) and \"consistent\";\n"
+    "with a gold \"answer\" on the row also \"correct\". The row gets \"majority\",\n"
+    "\"majority_count\", \"parsed\", \"vote_entropy\" (nats) and \"vote_entropy_norm\"\n"
+    "(divided by ln(parsed); null with one answer). Prompts without any answer are dropped\n"
+    "(counted). Every other field is kept. Summary on stderr.\n";
+
+static const char *ABOUT_DSWEIGHT =
+    "IWSI (Jiang et al., AAAI 2025, arXiv 2408.09849): the samples of curate vote filtered\n"
+    "by distribution-shift extent. The loss model M_V (the model fine-tuned on a small\n"
+    "labelled valid set) gives each sample its mean token loss l (over prompt + response as\n"
+    "the authors' code; --loss-scope response: the response only) and L_v = the mean over\n"
+    "--valid; w = clip(L_v / l, 0, 2), DS = w if w > 1 else min(1/w, 5). --filter ds keeps,\n"
+    "among the consistent samples with w > 0, those with DS below the sorted DS at index\n"
+    "floor(keep * n) (ties at the threshold dropped; keep 1 = all).\n"
+    "Comparison filters: vote (every consistent sample: LMSI), groundtruth (answer ==\n"
+    "gold), entropy (consistent samples of prompts with vote_entropy_norm <= --max-entropy),\n"
+    "random (floor(keep * n) consistent samples at random, --seed: a data-size control).\n"
+    "Writes SFT rows {\"prompt\", \"completion\", \"weight\", \"loss\", \"iw\", \"ds\",\n"
+    "\"extracted\", \"consistent\", \"correct\"?, <the row's fields>}: the kept ones\n"
+    "(weight 1), or with --all every response (weight 1 kept, 0 dropped). The DS\n"
+    "distribution and the counts go to stderr.\n";
+
 static const char *ABOUT_DIVERSITY =
     "Diversity of each prompt's responses and overall (the mean over prompts): mean pairwise\n"
     "embedding distance per source, distinct-1..4, n-gram diversity (sum over n = 1..4 of\n"
@@ -75,6 +102,9 @@ typedef struct {
     uint64_t seed;
     int top, unique;
     const char *score_field, *weight_field, *prompt_field;
+    const char *answer_regex, *valid;
+    int filter, loss_scope, write_all, batch_size;
+    double keep, max_entropy;
 } Args;
 
 /* Returns CLI_RUN to continue, else an exit status. */
@@ -91,9 +121,9 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
         unsigned subs;
         CliOpt o;
     } all[] = {
-        {SUB_ALL | SUB_BEST, {.name = "--in", .kind = CLI_STR, .dst = &a->in, .meta = "FILE", .flags = CLI_REQUIRED,
+        {SUB_ALL | SUB_BEST | SUB_VOTE | SUB_DSWEIGHT, {.name = "--in", .kind = CLI_STR, .dst = &a->in, .meta = "FILE", .flags = CLI_REQUIRED,
                    .help = "multi-response JSONL {\"prompt\", \"responses\": [{\"text\", ...}]}"}},
-        {(SUB_ALL & ~SUB_DIVERSITY) | SUB_BEST, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
+        {(SUB_ALL & ~SUB_DIVERSITY) | SUB_BEST | SUB_VOTE | SUB_DSWEIGHT, {.name = "--out", .kind = CLI_STR, .dst = &a->out, .meta = "FILE",
                    .flags = CLI_REQUIRED, .help = "output (written atomically)"}},
         {SUB_BEST, {.name = "--top", .kind = CLI_INT, .dst = &a->top, .meta = "K", .def = "1", .lo = 0,
                    .hi = 2147483647, .help = "keep the K best responses per prompt; 0 = no cap\n"
@@ -110,10 +140,35 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
                            "(e.g. filled_prompt from sample --template)"}},
         {SUB_BEST, {.name = "--unique", .kind = CLI_FLAG, .dst = &a->unique,
                    .help = "pass over a text already selected for the prompt"}},
+        {SUB_VOTE, {.name = "--answer-regex", .kind = CLI_STR, .dst = &a->answer_regex, .meta = "RE",
+                   .flags = CLI_TEXT, .help = "POSIX extended regex; its first group is the answer\n"
+                                              "(default: \"" CURATE_ANSWER_DEFAULT_RE "\",\n"
+                                              "i.e. \"The answer is N.\" with N like -1,234.5)"}},
+        {SUB_DSWEIGHT, {.name = "--filter", .kind = CLI_CHOICE, .dst = &a->filter,
+                   .choices = "ds|vote|groundtruth|entropy|random", .def = "ds",
+                   .help = "ds (IWSI), vote (LMSI), groundtruth, entropy or random"}},
+        {SUB_DSWEIGHT, {.name = "--model", .kind = CLI_STR, .dst = &a->model, .meta = "M_V",
+                   .help = "the loss model (needed by --filter ds; with another filter\n"
+                           "l, w and DS are still written):\n" CHECKPOINT_MODEL_HELP}},
+        {SUB_DSWEIGHT, {.name = "--valid", .kind = CLI_STR, .dst = &a->valid, .meta = "FILE",
+                   .help = "the labelled valid set, SFT rows {\"prompt\", \"completion\"}"}},
+        {SUB_DSWEIGHT, {.name = "--keep", .kind = CLI_DOUBLE, .dst = &a->keep, .meta = "K",
+                   .def = "0.79", .help = "fraction kept by ds and random, in (0, 1]"}},
+        {SUB_DSWEIGHT, {.name = "--max-entropy", .kind = CLI_DOUBLE, .dst = &a->max_entropy,
+                   .meta = "H", .help = "entropy: the largest vote_entropy_norm kept, in [0, 1]"}},
+        {SUB_DSWEIGHT, {.name = "--loss-scope", .kind = CLI_CHOICE, .dst = &a->loss_scope,
+                   .choices = "full|response", .def = "full",
+                   .help = "the tokens l is the mean loss of: full = prompt + response\n"
+                           "(as the authors' code), response = the response and EOS"}},
+        {SUB_DSWEIGHT, {.name = "--all", .kind = CLI_FLAG, .dst = &a->write_all,
+                   .help = "write every response, weight 1 kept / 0 dropped"}},
+        {SUB_DSWEIGHT, {.name = "--batch-size", .kind = CLI_INT, .dst = &a->batch_size, .meta = "N",
+                   .def = "0", .lo = 0, .hi = 1 << 20,
+                   .help = "rows per forward of the loss model; 0 = 16"}},
         {SUB_PAIRS, {.name = "--gap", .kind = CLI_DOUBLE, .dst = &a->gap, .meta = "G", .def = "5",
                    .help = "minimum score difference; -1 = every pair with different\n"
                            "scores, at most 100 drawn per prompt"}},
-        {SUB_PAIRS | SUB_DIVPO, {.name = "--seed", .kind = CLI_U64, .dst = &a->seed, .meta = "S", .def = "42",
+        {SUB_PAIRS | SUB_DIVPO | SUB_DSWEIGHT, {.name = "--seed", .kind = CLI_U64, .dst = &a->seed, .meta = "S", .def = "42",
                    .help = "random seed; each prompt has its own stream"}},
         {SUB_PAIRS, {.name = "--max-pairs-per-prompt", .kind = CLI_INT, .dst = &a->max_pairs_per_prompt,
                    .meta = "N", .def = "0", .lo = 0, .hi = 2147483647,
@@ -140,7 +195,10 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
                    .help = SOURCE_HELP}},
         {SUB_ALL, {.name = "--tokenizer", .kind = CLI_STR, .dst = &a->tokenizer, .meta = "MODEL",
                    .help = "SentencePiece model for model: sources (default: the model's)"}},
-        {SUB_ALL, {.name = "--threads", .kind = CLI_INT, .dst = &a->threads, .meta = "N", .def = "0",
+        {SUB_DSWEIGHT, {.name = "--tokenizer", .kind = CLI_STR, .dst = &a->tokenizer, .meta = "MODEL",
+                   .help = "the data's SentencePiece model (the sampling model's);\n"
+                           "must be the loss model's own (default: the loss model's)"}},
+        {SUB_ALL | SUB_DSWEIGHT, {.name = "--threads", .kind = CLI_INT, .dst = &a->threads, .meta = "N", .def = "0",
                    .lo = 0, .hi = 1 << 20, .help = "threads for model: sources; 0 = all cores"}},
     };
     enum { N_ALL = sizeof all / sizeof all[0] };
@@ -179,6 +237,16 @@ static int parse(int sub, const CliSpec *base, int argc, char **argv, Args *a) {
     if (sub == SUB_DIVPO && a->model && a->criterion != CURATE_DIVPO_LOGPROB)
         return cli_usage_error(&spec, "--model applies to --criterion logprob (for model "
                                       "embeddings use --source model:MODEL)");
+    if (sub == SUB_DSWEIGHT && !(a->keep > 0 && a->keep <= 1))
+        return cli_usage_error(&spec, "--keep needs a fraction in (0, 1], got %g", a->keep);
+    if (sub == SUB_DSWEIGHT && a->filter == CURATE_FILTER_ENTROPY && !(a->max_entropy >= 0))
+        return cli_usage_error(&spec, "--filter entropy needs --max-entropy H (a number in [0, 1])");
+    if (sub == SUB_DSWEIGHT && a->filter != CURATE_FILTER_ENTROPY && !isnan(a->max_entropy))
+        return cli_usage_error(&spec, "--max-entropy applies to --filter entropy only");
+    if (sub == SUB_DSWEIGHT && a->filter == CURATE_FILTER_DS && (!a->model || !a->valid))
+        return cli_usage_error(&spec, "--filter ds needs --model M_V and --valid FILE");
+    if (sub == SUB_DSWEIGHT && !a->model != !a->valid)
+        return cli_usage_error(&spec, "--model and --valid go together");
     if (a->out && !strcmp(a->in, a->out))
         return cli_usage_error(&spec, "--out must differ from --in (%s)", a->in);
     ta_set_threads(a->threads);
@@ -199,11 +267,22 @@ static void print_text_report(const DiversityReport *r) {
 }
 
 static int run(int sub, const CliSpec *spec, int argc, char **argv) {
-    Args a = {.min_weight = -1, .threshold = NAN};
+    Args a = {.min_weight = -1, .threshold = NAN, .max_entropy = NAN};
     int rc = parse(sub, spec, argc, argv, &a);
     if (rc != CLI_RUN) return rc;
     TaError err = {0};
-    if (sub == SUB_BEST) {
+    if (sub == SUB_VOTE) {
+        CurateVoteOptions o = {.in = a.in, .out = a.out, .regex = a.answer_regex, .log = stderr};
+        rc = curate_vote_run(&o, NULL, &err);
+    } else if (sub == SUB_DSWEIGHT) {
+        CurateDsweightOptions o;
+        curate_dsweight_defaults(&o);
+        o.in = a.in, o.out = a.out, o.model = a.model, o.valid = a.valid;
+        o.tokenizer = a.tokenizer, o.filter = (CurateFilter)a.filter, o.keep = a.keep;
+        o.max_entropy = a.max_entropy, o.seed = a.seed, o.scope = (CurateLossScope)a.loss_scope;
+        o.write_all = a.write_all, o.batch_size = a.batch_size, o.log = stderr;
+        rc = curate_dsweight_run(&o, NULL, &err);
+    } else if (sub == SUB_BEST) {
         CurateBestOptions o;
         curate_best_defaults(&o);
         o.in = a.in, o.out = a.out, o.top = a.top, o.unique = a.unique;
@@ -293,6 +372,19 @@ static int sub_best(int argc, char **argv) {
                           .about = ABOUT_BEST};
     return run(SUB_BEST, &spec, argc, argv);
 }
+static int sub_vote(int argc, char **argv) {
+    const CliSpec spec = {.prog = "tinyalign curate vote",
+                          .usage = USAGE("vote", "--out VOTED.jsonl [--answer-regex RE]"),
+                          .about = ABOUT_VOTE};
+    return run(SUB_VOTE, &spec, argc, argv);
+}
+static int sub_dsweight(int argc, char **argv) {
+    const CliSpec spec = {.prog = "tinyalign curate dsweight",
+                          .usage = "tinyalign curate dsweight --in VOTED.jsonl --model M_V --valid "
+                                   "VALID.jsonl --out SFT.jsonl [--keep K] [--filter F] [options]",
+                          .about = ABOUT_DSWEIGHT};
+    return run(SUB_DSWEIGHT, &spec, argc, argv);
+}
 #undef USAGE
 
 static const CliCommand SUBCOMMANDS[] = {
@@ -301,6 +393,8 @@ static const CliCommand SUBCOMMANDS[] = {
     {"divpo", sub_divpo, "DivPO pairs: most diverse good vs least diverse bad response"},
     {"diversity", sub_diversity, "diversity metrics of each prompt's responses"},
     {"best", sub_best, "ReST selection: the best K responses per prompt as SFT rows"},
+    {"vote", sub_vote, "majority vote over extracted answers (self-consistency)"},
+    {"dsweight", sub_dsweight, "IWSI: drop the most distribution-shifted consistent samples"},
 };
 
 int cmd_curate(int argc, char **argv) {

@@ -24,7 +24,7 @@ static const char *NOTES =
     "summarised as rates. A non-zero exit, a timeout, a wrong number of lines, a line that\n"
     "is not JSON or a missing or non-finite score stops with an error naming the request.\n"
     "logprob: fields: logprob (= score), logprob_mean, tokens, logprob_full,\n"
-    "logprob_full_mean, tokens_full, truncated.\n"
+    "logprob_full_mean, tokens_full, truncated. model: fields: truncated.\n"
     "exit status: 0 ok, 1 runtime failure, 2 bad input (spec, file, scorer output)\n";
 
 int cmd_score(int argc, char **argv) {

@@ -7,7 +7,7 @@
 
 /* One line per subcommand; each lives in src/cli/cmd_<name>.c. */
 static const CliCommand COMMANDS[] = {
-    {"train", cmd_train, "train from a JSON config (pretrain, sft, dpo, orpo, ddpo, dorpo)"},
+    {"train", cmd_train, "train from a JSON config (pretrain, sft, dpo, orpo, ddpo, dorpo, reward)"},
     {"resume", cmd_resume, "continue a stopped run from its latest checkpoint, bit-exactly"},
     {"eval", cmd_eval, "print the objective's metrics on validation data as one JSON object"},
     {"info", cmd_info, "print the build: version, BLAS kernel, OpenMP threads"},

@@ -187,6 +187,10 @@ static void expect_text(const ConfigKey *k, char *out, size_t cap) {
         snprintf(out, cap, "an array of 2 numbers%s%s", r[0] ? ", each " : "", r);
         break;
     case CFG_T_STRLIST: snprintf(out, cap, "an array of strings"); break;
+    case CFG_T_SOURCES:
+        snprintf(out, cap, "a non-empty string, or a list of 1 to %d files to mix (\"path\" or "
+                 "{\"path\": ..., \"weight\": w >= 0})", CFG_MAX_SOURCES);
+        break;
     }
 }
 
@@ -402,6 +406,100 @@ static int err_value(TaError *err, const char *origin, const char *shown, const 
                   extra ? extra : "");
 }
 
+/* A data mixture (CFG_T_SOURCES): a non-empty string, or an array of 1..CFG_MAX_SOURCES
+ * entries, each a non-empty string (weight 1) or {"path": non-empty string, "weight":
+ * finite number >= 0 (default 1)}, whose weights sum to > 0. Messages name the entry:
+ * "data.train[1].weight". */
+static int check_sources(const ConfigKey *k, const cJSON *v, const char *origin,
+                         const char *shown, TaError *err) {
+    if (cJSON_IsString(v) && v->valuestring[0]) return TA_OK;
+    int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+    if (n < 1 || n > CFG_MAX_SOURCES) return err_value(err, origin, shown, k, v, NULL);
+    double sum = 0.0;
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char got[160];
+        describe(e, got, sizeof got);
+        if (cJSON_IsString(e)) {
+            if (!e->valuestring[0])
+                return ta_err(err, TA_EINPUT, "%s: \"%s[%d]\" must be a non-empty path, got %s",
+                              origin, shown, i, got);
+            sum += 1.0;
+            continue;
+        }
+        if (!cJSON_IsObject(e))
+            return ta_err(err, TA_EINPUT,
+                          "%s: \"%s[%d]\" must be a path or {\"path\": ..., \"weight\": ...}, "
+                          "got %s", origin, shown, i, got);
+        for (const cJSON *m = e->child; m; m = m->next)
+            if (strcmp(m->string, "path") && strcmp(m->string, "weight"))
+                return ta_err(err, TA_EINPUT,
+                              "%s: unknown key \"%s[%d].%s\" (a source has \"path\" and "
+                              "\"weight\")", origin, shown, i, m->string);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "weight");
+        if (!cJSON_IsString(p) || !p->valuestring[0]) {
+            char pg[160] = "nothing";
+            if (p) describe(p, pg, sizeof pg);
+            return ta_err(err, TA_EINPUT, "%s: \"%s[%d].path\" must be a non-empty string, got %s",
+                          origin, shown, i, pg);
+        }
+        if (w && (!cJSON_IsNumber(w) || !isfinite(w->valuedouble) || w->valuedouble < 0)) {
+            char wg[160];
+            describe(w, wg, sizeof wg);
+            return ta_err(err, TA_EINPUT,
+                          "%s: \"%s[%d].weight\" must be a number >= 0 (a mixing ratio), got %s",
+                          origin, shown, i, wg);
+        }
+        sum += w ? w->valuedouble : 1.0;
+    }
+    if (!(sum > 0) || !isfinite(sum))
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"%s\": the mixing weights sum to %g; they must sum to a positive "
+                      "number (give at least one source a weight > 0)", origin, shown, sum);
+    return TA_OK;
+}
+
+static void sources_free(CfgSources *s) {
+    for (int i = 0; i < s->n; i++) free(s->paths[i]);
+    free(s->paths);
+    free(s->weights);
+    memset(s, 0, sizeof *s);
+}
+
+/* dst = a copy of n paths and weights (list: given as a list). */
+static void sources_set(CfgSources *dst, int n, const char *const *paths, const double *weights,
+                        bool list) {
+    sources_free(dst);
+    dst->paths = ta_calloc(sizeof(char *) * (size_t)(n ? n : 1), "config sources");
+    dst->weights = ta_calloc(sizeof(double) * (size_t)(n ? n : 1), "config sources");
+    for (int i = 0; i < n; i++) {
+        dst->paths[i] = ta_strdup(paths[i], "config string");
+        dst->weights[i] = weights ? weights[i] : 1.0;
+    }
+    dst->n = n;
+    dst->list = list;
+}
+
+/* Stores a checked CFG_T_SOURCES value. */
+static void sources_store(CfgSources *dst, const cJSON *v) {
+    if (cJSON_IsString(v)) {
+        const char *p = v->valuestring;
+        sources_set(dst, 1, &p, NULL, false);
+        return;
+    }
+    const char *paths[CFG_MAX_SOURCES];
+    double weights[CFG_MAX_SOURCES];
+    int n = 0;
+    for (const cJSON *e = v->child; e && n < CFG_MAX_SOURCES; e = e->next, n++) {
+        const cJSON *w = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "weight") : NULL;
+        paths[n] = cJSON_IsString(e) ? e->valuestring
+                                     : cJSON_GetObjectItemCaseSensitive(e, "path")->valuestring;
+        weights[n] = w ? w->valuedouble : 1.0;
+    }
+    sources_set(dst, n, paths, weights, true);
+}
+
 /* Checks v against row k. origin names the source ("runs/x.json", "--set"), shown the
  * key as the user wrote it. */
 static int check_value(const ConfigKey *k, const cJSON *v, const char *origin, const char *shown,
@@ -457,6 +555,7 @@ static int check_value(const ConfigKey *k, const cJSON *v, const char *origin, c
         for (const cJSON *c = v->child; c; c = c->next)
             if (!cJSON_IsString(c)) return err_value(err, origin, shown, k, v, NULL);
         return TA_OK;
+    case CFG_T_SOURCES: return check_sources(k, v, origin, shown, err);
     }
     return TA_OK;
 }
@@ -493,6 +592,7 @@ static void store_value(const ConfigKey *k, const cJSON *v, Config *c) {
         for (const cJSON *e = v->child; e; e = e->next) l->items[l->n++] = ta_strdup(e->valuestring, "config string");
         break;
     }
+    case CFG_T_SOURCES: sources_store(f, v); break;
     }
 }
 
@@ -524,6 +624,18 @@ static cJSON *value_to_cjson(const ConfigKey *k, const Config *c) {
         for (int i = 0; i < l->n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(l->items[i]));
         return a;
     }
+    case CFG_T_SOURCES: {
+        const CfgSources *src = f;
+        if (!src->list) return cJSON_CreateString(src->n ? src->paths[0] : "");
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; i < src->n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "path", src->paths[i]);
+            cJSON_AddItemToObject(o, "weight", float_node(src->weights[i]));
+            cJSON_AddItemToArray(a, o);
+        }
+        return a;
+    }
     }
     return cJSON_CreateNull();
 }
@@ -546,6 +658,11 @@ static void set_row_default(const ConfigKey *k, Config *c) {
         ((double *)f)[1] = k->def2;
         break;
     case CFG_T_STRLIST: strlist_free(f); break;
+    case CFG_T_SOURCES: {
+        const char *p = k->def_str ? k->def_str : "";
+        sources_set(f, 1, &p, NULL, false);
+        break;
+    }
     }
 }
 
@@ -574,6 +691,7 @@ void config_free(Config *c) {
     for (int i = 0; i < n; i++) {
         if (keys[i].type == CFG_T_STRING) free(*(char **)field(c, &keys[i]));
         if (keys[i].type == CFG_T_STRLIST) strlist_free(field(c, &keys[i]));
+        if (keys[i].type == CFG_T_SOURCES) sources_free(field(c, &keys[i]));
     }
     memset(c, 0, sizeof *c);
 }
@@ -593,6 +711,11 @@ void config_copy(Config *dst, const Config *src) {
             b->items = ta_calloc((size_t)(a->n ? a->n : 1) * sizeof(char *), "config list");
             for (int j = 0; j < a->n; j++) b->items[j] = ta_strdup(a->items[j], "config string");
             b->n = a->n;
+        } else if (k->type == CFG_T_SOURCES) {
+            const CfgSources *a = cfield(src, k);
+            CfgSources *b = field(dst, k);
+            memset(b, 0, sizeof *b);
+            sources_set(b, a->n, (const char *const *)a->paths, a->weights, a->list);
         }
     }
 }
@@ -900,6 +1023,16 @@ static int cross_checks(Resolve *r) {
                       "\"preference\" or \"multi\", got \"%s\"",
                       ORIGIN("objective.type"), config_choice_name("objective.type", t),
                       config_choice_name("data.format", c->data.format));
+    if (t == CFG_OBJ_REWARD && c->data.format != CFG_DATA_PREFERENCE)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"objective.type\" \"reward\" trains on preference pairs: "
+                      "\"data.format\" must be \"preference\", got \"%s\"",
+                      ORIGIN("objective.type"), config_choice_name("data.format", c->data.format));
+    if (c->data.train.n > 1 && c->data.format == CFG_DATA_TOKENS)
+        return ta_err(err, TA_EINPUT,
+                      "%s: \"data.train\" lists %d sources, which needs a JSONL \"data.format\" "
+                      "(sft, preference, multi); token shards take one path or glob",
+                      ORIGIN("data.train"), c->data.train.n);
     if (c->objective.attribute.guide[0] && t != CFG_OBJ_SFT && t != CFG_OBJ_PRETRAIN)
         return ta_err(err, TA_EINPUT,
                       "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
@@ -1035,6 +1168,13 @@ static int values_equal(const ConfigKey *k, const Config *a, const Config *b) {
             if (strcmp(l->items[i], m->items[i])) return 0;
         return 1;
     }
+    case CFG_T_SOURCES: { /* "a" and ["a"] are the same data */
+        const CfgSources *l = x, *m = y;
+        if (l->n != m->n) return 0;
+        for (int i = 0; i < l->n; i++)
+            if (strcmp(l->paths[i], m->paths[i]) || l->weights[i] != m->weights[i]) return 0;
+        return 1;
+    }
     }
     return 0;
 }
@@ -1070,7 +1210,7 @@ int config_diff_math(const Config *a, const Config *b, char *buf, size_t cap) {
 
 char *config_help_text(void) {
     static const char *const TYPE_NAMES[] = {"int", "int", "float", "bool", "string", "enum",
-                                            "[float,float]", "[string]"};
+                                            "[float,float]", "[string]", "path|[src]"};
     int n;
     const ConfigKey *keys = config_keys(&n);
     Config d;

@@ -20,7 +20,8 @@ static const char *const INIT_CHOICES[] = {"scratch", "checkpoint", "hf", NULL};
 static const char *const TOK_CHOICES[] = {"sentencepiece", "none", NULL};
 static const char *const FORMAT_CHOICES[] = {"tokens", "sft", "preference", "multi", NULL};
 static const char *const TRUNC_CHOICES[] = {"keep_end", "keep_start", NULL};
-static const char *const OBJ_CHOICES[] = {"pretrain", "sft", "dpo", "orpo", "ddpo", "dorpo", NULL};
+static const char *const OBJ_CHOICES[] = {"pretrain", "sft", "dpo", "orpo", "ddpo", "dorpo",
+                                          "reward", NULL};
 static const char *const LOSS_CHOICES[] = {"sigmoid", "ipo", "hinge", "robust", NULL};
 static const char *const SCOPE_CHOICES[] = {"response", "full", NULL};
 static const char *const REF_CHOICES[] = {"snapshot", "cached", "sync", NULL};
@@ -106,10 +107,10 @@ static const ConfigKey KEYS[] = {
     {.path = "data.format", .type = CFG_T_ENUM, .offset = OFF(data.format), .flags = M,
      .def = CFG_DATA_TOKENS, .choices = FORMAT_CHOICES, .aliases = "type,kind",
      .doc = "token shards, or JSONL prompt/completion, chosen/rejected, responses"},
-    {.path = "data.train", .type = CFG_T_STRING, .offset = OFF(data.train),
+    {.path = "data.train", .type = CFG_T_SOURCES, .offset = OFF(data.train),
      .flags = M | CFG_REQUIRED | CFG_NONEMPTY, .def_str = "",
-     .aliases = "train_file,train_path,dataset,train_data,path",
-     .doc = "training data: path or glob"},
+     .aliases = "train_file,train_path,dataset,train_data,path,datasets,mixture",
+     .doc = "training data: path or glob, or [{\"path\": P, \"weight\": w}, ...] to mix files"},
     {.path = "data.val", .type = CFG_T_STRING, .offset = OFF(data.val), .flags = M,
      .def_str = "", .aliases = "val_file,eval_file,validation,valid,eval,val_path",
      .doc = "validation data: path or glob; \"\" = none or val_fraction"},
@@ -159,6 +160,10 @@ static const ConfigKey KEYS[] = {
     {.path = "objective.odds_clamp", .type = CFG_T_FLOAT, .offset = OFF(objective.odds_clamp),
      .flags = M | CFG_GT, .min = 0, .def = 1e-6, .aliases = "clamp",
      .doc = "ORPO clamps mean log-prob A <= -odds_clamp"},
+    {.path = "objective.center_rewards_coefficient", .type = CFG_T_FLOAT,
+     .offset = OFF(objective.center_rewards_coefficient), .flags = M | CFG_GE, .min = 0,
+     .def = 0.0, .aliases = "center_rewards,center_coef,reward_centering",
+     .doc = "reward: adds coef * mean((r_chosen + r_rejected)^2) (TRL)"},
 
     /* ---- objective.reference ---- */
     {.path = "objective.reference.mode", .type = CFG_T_ENUM,

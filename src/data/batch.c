@@ -19,6 +19,7 @@ void batch_alloc(Batch *b, int max_rows, int max_T) {
     b->loss_mask = ta_calloc(cells, "batch loss mask");
     b->lengths = ta_calloc((size_t)max_rows * sizeof(int), "batch lengths");
     b->weights = ta_calloc((size_t)max_rows * sizeof(float), "batch weights");
+    b->margins = ta_calloc((size_t)max_rows * sizeof(float), "batch margins");
     b->example_ids = ta_calloc((size_t)max_rows * sizeof(int64_t), "batch example ids");
 }
 
@@ -29,6 +30,7 @@ void batch_free(Batch *b) {
     free(b->loss_mask);
     free(b->lengths);
     free(b->weights);
+    free(b->margins);
     free(b->example_ids);
     memset(b, 0, sizeof *b);
 }

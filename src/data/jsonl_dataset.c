@@ -3,8 +3,10 @@
  * convention of row.c, hold in memory, and fill Batches (include/tinyalign/data.h).
  *
  * Formats, one JSON object per line (blank lines skipped):
- *   SFT         {"prompt": str, "completion": str}                   unknown fields ignored
- *   preference  {"prompt": str, "chosen": str, "rejected": str, "weight"?: number >= 0}
+ *   SFT         {"prompt": str, "completion": str, "weight"?: number >= 0}
+ *                                                                    unknown fields ignored
+ *   preference  {"prompt": str, "chosen": str, "rejected": str, "weight"?: number >= 0,
+ *                "margin"?: number}
  *   multi       {"prompt": str, "responses": [{"text": str, "score"?: number,
  *                                              "embedding"?: [number, ...], ...}, ...], ...}
  *   prompts     {"prompt": str, ...}
@@ -14,8 +16,10 @@
  * Bad input is TA_EINPUT with one message "FILE:LINE[:COL]: ..." naming the field. A
  * failed load frees everything, so nothing is undone line by line.
  * Storage: every row's tokens in one int array and a Row table (offset, length, prompt
- * length); per-example weights and lines; multi / prompt text in one char arena, kept
- * fields in another, embeddings in a float arena.
+ * length); per-example weights, margins and lines; multi / prompt text in one char arena,
+ * kept fields in another, embeddings in a float arena. Several files of one kind (a
+ * training mixture) are read in order into the same arrays: a file is a contiguous range
+ * of examples (and of prompts).
  * Not here: the row convention itself (row.c), conversational (list-of-messages) prompts
  * or chat templates, packing several examples into one row, streaming datasets larger than
  * memory, the token-shard loader (token_data.c), printing (the library returns counts).
@@ -58,20 +62,26 @@ typedef struct {
 struct Dataset {
     DatasetKind kind;
     DatasetOptions opt;
-    char *path;
+    const char *path;          /* the file being read (messages); paths[0] afterwards */
+    char *paths[DATA_MAX_SOURCES];
+    int n_paths;
+    size_t src_first[DATA_MAX_SOURCES + 1];    /* first example of each file, then the end */
+    size_t src_prompt[DATA_MAX_SOURCES + 1];   /* first prompt (multi, prompts) of each file */
     int tokenized;             /* rows exist (0: multi loaded without a tokenizer, prompts) */
     int bos, eos, pad, vocab;  /* bos -1 when the tokenizer has none */
     size_t n_examples, n_truncated;
-    size_t n_weighted; /* preference lines with a "weight" field */
+    size_t n_weighted; /* preference / sft lines with a "weight" field */
+    size_t n_margined; /* preference lines with a "margin" field */
     uint64_t hash;
     /* token rows: example i is row i (SFT, multi) or rows 2i, 2i+1 (preference) */
     int *tokens;     /* (n_tokens) every row's seq back to back */
     size_t n_tokens, cap_tokens;
     Row *rows;       /* (n_rows) */
     size_t n_rows, cap_rows;
-    float *weights;  /* (n_examples) preference only, else NULL */
+    float *weights;  /* (n_examples) preference and sft, else NULL */
+    float *margins;  /* (n_examples) preference only, else NULL */
     long *lines;     /* (n_examples) source line of each example */
-    size_t cap_weights, cap_lines;
+    size_t cap_weights, cap_margins, cap_lines;
     /* multi-response / prompt content */
     char *text;      /* (n_text) NUL-terminated strings back to back */
     size_t n_text, cap_text;
@@ -241,31 +251,59 @@ static int encode_prompt(Dataset *d, const RowFormat *f, const char *prompt, lon
     return TA_OK;
 }
 
-/* Records one example's line (and weight for preference). */
-static void add_example(Dataset *d, long line, float weight, int truncated) {
+/* Records one example's line (and weight for preference and sft, margin for preference). */
+static void add_example(Dataset *d, long line, float weight, float margin, int truncated) {
     d->lines = grow(d->lines, d->n_examples, &d->cap_lines, d->n_examples + 1, sizeof(long),
                     "dataset lines");
-    if (d->kind == DS_PREFERENCE) {
+    if (d->kind == DS_PREFERENCE || d->kind == DS_SFT) {
         d->weights = grow(d->weights, d->n_examples, &d->cap_weights, d->n_examples + 1,
                           sizeof(float), "dataset weights");
         d->weights[d->n_examples] = weight;
+    }
+    if (d->kind == DS_PREFERENCE) {
+        d->margins = grow(d->margins, d->n_examples, &d->cap_margins, d->n_examples + 1,
+                          sizeof(float), "dataset margins");
+        d->margins[d->n_examples] = margin;
     }
     d->lines[d->n_examples++] = line;
     d->n_truncated += truncated != 0;
 }
 
 /* ---- SFT and preference ----------------------------------------------------------------- */
+/* The optional "weight": a finite number >= 0 that fits a float (1 when absent). */
+static int get_weight(const Loader *L, const cJSON *obj, double *w, int *has, TaError *err) {
+    *w = 1.0;
+    const cJSON *wv = item(obj, "weight");
+    if (wv && !cJSON_IsNumber(wv))
+        return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" must be a number >= 0, found %s",
+                      L->d->path, L->line, jsonl_type_name(wv));
+    int rc = get_number(L, wv, "weight", w, has, err);
+    if (rc) return rc;
+    if (!(*w >= 0.0))
+        return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" must be a number >= 0, found %g",
+                      L->d->path, L->line, *w);
+    if (*w > 3.4e38)
+        return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" = %g does not fit a float",
+                      L->d->path, L->line, *w);
+    return TA_OK;
+}
+
 static int load_sft(const Loader *L, const cJSON *obj, TaError *err) {
     const char *prompt = NULL, *completion = NULL;
-    int rc;
+    double w;
+    int rc, has_w;
     if ((rc = get_text(L, obj, item(obj, "prompt"), "prompt", 0, &prompt, err)) ||
-        (rc = get_text(L, obj, item(obj, "completion"), "completion", 0, &completion, err)))
+        (rc = get_text(L, obj, item(obj, "completion"), "completion", 0, &completion, err)) ||
+        (rc = get_weight(L, obj, &w, &has_w, err)))
         return rc;
     RowPrompt p;
     int cut = 0;
     if ((rc = encode_prompt(L->d, L->fmt, prompt, L->line, &p, err))) return rc;
     rc = add_row(L->d, L->fmt, &p, completion, "completion", L->line, &cut, err);
-    if (!rc) add_example(L->d, L->line, 1.0f, p.len < p.full_len || cut);
+    if (!rc) {
+        add_example(L->d, L->line, (float)w, 0.0f, p.len < p.full_len || cut);
+        L->d->n_weighted += has_w != 0;
+    }
     row_prompt_free(&p);
     return rc;
 }
@@ -281,27 +319,23 @@ static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
         return ta_err(err, TA_EINPUT,
                       "%s:%ld: fields \"chosen\" and \"rejected\" are identical (a pair must "
                       "differ)", L->d->path, L->line);
-    double w = 1.0;
-    int has_w;
-    const cJSON *wv = item(obj, "weight");
-    if (wv && !cJSON_IsNumber(wv))
-        return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" must be a number >= 0, found %s",
-                      L->d->path, L->line, jsonl_type_name(wv));
-    if ((rc = get_number(L, wv, "weight", &w, &has_w, err))) return rc;
-    if (!(w >= 0.0))
-        return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" must be a number >= 0, found %g",
-                      L->d->path, L->line, w);
-    if (w > 3.4e38)
-        return ta_err(err, TA_EINPUT, "%s:%ld: field \"weight\" = %g does not fit a float",
-                      L->d->path, L->line, w);
+    double w, margin = 0.0;
+    int has_w, has_m;
+    if ((rc = get_weight(L, obj, &w, &has_w, err)) ||
+        (rc = get_number(L, item(obj, "margin"), "margin", &margin, &has_m, err)))
+        return rc;
+    if (fabs(margin) > 3.4e38)
+        return ta_err(err, TA_EINPUT, "%s:%ld: field \"margin\" = %g does not fit a float",
+                      L->d->path, L->line, margin);
     RowPrompt p;
     int cut_c = 0, cut_r = 0;
     if ((rc = encode_prompt(L->d, L->fmt, prompt, L->line, &p, err))) return rc;
     /* both rows share the prompt's cut */
     if (!(rc = add_row(L->d, L->fmt, &p, chosen, "chosen", L->line, &cut_c, err)) &&
         !(rc = add_row(L->d, L->fmt, &p, rejected, "rejected", L->line, &cut_r, err))) {
-        add_example(L->d, L->line, (float)w, p.len < p.full_len || cut_c || cut_r);
+        add_example(L->d, L->line, (float)w, (float)margin, p.len < p.full_len || cut_c || cut_r);
         L->d->n_weighted += has_w != 0;
+        L->d->n_margined += has_m != 0;
     }
     row_prompt_free(&p);
     return rc;
@@ -406,7 +440,7 @@ static int load_response(const Loader *L, const cJSON *it, int j, size_t at, TaE
     d->resps = grow(d->resps, d->n_resps, &d->cap_resps, d->n_resps + 1, sizeof(MultiResp),
                     "dataset responses");
     d->resps[d->n_resps++] = r;
-    add_example(d, L->line, 1.0f, 0);
+    add_example(d, L->line, 1.0f, 0.0f, 0);
     return TA_OK;
 }
 
@@ -424,7 +458,7 @@ static int load_multi(const Loader *L, const cJSON *obj, TaError *err) {
         return rc;
     mp.text_off = add_text(d, prompt);
     if (prompts_only) {
-        add_example(d, L->line, 1.0f, 0);
+        add_example(d, L->line, 1.0f, 0.0f, 0);
     } else {
         const cJSON *rs = item(obj, "responses");
         if (!rs) return missing(L, obj, "responses", err);
@@ -494,8 +528,11 @@ static uint64_t compute_hash(const Dataset *d) {
         for (int t = 0; t < row->len; t++)
             h = fnv_u64(h, (uint64_t)(uint32_t)d->tokens[row->off + t]);
     }
-    if (d->weights)
+    /* sft weights only when a line has one: unweighted files keep the keys they had */
+    if (d->weights && (d->kind == DS_PREFERENCE || d->n_weighted))
         for (size_t i = 0; i < d->n_examples; i++) h = fnv_f32(h, d->weights[i]);
+    if (d->margins && d->n_margined) /* files without margins keep their old keys */
+        for (size_t i = 0; i < d->n_examples; i++) h = fnv_f32(h, d->margins[i]);
     if (d->kind == DS_MULTI) {
         h = fnv_u64(h, d->n_prompts);
         h = ta_fnv1a(h, d->text, d->n_text);
@@ -535,8 +572,11 @@ int dataset_tokenize(Dataset *d, const Tokenizer *tok, const DatasetOptions *opt
     if (rc) return rc;
     d->n_tokens = d->n_rows = d->n_truncated = 0;
     d->tokenized = 0;
+    int src = 0;
     for (size_t i = 0; i < d->n_prompts && !rc; i++) {
         const MultiPrompt *mp = &d->prompts[i];
+        while (src + 1 < d->n_paths && i >= d->src_prompt[src + 1]) src++;
+        d->path = d->paths[src]; /* messages name the prompt's file */
         RowPrompt p;
         if ((rc = encode_prompt(d, &f, d->text + mp->text_off, mp->line, &p, err))) break;
         for (int j = 0; j < mp->n_resp && !rc; j++) {
@@ -549,6 +589,7 @@ int dataset_tokenize(Dataset *d, const Tokenizer *tok, const DatasetOptions *opt
         }
         row_prompt_free(&p);
     }
+    d->path = d->paths[0];
     if (rc) {
         d->n_tokens = d->n_rows = d->n_truncated = 0;
         return rc;
@@ -558,49 +599,65 @@ int dataset_tokenize(Dataset *d, const Tokenizer *tok, const DatasetOptions *opt
     return TA_OK;
 }
 
-int dataset_load(Dataset **out, const char *path, DatasetKind kind, const Tokenizer *tok,
-                 const DatasetOptions *opt, TaError *err) {
-    *out = NULL;
-    if (kind != DS_SFT && kind != DS_PREFERENCE && kind != DS_MULTI && kind != DS_PROMPTS)
-        return ta_err(err, TA_EINPUT, "%s: unknown dataset kind %d", path, (int)kind);
-    if (!tok && (kind == DS_SFT || kind == DS_PREFERENCE))
-        return ta_err(err, TA_EINPUT, "%s: a %s dataset needs a tokenizer", path,
-                      kind_name(kind));
-    TA_ASSERT(!(tok && kind == DS_PROMPTS));
-    Dataset *d = ta_calloc(sizeof *d, "dataset");
-    d->kind = kind;
-    d->path = ta_malloc(strlen(path) + 1, "dataset path");
-    memcpy(d->path, path, strlen(path) + 1);
-    d->bos = d->eos = d->pad = -1;
-    RowFormat fmt;
-    int rc = TA_OK;
-    if (tok && (rc = set_format(d, &fmt, tok, opt, err))) goto fail;
+/* Reads one file's lines into d (which may already hold other files). */
+static int read_file(Dataset *d, Loader *L, const char *path, TaError *err) {
     JsonlReader rd;
-    if ((rc = jsonl_open(&rd, path, err))) goto fail;
-    Loader L = {.d = d, .fmt = tok && kind != DS_MULTI ? &fmt : NULL};
+    int rc = jsonl_open(&rd, path, err);
+    if (rc) return rc;
     const char *line;
     size_t len;
     int got;
+    const size_t before = d->n_examples;
     while ((got = jsonl_next(&rd, &line, &len, err)) == 1) {
-        L.line = rd.lineno;
-        L.raw = line;
-        L.raw_len = len;
+        L->line = rd.lineno;
+        L->raw = line;
+        L->raw_len = len;
         cJSON *obj;
         if ((rc = jsonl_parse_object(path, rd.lineno, line, len, &obj, err))) break;
-        rc = kind == DS_SFT ? load_sft(&L, obj, err)
-             : kind == DS_PREFERENCE ? load_preference(&L, obj, err)
-                                     : load_multi(&L, obj, err);
+        rc = d->kind == DS_SFT ? load_sft(L, obj, err)
+             : d->kind == DS_PREFERENCE ? load_preference(L, obj, err)
+                                        : load_multi(L, obj, err);
         cJSON_Delete(obj);
         if (rc) break;
     }
     jsonl_close(&rd);
     if (!rc && got < 0) rc = TA_EINPUT;
-    if (rc) goto fail;
-    if (d->n_examples == 0) {
+    if (!rc && d->n_examples == before)
         rc = ta_err(err, TA_EINPUT, "%s: no %s (the file is empty or only blank lines)", path,
-                    kind == DS_PROMPTS ? "prompts" : "examples");
-        goto fail;
+                    d->kind == DS_PROMPTS ? "prompts" : "examples");
+    return rc;
+}
+
+int dataset_load_files(Dataset **out, const char *const *paths, int n_paths, DatasetKind kind,
+                       const Tokenizer *tok, const DatasetOptions *opt, TaError *err) {
+    *out = NULL;
+    TA_ASSERT(n_paths >= 1 && n_paths <= DATA_MAX_SOURCES);
+    if (kind != DS_SFT && kind != DS_PREFERENCE && kind != DS_MULTI && kind != DS_PROMPTS)
+        return ta_err(err, TA_EINPUT, "%s: unknown dataset kind %d", paths[0], (int)kind);
+    if (!tok && (kind == DS_SFT || kind == DS_PREFERENCE))
+        return ta_err(err, TA_EINPUT, "%s: a %s dataset needs a tokenizer", paths[0],
+                      kind_name(kind));
+    TA_ASSERT(!(tok && kind == DS_PROMPTS));
+    Dataset *d = ta_calloc(sizeof *d, "dataset");
+    d->kind = kind;
+    for (int s = 0; s < n_paths; s++) d->paths[s] = ta_strdup(paths[s], "dataset path");
+    d->n_paths = n_paths;
+    d->path = d->paths[0];
+    d->bos = d->eos = d->pad = -1;
+    RowFormat fmt;
+    int rc = TA_OK;
+    if (tok && (rc = set_format(d, &fmt, tok, opt, err))) goto fail;
+    Loader L = {.d = d, .fmt = tok && kind != DS_MULTI ? &fmt : NULL};
+    for (int s = 0; s < n_paths && !rc; s++) {
+        d->src_first[s] = d->n_examples;
+        d->src_prompt[s] = d->n_prompts;
+        d->path = d->paths[s];
+        rc = read_file(d, &L, d->paths[s], err);
     }
+    d->src_first[n_paths] = d->n_examples;
+    d->src_prompt[n_paths] = d->n_prompts;
+    d->path = d->paths[0];
+    if (rc) goto fail;
     d->tokenized = L.fmt != NULL;
     d->fields = ta_malloc(sizeof(DataField) * (d->n_frec + 1), "dataset fields");
     for (size_t k = 0; k < d->n_frec; k++)
@@ -616,12 +673,18 @@ fail:
     return rc;
 }
 
+int dataset_load(Dataset **out, const char *path, DatasetKind kind, const Tokenizer *tok,
+                 const DatasetOptions *opt, TaError *err) {
+    return dataset_load_files(out, &path, 1, kind, tok, opt, err);
+}
+
 void dataset_free(Dataset *d) {
     if (!d) return;
-    free(d->path);
+    for (int s = 0; s < d->n_paths; s++) free(d->paths[s]);
     free(d->tokens);
     free(d->rows);
     free(d->weights);
+    free(d->margins);
     free(d->lines);
     free(d->text);
     free(d->prompts);
@@ -641,6 +704,32 @@ size_t dataset_num_weighted(const Dataset *d) { return d->n_weighted; }
 float dataset_weight(const Dataset *d, size_t i) {
     TA_ASSERT(i < d->n_examples);
     return d->weights ? d->weights[i] : 1.0f;
+}
+
+float dataset_margin(const Dataset *d, size_t i) {
+    TA_ASSERT(i < d->n_examples);
+    return d->margins ? d->margins[i] : 0.0f;
+}
+size_t dataset_num_margins(const Dataset *d) { return d->n_margined; }
+
+int dataset_num_sources(const Dataset *d) { return d->n_paths; }
+size_t dataset_source_first(const Dataset *d, int s) {
+    TA_ASSERT(s >= 0 && s < d->n_paths);
+    return d->src_first[s];
+}
+size_t dataset_source_size(const Dataset *d, int s) {
+    TA_ASSERT(s >= 0 && s < d->n_paths);
+    return d->src_first[s + 1] - d->src_first[s];
+}
+const char *dataset_source_path(const Dataset *d, int s) {
+    TA_ASSERT(s >= 0 && s < d->n_paths);
+    return d->paths[s];
+}
+int dataset_example_source(const Dataset *d, size_t i) {
+    TA_ASSERT(i < d->n_examples);
+    int s = 0;
+    while (s + 1 < d->n_paths && i >= d->src_first[s + 1]) s++;
+    return s;
 }
 int dataset_rows_per_example(const Dataset *d) { return d->kind == DS_PREFERENCE ? 2 : 1; }
 uint64_t dataset_hash(const Dataset *d) { return d->hash; }
@@ -662,11 +751,11 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
     int rpe = dataset_rows_per_example(d);
     int B = n * rpe;
     TA_ASSERT(B <= b->max_rows);
-    int T = 1;
+    int T = 1, extra = b->layout == ROWS_SCORE; /* ROWS_SCORE: the last token too */
     for (int i = 0; i < n; i++) {
         TA_ASSERT(ids[i] < d->n_examples);
         for (int k = 0; k < rpe; k++) {
-            int len = d->rows[(size_t)ids[i] * rpe + k].len - 1;
+            int len = d->rows[(size_t)ids[i] * rpe + k].len - 1 + extra;
             if (len > T) T = len;
         }
     }
@@ -677,11 +766,13 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
     for (int i = 0; i < n; i++) {
         size_t ex = ids[i];
         float w = d->weights ? d->weights[ex] : 1.0f;
+        float mg = d->margins ? d->margins[ex] : 0.0f;
         for (int k = 0; k < rpe; k++) {
             int row = k * n + i; /* preference: chosen rows [0, n), rejected [n, 2n) */
             const Row *r = &d->rows[ex * rpe + k];
             batch_set_row(b, row, d->tokens + r->off, r->len, r->prompt_len, d->pad);
             b->weights[row] = w;
+            b->margins[row] = mg;
             b->example_ids[row] = (int64_t)ex;
         }
     }

@@ -100,7 +100,8 @@ int row_encode(const RowFormat *f, const RowPrompt *p, const char *response, con
 
 void batch_set_row(Batch *b, int b_row, const int *seq, int len, int prompt_len, int pad) {
     const int T = b->T, n = len - 1; /* positions with a target */
-    TA_ASSERT(b_row >= 0 && b_row < b->max_rows && n >= 1 && n <= T);
+    const int score = b->layout == ROWS_SCORE; /* the last token is an input too */
+    TA_ASSERT(b_row >= 0 && b_row < b->max_rows && n >= 1 && n + score <= T);
     int *tok = b->tokens + (size_t)b_row * T;
     int *tgt = b->targets + (size_t)b_row * T;
     uint8_t *m = b->loss_mask + (size_t)b_row * T;
@@ -114,6 +115,7 @@ void batch_set_row(Batch *b, int b_row, const int *seq, int len, int prompt_len,
         tgt[t] = -1;
         m[t] = 0;
     }
+    if (score) tok[n] = seq[n];
     b->lengths[b_row] = n;
 }
 

@@ -102,7 +102,7 @@ static void read_stream(const TokenData *d, uint64_t pos, size_t n, int *out) {
 
 void token_data_fill(const TokenData *d, int split, const uint32_t *ids, int n, Batch *b) {
     const int T = d->T;
-    TA_ASSERT(n <= b->max_rows && T <= b->max_T);
+    TA_ASSERT(n <= b->max_rows && T <= b->max_T && b->layout == ROWS_LM);
     int *tmp = b->targets; /* borrow: read T+1 tokens, then split */
     b->B = n;
     b->T = T;
@@ -121,6 +121,7 @@ void token_data_fill(const TokenData *d, int split, const uint32_t *ids, int n, 
         memset(b->loss_mask + (size_t)r * T, 1, (size_t)T);
         b->lengths[r] = T;
         b->weights[r] = 1.0f;
+        b->margins[r] = 0.0f;
         b->example_ids[r] = (int64_t)w;
     }
 }

@@ -10,6 +10,9 @@
  * else stays fp32; one code path serves both precisions (ACT_MM / mm_weight pick the
  * operand). The OpenBLAS fp32 path keeps the kernels every earlier checkpoint was made
  * with, bit for bit.
+ * A reward model (score_head) adds one tensor, score (C), read at each row's last token
+ * (kernels/score.c); its forward stops at the final LayerNorm and its backward starts
+ * there, so the LM head's (B,T,C) x (C,Vp) matmuls are skipped, not just unused.
  * Does not implement: dropout (always 0 here), KV-cache decoding (decode.c), I/O
  * (checkpoint module).
  *
@@ -31,7 +34,7 @@ static const char *PARAM_NAMES[NUM_PARAM_TENSORS] = {
     "wte",         "wpe",         "ln_1.weight", "ln_1.bias",         "attn.c_attn.weight",
     "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
     "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias", "ln_f.weight",
-    "ln_f.bias"};
+    "ln_f.bias", "score.weight"};
 
 static const char *KERNEL_KIND_NAMES[NUM_KERNEL_KINDS] = {
     "encoder", "layernorm", "matmul qkv", "attention", "matmul attproj", "residual",
@@ -67,6 +70,8 @@ int gpt2_config_check(GPT2Config *c, TaError *err) {
         return ta_err(err, TA_EINPUT, "model.vocab_size must be >= 2, got %d", c->vocab_size);
     if (c->max_seq_len < 1)
         return ta_err(err, TA_EINPUT, "model.max_seq_len must be >= 1, got %d", c->max_seq_len);
+    if (c->score_head != 0 && c->score_head != 1)
+        return ta_err(err, TA_EINPUT, "score_head must be 0 or 1, got %d", c->score_head);
     /* sizes beyond these would overflow int arithmetic or any machine's memory */
     if (c->vocab_size > (1 << 24))
         return ta_err(err, TA_EINPUT, "model.vocab_size %d is too large (at most %d)", c->vocab_size, 1 << 24);
@@ -102,6 +107,7 @@ static void fill_param_sizes(size_t *s, const GPT2Config *cfg) {
     s[P_FCPROJB] = L * C;
     s[P_LNFW] = C;
     s[P_LNFB] = C;
+    s[P_SCORE] = cfg->score_head ? C : 0;
 }
 
 /* Carves a slab into the named tensors of a ParamTensors (same order as the enum). */
@@ -109,7 +115,8 @@ static void point_params(ParamTensors *p, float *mem, const size_t *sizes) {
     float **ptrs[NUM_PARAM_TENSORS] = {&p->wte,      &p->wpe,      &p->ln1w,     &p->ln1b,
                                        &p->qkvw,     &p->qkvb,     &p->attprojw, &p->attprojb,
                                        &p->ln2w,     &p->ln2b,     &p->fcw,      &p->fcb,
-                                       &p->fcprojw,  &p->fcprojb,  &p->lnfw,     &p->lnfb};
+                                       &p->fcprojw,  &p->fcprojb,  &p->lnfw,     &p->lnfb,
+                                       &p->score};
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
@@ -210,7 +217,32 @@ void gpt2_init_weights(GPT2 *m, uint64_t seed) {
     for (size_t i = 0; i < m->param_sizes[P_FCPROJW]; i++)
         p->fcprojw[i] = (float)ta_rng_normal(&rng) * resid_std;
     for (size_t i = 0; i < m->param_sizes[P_LNFW]; i++) p->lnfw[i] = 1.0f;
+    for (size_t i = 0; i < m->param_sizes[P_SCORE]; i++) p->score[i] = (float)ta_rng_normal(&rng) * std;
     gpt2_params_changed(m);
+}
+
+void gpt2_set_score_head(GPT2 *m, int on, uint64_t seed) {
+    TA_ASSERT(m->params_memory && !m->acts_memory && (on == 0 || on == 1));
+    TA_ASSERT(!m->params_bf16); /* before gpt2_set_compute: the new model starts fp32 */
+    if (m->config.score_head == on) return;
+    GPT2 n;
+    GPT2Config c = m->config;
+    c.score_head = on;
+    gpt2_init(&n, &c, m->grads_memory != NULL);
+    /* the head is the last tensor of the slab: the trunk is the same prefix in both */
+    size_t trunk = m->num_params - m->param_sizes[P_SCORE];
+    memcpy(n.params_memory, m->params_memory, trunk * sizeof(float));
+    if (n.grads_memory) memset(n.grads_memory, 0, n.num_params * sizeof(float));
+    if (on) {
+        TaRng rng;
+        ta_rng_seed(&rng, seed ^ 0x5C0E5C0E5C0E5C0Eull);
+        for (size_t i = 0; i < n.param_sizes[P_SCORE]; i++)
+            n.params.score[i] = (float)ta_rng_normal(&rng) * 0.02f;
+    }
+    n.prof = m->prof;
+    n.hidden_only = m->hidden_only;
+    gpt2_free(m);
+    *m = n;
 }
 
 /* Slab slots of activations stored in bf16 (bf16 models): bf16 elements, in float slots. */
@@ -257,18 +289,33 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Preci
     }
 }
 
+/* Elements of the bf16 dout buffer of a bf16 model's backward: dlogits (the logit rows
+ * that exist at once; none in a hidden-only model) or dfch, the wider. */
+static size_t dout16_elems(const GPT2 *m, int B, int T) {
+    size_t d16 = m->hidden_only ? 0 : logit_rows(m->lm_chunk, B, T) * m->config.padded_vocab_size;
+    size_t fch = (size_t)B * T * 4 * m->config.d_model;
+    return fch > d16 ? fch : d16;
+}
+
 /* The backward scratch of a model with gradients: floats (BackScratch order), then the
  * bf16 buffers of a bf16 model, in float slots. */
-static size_t back_floats_for(const GPT2Config *c, int B, int T, Precision prec, int lm_chunk) {
-    size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head, Vp = c->padded_vocab_size;
+static size_t back_floats_for(const GPT2 *m, int B, int T) {
+    const GPT2Config *c = &m->config;
+    size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head;
     size_t att = (size_t)B * NH * T * T;
     size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + att;
-    if (prec == PRECISION_BF16) {
-        size_t d16 = logit_rows(lm_chunk, B, T) * Vp; /* dlogits, or dfch: the wider */
-        if (BT * 4 * C > d16) d16 = BT * 4 * C;
+    if (m->precision == PRECISION_BF16) {
+        size_t d16 = dout16_elems(m, B, T);
         n += (d16 + 1) / 2 + (BT * 3 * C + 1) / 2 + (att + 1) / 2;
     }
     return n;
+}
+
+/* A hidden-only model (a reward model) has no LM head activations, and its final
+ * LayerNorm output, read by the score head, is fp32 in every precision. */
+static void drop_lm_head_acts(size_t *s, const GPT2Config *cfg, int B, int T) {
+    s[A_LOGITS] = s[A_LSE] = s[A_LOGP] = s[A_DLOGP] = 0;
+    s[A_LNF] = (size_t)B * T * cfg->d_model;
 }
 
 void gpt2_alloc_acts(GPT2 *m, int B, int T) {
@@ -282,6 +329,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     m->B = B;
     m->T = T;
     fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision, m->lm_chunk);
+    if (m->hidden_only) drop_lm_head_acts(m->act_sizes, &m->config, B, T);
     m->num_acts = 0;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) m->num_acts += m->act_sizes[i];
     m->acts_memory = ta_aligned_alloc(m->num_acts * sizeof(float), "activations");
@@ -304,7 +352,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     const int x16 = m->precision == PRECISION_BF16;
     float *p = m->acts_memory;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) {
-        if (x16 && ptrs16[i]) { /* stored in bf16 only */
+        if (x16 && ptrs16[i] && !(i == A_LNF && m->hidden_only)) { /* stored in bf16 only */
             *ptrs16[i] = (bf16 *)(void *)p;
             if (ptrs[i]) *ptrs[i] = NULL;
         } else if (ptrs[i]) {
@@ -317,8 +365,8 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     m->back_memory = NULL;
     if (m->grads_memory) {
         const GPT2Config *c = &m->config;
-        size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head, Vp = c->padded_vocab_size;
-        size_t n = back_floats_for(c, B, T, m->precision, m->lm_chunk);
+        size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head;
+        size_t n = back_floats_for(m, B, T);
         m->back_memory = ta_aligned_alloc(n * sizeof(float), "backward scratch");
         float *q = m->back_memory;
         m->back.dresid = q; q += BT * C;
@@ -330,8 +378,7 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         m->back.attscr = q; q += (size_t)B * NH * T * T;
         m->back.dout16 = m->back.dx16 = m->back.ds16 = NULL;
         if (m->precision == PRECISION_BF16) {
-            size_t d16 = logit_rows(m->lm_chunk, B, T) * Vp;
-            if (BT * 4 * C > d16) d16 = BT * 4 * C;
+            size_t d16 = dout16_elems(m, B, T);
             m->back.dout16 = (bf16 *)(void *)q; q += (d16 + 1) / 2;
             m->back.dx16 = (bf16 *)(void *)q; q += (BT * 3 * C + 1) / 2;
             m->back.ds16 = (bf16 *)(void *)q;
@@ -374,16 +421,14 @@ void gpt2_free(GPT2 *m) {
 }
 
 static size_t back_floats(const GPT2 *m) {
-    return m->back_memory ? back_floats_for(&m->config, m->B, m->T, m->precision, m->lm_chunk) : 0;
+    return m->back_memory ? back_floats_for(m, m->B, m->T) : 0;
 }
 
 size_t gpt2_logits_bytes(const GPT2 *m) {
     size_t n = m->act_sizes[A_LOGITS] * sizeof(float);
     if (m->back_memory && m->precision == PRECISION_BF16) { /* bf16 dlogits beyond dfch */
-        size_t BT = (size_t)m->B * m->T, d16 = logit_rows(m->lm_chunk, m->B, m->T) *
-                                                   (size_t)m->config.padded_vocab_size;
-        size_t fch = BT * 4 * (size_t)m->config.d_model;
-        if (d16 > fch) n += (d16 - fch) * sizeof(bf16);
+        size_t fch = (size_t)m->B * m->T * 4 * (size_t)m->config.d_model;
+        n += (dout16_elems(m, m->B, m->T) - fch) * sizeof(bf16);
     }
     return n;
 }
@@ -466,15 +511,15 @@ static void lm_head_rows(GPT2 *m, size_t r0, int n) {
                         mm_weight(m, m->params.wte, 0), x16, NULL, n, C, Vp));
 }
 
-int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
-    const GPT2Config *cfg = &m->config;
+/* Checks the shape and the ids (targets may be NULL), stores them for backward. */
+static int forward_inputs(GPT2 *m, const int *tokens, const int *targets, int B, int T,
+                          TaError *err) {
     TA_ASSERT(m->acts_memory != NULL);
     if (B > m->B || T > m->T)
         return ta_err(err, TA_EINPUT,
                       "batch (B=%d, T=%d) larger than the activations allocated (B=%d, T=%d)", B,
                       T, m->B, m->T);
-    const int V = cfg->vocab_size, Vp = cfg->padded_vocab_size, C = cfg->d_model,
-              L = cfg->n_layer, NH = cfg->n_head;
+    const int V = m->config.vocab_size;
     const size_t BT = (size_t)B * T;
     for (size_t i = 0; i < BT; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -491,6 +536,15 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
     /* remember the shape of this forward for backward */
     m->cur_B = B;
     m->cur_T = T;
+    return TA_OK;
+}
+
+/* The trunk: embeddings, L blocks, final LayerNorm -> acts.lnf (cur_B, cur_T, C). */
+static void forward_trunk(GPT2 *m) {
+    const GPT2Config *cfg = &m->config;
+    const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head;
+    const int *tokens = m->inputs;
+    const size_t BT = (size_t)B * T;
 
     check_bf16_weights(m);
     ParamTensors *p = &m->params;
@@ -535,16 +589,34 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
         PROF(m, fwd, K_RESIDUAL, residual_forward(resid3, resid2, fcproj, BT * C));
     }
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
-    void *lnf = ACT_MM(m, lnf, 0);
-    PROF(m, fwd, K_LAYERNORM,
-         ln_forward(m, lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
+    /* a hidden-only model's final LayerNorm output feeds the score head's dot product, not
+     * a GEMM: it stays fp32 in every precision (the same memory as a bf16 copy would have
+     * cost beside the LM head's logits, which this model does not have) */
+    if (m->hidden_only)
+        PROF(m, fwd, K_LAYERNORM,
+             layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT,
+                               C));
+    else
+        PROF(m, fwd, K_LAYERNORM,
+             ln_forward(m, ACT_MM(m, lnf, 0), a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb,
+                        (int)BT, C));
+}
+
+int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
+    TA_ASSERT(!m->hidden_only); /* no logits buffer */
+    int rc = forward_inputs(m, tokens, targets, B, T, err);
+    if (rc != TA_OK) return rc;
+    forward_trunk(m);
+    const int V = m->config.vocab_size, Vp = m->config.padded_vocab_size;
+    const size_t BT = (size_t)B * T;
+    ActTensors *a = &m->acts;
     /* the LM head and the log-softmax, chunk by chunk when the logits of the whole batch
      * are not kept (lm_chunk): only lse and logp of every row survive */
     const size_t rows = logit_rows(m->lm_chunk, B, T);
     for (size_t r0 = 0; r0 < BT; r0 += rows) {
         const int n = (int)(BT - r0 < rows ? BT - r0 : rows);
         lm_head_rows(m, r0, n);
-        if (backend_kind(be) == BACKEND_OPENBLAS) /* the kernel its checkpoints were made with */
+        if (backend_kind(m->be) == BACKEND_OPENBLAS) /* the kernel its checkpoints were made with */
             PROF(m, fwd, K_LOGSOFTMAX,
                  logsoftmax_gather(a->logp + r0, a->lse + r0, a->logits, m->targets + r0, n, V,
                                    Vp));
@@ -554,6 +626,19 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
                                        V, Vp));
     }
     return TA_OK;
+}
+
+int gpt2_forward_hidden(GPT2 *m, const int *tokens, int B, int T, TaError *err) {
+    int rc = forward_inputs(m, tokens, NULL, B, T, err);
+    if (rc == TA_OK) forward_trunk(m);
+    return rc;
+}
+
+void gpt2_score_forward(const GPT2 *m, const int *last, float *rewards) {
+    TA_ASSERT(m->config.score_head && m->acts.lnf != NULL); /* fp32 lnf: hidden-only or fp32 */
+    for (int b = 0; b < m->cur_B; b++) TA_ASSERT(last[b] >= 0 && last[b] < m->cur_T);
+    score_forward(rewards, m->acts.lnf, last, m->params.score, m->cur_B, m->cur_T,
+                  m->config.d_model);
 }
 
 void gpt2_zero_grad(GPT2 *m) {
@@ -573,15 +658,15 @@ static void lm_head_backward_rows(GPT2 *m, size_t r0, int n) {
                          n, C, Vp));
 }
 
-static void backward_from_lnf(GPT2 *m);
+static void backward_trunk(GPT2 *m);
 
 void gpt2_backward(GPT2 *m) {
-    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL);
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && !m->hidden_only);
     TA_ASSERT(!gpt2_lm_chunked(m)); /* chunked: gpt2_backward_chunks */
     /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
     memset(m->back.dbuf_c, 0, (size_t)m->cur_B * m->cur_T * m->config.d_model * sizeof(float));
     lm_head_backward_rows(m, 0, m->cur_B * m->cur_T);
-    backward_from_lnf(m);
+    backward_trunk(m);
 }
 
 /* Recomputes the logits of each chunk of rows of the last forward and hands them to fn;
@@ -606,14 +691,15 @@ int gpt2_head_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err) {
 }
 
 int gpt2_backward_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err) {
-    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL);
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && !m->hidden_only);
     int rc = head_chunks(m, 1, fn, ctx, err);
-    if (rc == TA_OK) backward_from_lnf(m);
+    if (rc == TA_OK) backward_trunk(m);
     return rc;
 }
 
-/* Backward from dlnf (in back.dbuf_c) down to the embeddings. */
-static void backward_from_lnf(GPT2 *m) {
+/* The trunk's backward from back.dbuf_c = dL/d lnf (cur_B, cur_T, C) down to the
+ * embeddings. */
+static void backward_trunk(GPT2 *m) {
     const GPT2Config *cfg = &m->config;
     const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head;
     const size_t BT = (size_t)B * T;
@@ -703,6 +789,20 @@ static void backward_from_lnf(GPT2 *m) {
     }
     /* dresid is now d encoded */
     PROF(m, bwd, K_ENCODER, encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C));
+}
+
+void gpt2_score_backward(GPT2 *m, const int *last, const float *drewards) {
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && m->config.score_head &&
+              m->acts.lnf != NULL);
+    const int C = m->config.d_model;
+    const size_t BT = (size_t)m->cur_B * m->cur_T;
+    /* r_b = lnf[b, last_b] . score  ->  dscore += sum_b g_b lnf[b, last_b],
+     * dlnf[b, last_b] = g_b score, dlnf = 0 elsewhere (kernels/score.c) */
+    memset(m->back.dbuf_c, 0, BT * C * sizeof(float));
+    PROF(m, bwd, K_LM_HEAD,
+         score_backward(m->back.dbuf_c, m->grads.score, drewards, m->acts.lnf, last,
+                        m->params.score, m->cur_B, m->cur_T, C));
+    backward_trunk(m);
 }
 
 double gpt2_flops_per_token(const GPT2Config *c, int T) {

@@ -10,6 +10,9 @@
  *   KL_t = sum_v q_v log(q_v / p_v) = sum_v q_v (log R_v - log Z) = S / Z - log Z,
  *          S = sum_v p_v R_v log R_v
  *   L    = NLL + lambda (1/N) sum_t KL_t              (N = the NLL's token count of the step)
+ * With sft row weights (sft.c) both terms of a row are scaled by its weight w_r and N is
+ * the NLL's normaliser (completion tokens of rows with w_r > 0): a weight scales every token
+ * loss of its row.
  * PyTorch: lp = l.log_softmax(-1); q = (lp.detach() + F.logsigmoid(r)).softmax(-1);
  *          kl = (q * (q.log() - lp)).sum(-1)
  *
@@ -110,7 +113,14 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
         return ta_err(err, TA_EINPUT,
                       "objective.attribute: the logit head needs the guide model's logits");
     const int sft = o->type == CFG_OBJ_SFT;
-    const double N = sft ? norm->n_loss_tokens : norm->n_full_tokens;
+    const double N = sft ? norm->n_loss_tokens_w : norm->n_full_tokens;
+    if (!(N > 0) && sft && norm->n_loss_tokens > 0) { /* every row weighs 0: nothing to learn */
+        if (grad && io->lf) logits_to_dlogits(io->lf, io->lse_f, tg, io->dlogp_f, nrows, V, Vp);
+        for (int i = 0; grad && !io->lf && i < nrows; i++)
+            logit_row_d(io->ld + (size_t)i * Vp, io->lse_d[i], NULL, tg[i], io->dlogp_d[i], 0.0,
+                        0, V, Vp, 1);
+        return TA_OK;
+    }
     if (!(N > 0))
         return ta_err(err, TA_EINPUT, "objective.attribute: no %s tokens in the step's batch",
                       sft ? "completion" : "target");
@@ -128,17 +138,20 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
             bad[k] = -1;
             int i1 = s0 + (k + 1) * BLOCK < nrows ? s0 + (k + 1) * BLOCK : nrows;
             for (int i = s0 + k * BLOCK; i < i1; i++) {
-                int kl = sft ? (mask && mask[i]) : tg[i] >= 0;
+                /* sft: the row's weight scales its KL terms (x * 1.0 == x: unweighted rows
+                 * keep their bits); a weight-0 row has none */
+                const double w = sft ? obj_row_weight(b, (row0 + i) / b->T) : 1.0;
+                int kl = (sft ? (mask && mask[i]) : tg[i] >= 0) && w > 0;
                 size_t off = (size_t)i * Vp;
                 double t;
                 if (io->lf)
                     t = logit_row_f(io->lf + off, io->lse_f[i], io->guide_f + off, tg[i],
-                                    grad ? io->dlogp_f[i] : 0.0f, (float)c, kl, V, Vp, grad);
+                                    grad ? io->dlogp_f[i] : 0.0f, (float)(c * w), kl, V, Vp, grad);
                 else
                     t = logit_row_d(io->ld + off, io->lse_d[i], io->guide_d + off, tg[i],
-                                    grad ? io->dlogp_d[i] : 0.0, c, kl, V, Vp, grad);
+                                    grad ? io->dlogp_d[i] : 0.0, c * w, kl, V, Vp, grad);
                 if (!isfinite(t) && bad[k] < 0) bad[k] = i;
-                acc += t;
+                acc += t * w;
             }
             part[k] = acc;
         }

@@ -1,7 +1,7 @@
 /* objective.c — the loss-head dispatcher: batch validation, the step normalisers, the
  * finite checks, float/double plumbing, and the TRL-named metrics. The math of each loss
- * family lives in sft.c (pretrain, sft), dpo.c (dpo, ddpo), orpo.c (orpo, dorpo) and
- * attribute.c (the logit head: the attribute-control KL).
+ * family lives in sft.c (pretrain, sft), dpo.c (dpo, ddpo), orpo.c (orpo, dorpo),
+ * reward.c (the reward model) and attribute.c (the logit head: the attribute-control KL).
  *
  * Validation happens before anything is written, so an error leaves dlogp and the stats
  * untouched: a malformed batch is TA_EINPUT (the data is wrong), a non-finite log-prob or
@@ -20,6 +20,7 @@ static const char *type_name(CfgObjectiveType t) {
     case CFG_OBJ_ORPO: return "orpo";
     case CFG_OBJ_DDPO: return "ddpo";
     case CFG_OBJ_DORPO: return "dorpo";
+    case CFG_OBJ_REWARD: return "reward";
     }
     return "?";
 }
@@ -28,13 +29,15 @@ int objective_needs_reference(const CfgObjective *o) {
     return o->type == CFG_OBJ_DPO || o->type == CFG_OBJ_DDPO;
 }
 
+int objective_uses_score_head(const CfgObjective *o) { return o->type == CFG_OBJ_REWARD; }
+
 int objective_has_logit_head(const CfgObjective *o) {
     return o->attribute.guide && o->attribute.guide[0];
 }
 
 int objective_is_pairwise(const CfgObjective *o) {
     return o->type == CFG_OBJ_DPO || o->type == CFG_OBJ_DDPO || o->type == CFG_OBJ_ORPO ||
-           o->type == CFG_OBJ_DORPO;
+           o->type == CFG_OBJ_DORPO || o->type == CFG_OBJ_REWARD;
 }
 
 static int is_weighted(const CfgObjective *o) {
@@ -44,7 +47,7 @@ static int is_weighted(const CfgObjective *o) {
 static const char *const METRIC_NAMES[OBJ_METRIC_COUNT] = {
     "loss",           "nll_loss",       "rewards/chosen",  "rewards/rejected",
     "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
-    "log_odds_ratio", "log_odds_chosen", "weights/mean", "kl",
+    "log_odds_ratio", "log_odds_chosen", "weights/mean", "kl", "accuracy",
 };
 
 const char *objective_metric_name(ObjectiveMetricId id) {
@@ -73,6 +76,8 @@ void obj_row_sums(const ObjIO *io, const Batch *b, int row, ObjRowSums *out) {
         }
     }
 }
+
+double obj_row_weight(const Batch *b, int r) { return b->weights ? (double)b->weights[r] : 1.0; }
 
 double obj_ref(const ObjIO *io, int row) {
     TA_ASSERT(io->ref_f || io->ref_d);
@@ -109,7 +114,7 @@ double obj_log1mexp(double a) {
 
 static int check_config(const CfgObjective *o, TaError *err) {
     const char *tn = type_name(o->type);
-    if (o->type < CFG_OBJ_PRETRAIN || o->type > CFG_OBJ_DORPO)
+    if (o->type < CFG_OBJ_PRETRAIN || o->type > CFG_OBJ_REWARD)
         return ta_err(err, TA_EINPUT, "objective.type: unknown objective %d", (int)o->type);
     if (o->type == CFG_OBJ_DPO || o->type == CFG_OBJ_DDPO) {
         if (!(o->beta > 0) || !isfinite(o->beta))
@@ -133,6 +138,11 @@ static int check_config(const CfgObjective *o, TaError *err) {
             return ta_err(err, TA_EINPUT, "objective.odds_clamp: expected > 0, got %g",
                           o->odds_clamp);
     }
+    if (o->type == CFG_OBJ_REWARD && (!(o->center_rewards_coefficient >= 0) ||
+                                      !isfinite(o->center_rewards_coefficient)))
+        return ta_err(err, TA_EINPUT,
+                      "objective.center_rewards_coefficient: expected >= 0, got %g",
+                      o->center_rewards_coefficient);
     if (objective_has_logit_head(o)) {
         if (o->type != CFG_OBJ_SFT && o->type != CFG_OBJ_PRETRAIN)
             return ta_err(err, TA_EINPUT,
@@ -162,6 +172,27 @@ int objective_check_batch(const CfgObjective *o, const Batch *b, TaError *err) {
                                   "%s: batch row %d position %d: loss_mask set where there is "
                                   "no target (padding)", tn, r, t);
             }
+    }
+    if (o->type == CFG_OBJ_SFT && b->weights)
+        for (int r = 0; r < b->B; r++)
+            if (!isfinite(b->weights[r]) || b->weights[r] < 0)
+                return ta_err(err, TA_EINPUT, "sft: batch row %d: weight %g (expected finite and "
+                              ">= 0)", r, (double)b->weights[r]);
+    if (objective_uses_score_head(o)) {
+        if (b->layout != ROWS_SCORE || !b->lengths)
+            return ta_err(err, TA_EINPUT, "%s: the batch is not in the scoring layout (each "
+                          "row's last token as an input)", tn);
+        for (int r = 0; r < b->B; r++)
+            if (b->lengths[r] < 0 || b->lengths[r] >= b->T)
+                return ta_err(err, TA_EINPUT, "%s: batch row %d: last position %d outside "
+                              "[0, %d)", tn, r, b->lengths[r], b->T);
+        for (int r = 0; b->margins && r < b->B; r++)
+            if (!isfinite(b->margins[r]))
+                return ta_err(err, TA_EINPUT, "%s: batch row %d: margin %g is not finite", tn, r,
+                              (double)b->margins[r]);
+    } else if (b->layout != ROWS_LM) {
+        return ta_err(err, TA_EINPUT, "%s: the batch is in the scoring layout; this objective "
+                      "reads next-token log-probs", tn);
     }
     if (!objective_is_pairwise(o)) return TA_OK;
     int P = b->n_pairs;
@@ -205,6 +236,7 @@ static void count_batch(ObjectiveNorm *n, const CfgObjective *o, const Batch *b)
         }
         n->n_full_tokens += full;
         n->n_loss_tokens += resp;
+        if ((b->weights ? (double)b->weights[r] : 1.0) > 0) n->n_loss_tokens_w += resp;
         if (pairwise && r < P) {
             n->n_full_tokens_chosen += full;
             n->n_loss_tokens_chosen += resp;
@@ -239,7 +271,8 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
     if (norm->n_rows < mine.n_rows || norm->n_pairs < mine.n_pairs ||
         norm->n_full_tokens < mine.n_full_tokens || norm->n_loss_tokens < mine.n_loss_tokens ||
         norm->n_full_tokens_chosen < mine.n_full_tokens_chosen ||
-        norm->n_loss_tokens_chosen < mine.n_loss_tokens_chosen)
+        norm->n_loss_tokens_chosen < mine.n_loss_tokens_chosen ||
+        norm->n_loss_tokens_w < mine.n_loss_tokens_w)
         return ta_err(err, TA_ERUNTIME,
                       "%s: the step normaliser does not cover this micro-batch (call "
                       "objective_norm_add for every micro-batch of the step first)", tn);
@@ -249,8 +282,21 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
         return ta_err(err, TA_EINPUT,
                       "sft: no completion tokens (loss_mask) in the whole step's batch");
 
-    /* Finite inputs: every position with a target (the model's output) and the reference. */
-    for (int r = 0; r < b->B; r++)
+    /* The kind of input must be the objective's: scores for reward, log-probs otherwise. */
+    const int scores = io->score_f || io->score_d;
+    if (scores != objective_uses_score_head(o))
+        return ta_err(err, TA_EINPUT, "%s: %s", tn,
+                      scores ? "this objective reads token log-probs, not per-row scores"
+                             : "reward reads per-row scores (objective_scores_forward_backward)");
+    /* Finite inputs: every position with a target (the model's output), every score, the
+     * reference. */
+    for (int r = 0; scores && r < b->B; r++) {
+        double v = io->score_f ? (double)io->score_f[r] : io->score_d[r];
+        if (!isfinite(v))
+            return ta_err(err, TA_ERUNTIME, "%s: non-finite reward %g for batch row %d (the "
+                          "model's activations are not finite)", tn, v, r);
+    }
+    for (int r = 0; !scores && r < b->B; r++)
         for (int t = 0; t < b->T; t++) {
             size_t i = (size_t)r * b->T + t;
             if (b->targets[i] < 0) continue;
@@ -271,6 +317,8 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
     size_t BT = (size_t)b->B * b->T;
     if (io->dlogp_f) memset(io->dlogp_f, 0, BT * sizeof(float));
     if (io->dlogp_d) memset(io->dlogp_d, 0, BT * sizeof(double));
+    if (io->dscore_f) memset(io->dscore_f, 0, (size_t)b->B * sizeof(float));
+    if (io->dscore_d) memset(io->dscore_d, 0, (size_t)b->B * sizeof(double));
     switch (o->type) {
     case CFG_OBJ_PRETRAIN: obj_pretrain(o, b, io, norm, stats); break;
     case CFG_OBJ_SFT: obj_sft(o, b, io, norm, stats); break;
@@ -278,6 +326,7 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
     case CFG_OBJ_DDPO: obj_dpo(o, b, io, norm, stats); break;
     case CFG_OBJ_ORPO:
     case CFG_OBJ_DORPO: obj_orpo(o, b, io, norm, stats); break;
+    case CFG_OBJ_REWARD: obj_reward(o, b, io, norm, stats); break;
     }
     stats->rows += b->B;
     return TA_OK;
@@ -296,6 +345,22 @@ int objective_forward_backward_f64(const CfgObjective *o, const Batch *b, const 
                                    double *dlogp, ObjectiveStats *stats, TaError *err) {
     TA_ASSERT(o && b && logp && norm && stats);
     ObjIO io = {.logp_d = logp, .ref_d = ref_seq_logp, .dlogp_d = dlogp};
+    return forward_backward(o, b, &io, norm, stats, err);
+}
+
+int objective_scores_forward_backward(const CfgObjective *o, const Batch *b, const float *scores,
+                                      const ObjectiveNorm *norm, float *dscores,
+                                      ObjectiveStats *stats, TaError *err) {
+    TA_ASSERT(o && b && scores && norm && stats);
+    ObjIO io = {.score_f = scores, .dscore_f = dscores};
+    return forward_backward(o, b, &io, norm, stats, err);
+}
+
+int objective_scores_forward_backward_f64(const CfgObjective *o, const Batch *b,
+                                          const double *scores, const ObjectiveNorm *norm,
+                                          double *dscores, ObjectiveStats *stats, TaError *err) {
+    TA_ASSERT(o && b && scores && norm && stats);
+    ObjIO io = {.score_d = scores, .dscore_d = dscores};
     return forward_backward(o, b, &io, norm, stats, err);
 }
 
@@ -321,7 +386,15 @@ void objective_stats_finish(const CfgObjective *o, const ObjectiveStats *s, Obje
         objective_has_logit_head(o))
         SET(OBJ_METRIC_NLL, s->nll);
     if (objective_has_logit_head(o)) SET(OBJ_METRIC_KL, s->kl);
-    if (pairwise && s->pairs > 0) {
+    if (objective_uses_score_head(o)) { /* TRL RewardTrainer's names */
+        if (s->pairs > 0) {
+            double np = s->pairs;
+            SET(OBJ_METRIC_REWARDS_CHOSEN, s->reward_chosen / np);
+            SET(OBJ_METRIC_REWARDS_REJECTED, s->reward_rejected / np);
+            SET(OBJ_METRIC_REWARDS_MARGIN, (s->reward_chosen - s->reward_rejected) / np);
+            SET(OBJ_METRIC_ACCURACY, s->reward_correct / np);
+        }
+    } else if (pairwise && s->pairs > 0) {
         double np = s->pairs;
         SET(OBJ_METRIC_REWARDS_CHOSEN, s->reward_chosen / np);
         SET(OBJ_METRIC_REWARDS_REJECTED, s->reward_rejected / np);

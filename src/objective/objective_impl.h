@@ -1,5 +1,5 @@
-/* objective_impl.h — what the loss-family files (sft.c, dpo.c, orpo.c) share with the
- * dispatcher objective.c. Private to src/objective/.
+/* objective_impl.h — what the loss-family files (sft.c, dpo.c, orpo.c, reward.c) share with
+ * the dispatcher objective.c. Private to src/objective/.
  *
  * Every loss here is a function of per-row sums of logp over the row's response tokens
  * (loss_mask) and over its full tokens (target >= 0), so a family computes, per row, one
@@ -18,6 +18,10 @@ typedef struct {
     const double *ref_d;  /* (B) or NULL */
     float *dlogp_f;       /* (B,T) or NULL */
     double *dlogp_d;      /* (B,T) or NULL */
+    const float *score_f; /* (B) reward: each row's scalar, or NULL */
+    const double *score_d;
+    float *dscore_f;      /* (B) reward: dL/dr, or NULL */
+    double *dscore_d;
 } ObjIO;
 
 /* Sums of one row: s_resp = sum of logp over loss_mask tokens (n_resp of them),
@@ -48,5 +52,9 @@ void obj_dpo(const CfgObjective *o, const Batch *b, const ObjIO *io, const Objec
              ObjectiveStats *st); /* dpo and ddpo */
 void obj_orpo(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
               ObjectiveStats *st); /* orpo and dorpo */
+void obj_reward(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
+                ObjectiveStats *st); /* the reward model's Bradley-Terry loss */
+/* The weight of sft row r (1 without weights). */
+double obj_row_weight(const Batch *b, int r);
 
 #endif

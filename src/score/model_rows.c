@@ -109,8 +109,8 @@ int score_model_rows(ScoreModel *m, const ScoreRequest *req, size_t n,
             }
             p_text = req[i].prompt;
         }
-        if (ntok + (size_t)f.opt.max_len + 1 > cap) {
-            cap = 2 * cap + (size_t)f.opt.max_len + 1;
+        if (ntok + (size_t)f.opt.max_len > cap) {
+            cap = 2 * cap + (size_t)f.opt.max_len;
             tok = ta_realloc(tok, cap * sizeof(int), "score rows");
         }
         int len, cut;
@@ -121,8 +121,7 @@ int score_model_rows(ScoreModel *m, const ScoreRequest *req, size_t n,
         }
         if (opt->truncated) opt->truncated[i] = p.len < p.full_len || cut;
         rows[i] = (EncRow){.off = (int64_t)ntok, .len = len, .prompt_len = p.len, .req = i};
-        tok[ntok + (size_t)len] = f.pad; /* eos_input: the slot after the last token */
-        ntok += (size_t)len + 1;
+        ntok += (size_t)len;
     }
     row_prompt_free(&p);
     Batch b = {0};
@@ -139,6 +138,7 @@ int score_model_rows(ScoreModel *m, const ScoreRequest *req, size_t n,
     if ((size_t)B > n) B = (int)n;
     gpt2_alloc_acts(&m->model, B, Tmax);
     batch_alloc(&b, B, Tmax);
+    b.layout = eos_input ? ROWS_SCORE : ROWS_LM; /* ROWS_SCORE: the last token is an input */
     ids = ta_malloc(sizeof(size_t) * (size_t)B, "score rows");
     /* 3. forward batch by batch */
     for (size_t first = 0; first < n && rc == TA_OK; first += (size_t)B) {
@@ -152,20 +152,17 @@ int score_model_rows(ScoreModel *m, const ScoreRequest *req, size_t n,
         uint64_t real = 0;
         for (int r = 0; r < k; r++) {
             const EncRow *e = &rows[first + r];
-            /* eos_input: one more position whose input is the EOS; its target is none */
-            batch_set_row(&b, r, tok + e->off, e->len + eos_input, e->prompt_len, f.pad);
-            if (eos_input) {
-                size_t at = (size_t)r * T + (size_t)e->len - 1;
-                b.targets[at] = -1;
-                b.loss_mask[at] = 0;
-            }
+            batch_set_row(&b, r, tok + e->off, e->len, e->prompt_len, f.pad);
             b.weights[r] = 1.0f;
             b.example_ids[r] = (int64_t)e->req;
             ids[r] = e->req;
             real += (uint64_t)(e->len - 1 + eos_input);
         }
         TaError e = {0};
-        if ((rc = gpt2_forward(&m->model, b.tokens, b.targets, b.B, b.T, &e)) != TA_OK) {
+        /* a hidden-only model (a reward model) stops at the final LayerNorm */
+        rc = m->model.hidden_only ? gpt2_forward_hidden(&m->model, b.tokens, b.B, b.T, &e)
+                                  : gpt2_forward(&m->model, b.tokens, b.targets, b.B, b.T, &e);
+        if (rc != TA_OK) {
             char w[64];
             rc = ta_err(err, rc, "%s: %s", scorer_where(req, ids[0], w, sizeof w), e.msg);
             break;

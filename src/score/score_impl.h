@@ -48,6 +48,16 @@ struct Scorer {
 /* Progress of the current scorer_score call: done of the n requests handed to ops->score. */
 void scorer_report_progress(struct Scorer *s, size_t done);
 
+/* The model kinds (logprob:, model:): score_model_open of s->spec.arg with the scorer's
+ * tokenizer option (messages say "scorer SPEC"); and score_model_rows over the requests
+ * with the scorer's batch size, counters (s->calls, s->tokens) and progress. While fn runs,
+ * *truncated points at the (n) per-request flags (1: the prompt or the response was cut);
+ * NULL after. */
+int scorer_open_model(struct Scorer *s, ScoreModel *m, TaError *err);
+int scorer_run_model_rows(struct Scorer *s, ScoreModel *m, const ScoreRequest *req, size_t n,
+                          int eos_input, ScoreRowsFn fn, void *ctx, const uint8_t **truncated,
+                          TaError *err);
+
 /* A number (cJSON's format, as jsonl_put_number) or a boolean as a field of r. */
 void score_result_add_number(ScoreResult *r, const char *key, double v);
 void score_result_add_bool(ScoreResult *r, const char *key, int v);

@@ -160,6 +160,31 @@ void scorer_report_progress(Scorer *s, size_t done) {
     if (s->opt.progress) s->opt.progress(s->opt.progress_ctx, s->progress_base + done, s->progress_total);
 }
 
+int scorer_open_model(Scorer *s, ScoreModel *m, TaError *err) {
+    char what[SCORER_SPEC_MAX + 16];
+    snprintf(what, sizeof what, "scorer %s", s->spec.text);
+    return score_model_open(m, s->spec.arg, s->opt.tokenizer, what, err);
+}
+
+static void rows_progress(void *ctx, size_t done, size_t total) {
+    (void)total;
+    scorer_report_progress(ctx, done);
+}
+
+int scorer_run_model_rows(Scorer *s, ScoreModel *m, const ScoreRequest *req, size_t n,
+                          int eos_input, ScoreRowsFn fn, void *ctx, const uint8_t **truncated,
+                          TaError *err) {
+    uint8_t *trunc = ta_calloc(n ? n : 1, "scorer rows");
+    *truncated = trunc; /* filled while encoding, before the first fn call */
+    ScoreRowsOptions ro = {.batch_size = s->opt.batch_size, .eos_input = eos_input,
+                           .truncated = trunc, .tokens = &s->tokens, .calls = &s->calls,
+                           .progress = rows_progress, .progress_ctx = s};
+    int rc = score_model_rows(m, req, n, &ro, fn, ctx, err);
+    *truncated = NULL;
+    free(trunc);
+    return rc;
+}
+
 const char *scorer_where(const ScoreRequest *req, size_t i, char *buf, size_t cap) {
     if (req[i].where) return req[i].where;
     snprintf(buf, cap, "request %zu", i + 1);

@@ -23,9 +23,7 @@ typedef struct {
 
 static int logprob_open(Scorer *s, TaError *err) {
     LogprobState *st = ta_calloc(sizeof *st, "logprob scorer");
-    char what[SCORER_SPEC_MAX + 16];
-    snprintf(what, sizeof what, "scorer %s", s->spec.text);
-    int rc = score_model_open(&st->m, s->spec.arg, s->opt.tokenizer, what, err);
+    int rc = scorer_open_model(s, &st->m, err);
     if (rc != TA_OK) {
         free(st);
         return rc;
@@ -73,23 +71,11 @@ static int on_rows(void *ctx, const ScoreModel *m, const Batch *b, const size_t 
     return TA_OK;
 }
 
-static void on_progress(void *ctx, size_t done, size_t total) {
-    (void)total;
-    scorer_report_progress(ctx, done);
-}
-
 static int logprob_score(Scorer *s, const ScoreRequest *req, size_t n, ScoreResult *out,
                          TaError *err) {
     LogprobState *st = s->impl;
-    Ctx c = {.out = out, .truncated = NULL};
-    uint8_t *trunc = ta_calloc(n ? n : 1, "logprob scorer");
-    c.truncated = trunc;
-    ScoreRowsOptions ro = {.batch_size = s->opt.batch_size, .truncated = trunc,
-                           .tokens = &s->tokens, .calls = &s->calls,
-                           .progress = on_progress, .progress_ctx = s};
-    int rc = score_model_rows(&st->m, req, n, &ro, on_rows, &c, err);
-    free(trunc);
-    return rc;
+    Ctx c = {.out = out};
+    return scorer_run_model_rows(s, &st->m, req, n, 0, on_rows, &c, &c.truncated, err);
 }
 
 const ScorerOps score_logprob_ops = {.name = "logprob", .dedupe = 1, .default_batch = 0,

@@ -30,9 +30,16 @@ void train_step_init(TrainStep *t, const StepSetup *s) {
     memset(t, 0, sizeof *t);
     t->s = *s;
     gpt2_alloc_acts(s->model, s->rows, s->T);
+    const int score = objective_uses_score_head(s->objective);
+    TA_ASSERT(!score || (s->model->config.score_head && s->model->hidden_only));
     t->micro = ta_calloc(sizeof(Batch) * (size_t)s->K, "micro-batches");
-    for (int k = 0; k < s->K; k++) batch_alloc(&t->micro[k], s->rows, s->T);
+    for (int k = 0; k < s->K; k++) {
+        batch_alloc(&t->micro[k], s->rows, s->T);
+        t->micro[k].layout = score ? ROWS_SCORE : ROWS_LM;
+    }
     t->ref_logp = ta_calloc(sizeof(float) * (size_t)s->rows, "reference log-probs");
+    t->scores = ta_calloc(sizeof(float) * (size_t)s->rows, "rewards");
+    t->dscores = ta_calloc(sizeof(float) * (size_t)s->rows, "reward gradients");
 }
 
 void train_step_free(TrainStep *t) {
@@ -40,6 +47,8 @@ void train_step_free(TrainStep *t) {
         for (int k = 0; k < t->s.K; k++) batch_free(&t->micro[k]);
     free(t->micro);
     free(t->ref_logp);
+    free(t->scores);
+    free(t->dscores);
     memset(t, 0, sizeof *t);
 }
 
@@ -47,7 +56,7 @@ void train_optim_init(AdamW *o, const AdamWConfig *cfg, const GPT2 *m) {
     adamw_init(o, cfg, m->num_params);
     size_t off = 0;
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        int decay = i == P_QKVW || i == P_ATTPROJW || i == P_FCW || i == P_FCPROJW;
+        int decay = i == P_QKVW || i == P_ATTPROJW || i == P_FCW || i == P_FCPROJW || i == P_SCORE;
         adamw_set_decay(o, off, m->param_sizes[i], decay);
         off += m->param_sizes[i];
     }
@@ -83,6 +92,25 @@ static int head_chunk(void *ctx, int row0, int n, float *logits, TaError *err) {
     return rc;
 }
 
+/* One micro-batch of a reward model: forward to the final LayerNorm, the score head at each
+ * row's last token (b->lengths, ROWS_SCORE), the Bradley-Terry head, and (backward) from
+ * dL/dreward down the trunk. No LM head. Errors as run_micro's. */
+static int run_micro_scores(TrainStep *t, const Batch *b, const ObjectiveNorm *norm,
+                            ObjectiveStats *st, int backward, int *bad, TaError *err) {
+    GPT2 *m = t->s.model;
+    int rc = gpt2_forward_hidden(m, b->tokens, b->B, b->T, err);
+    if (rc != TA_OK) return rc;
+    gpt2_score_forward(m, b->lengths, t->scores);
+    rc = objective_scores_forward_backward(t->s.objective, b, t->scores, norm,
+                                           backward ? t->dscores : NULL, st, err);
+    if (rc == TA_ERUNTIME) { /* a non-finite reward: a bad step, not a crash */
+        *bad = 1;
+        return TA_OK;
+    }
+    if (rc == TA_OK && backward) gpt2_score_backward(m, b->lengths, t->dscores);
+    return rc;
+}
+
 /* One micro-batch: the auxiliary models' forwards, the policy's forward, the loss head over
  * log-probs, the logit head and (backward) the policy's backward. A non-finite loss term
  * sets *bad (its message in err) and returns TA_OK; any other error is returned. */
@@ -90,6 +118,7 @@ static int run_micro(TrainStep *t, const Batch *b, const void *set, const Object
                      ObjectiveStats *st, int backward, int *bad, TaError *err) {
     GPT2 *m = t->s.model;
     const CfgObjective *o = t->s.objective;
+    if (objective_uses_score_head(o)) return run_micro_scores(t, b, norm, st, backward, bad, err);
     AuxModels *aux = t->s.aux;
     int rc = aux ? aux_models_forward(aux, b, set, t->ref_logp, err) : TA_OK;
     if (rc != TA_OK) return rc;

@@ -1,10 +1,23 @@
 /* train.c — a training run around the step (see include/tinyalign/train.h).
  *
  * Implements: run setup from a resolved Config (tokenizer, data, model init from scratch /
- * checkpoint / Hugging Face dir, the auxiliary models, AdamW), the data order, and the
- * schedule around train_step: logging, eval with early stopping and keep-best, task metrics
- * (train.eval_generate, computed by the score module), sampling,
- * checkpoint cadence, --stop-after, non-finite step limits, signals and resume.
+ * checkpoint / Hugging Face dir, a reward model's score head, the auxiliary models,
+ * AdamW), the data order (one file, or a mixture of files), and the schedule around
+ * train_step: logging, eval with early stopping and keep-best, task metrics
+ * (train.eval_generate, computed by the score module), sampling, checkpoint cadence,
+ * --stop-after, non-finite step limits, signals and resume.
+ *
+ * The data order. One source: example ids in a seeded permutation per epoch
+ * (data_epoch_permutation(seed, epoch)), the cursor {epoch, pos} walking it. A mixture of S
+ * files with ratios w_s (data.train as a list): every file keeps its own cursor over its own
+ * permutations (file 0 seeded with run.seed, file s with run.seed + s * 0x632BE59BD9B4E019),
+ * and the next example comes from the file s that minimises (n_s + 1) / w_s, n_s = the
+ * examples drawn from it so far (= epoch_s * N_s + pos_s), ties to the lowest s, files of
+ * ratio 0 never: a deterministic interleaving (stride scheduling) in which every prefix of
+ * the order holds each file within one example of its share w_s / sum w. The order is a
+ * pure function of (run.seed, the cursors): a checkpoint stores the cursors, a resume
+ * continues bit-exactly, and data-parallel ranks can each walk it. One file is the S = 1
+ * case, identical to the plain order.
  * Does not implement: the step itself (step.c), the loss math (objective module), the
  * frozen models (reference module), file formats (checkpoint, data modules).
  */
@@ -41,6 +54,16 @@ typedef struct {
     int rows_per_example; /* 1, or 2 for preference pairs */
 } Source;
 
+/* One file of the training mixture: its training examples are dataset ids
+ * [first, first + n), drawn in its own permutations. */
+typedef struct {
+    size_t first, n;
+    double ratio;        /* the mixing weight */
+    uint64_t seed;       /* its shuffling seed */
+    uint32_t *perm;      /* (n) the order of epoch perm_epoch */
+    int64_t perm_epoch;  /* -1: none yet */
+} MixSource;
+
 typedef struct {
     Config cfg;
     TrainOptions opt;
@@ -60,8 +83,10 @@ typedef struct {
     int rows;       /* rows per micro-batch */
     int T;          /* max sequence length of a batch */
     uint32_t *ids;  /* (batch_size) example ids of one micro-batch */
-    uint32_t *perm;
-    int64_t perm_epoch;
+    MixSource mix[DATA_MAX_SOURCES]; /* the training files (1 for a plain data.train) */
+    int n_mix;
+    uint32_t *val_ids; /* (val.n) dataset ids of the held-out examples (data.val_fraction) */
+    size_t n_zero_weight; /* sft examples of weight 0 */
     ScoreEval *egen; /* train.eval_generate, or NULL */
     TrainState st;
     char last_ckpt[4096]; /* the newest checkpoint this run wrote or resumed from ("" none) */
@@ -72,6 +97,21 @@ typedef struct {
 static void source_fill(const Source *s, const uint32_t *ids, int n, Batch *b) {
     if (s->td) token_data_fill(s->td, s->td_split, ids, n, b);
     else dataset_fill(s->ds, ids, n, b);
+}
+
+/* The cursor of mixture file s in the checkpoint state. */
+static DataCursor *cursor_of(Trainer *t, int s) {
+    TA_ASSERT(s >= 0 && s < t->n_mix);
+    return s == 0 ? &t->st.cursor : &t->st.more_cursors[s - 1];
+}
+
+/* The training data's name in messages: its path, or "a.jsonl + b.jsonl + ...". */
+static void data_name(const Config *c, char *buf, size_t cap) {
+    buf[0] = '\0';
+    for (int i = 0; i < c->data.train.n; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s%s", i ? " + " : "", c->data.train.paths[i]);
+    }
 }
 
 /* ---- setup ------------------------------------------------------------------------- */
@@ -86,6 +126,8 @@ static int path_exists(const char *p) {
 static void report_pair_weights(const Trainer *t) {
     const Config *c = &t->cfg;
     const Dataset *d = t->ds_train;
+    char name[1024];
+    data_name(c, name, sizeof name);
     int ddpo = c->objective.type == CFG_OBJ_DDPO;
     const char *plain = ddpo ? "dpo" : "orpo";
     PairWeightStats ws = {0};
@@ -93,7 +135,7 @@ static void report_pair_weights(const Trainer *t) {
     char line[256];
     pair_weights_describe(&ws, line, sizeof line);
     size_t given = dataset_num_weighted(d);
-    fprintf(t->info, "data: %s: %s", c->data.train, line);
+    fprintf(t->info, "data: %s: %s", name, line);
     if (given && given < ws.pairs)
         fprintf(t->info, " (%zu %s without a \"weight\" field: weight 1)", ws.pairs - given,
                 ws.pairs - given == 1 ? "pair" : "pairs");
@@ -102,14 +144,26 @@ static void report_pair_weights(const Trainer *t) {
     if (given == 0)
         fprintf(stderr, "warning: %s: no pair has a \"weight\" field, so every pair weighs 1: "
                         "this %s run equals %s (make weighted pairs with `tinyalign curate "
-                        "pairs`)\n", c->data.train, type, plain);
+                        "pairs`)\n", name, type, plain);
     else if (ws.min == ws.max && ws.min == 1.0)
         fprintf(stderr, "warning: %s: every pair has weight 1: this %s run equals %s\n",
-                c->data.train, type, plain);
+                name, type, plain);
     else if (ws.min == ws.max)
         fprintf(stderr, "warning: %s: every pair has weight %g: no pair is favoured, this %s "
-                        "run equals %s with %s scaled by %g\n", c->data.train, ws.min, type, plain,
+                        "run equals %s with %s scaled by %g\n", name, ws.min, type, plain,
                 ddpo ? "the loss" : "the NLL and the log-odds ratio", ws.min);
+}
+
+/* SFT rows with a "weight": say how many weigh 0 (they contribute nothing) and the range. */
+static void report_sft_weights(Trainer *t) {
+    const Dataset *d = t->ds_train;
+    size_t given = dataset_num_weighted(d);
+    if (!given) return;
+    PairWeightStats ws = {0};
+    for (size_t i = 0; i < dataset_size(d); i++) pair_weights_add(&ws, dataset_weight(d, i));
+    t->n_zero_weight = ws.zero;
+    fprintf(t->info, "data: \"weight\" on %zu of %zu examples (others 1), weights in [%g, %g]; "
+            "%zu weigh 0 and contribute nothing\n", given, ws.pairs, ws.min, ws.max, ws.zero);
 }
 
 static int open_data(Trainer *t, TaError *err) {
@@ -117,7 +171,7 @@ static int open_data(Trainer *t, TaError *err) {
     int rc;
     if (c->data.format == CFG_DATA_TOKENS) {
         t->T = c->data.max_len;
-        rc = token_data_open(&t->td_train, c->data.train, t->T,
+        rc = token_data_open(&t->td_train, c->data.train.paths[0], t->T,
                              c->data.val[0] ? 0.0 : c->data.val_fraction, 0, err);
         if (rc != TA_OK) return rc;
         t->train = (Source){.td = t->td_train, .td_split = 0,
@@ -134,9 +188,13 @@ static int open_data(Trainer *t, TaError *err) {
             t->have_val = 1;
         }
         fprintf(t->info, "data: %s: %llu tokens, %zu training windows of %d tokens%s%zu validation windows\n",
-               c->data.train, (unsigned long long)token_data_num_tokens(t->td_train), t->train.n,
+               c->data.train.paths[0], (unsigned long long)token_data_num_tokens(t->td_train), t->train.n,
                t->T + 1, t->have_val ? ", " : " (no validation: set data.val or data.val_fraction), ",
                t->have_val ? t->val.n : (size_t)0);
+        t->n_mix = 1;
+        t->mix[0] = (MixSource){.first = 0, .n = t->train.n, .ratio = 1.0,
+                                .seed = (uint64_t)c->run.seed, .perm_epoch = -1,
+                                .perm = ta_malloc(sizeof(uint32_t) * (t->train.n + 1), "example order")};
         return TA_OK;
     }
     if (!t->tok)
@@ -149,34 +207,75 @@ static int open_data(Trainer *t, TaError *err) {
     DatasetOptions dopt = {.max_len = c->data.max_len, .max_prompt_len = c->data.max_prompt_len,
                            .truncation_mode = c->data.truncation_mode == CFG_TRUNC_KEEP_START
                                                   ? TRUNC_KEEP_START : TRUNC_KEEP_END};
-    if ((rc = dataset_load(&t->ds_train, c->data.train, kind, t->tok, &dopt, err)) != TA_OK) return rc;
-    t->T = c->data.max_len - 1;
+    const int n_src = c->data.train.n;
+    rc = dataset_load_files(&t->ds_train, (const char *const *)c->data.train.paths, n_src, kind,
+                            t->tok, &dopt, err);
+    if (rc != TA_OK) return rc;
+    /* a reward model reads each row's last token as an input too (ROWS_SCORE) */
+    t->T = objective_uses_score_head(&c->objective) ? c->data.max_len : c->data.max_len - 1;
     t->train = (Source){.ds = t->ds_train, .n = dataset_size(t->ds_train),
                         .rows_per_example = dataset_rows_per_example(t->ds_train)};
-    fprintf(t->info, "data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n", c->data.train,
-           t->train.n, dataset_num_truncated(t->ds_train), c->data.max_len, c->data.max_prompt_len);
-    if (kind == DS_PREFERENCE &&
-        (c->objective.type == CFG_OBJ_DDPO || c->objective.type == CFG_OBJ_DORPO))
-        report_pair_weights(t);
+    fprintf(t->info, "data: %s: %zu examples, %zu truncated (max_len %d, max_prompt_len %d)\n",
+            dataset_path(t->ds_train), t->train.n, dataset_num_truncated(t->ds_train),
+            c->data.max_len, c->data.max_prompt_len);
     if (c->data.val[0]) {
         if ((rc = dataset_load(&t->ds_val, c->data.val, kind, t->tok, &dopt, err)) != TA_OK) return rc;
         t->val = (Source){.ds = t->ds_val, .n = dataset_size(t->ds_val),
                           .rows_per_example = dataset_rows_per_example(t->ds_val)};
         t->have_val = 1;
-        fprintf(t->info, "data: %s: %zu validation examples, %zu truncated\n", c->data.val, t->val.n,
-               dataset_num_truncated(t->ds_val));
-    } else if (c->data.val_fraction > 0) {
-        /* hold out the last fraction of the (unshuffled) file */
-        size_t nval = (size_t)((double)t->train.n * c->data.val_fraction);
-        if (nval == 0) nval = 1;
-        if (nval >= t->train.n)
-            return ta_err(err, TA_EINPUT, "%s: too few examples (%zu) for data.val_fraction %g",
-                          c->data.train, t->train.n, c->data.val_fraction);
-        t->val = t->train;
-        t->val.n = nval;
-        t->train.n -= nval;
-        t->have_val = 2; /* val ids are offset by train.n */
     }
+    /* the training files: with data.val_fraction each holds out its last examples (in file
+     * order), which together are the validation set */
+    t->n_mix = n_src;
+    t->val_ids = ta_malloc(sizeof(uint32_t) * (t->train.n + 1), "validation ids");
+    size_t n_train = 0, n_val = 0;
+    double wsum = 0;
+    for (int k = 0; k < n_src; k++) wsum += c->data.train.weights[k];
+    for (int k = 0; k < n_src; k++) {
+        const char *path = dataset_source_path(t->ds_train, k);
+        size_t first = dataset_source_first(t->ds_train, k), n = dataset_source_size(t->ds_train, k);
+        size_t nval = 0;
+        if (!c->data.val[0] && c->data.val_fraction > 0) {
+            nval = (size_t)((double)n * c->data.val_fraction);
+            if (nval == 0) nval = 1;
+            if (nval >= n)
+                return ta_err(err, TA_EINPUT, "%s: too few examples (%zu) for data.val_fraction %g",
+                              path, n, c->data.val_fraction);
+            for (size_t i = 0; i < nval; i++) t->val_ids[n_val++] = (uint32_t)(first + n - nval + i);
+        }
+        MixSource *m = &t->mix[k];
+        m->first = first;
+        m->n = n - nval;
+        m->ratio = c->data.train.weights[k];
+        m->seed = (uint64_t)c->run.seed + (uint64_t)k * 0x632BE59BD9B4E019ull;
+        m->perm = ta_malloc(sizeof(uint32_t) * m->n, "example order");
+        m->perm_epoch = -1;
+        n_train += m->n;
+        if (n_src > 1)
+            fprintf(t->info, "data:   source %d: %s: %zu examples%s, weight %g (%.1f%% of the "
+                    "examples drawn)\n", k, path, m->n, nval ? " for training" : "", m->ratio,
+                    100.0 * m->ratio / wsum);
+    }
+    t->train.n = n_train;
+    if (n_val) {
+        t->val = t->train;
+        t->val.n = n_val;
+        t->have_val = 2; /* validation ids: val_ids */
+    }
+    if (t->have_val == 1)
+        fprintf(t->info, "data: %s: %zu validation examples, %zu truncated\n", c->data.val, t->val.n,
+                dataset_num_truncated(t->ds_val));
+    else if (t->have_val == 2)
+        fprintf(t->info, "data: %zu validation examples held out (data.val_fraction %g%s)\n", n_val,
+                c->data.val_fraction, n_src > 1 ? " of every source" : "");
+    if (kind == DS_PREFERENCE &&
+        (c->objective.type == CFG_OBJ_DDPO || c->objective.type == CFG_OBJ_DORPO))
+        report_pair_weights(t);
+    if (kind == DS_SFT) report_sft_weights(t);
+    if (kind == DS_PREFERENCE && objective_uses_score_head(&c->objective) &&
+        dataset_num_margins(t->ds_train))
+        fprintf(t->info, "data: %zu pairs carry a \"margin\" (r_chosen - r_rejected is pushed "
+                "above it)\n", dataset_num_margins(t->ds_train));
     return TA_OK;
 }
 
@@ -191,6 +290,7 @@ static int init_model(Trainer *t, TaError *err) {
             if (t->tok) mc.vocab_size = tokenizer_vocab_size(t->tok);
             else if (t->td_train) mc.vocab_size = token_data_vocab_size(t->td_train);
         }
+        mc.score_head = objective_uses_score_head(&c->objective);
         if ((rc = gpt2_config_check(&mc, err)) != TA_OK) return rc;
         gpt2_init(&t->model, &mc, 1);
         gpt2_init_weights(&t->model, (uint64_t)c->run.seed);
@@ -199,6 +299,18 @@ static int init_model(Trainer *t, TaError *err) {
         if ((rc = checkpoint_resolve(c->model.path, dir, sizeof dir, err)) != TA_OK) return rc;
         if ((rc = model_load_dir(&t->model, dir, 1, err)) != TA_OK) return rc;
         fprintf(t->info, "model: loaded %s\n", dir);
+        /* a reward model trains the trunk plus a scalar head: a language model gets a fresh
+         * head (N(0, 0.02), as Hugging Face initialises GPT2ForSequenceClassification's);
+         * the other objectives train the LM head, so a reward model's head is set aside */
+        int want = objective_uses_score_head(&c->objective);
+        if (want != t->model.config.score_head) {
+            gpt2_set_score_head(&t->model, want, (uint64_t)c->run.seed);
+            fprintf(t->info, want ? "model: added a fresh reward head score.weight (1, %d), "
+                                    "N(0, 0.02)\n"
+                                  : "model: dropped the reward head score.weight (1, %d): "
+                                    "objective.type trains the language model\n",
+                    t->model.config.d_model);
+        }
         if (!t->tokenizer_path[0]) {
             char p[4096];
             ta_pathf(p, sizeof p, "%s/tokenizer.model", dir);
@@ -216,7 +328,7 @@ static int check_vocab(Trainer *t, TaError *err) {
                       t->tokenizer_path, tokenizer_vocab_size(t->tok), mc->vocab_size);
     if (t->td_train && token_data_vocab_size(t->td_train) > mc->vocab_size)
         return ta_err(err, TA_EINPUT, "%s: shard vocabulary %d exceeds the model's vocab_size %d",
-                      t->cfg.data.train, token_data_vocab_size(t->td_train), mc->vocab_size);
+                      t->cfg.data.train.paths[0], token_data_vocab_size(t->td_train), mc->vocab_size);
     if (t->td_val && token_data_vocab_size(t->td_val) > mc->vocab_size)
         return ta_err(err, TA_EINPUT, "%s: shard vocabulary %d exceeds the model's vocab_size %d",
                       t->cfg.data.val, token_data_vocab_size(t->td_val), mc->vocab_size);
@@ -229,20 +341,82 @@ static int check_vocab(Trainer *t, TaError *err) {
 
 /* ---- data order ---------------------------------------------------------------------- */
 
-/* Next n example ids of the training order, advancing the cursor across epochs. */
+/* The mixture file the next example comes from: the s minimising (n_s + 1) / w_s over the
+ * files with w_s > 0, n_s = examples drawn from s so far, ties to the lowest s (see the top
+ * of this file). One file: 0. */
+static int mix_pick(const MixSource *mix, int n_mix, const double *drawn) {
+    int best = -1;
+    double best_key = 0;
+    for (int s = 0; s < n_mix; s++) {
+        if (!(mix[s].ratio > 0)) continue;
+        double key = (drawn[s] + 1.0) / mix[s].ratio;
+        if (best < 0 || key < best_key) best = s, best_key = key;
+    }
+    TA_ASSERT(best >= 0);
+    return best;
+}
+
+static int next_source(Trainer *t) {
+    double drawn[DATA_MAX_SOURCES];
+    for (int s = 0; s < t->n_mix; s++) {
+        const DataCursor *c = cursor_of(t, s);
+        drawn[s] = (double)c->epoch * (double)t->mix[s].n + (double)c->pos;
+    }
+    return mix_pick(t->mix, t->n_mix, drawn);
+}
+
+/* A resumed mixture's cursors against the order: after `used` draws from the start, file s
+ * has given d_s examples (a pure function of the ratios), so its cursor must be at epoch
+ * (d_s - 1) / N_s, position d_s - epoch * N_s (next_ids wraps lazily, on the next draw),
+ * or (0, 0) before its first. TA_EINPUT naming the first cursor that differs. */
+static int check_mix_cursors(Trainer *t, uint64_t used, const char *file, TaError *err) {
+    double drawn[DATA_MAX_SOURCES] = {0};
+    for (uint64_t i = 0; i < used; i++) drawn[mix_pick(t->mix, t->n_mix, drawn)] += 1.0;
+    for (int s = 0; s < t->n_mix; s++) {
+        const uint64_t d = (uint64_t)drawn[s], N = t->mix[s].n;
+        const uint64_t e = d ? (d - 1) / N : 0, pos = d - e * N;
+        const DataCursor *c = cursor_of(t, s);
+        if ((uint64_t)c->epoch != e || (uint64_t)c->pos != pos)
+            return ta_err(err, TA_EINPUT,
+                          "%s: train_state.sources[%d] (%s) is at epoch %lld, example %lld, but "
+                          "after %llu examples of the mixture that file is at epoch %llu, example "
+                          "%llu (edited or damaged checkpoint)", file, s,
+                          dataset_source_path(t->ds_train, s), (long long)c->epoch,
+                          (long long)c->pos, (unsigned long long)used, (unsigned long long)e,
+                          (unsigned long long)pos);
+    }
+    return TA_OK;
+}
+
+/* Next n example ids of the training order, advancing the cursors across epochs. */
 static void next_ids(Trainer *t, uint32_t *ids, int n) {
     for (int i = 0; i < n; i++) {
-        if (t->st.cursor.pos >= (int64_t)t->train.n) {
-            t->st.cursor.epoch++;
-            t->st.cursor.pos = 0;
+        const int s = t->n_mix > 1 ? next_source(t) : 0;
+        MixSource *m = &t->mix[s];
+        DataCursor *c = cursor_of(t, s);
+        if (c->pos >= (int64_t)m->n) {
+            c->epoch++;
+            c->pos = 0;
         }
-        if (t->perm_epoch != t->st.cursor.epoch) {
-            data_epoch_permutation(t->perm, t->train.n, (uint64_t)t->cfg.run.seed,
-                                   t->st.cursor.epoch, t->cfg.data.shuffle);
-            t->perm_epoch = t->st.cursor.epoch;
+        if (m->perm_epoch != c->epoch) {
+            data_epoch_permutation(m->perm, m->n, m->seed, c->epoch, t->cfg.data.shuffle);
+            m->perm_epoch = c->epoch;
         }
-        ids[i] = t->perm[t->st.cursor.pos++];
+        ids[i] = (uint32_t)(m->first + m->perm[c->pos++]);
     }
+}
+
+/* Training progress in epochs: examples drawn / training examples (one file: the epoch
+ * plus the position in it). */
+static double epochs_done(Trainer *t) {
+    if (t->n_mix <= 1)
+        return (double)t->st.cursor.epoch + (double)t->st.cursor.pos / (double)t->train.n;
+    double drawn = 0;
+    for (int s = 0; s < t->n_mix; s++) {
+        const DataCursor *c = cursor_of(t, s);
+        drawn += (double)c->epoch * (double)t->mix[s].n + (double)c->pos;
+    }
+    return drawn / (double)t->train.n;
 }
 
 /* StepSource.fill of training: the next batch_size examples of the data order. */
@@ -265,9 +439,10 @@ static int fill_eval(void *ctx, int k, Batch *b, TaError *err) {
     Trainer *t = ctx;
     (void)err;
     const size_t per = (size_t)t->cfg.train.batch_size, total = eval_examples(t);
-    size_t i = (size_t)k * per, offset = t->have_val == 2 ? t->train.n : 0;
+    size_t i = (size_t)k * per;
     int n = (int)(total - i < per ? total - i : per);
-    for (int j = 0; j < n; j++) t->ids[j] = (uint32_t)(offset + i + (size_t)j);
+    for (int j = 0; j < n; j++)
+        t->ids[j] = t->have_val == 2 ? t->val_ids[i + (size_t)j] : (uint32_t)(i + (size_t)j);
     source_fill(&t->val, t->ids, n, b);
     return TA_OK;
 }
@@ -344,22 +519,38 @@ static int resume_from_checkpoint(Trainer *t, TaError *err) {
     }
     /* the state against this run: its data and config (checkpoint_check_state) */
     const uint64_t n = t->train.n, had = t->st.train_examples;
+    char name[1024];
+    data_name(&t->cfg, name, sizeof name);
     if (had && had != n) {
         if (!t->opt.force)
             return ta_err(err, TA_EINPUT,
                           "refusing to resume %s: the run was trained on %llu %s of %s, which "
                           "now has %llu: the data order would not continue (pass --force to "
                           "resume anyway)", dir, (unsigned long long)had,
-                          t->train.td ? "windows" : "examples", t->cfg.data.train,
-                          (unsigned long long)n);
+                          t->train.td ? "windows" : "examples", name, (unsigned long long)n);
         fprintf(stderr, "warning: resuming on other data (--force): %llu training examples, "
                 "the run had %llu\n", (unsigned long long)n, (unsigned long long)had);
     }
-    StateLimits lim = {.max_steps = t->cfg.train.max_steps, .examples = n,
-                       .per_step = (uint64_t)t->cfg.train.batch_size * (uint64_t)t->K,
+    const int same_files = t->st.n_more_cursors == t->n_mix - 1;
+    if (!same_files) { /* only with --force: data.train changed */
+        fprintf(stderr, "warning: %s holds data cursors for %d file(s), the config has %d: the "
+                "files beyond the first start from their beginning\n", dir,
+                t->st.n_more_cursors + 1, t->n_mix);
+        for (int s = t->st.n_more_cursors; s < t->n_mix - 1; s++)
+            t->st.more_cursors[s] = (DataCursor){0, 0};
+        t->st.n_more_cursors = t->n_mix - 1;
+    }
+    /* a mixture's first cursor walks its first file only: its cursors are checked here */
+    const int same_order = had == n && same_batches && same_files;
+    const uint64_t per_step = (uint64_t)t->cfg.train.batch_size * (uint64_t)t->K;
+    StateLimits lim = {.max_steps = t->cfg.train.max_steps, .examples = t->n_mix > 1 ? 0 : n,
+                       .per_step = per_step,
                        .max_tokens_per_step = (uint64_t)t->rows * (uint64_t)t->T * (uint64_t)t->K,
-                       .same_order = had == n && same_batches};
+                       .same_order = same_order};
     if ((rc = checkpoint_check_state(&t->st, &lim, where, err)) != TA_OK) return rc;
+    if (t->n_mix > 1 && same_order &&
+        (rc = check_mix_cursors(t, (uint64_t)t->st.step * per_step, where, err)) != TA_OK)
+        return rc;
     if (!verified)
         fprintf(stderr, "warning: %s was written by an earlier build, without state.sum: its "
                 "values are range-checked, but edits cannot be detected\n", where);
@@ -377,7 +568,8 @@ static void trainer_free(Trainer *t) {
     score_eval_close(t->egen);
     train_step_free(&t->step);
     free(t->ids);
-    free(t->perm);
+    for (int k = 0; k < t->n_mix; k++) free(t->mix[k].perm);
+    free(t->val_ids);
     aux_models_free(&t->aux);
     adamw_free(&t->optim);
     gpt2_free(&t->model);
@@ -413,16 +605,16 @@ static int setup(Trainer *t, TaError *err) {
                                                       ? "train.eval_generate" : "train.sample_every");
     if ((rc = open_data(t, err)) != TA_OK) return rc;
     if (c->model.init == CFG_INIT_SCRATCH && (rc = init_model(t, err)) != TA_OK) return rc;
+    t->model.hidden_only = objective_uses_score_head(&c->objective); /* no LM head to run */
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
-    if (t->train.n == 0) return ta_err(err, TA_EINPUT, "%s: no training examples", c->data.train);
+    if (t->train.n == 0)
+        return ta_err(err, TA_EINPUT, "%s: no training examples", c->data.train.paths[0]);
     if ((rc = gpt2_set_compute(&t->model, c->model.backend, c->model.precision, err)) != TA_OK)
         return rc;
 
     t->K = c->train.grad_accum;
     t->rows = c->train.batch_size * t->train.rows_per_example;
     t->ids = ta_malloc(sizeof(uint32_t) * (size_t)c->train.batch_size, "ids");
-    t->perm = ta_malloc(sizeof(uint32_t) * t->train.n, "example order");
-    t->perm_epoch = -1;
     AdamWConfig oc;
     config_to_adamw(c, &oc);
     train_optim_init(&t->optim, &oc, &t->model);
@@ -432,13 +624,14 @@ static int setup(Trainer *t, TaError *err) {
     train_step_init(&t->step, &ss); /* allocates the policy's activations */
 
     int n_sets = 0;
-    if (t->ds_train) t->sets[n_sets++] = ref_example_set_dataset(t->ds_train, c->data.train);
+    if (t->ds_train) t->sets[n_sets++] = ref_example_set_dataset(t->ds_train, c->data.train.paths[0]);
     if (t->ds_val) t->sets[n_sets++] = ref_example_set_dataset(t->ds_val, c->data.val);
     AuxSetup as = {.cfg = &c->objective, .policy_path = c->model.path, .policy = &t->model,
                    .sets = t->sets, .n_sets = n_sets, .max_rows = t->rows, .max_T = t->T};
     if ((rc = aux_models_init(&t->aux, &as, err)) != TA_OK) return rc;
 
     memset(&t->st, 0, sizeof t->st);
+    t->st.n_more_cursors = t->n_mix - 1;
     t->st.best_val = INFINITY;
     t->st.best_step = -1;
     ta_rng_seed(&t->st.rng, (uint64_t)c->run.seed ^ 0x5EEDu);
@@ -488,9 +681,9 @@ static int open_eval_generate(Trainer *t, TaError *err) {
                           .temperature = g->temperature, .greedy = g->greedy,
                           .max_new_tokens = g->max_new_tokens, .template_text = g->template_,
                           .key = "train.eval_generate"};
-    if (!g->prompts[0]) {
-        ec.prompts = c->data.val[0] ? c->data.val : c->data.train;
-        ec.first_row = c->data.val[0] ? 0 : t->train.n;
+    if (!g->prompts[0]) { /* a mixture without data.val: the held-out tail of its first file */
+        ec.prompts = c->data.val[0] ? c->data.val : c->data.train.paths[0];
+        ec.first_row = c->data.val[0] ? 0 : t->n_mix > 1 ? t->mix[0].n : t->train.n;
     }
     int rc = score_eval_open(&t->egen, &ec, t->tok, t->model.config.max_seq_len, err);
     if (rc == TA_OK)
@@ -624,8 +817,7 @@ static int train_loop(Trainer *t, TaError *err) {
             kv[n++] = (MetricKV){"loss", loss};
             kv[n++] = (MetricKV){"lr", lr};
             kv[n++] = (MetricKV){"grad_norm", gnorm};
-            kv[n++] = (MetricKV){"epoch", (double)t->st.cursor.epoch +
-                                              (double)t->st.cursor.pos / (double)t->train.n};
+            kv[n++] = (MetricKV){"epoch", epochs_done(t)};
             kv[n++] = (MetricKV){"tokens", (double)t->st.tokens_seen};
             int n_obj = metrics_kv(&om, kv + n, 40, 1);
             n += n_obj;
@@ -721,14 +913,27 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
         rc = log_open(&t.log, t.cfg.run.out_dir, t.opt.resume ? t.st.step : -1, err);
     if (rc == TA_OK && !t.opt.resume) {
         /* what the run trains on, once, as step 0 */
-        MetricKV kv[4];
+        MetricKV kv[6];
         int n = 0;
         kv[n++] = (MetricKV){"train_examples", (double)t.train.n};
         kv[n++] = (MetricKV){"val_examples", t.have_val ? (double)t.val.n : 0.0};
         if (t.ds_train)
             kv[n++] = (MetricKV){"truncated", (double)dataset_num_truncated(t.ds_train)};
+        if (t.ds_train && dataset_kind(t.ds_train) == DS_SFT)
+            kv[n++] = (MetricKV){"zero_weight_examples", (double)t.n_zero_weight};
         kv[n++] = (MetricKV){"params", (double)t.model.num_params};
-        log_metrics(&t.log, "data", 0, kv, n, NULL);
+        /* a mixture: every file with its training examples and ratio */
+        TaBuf extra = {0};
+        for (int k = 0; t.n_mix > 1 && k < t.n_mix; k++) {
+            ta_buf_puts(&extra, k ? ", " : "\"sources\": [");
+            ta_buf_puts(&extra, "{\"path\": ");
+            ta_buf_json_string(&extra, t.cfg.data.train.paths[k]);
+            ta_buf_printf(&extra, ", \"examples\": %zu, \"weight\": %.17g}", t.mix[k].n,
+                          t.mix[k].ratio);
+            if (k == t.n_mix - 1) ta_buf_puts(&extra, "]");
+        }
+        log_metrics(&t.log, "data", 0, kv, n, extra.p);
+        free(extra.p);
     }
     int status;
     if (rc != TA_OK) status = rc == TA_EINPUT ? 2 : 1;
@@ -749,7 +954,20 @@ int train_eval(const Config *cfg, const char *checkpoint, int max_batches, char 
     t.info = stderr;
     if (max_batches > 0) t.cfg.train.eval_batches = max_batches;
     *json_out = NULL;
-    int rc = setup(&t, err);
+    int rc = TA_OK;
+    if (checkpoint && *checkpoint && objective_uses_score_head(&t.cfg.objective)) {
+        /* said before anything is loaded: the checkpoint must be a reward model */
+        char dir[4096], p[4200];
+        GPT2Config cc;
+        rc = checkpoint_resolve(checkpoint, dir, sizeof dir, err);
+        ta_pathf(p, sizeof p, "%s/config.json", dir);
+        if (rc == TA_OK && (rc = model_config_read(&cc, p, err)) == TA_OK && !cc.score_head)
+            rc = ta_err(err, TA_EINPUT,
+                        "--checkpoint %s is not a reward model: it has no scalar head "
+                        "(score.weight); objective.type \"reward\" evaluates reward models",
+                        dir);
+    }
+    if (rc == TA_OK) rc = setup(&t, err);
     if (rc == TA_OK && !t.have_val) {
         /* no validation data: evaluate the training file itself */
         t.val = t.train;

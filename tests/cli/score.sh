@@ -122,7 +122,7 @@ score_err killed_by_signal "killed by signal 9" -- "cmd:kill -9 \$\$"
 score_err spec_unknown_kind "unknown kind \"cmdd\"" "did you mean \"cmd\"" -- "cmdd:x"
 score_err spec_no_colon "expected logprob:MODEL" -- "logprob"
 score_err spec_empty_arg "nothing after \"logprob:\"" -- "logprob:  "
-score_err model_reserved "model: (reward-model) scorers are not available" -- "model:$D"
+score_err model_bad_dir "scorer model:$D/nope" -- "model:$D/nope"
 score_err logprob_bad_dir "scorer logprob:$D/nope" -- "logprob:$D/nope"
 echo '{"prompt": "p", "completion": "c"}' > "$D/sft.jsonl"
 expect_err rows_without_responses "$D/sft.jsonl:1" "\"responses\"" -- \
