@@ -105,6 +105,8 @@ if train --set run.out_dir="$D/dnn32" --set model.precision=fp32 --set model.bac
   pass "fp32_onednn_run"; else fail "fp32_onednn_run" "$(tail -2 "$D/dnn32.log")"; fi
 out=$("$BIN" bench --layers 2 --heads 2 --dim 64 --vocab 256 --batch 2 --seq 32 --steps 1 --warmup 0 --precision bf16 --json 2>&1)
 grep -q '"precision": "bf16", "backend": "onednn"' <<<"$out" && pass "bench_precision_bf16" || fail "bench_precision_bf16" "$out"
+out=$("$BIN" bench --layers 2 --heads 2 --dim 64 --vocab 256 --batch 2 --seq 32 --steps 1 --warmup 0 --forward-only --reward --precision bf16 --json 2>&1)
+grep -q '"mode": "reward_forward".*"precision": "bf16"' <<<"$out" && pass "bench_reward_forward_bf16" || fail "bench_reward_forward_bf16" "$out"
 out=$("$BIN" sample --model "$D/straight" --bench --batch 2 --prompt-len 4 --max-new-tokens 4 --precision bf16 2>&1)
 grep -q '"precision": "bf16"' <<<"$out" && pass "sample_precision_bf16" || fail "sample_precision_bf16" "$out"
 expect_err "sample_bad_precision" "--precision" "fp32 or bf16" -- "$BIN" sample --model "$D/straight" --bench --precision fp16
