@@ -54,6 +54,8 @@ CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 ZLIB_CFLAGS  := $(shell pkg-config --cflags zlib 2>/dev/null)
 ZLIB_LIBS    := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
+# oneDNN (Debian libdnnl-dev): the matmul backend for bf16 (and optionally fp32).
+DNNL_LIBS    := -ldnnl
 
 # MPI: only src/train/dist_mpi.c sees mpi.h; the rest of the engine calls dist.h, which
 # src/train/dist_single.c implements for one process (in libtinyalign.a).
@@ -72,7 +74,7 @@ CFLAGS   := -std=c11 $(WARN) $(OPT) $(OMPFLAGS) $(SANITIZE) -Iinclude $(BLASINC)
             -DTA_SPM_VERSION='"$(SPM_VERSION)"'
 CXXFLAGS := -std=c++17 $(WARN) $(OPT) $(SANITIZE) -Iinclude $(SPM_CFLAGS)
 LDFLAGS  := $(OMPFLAGS) $(SANITIZE)
-LDLIBS   := $(BLASLIB) $(SPM_LIBS) $(CJSON_LIBS) $(ZLIB_LIBS) -lstdc++ -lm -lpthread
+LDLIBS   := $(BLASLIB) $(DNNL_LIBS) $(SPM_LIBS) $(CJSON_LIBS) $(ZLIB_LIBS) -lstdc++ -lm -lpthread
 
 LIB_C   := $(filter-out src/cli/main.c src/train/dist_mpi.c,$(sort $(shell find src -name '*.c')))
 LIB_CC  := $(sort $(shell find src -name '*.cc'))

@@ -253,6 +253,58 @@ static void t_accumulation(void) {
     T_CHECK(ok, "%s", msg);
 }
 
+/* model.lm_head_chunk: the LM head and the loss over R token rows at a time (R = 5 cuts
+ * through batch rows and leaves a short last chunk), logits recomputed in the backward.
+ * Each logit row is the same dot products as in the whole-batch GEMM and the log-softmax
+ * works row by row, so the loss is bit-identical as long as sgemm gives a row the same
+ * bits whatever the row count of the call (OpenBLAS 0.3.21 does, with its Haswell,
+ * SkylakeX and Cooperlake kernels: checked here, strictly). The
+ * gradients are not bit-identical by construction: dwte = dlogits^T lnf is summed chunk by
+ * chunk instead of in one GEMM, a different order of the same float sums, so they are
+ * compared at the accumulation test's tolerance, and against PyTorch at the parity one. */
+static void t_lm_head_chunk(void) {
+    GPT2 m;
+    setup_model(&m);
+    gpt2_set_lm_chunk(&m, 5); /* reallocates the activations: (5, Vp) logits */
+    T_CHECK(m.act_sizes[A_LOGITS] == 5 * (size_t)CFG.padded_vocab_size, "logits slot %zu floats",
+            m.act_sizes[A_LOGITS]);
+    TrainStep st;
+    RefRows rows;
+    StepSource src;
+    step_init(&st, &m, NULL, 1, &rows, &src);
+    TaError err;
+    ObjectiveMetrics om;
+    StepResult r;
+    TA_ASSERT(train_step_eval(&st, &src, 1, &om, &err) == TA_OK);
+    TA_ASSERT(gpt2_lm_chunked(&m));
+    float ev = (float)om.m[OBJ_METRIC_LOSS].value;
+    TA_ASSERT(train_step(&st, &src, 0, &r, &err) == TA_OK && !r.nonfinite);
+    train_step_free(&st);
+    printf("  loss chunked %.9g (eval %.9g) vs whole batch %.9g: %s\n", (float)r.loss, ev, LOSS,
+           (float)r.loss == LOSS && ev == LOSS ? "bit-identical" : "differs");
+    T_CHECK((float)r.loss == LOSS && ev == LOSS,
+            "chunked loss %.9g / eval %.9g vs whole batch %.9g: not bit-identical (does this "
+            "sgemm give a row different bits for a different row count?)",
+            (float)r.loss, ev, LOSS);
+    double mx = 0;
+    for (size_t i = 0; i < M.num_params; i++)
+        if (fabs(M.grads_memory[i]) > mx) mx = fabs(M.grads_memory[i]);
+    char msg[512];
+    int ok = compare("chunked grads", m.grads_memory, M.grads_memory, M.num_params, 1e-5 * mx,
+                     1e-4, msg, sizeof msg);
+    T_CHECK(ok, "%s", msg);
+    const float *ref = ref_get(&REF, "grads")->data;
+    for (int i = 0; i < NUM_PARAM_TENSORS && ok; i++) {
+        double tm = 0;
+        for (size_t j = 0; j < M.param_sizes[i]; j++)
+            if (fabs(ref[OFFSETS[i] + j]) > tm) tm = fabs(ref[OFFSETS[i] + j]);
+        ok = compare(gpt2_param_name(i), m.grads_memory + OFFSETS[i], ref + OFFSETS[i],
+                     M.param_sizes[i], 1e-4 * tm + 1e-9, 1e-3, msg, sizeof msg);
+        T_CHECK(ok, "vs PyTorch: %s", msg);
+    }
+    gpt2_free(&m);
+}
+
 /* ---- thread counts --------------------------------------------------------------------
  * Guaranteed: a run is bit-identical to itself at a fixed thread count (every parallel loop
  * of ours writes disjoint outputs and reduces in a fixed order; OpenBLAS is deterministic
@@ -430,6 +482,7 @@ int main(void) {
     t_run("parity/comparator_detects_corruption", t_comparator_detects_corruption);
     t_run("parity/adamw_10_steps", t_adamw);
     t_run("accumulation/4x1_equals_1x4", t_accumulation);
+    t_run("lm_head_chunk/loss_and_grads", t_lm_head_chunk);
     t_run("determinism/same_thread_count_bitwise", t_same_thread_count);
     t_run("determinism/1_vs_2_threads", t_thread_counts);
     t_run("bad_input/token_range_and_batch_size", t_bad_input);

@@ -289,20 +289,32 @@ static void check_attention(AttFwd fwd, AttBwd bwd, const char *what) {
     T_CHECK(ok, "%s", msg);
 }
 static void t_attention(void) { check_attention(attention_forward, attention_backward, "attention (sgemm)"); }
+/* the batched-GEMM version on oneDNN, fp32 (the bf16 one is in test_bf16) */
+static Backend *DNN;
+static void att_gemm_fwd(float *y, float *att, const float *in, int B, int T, int C, int NH) {
+    attention_forward_gemm(DNN, y, att, NULL, in, 0, B, T, C, NH);
+}
+static void att_gemm_bwd(float *g, float *scr, const float *dy, const float *in, const float *att,
+                         int B, int T, int C, int NH) {
+    attention_backward_gemm(DNN, g, scr, NULL, NULL, dy, in, att, 0, B, T, C, NH);
+}
+static void t_attention_gemm(void) {
+    check_attention(att_gemm_fwd, att_gemm_bwd, "attention (batched GEMM, oneDNN fp32)");
+}
 static void t_attention_naive(void) {
     check_attention(attention_forward_naive, attention_backward_naive, "attention (naive)");
 }
-/* The fast path against the naive loops at a realistic shape (T=64, hs=32). */
-static void t_attention_fast_vs_naive(void) {
+/* The fast paths against the naive loops at a realistic shape (T=64, hs=32). */
+static void attention_vs_naive(AttFwd fwd, AttBwd bwd, const char *what) {
     int B = 2, T = 64, C = 96, NH = 3;
     size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     float *in = rand_f(nx, 1), *dy = rand_f(ny, 1);
     float *y1 = ta_malloc(ny * 4, "t"), *y2 = ta_malloc(ny * 4, "t");
     float *a1 = ta_malloc(na * 4, "t"), *a2 = ta_malloc(na * 4, "t"), *scr = ta_malloc(na * 4, "t");
     float *g1 = ta_calloc(nx * 4, "t"), *g2 = ta_calloc(nx * 4, "t");
-    attention_forward(y1, a1, in, B, T, C, NH);
+    fwd(y1, a1, in, B, T, C, NH);
     attention_forward_naive(y2, a2, in, B, T, C, NH);
-    attention_backward(g1, scr, dy, in, a1, B, T, C, NH);
+    bwd(g1, scr, dy, in, a1, B, T, C, NH);
     attention_backward_naive(g2, scr, dy, in, a2, B, T, C, NH);
     double dy_max = 0, dg_max = 0, da_max = 0;
     for (size_t i = 0; i < ny; i++) dy_max = fmax(dy_max, fabs(y1[i] - y2[i]));
@@ -311,7 +323,13 @@ static void t_attention_fast_vs_naive(void) {
     free(in); free(dy); free(y1); free(y2); free(a1); free(a2); free(scr); free(g1); free(g2);
     /* float32 with different summation orders: a few ulps of O(1) values */
     T_CHECK(dy_max < 1e-5 && da_max < 1e-6 && dg_max < 1e-4,
-            "fast vs naive: out %.3g, att %.3g, grad %.3g", dy_max, da_max, dg_max);
+            "%s vs naive: out %.3g, att %.3g, grad %.3g", what, dy_max, da_max, dg_max);
+}
+static void t_attention_fast_vs_naive(void) {
+    attention_vs_naive(attention_forward, attention_backward, "sgemm");
+}
+static void t_attention_gemm_vs_naive(void) {
+    attention_vs_naive(att_gemm_fwd, att_gemm_bwd, "batched GEMM");
 }
 
 /* ---- gelu, residual ------------------------------------------------------------------ */
@@ -377,14 +395,15 @@ static double ce_probe(void *vc, const double *x) {
     }
     return loss / cnt;
 }
-static void t_softmax_ce(void) {
+typedef void (*GatherFn)(float *, float *, const float *, const int *, int, int, int);
+static void softmax_ce(GatherFn gather) {
     int N = 5, V = 50, Vp = 64;
     int tg[5] = {3, -1, 49, 0, 17}; /* one masked row */
     float *lg = rand_f((size_t)N * Vp, 3);
     for (int n = 0; n < N; n++) for (int v = V; v < Vp; v++) lg[(size_t)n * Vp + v] = 100.0f; /* padding must be ignored */
     double *x = to_d(lg, (size_t)N * Vp);
     float logp[5], lse[5], dlogp[5];
-    logsoftmax_gather(logp, lse, lg, tg, N, V, Vp);
+    gather(logp, lse, lg, tg, N, V, Vp);
     double loss = 0;
     for (int n = 0; n < N; n++) { loss -= logp[n]; dlogp[n] = tg[n] >= 0 ? -1.0f / 4 : 0.0f; }
     loss /= 4;
@@ -399,6 +418,21 @@ static void t_softmax_ce(void) {
     for (int n = 0; n < N; n++)
         for (int v = V; v < Vp; v++) T_CHECK(lg[(size_t)n * Vp + v] == 0.0f, "padded dlogit nonzero");
     free(lg);
+}
+static void t_softmax_ce(void) { softmax_ce(logsoftmax_gather); }
+static void t_softmax_ce_vec(void) { softmax_ce(logsoftmax_gather_vec); }
+/* the vectorised gather against the scalar one on GPT-2-sized rows: a few ulps */
+static void t_logsoftmax_vec_vs_scalar(void) {
+    int N = 7, V = 50257, Vp = 50304;
+    float *lg = rand_f((size_t)N * Vp, 4);
+    int tg[7] = {0, 50256, 123, -1, 7, 40000, 3};
+    float lp1[7], lse1[7], lp2[7], lse2[7];
+    logsoftmax_gather(lp1, lse1, lg, tg, N, V, Vp);
+    logsoftmax_gather_vec(lp2, lse2, lg, tg, N, V, Vp);
+    free(lg);
+    for (int n = 0; n < N; n++)
+        T_CHECK(fabsf(lse1[n] - lse2[n]) <= 4e-7f * fabsf(lse1[n]) && fabsf(lp1[n] - lp2[n]) <= 4e-7f * fabsf(lse1[n]),
+                "row %d: lse %.9g vs %.9g, logp %.9g vs %.9g", n, lse1[n], lse2[n], lp1[n], lp2[n]);
 }
 
 /* Every kernel of ours (the BLAS calls aside) at 1 and at 2 threads on shapes that split
@@ -505,9 +539,19 @@ int main(void) {
     t_run("fd/attention", t_attention);
     t_run("fd/attention_naive", t_attention_naive);
     t_run("attention/fast_vs_naive", t_attention_fast_vs_naive);
+    TaError err;
+    if (backend_init(&DNN, BACKEND_ONEDNN, PRECISION_FP32, &err) != TA_OK) {
+        printf("FAIL backend/onednn_init: %s\n", err.msg);
+        return 1;
+    }
+    t_run("fd/attention_batched_gemm_onednn", t_attention_gemm);
+    t_run("attention/batched_gemm_vs_naive", t_attention_gemm_vs_naive);
     t_run("fd/gelu", t_gelu);
     t_run("fd/residual", t_residual);
     t_run("fd/softmax_cross_entropy", t_softmax_ce);
+    t_run("fd/softmax_cross_entropy_vectorised", t_softmax_ce_vec);
+    t_run("logsoftmax/vectorised_vs_scalar", t_logsoftmax_vec_vs_scalar);
     t_run("threads/our_kernels_1_vs_2_bitwise", t_threads_bitwise);
+    backend_free(DNN);
     return t_done();
 }

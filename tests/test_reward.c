@@ -190,6 +190,73 @@ static void t_accumulate(void) {
     T_CHECK(dl <= 1e-6 * fabs(R.loss), "loss %.9g vs %.9g", r.loss, R.loss);
 }
 
+/* model.precision bf16 for a reward model: the trunk's matmuls take bf16 operands, the
+ * final LayerNorm output the head reads stays fp32 (a hidden-only model has no LM head to
+ * feed it to in bf16). Rewards and every gradient against PyTorch's fp32 within the limits
+ * derived in test_bf16.c: r = 2^-8 / sqrt 3 per rounding, independent roundings in
+ * quadrature, gain G = 1.5. The reward depends on the 10 roundings of each layer's
+ * forward (no LN_f output, no wte: the LM model's +2 is gone), n_fwd = 10 L; the backward
+ * adds 6 per layer (the dout of fcproj, fc, attproj, attention dY, dS, dqkv; no dlogits),
+ * n_bwd = 16 L. Without native bf16 the refusal naming model.precision is checked. */
+static void t_bf16(void) {
+    GPT2 m;
+    setup_model(&m);
+    TaError err;
+    if (gpt2_set_compute(&m, BACKEND_ONEDNN, PRECISION_BF16, &err) != TA_OK) {
+        gpt2_free(&m);
+        T_CHECK(strstr(err.msg, "model.precision") != NULL, "refusal without the key: %s", err.msg);
+        printf("  (no native bf16 here: %s)\n", err.msg);
+        return;
+    }
+    TrainStep st;
+    RefRows rows = {.K = 1, .pad_token = -1};
+    StepSource src;
+    step_init(&st, &m, NULL, &rows, &src);
+    StepResult r;
+    T_CHECK(train_step(&st, &src, 0, &r, &err) == TA_OK && !r.nonfinite, "%s", err.msg);
+    T_CHECK(m.acts.lnf != NULL && m.acts16.lnf == NULL, "the head's input is not fp32");
+    float rew[64];
+    TA_ASSERT(B <= 64);
+    gpt2_score_forward(&m, st.micro[0].lengths, rew); /* the last forward's rows */
+    const double r0 = 0.0039062500 / 1.7320508075688772, G = 1.5, L = CFG.n_layer;
+    const double lim_f = G * r0 * sqrt(10.0 * L), lim_b = G * r0 * sqrt(16.0 * L);
+    char msg[512] = "";
+    int ok = 1;
+    const float *ref = ref_get(&REF, "rewards")->data;
+    double e2 = 0, r2 = 0;
+    for (int i = 0; i < B; i++) {
+        e2 += ((double)rew[i] - ref[i]) * ((double)rew[i] - ref[i]);
+        r2 += (double)ref[i] * ref[i];
+    }
+    double rel = sqrt(e2 / r2);
+    printf("  bf16 rewards: normwise %.3g (limit %.3g)\n", rel, lim_f);
+    if (!(rel <= lim_f))
+        ok = 0, snprintf(msg, sizeof msg, "rewards normwise %.3g > %.3g", rel, lim_f);
+    const float *rg = ref_get(&REF, "grads")->data;
+    double worst = 0;
+    for (int i = 0; ok && i < NUM_PARAM_TENSORS; i++) {
+        size_t n = m.param_sizes[i];
+        if (i == P_WTE) n = (size_t)CFG.vocab_size * CFG.d_model; /* the real rows */
+        double ge2 = 0, gr2 = 0;
+        for (size_t j = 0; j < n; j++) {
+            double d = (double)m.grads_memory[OFFSETS[i] + j] - rg[OFFSETS[i] + j];
+            ge2 += d * d;
+            gr2 += (double)rg[OFFSETS[i] + j] * rg[OFFSETS[i] + j];
+        }
+        double gr = gr2 > 0 ? sqrt(ge2 / gr2) : (ge2 > 0 ? INFINITY : 0);
+        printf("  bf16 grad %-20s normwise %.3g\n", gpt2_param_name(i), gr);
+        worst = fmax(worst, gr);
+        if (!(gr <= lim_b))
+            ok = 0, snprintf(msg, sizeof msg, "grad %s normwise %.3g > %.3g", gpt2_param_name(i),
+                             gr, lim_b);
+    }
+    train_step_free(&st);
+    gpt2_free(&m);
+    T_CHECK(ok, "%s", msg);
+    /* and bf16 really ran: fp32 alone would leave ~1e-6 */
+    T_CHECK(worst > 0.1 * r0, "largest gradient error %.3g: no bf16 rounding seen", worst);
+}
+
 /* Whatever follows a row's last token cannot change its reward (causal attention). */
 static void t_padding_invariance(void) {
     GPT2 m;
@@ -327,6 +394,7 @@ int main(void) {
     t_run("reward_grads_incl_score_head", t_grads);
     t_run("reward_accumulate_3_micro_batches", t_accumulate);
     t_run("reward_padding_invariance", t_padding_invariance);
+    t_run("reward_bf16_vs_pytorch_derived_tolerance", t_bf16);
     t_run("reward_head_storage", t_storage);
     t_run("reward_optim_state", t_optim_state);
     gpt2_free(&M);

@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # bench.sh BUILD — `make bench`: speed, never pass/fail. Every tinyalign number is put next
-# to PyTorch (Debian's python3-torch, fp32, same model, batch and threads) measured in the
-# same run, and the ratio printed.
+# to PyTorch (Debian's python3-torch, same model, batch and threads; tools/torch_gpt2.py's
+# idiomatic nn.Module GPT-2, AdamW foreach) measured in the same run, interleaved, and the
+# ratio printed. Each shape runs in fp32 and in bf16 (tinyalign model.precision bf16 vs
+# PyTorch torch.autocast("cpu", dtype=torch.bfloat16)).
 #   1. training step: GPT-2 124M (B=4 T=64) and small (L=6 C=384 V=8192, B=8 T=256)
 #   2. loss-head cost: SFT vs DPO (snapshot reference / cached log-probs) on the same tokens;
 #      SFT vs SFT + the attribute KL with a guide of the same size, and a NADO training
 #      step (interleaved, best of 3), with peak RSS
-#   3. decoding tokens/s at batch 1 and 8 (tools/bench_decode.py)
+#   3. decoding tokens/s at batch 1 and 8, fp32 and bf16 (tools/bench_decode.py)
 #   4. scoring (logprob:, model:) tokens/s vs the forward pass of the same shape
 #      (bench --forward-only [--reward])
 #   5. PRS generation tokens/s vs random sampling (`sample`'s path) at the same N and model
-# Env: THREADS (default 2), STEPS (default 5).
+#   6. (BENCH_MEMORY=1, minutes) peak RSS of a GPT-2 124M step at B=8 T=1024, whole-batch
+#      logits vs the LM head in chunks of 1024 rows (model.lm_head_chunk)
+# Env: THREADS (default 2), STEPS (default 5), BENCH_MEMORY (default 0).
+# glibc is told to keep freed memory (no mmap for large blocks, no trimming): PyTorch
+# allocates its activations and AdamW temporaries afresh every step, and returning them to
+# the OS means page faults on every step (2.5x slower at 124M on this VM) — what jemalloc
+# or tcmalloc, which PyTorch's CPU tuning guides recommend, also avoid. tinyalign
+# allocates once, so this changes nothing for it.
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000
 set -uo pipefail
 BUILD=${1:-build}
 BIN=$BUILD/tinyalign
@@ -20,34 +30,44 @@ STEPS=${STEPS:-5}
 echo "== tinyalign bench, $(date -u +%Y-%m-%d) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 $BIN info
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset: OpenBLAS picks the kernel>}"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes slow every number; ratios are measured interleaved)"
 
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/" <<<"$2"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
-train_row() { # NAME ARGS...: ours and PyTorch's tokens/s for one shape
+train_row() { # NAME ARGS...: ours and PyTorch's tokens/s for one shape, fp32 then bf16
   local name=$1; shift
-  local ours torch
-  ours=$($BIN bench "$@" --threads "$THREADS" --steps "$STEPS" --json)
-  torch=$($PY tools/bench_torch.py "$@" --threads "$THREADS" --steps "$STEPS" | tail -1)
-  local a b
-  a=$(field tokens_per_s "$ours"); b=$(field tokens_per_s "$torch")
-  printf "%-34s tinyalign %8.0f tok/s %7.1f ms/step %6.1f GFLOP/s MFU %4.1f%% | PyTorch %8.0f tok/s %7.1f ms/step | %sx\n" \
-    "$name" "$a" "$(field ms_per_step "$ours")" "$(field gflops "$ours")" \
-    "$(awk -v m="$(field mfu "$ours")" 'BEGIN{print 100*m}')" "$b" "$(field ms_per_step "$torch")" "$(ratio "$a" "$b")"
-  printf "%-34s peak RSS %.0f MiB vs params+grads+AdamW+activations %.0f MiB (%sx)\n" "" \
-    "$(field peak_rss_mib "$ours")" "$(field arith_mib "$ours")" "$(ratio "$(field peak_rss_mib "$ours")" "$(field arith_mib "$ours")")"
+  local o32 t32 o16 t16 a32 b32 a16 b16
+  o32=$($BIN bench "$@" --threads "$THREADS" --steps "$STEPS" --json)
+  t32=$($PY tools/bench_torch.py "$@" --threads "$THREADS" --steps "$STEPS" | tail -1)
+  if o16=$($BIN bench "$@" --precision bf16 --threads "$THREADS" --steps "$STEPS" --json 2>/tmp/ta-bench-bf16.$$); then
+    a16=$(field tokens_per_s "$o16")
+  else
+    a16=0; echo "  (tinyalign bf16: $(cat /tmp/ta-bench-bf16.$$))"
+  fi
+  rm -f /tmp/ta-bench-bf16.$$
+  t16=$($PY tools/bench_torch.py "$@" --precision bf16 --threads "$THREADS" --steps "$STEPS" | tail -1)
+  a32=$(field tokens_per_s "$o32"); b32=$(field tokens_per_s "$t32"); b16=$(field tokens_per_s "$t16")
+  printf "%-34s fp32: tinyalign %7.0f tok/s %7.1f ms/step %6.1f GFLOP/s MFU %4.1f%% | PyTorch %7.0f tok/s | %sx\n" \
+    "$name" "$a32" "$(field ms_per_step "$o32")" "$(field gflops "$o32")" \
+    "$(awk -v m="$(field mfu "$o32")" 'BEGIN{print 100*m}')" "$b32" "$(ratio "$a32" "$b32")"
+  printf "%-34s bf16: tinyalign %7.0f tok/s | PyTorch autocast %7.0f tok/s | %sx (goal >= 1.25x) | tinyalign bf16/fp32 %sx\n" \
+    "" "$a16" "$b16" "$(ratio "$a16" "$b16")" "$(ratio "$a16" "$a32")"
+  printf "%-34s peak RSS fp32 %.0f MiB vs params+grads+AdamW+activations %.0f MiB (%sx)\n" "" \
+    "$(field peak_rss_mib "$o32")" "$(field arith_mib "$o32")" "$(ratio "$(field peak_rss_mib "$o32")" "$(field arith_mib "$o32")")"
 }
 
-echo; echo "== 1. training step (forward + backward + clip + AdamW), fp32, $THREADS threads"
+echo; echo "== 1. training step (forward + backward + clip + AdamW), $THREADS threads"
 train_row "gpt2-124m (L12 C768 V50257 B4 T64)" --layers 12 --heads 12 --dim 768 --vocab 50257 --batch 4 --seq 64
+echo "   (goals: bf16 >= 1.25x PyTorch autocast and >= 1.5x tinyalign fp32)"
 train_row "small (L6 C384 V8192 B8 T256)" --layers 6 --heads 6 --dim 384 --vocab 8192 --batch 8 --seq 256
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  echo "-- the same with OPENBLAS_CORETYPE=Haswell (AVX2 kernels, as some machines force):"
-  OPENBLAS_CORETYPE=Haswell train_row "small, Haswell kernel" --layers 6 --heads 6 --dim 384 --vocab 8192 --batch 8 --seq 256
-fi
+echo "   (goals: bf16 >= 1.25x PyTorch autocast and >= 1.6x tinyalign fp32)"
 
-echo; echo "== per-kernel breakdown, small model"
-$BIN bench --layers 6 --heads 6 --dim 384 --vocab 8192 --batch 8 --seq 256 --threads "$THREADS" --steps "$STEPS" | sed -n '/where the time goes/,$p'
+for prec in fp32 bf16; do
+  echo; echo "== per-kernel breakdown, small model, $prec"
+  $BIN bench --layers 6 --heads 6 --dim 384 --vocab 8192 --batch 8 --seq 256 --precision "$prec" \
+    --threads "$THREADS" --steps "$STEPS" | sed -n '/where the time goes/,$p'
+done
 
 echo; echo "== 2. loss-head cost on the same B x T tokens (small model, B=8 T=256)"
 sft=$($BIN bench --objective sft --threads "$THREADS" --steps "$STEPS" --json)
@@ -81,7 +101,7 @@ printf "SFT %.1f ms/step | SFT + attribute KL %.1f ms (%sx, goal <= 1.6x) | NADO
 printf "peak RSS: SFT %.0f MiB, attribute %.0f MiB (+%.0f MiB: the guide's weights and its (B,T,Vp) logits), NADO %.0f MiB\n" \
   "$rss_sft" "$rss_att" "$(awk -v a="$rss_att" -v b="$rss_sft" 'BEGIN{print a-b}')" "$rss_nado"
 
-echo; echo "== 3. decoding with the KV cache vs PyTorch (greedy, 16-token prompts, best of 3)"
+echo; echo "== 3. decoding with the KV cache vs PyTorch (greedy, 16-token prompts, best of 3; goal: bf16 >= 1.3x fp32 at batch 8)"
 $PY tools/bench_decode.py --build "$BUILD"
 
 echo; echo "== 4. scoring: logprob: / model: vs the forward pass of the same shape (L4 C256 V8192, B=16, rows of T=256)"
@@ -207,3 +227,14 @@ else
   echo "PRS bench: setup failed"
 fi
 rm -rf "$SD"
+if [ "${BENCH_MEMORY:-0}" = 1 ]; then
+  echo; echo "== 6. memory: GPT-2 124M, B=8 T=1024, one fp32 training step: whole-batch logits vs chunks of 1024 rows"
+  for c in 0 1024; do
+    o=$($BIN bench --layers 12 --heads 12 --dim 768 --vocab 50257 --batch 8 --seq 1024 --steps 1 \
+          --warmup 0 --threads "$THREADS" --lm-chunk "$c" --json)
+    printf "lm_head_chunk %4d: peak RSS %6.0f MiB, logits + dlogits %6.0f MiB (%s of peak), %.0f ms/step\n" "$c" \
+      "$(field peak_rss_mib "$o")" "$(field logits_mib "$o")" \
+      "$(awk -v a="$(field logits_mib "$o")" -v b="$(field peak_rss_mib "$o")" 'BEGIN{printf "%.1f%%", 100*a/b}')" \
+      "$(field ms_per_step "$o")"
+  done
+fi

@@ -3,23 +3,26 @@
 
 For each model shape (small: L=6 NH=6 C=384 V=8192; 124M: L=12 NH=12 C=768 V=50257) it
 writes random weights as a model directory (tools/hf_gpt2.py layout), then for batch 1
-and batch 8:
+and batch 8 and each precision (fp32, bf16):
   - tinyalign: `BUILD/tinyalign sample --model DIR --bench --batch B --prompt-len P
-    --max-new-tokens N --threads T` (greedy, EOS disabled; a warm-up run, then the timed
-    one; decode = the steps after the prefill, sampling included);
-  - PyTorch: tools/hf_gpt2.py's GPT2 loaded from the same directory (float32), run with
-    its own KV cache written here (torch.no_grad, torch.set_num_threads(T)): one prefill
-    forward over the prompt, then one token per step, greedy argmax, same warm-up;
-and prints decode tokens/s for both and the ratio (> 1: tinyalign faster). Both start
-from the same random prompt ids; the first greedy ids are printed as a sanity check
-(random weights make near-ties, so they may legitimately differ after a few tokens).
+    --max-new-tokens N --threads T --precision P` (greedy, EOS disabled; a warm-up run,
+    then the timed ones; decode = the steps after the prefill, sampling included);
+  - PyTorch: tools/torch_gpt2.py's idiomatic GPT (nn.Linear, fused GELU, a preallocated
+    KV cache; torch.no_grad, torch.set_num_threads(T)) with the same weights, in float32
+    or cast to bfloat16: one prefill forward over the prompt (LM head on the last
+    position only), then one token per step, greedy argmax, same warm-up;
+and prints decode tokens/s for both, tinyalign / PyTorch at the same precision, and
+tinyalign bf16 / fp32. Both start from the same random prompt ids; the first greedy ids
+are printed as a sanity check (random weights make near-ties, so they may legitimately
+differ after a few tokens, and bf16 rounds differently from fp32).
 
 usage: bench_decode.py [--build build] [--threads 2] [--models small,124m]
-                       [--batches 1,8] [--prompt-len 16] [--new-tokens N] [--reps 3]
-                       [--json FILE]
+                       [--batches 1,8] [--precisions fp32,bf16] [--prompt-len 16]
+                       [--new-tokens N] [--reps 3] [--json FILE]
 Each side does one warm-up run and --reps timed runs and reports its fastest decode (other
-processes on the machine only ever slow a run down).
-Total runtime at the defaults: about a minute on 2 cores.
+processes on the machine only ever slow a run down). A tinyalign precision the build or
+CPU cannot run (bf16 without AVX512-BF16) is reported as "n/a".
+Total runtime at the defaults: about two minutes on 2 cores.
 """
 import argparse
 import json
@@ -32,10 +35,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_gpt2  # noqa: E402
+from torch_gpt2 import GPT, KVCache  # noqa: E402
 
 SHAPES = {"small": (6, 6, 384, 8192, 256), "124m": (12, 12, 768, 50257, 1024)}
 NEW_TOKENS = {"small": 32, "124m": 16}  # default decode steps per run (keeps the bench ~1 min)
@@ -108,75 +111,44 @@ def prompt_ids(seed, B, P, V):
     return torch.tensor(out, dtype=torch.long).view(B, P)
 
 
-class TorchDecoder:
-    """GPT-2 decoding with a preallocated KV cache, on hf_gpt2.GPT2's parameters.
-    Conv1D layers as torch.addmm(bias, x, W) (what HF's Conv1D does), fused GELU-tanh."""
-
-    def __init__(self, model, B, maxT):
-        tr = model.transformer
-        self.tr = tr
-        self.L = len(tr.h)
-        self.C = tr.wte.weight.shape[1]
-        self.NH = tr.h[0].attn.NH
-        self.hs = self.C // self.NH
-        self.K = torch.zeros(self.L, B, self.NH, maxT, self.hs)
-        self.V = torch.zeros(self.L, B, self.NH, maxT, self.hs)
-
-    @staticmethod
-    def lin(m, x):
-        B, T, C = x.shape
-        return torch.addmm(m.bias, x.reshape(B * T, C), m.weight).view(B, T, -1)
-
-    def forward(self, idx, pos0):
-        """idx (B, T) at positions pos0..pos0+T-1 -> logits of the last position (B, V)."""
-        tr, C, NH, hs = self.tr, self.C, self.NH, self.hs
-        B, T = idx.shape
-        x = tr.wte(idx) + tr.wpe(torch.arange(pos0, pos0 + T))
-        end = pos0 + T
-        for l, blk in enumerate(tr.h):
-            h = F.layer_norm(x, (C,), blk.ln_1.weight, blk.ln_1.bias, 1e-5)
-            q, k, v = self.lin(blk.attn.c_attn, h).split(C, dim=2)
-            q = q.view(B, T, NH, hs).transpose(1, 2)
-            self.K[l, :B, :, pos0:end] = k.view(B, T, NH, hs).transpose(1, 2)
-            self.V[l, :B, :, pos0:end] = v.view(B, T, NH, hs).transpose(1, 2)
-            Kl, Vl = self.K[l, :B, :, :end], self.V[l, :B, :, :end]
-            att = (q @ Kl.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-            if T > 1:  # causal mask inside the new block
-                mask = torch.ones(T, end, dtype=torch.bool).tril(diagonal=pos0)
-                att = att.masked_fill(~mask, float("-inf"))
-            y = (att.softmax(dim=-1) @ Vl).transpose(1, 2).reshape(B, T, C)
-            x = x + self.lin(blk.attn.c_proj, y)
-            h = F.layer_norm(x, (C,), blk.ln_2.weight, blk.ln_2.bias, 1e-5)
-            h = F.gelu(self.lin(blk.mlp.c_fc, h), approximate="tanh")
-            x = x + self.lin(blk.mlp.c_proj, h)
-        x = F.layer_norm(x[:, -1], (C,), tr.ln_f.weight, tr.ln_f.bias, 1e-5)
-        return x @ tr.wte.weight.t()
-
-    def generate(self, prompts, new_tokens):
-        """Greedy; returns (ids (B, new_tokens), prefill seconds, decode seconds)."""
-        B, P = prompts.shape
-        t0 = time.perf_counter()
-        tok = self.forward(prompts, 0).argmax(dim=-1)
-        t1 = time.perf_counter()
-        out = [tok]
-        for i in range(new_tokens - 1):
-            tok = self.forward(tok.view(B, 1), P + i).argmax(dim=-1)
-            out.append(tok)
-        t2 = time.perf_counter()
-        return torch.stack(out, 1), t1 - t0, t2 - t1
+def torch_generate(model, cache, prompts, new_tokens):
+    """Greedy with the KV cache: one prefill forward over the prompt, then one token per
+    step. Returns (ids (B, new_tokens), prefill seconds, decode seconds)."""
+    B, P = prompts.shape
+    cache.pos = 0
+    t0 = time.perf_counter()
+    tok = model(prompts, cache, last_only=True)[:, -1, :model.V].argmax(dim=-1)
+    t1 = time.perf_counter()
+    out = [tok]
+    for _ in range(new_tokens - 1):
+        tok = model(tok.view(B, 1), cache)[:, -1, :model.V].argmax(dim=-1)
+        out.append(tok)
+    t2 = time.perf_counter()
+    return torch.stack(out, 1), t1 - t0, t2 - t1
 
 
-def bench_torch(model_dir, B, P, N, threads, seed, reps):
+def bench_torch(model_dir, B, P, N, threads, seed, reps, precision):
+    """tools/torch_gpt2.py's GPT (nn.Linear, fused GELU, KV cache) with the model
+    directory's weights; bf16: weights and cache cast to bfloat16 (model.to(bfloat16),
+    the usual way to run inference in bf16 — autocast would re-cast every weight on every
+    call)."""
     torch.set_num_threads(threads)
-    model, cfg = hf_gpt2.load_dir(model_dir, dtype=torch.float32)
-    model.eval()
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    tensors, _, _ = hf_gpt2.st_read(os.path.join(model_dir, "model.safetensors"))
+    model = GPT(cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["vocab_size"],
+                cfg["n_positions"])
+    model.load_hf(tensors)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model = model.to(dtype).eval()
+    C, NH = cfg["n_embd"], cfg["n_head"]
     prompts = prompt_ids(seed, B, P, cfg["vocab_size"])
     with torch.no_grad():
-        dec = TorchDecoder(model, B, P + N)
-        dec.generate(prompts, N)  # warm-up
+        cache = KVCache(cfg["n_layer"], B, NH, P + N, C // NH, dtype)
+        torch_generate(model, cache, prompts, N)  # warm-up
         best = None
         for _ in range(reps):  # the fastest of `reps` runs, as the C side reports
-            r = dec.generate(prompts, N)
+            r = torch_generate(model, cache, prompts, N)
             if best is None or r[2] < best[2]:
                 best = r
     ids, pre, d = best
@@ -184,11 +156,17 @@ def bench_torch(model_dir, B, P, N, threads, seed, reps):
             "first_ids": ids[0, :3].tolist()}
 
 
-def bench_c(build, model_dir, B, P, N, threads, seed, reps):
+def bench_c(build, model_dir, B, P, N, threads, seed, reps, precision):
+    """tinyalign's decode JSON line, or None when this precision cannot run here."""
     cmd = [os.path.join(build, "tinyalign"), "sample", "--model", model_dir, "--bench",
            "--batch", str(B), "--prompt-len", str(P), "--max-new-tokens", str(N),
            "--threads", str(threads), "--seed", str(seed), "--bench-reps", str(reps)]
+    if precision != "fp32":
+        cmd += ["--precision", precision]
     r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode == 2 and precision != "fp32":
+        print(f"  (tinyalign {precision}: {r.stderr.strip()})")
+        return None
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -200,6 +178,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="small,124m")
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=0,
                     help="tokens per response (default: 32 small, 16 124m)")
@@ -209,10 +188,12 @@ def main():
     a = ap.parse_args()
     t_start = time.time()
     rows = []
+    precisions = a.precisions.split(",")
     print(f"decode benchmark: prompt {a.prompt_len} tokens, greedy, {a.threads} threads, best of "
-          f"{a.reps} runs each, PyTorch {torch.__version__} (float32, no_grad)")
-    print(f"{'model':<6} {'batch':>5} {'tinyalign tok/s':>16} {'pytorch tok/s':>14} {'ratio':>7}"
-          f"  first ids (ours / torch)")
+          f"{a.reps} runs each, PyTorch {torch.__version__} (no_grad)")
+    print(f"{'model':<6} {'batch':>5} {'prec':>5} {'tinyalign tok/s':>16} {'pytorch tok/s':>14}"
+          f" {'vs torch':>9} {'vs our fp32':>12}  first ids (ours / torch)")
+    fmt = lambda x: f"{x:.1f}" if x else "n/a"  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="ta-bench-decode-") as tmp:
         for name in a.models.split(","):
             L, NH, C, V, T = SHAPES[name]
@@ -220,17 +201,25 @@ def main():
             write_model(d, L, NH, C, V, T)
             N = a.new_tokens or NEW_TOKENS[name]
             for B in [int(b) for b in a.batches.split(",")]:
-                c = bench_c(a.build, d, B, a.prompt_len, N, a.threads, a.seed, a.reps)
-                t = bench_torch(d, B, a.prompt_len, N, a.threads, a.seed, a.reps)
-                ratio = c["decode_tok_per_s"] / t["decode_tok_per_s"]
-                rows.append({"model": name, "L": L, "NH": NH, "C": C, "V": V, "batch": B,
-                             "new_tokens": N,
-                             "tinyalign": c, "pytorch": t, "ratio": ratio})
-                print(f"{name:<6} {B:>5} {c['decode_tok_per_s']:>16.1f} "
-                      f"{t['decode_tok_per_s']:>14.1f} {ratio:>6.2f}x  "
-                      f"{c['first_ids']} / {t['first_ids']}", flush=True)
+                ours_fp32 = None
+                for prec in precisions:  # interleaved: both sides, one precision at a time
+                    c = bench_c(a.build, d, B, a.prompt_len, N, a.threads, a.seed, a.reps, prec)
+                    t = bench_torch(d, B, a.prompt_len, N, a.threads, a.seed, a.reps, prec)
+                    ct = c["decode_tok_per_s"] if c else None
+                    tt = t["decode_tok_per_s"]
+                    if prec == "fp32":
+                        ours_fp32 = ct
+                    vs_torch = f"{ct / tt:.2f}x" if ct else "n/a"
+                    vs_fp32 = f"{ct / ours_fp32:.2f}x" if ct and ours_fp32 and prec != "fp32" else ""
+                    rows.append({"model": name, "L": L, "NH": NH, "C": C, "V": V, "batch": B,
+                                 "precision": prec, "new_tokens": N, "tinyalign": c,
+                                 "pytorch": t, "ratio": ct / tt if ct else None})
+                    print(f"{name:<6} {B:>5} {prec:>5} {fmt(ct):>16} {tt:>14.1f} {vs_torch:>9}"
+                          f" {vs_fp32:>12}  {c['first_ids'] if c else '-'} / {t['first_ids']}",
+                          flush=True)
             os.remove(os.path.join(d, "model.safetensors"))
-    print(f"(ratio = tinyalign / PyTorch decode tokens/s; total {time.time() - t_start:.0f}s)")
+    print(f"(vs torch = tinyalign / PyTorch decode tokens/s at the same precision; vs our fp32 ="
+          f" tinyalign bf16 / fp32; total {time.time() - t_start:.0f}s)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -10,6 +10,7 @@ PKGS=(
   zlib1g-dev                            # CRC32 of checkpoint files, gzip compression ratio
   libopenmpi-dev openmpi-bin            # data parallel training (mpirun; build/tinyalign-mpi)
   clang libclang-rt-14-dev              # libFuzzer targets and sanitizer builds (make fuzz, CI)
+  libdnnl-dev                           # oneDNN: the bf16 (and optional fp32) matmul backend
   libsentencepiece-dev sentencepiece    # tokenizer shim (C++ lib) and its CLI
   python3 python3-numpy python3-torch python3-sentencepiece   # independent references in tests
   python3-matplotlib                    # tinyalign plot / tools/plot.py and the reproduction figures

@@ -80,6 +80,9 @@ typedef struct {
     int d_model;       /* C  */
     int vocab_size;    /* V; 0 = take from the tokenizer */
     int max_seq_len;   /* maxT */
+    Precision precision; /* fp32 | bf16: the matmul operands (backend.h) */
+    BackendKind backend; /* auto | openblas | onednn */
+    int lm_head_chunk;   /* token rows of logits at once (gpt2_set_lm_chunk); 0 = all */
 } CfgModel;
 
 typedef struct {

@@ -59,5 +59,9 @@ float grad_clip_scale(float *g, size_t n, double norm, double clip);
  * PyTorch applies the decay first (p *= 1 - lr*wd) then the Adam step; both orders are
  * the same math; we use PyTorch's order to match it to the last bit where possible. */
 void adamw_update(AdamW *o, float *p, const float *g, double lr);
+/* The same update (identical fp32 results), also writing p16[i] = bf16(p[i]) in the same
+ * pass when p16 is not NULL: a bf16 model's weight copy (GPT2.params_bf16) refreshed once
+ * per step without another pass over the parameters. */
+void adamw_update_bf16(AdamW *o, float *p, const float *g, double lr, uint16_t *p16);
 
 #endif

@@ -291,6 +291,8 @@ int model_load_safetensors(GPT2 *m, const char *path, TaError *err) {
                         "untied LM head, which GPT-2 (and tinyalign) do not have", path, worst);
     }
 end:
+    gpt2_params_changed(m); /* a bf16 model re-derives its bf16 weights (also after a
+                             * partial load, so the copy always matches the parameters) */
     free(gap);
     free(tmp);
     free(used);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
 #include "tinyalign/config.h"
@@ -85,22 +86,27 @@ static void bench_fill_examples(const void *id, const uint32_t *ids, int n, Batc
  * reward model: the forward stops at the final LayerNorm (hidden_only, no LM head) and the
  * scalar head reads each row's last position, what the model: scorer costs per token. */
 static int bench_forward(const GPT2Config *cfg_in, int B, int T, int steps, int warmup,
-                         int reward, int json) {
+                         int reward, int json, BackendKind backend, Precision precision) {
     GPT2Config cfg = *cfg_in;
     cfg.score_head = reward;
     GPT2 m;
     gpt2_init(&m, &cfg, 0);
     gpt2_init_weights(&m, 1337);
     m.hidden_only = reward; /* before gpt2_alloc_acts: no (B,T,Vp) logits */
+    TaError err = {0};
+    int rc = gpt2_set_compute(&m, backend, precision, &err);
+    if (rc != TA_OK) {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+        gpt2_free(&m);
+        return TA_EINPUT;
+    }
     gpt2_alloc_acts(&m, B, T);
     Batch rows;
     bench_batch_init(&rows, &cfg, B, T, 0);
     int *last = ta_malloc(sizeof(int) * (size_t)B, "bench");
     float *rewards = ta_malloc(sizeof(float) * (size_t)B, "bench");
     for (int b = 0; b < B; b++) last[b] = T - 1;
-    TaError err = {0};
     double t_total = 0;
-    int rc = TA_OK;
     for (int s = 0; s < warmup + steps && rc == TA_OK; s++) {
         double t0 = ta_now();
         if (reward) {
@@ -116,9 +122,10 @@ static int bench_forward(const GPT2Config *cfg_in, int B, int T, int steps, int 
         const char *mode = reward ? "reward_forward" : "forward";
         if (json)
             printf("{\"mode\": \"%s\", \"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, "
-                   "\"T\": %d, \"threads\": %d, \"ms_per_forward\": %.2f, \"tokens_per_s\": %.1f}\n",
+                   "\"T\": %d, \"threads\": %d, \"ms_per_forward\": %.2f, \"tokens_per_s\": %.1f, "
+                   "\"precision\": \"%s\"}\n",
                    mode, cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T,
-                   ta_get_threads(), 1000.0 * t_total / steps, toks);
+                   ta_get_threads(), 1000.0 * t_total / steps, toks, precision_name(m.precision));
         else
             printf("tinyalign %s only: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/forward, %.0f tok/s\n",
                    reward ? "reward-model forward" : "forward", cfg.n_layer, cfg.n_head,
@@ -135,8 +142,8 @@ static int bench_forward(const GPT2Config *cfg_in, int B, int T, int steps, int 
 
 int cmd_bench(int argc, char **argv) {
     GPT2Config cfg = {0};
-    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, forward_only = 0,
-        reward = 0;
+    int B, T, steps, warmup, threads, json = 0, objective_i, refmode_i, precision, backend,
+        lm_chunk, forward_only = 0, reward = 0;
     double peak;
     const CliOpt opts[] = {
         {.name = "--layers", .kind = CLI_INT, .dst = &cfg.n_layer, .meta = "L", .def = "6", .lo = 1, .hi = 1 << 30, .help = "transformer blocks"},
@@ -158,6 +165,12 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--reference", .kind = CLI_CHOICE, .dst = &refmode_i, .choices = "snapshot|cached", .def = "snapshot",
          .help = "dpo: the reference as a frozen snapshot (one extra forward)\n"
                  "or cached log-probs (none)"},
+        {.name = "--precision", .kind = CLI_CHOICE, .dst = &precision, .choices = "fp32|bf16", .def = "fp32",
+         .help = "matmul precision, as model.precision (bf16: bf16 inputs,\nfp32 sums)"},
+        {.name = "--backend", .kind = CLI_CHOICE, .dst = &backend, .choices = "auto|openblas|onednn", .def = "auto",
+         .help = "matmul library, as model.backend (auto: openblas for fp32,\nonednn for bf16)"},
+        {.name = "--lm-chunk", .kind = CLI_INT, .dst = &lm_chunk, .meta = "R", .def = "0", .lo = 0, .hi = 1 << 30,
+         .help = "LM head + loss over R token rows at a time, as\nmodel.lm_head_chunk (0: the whole batch)"},
         {.name = "--forward-only", .kind = CLI_FLAG, .dst = &forward_only,
          .help = "time the forward pass of a model without gradients (what\n"
                  "scoring and frozen models cost), not training steps"},
@@ -190,7 +203,9 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "tinyalign bench: --reward needs --forward-only\n");
         return TA_EINPUT;
     }
-    if (forward_only) return bench_forward(&cfg, B, T, steps, warmup, reward, json);
+    if (forward_only)
+        return bench_forward(&cfg, B, T, steps, warmup, reward, json, (BackendKind)backend,
+                             (Precision)precision);
 
     /* the objective; dpo: B/2 pairs (rows [0,P) chosen, [P,2P) rejected) */
     CfgObjective obj = {.type = CFG_OBJ_PRETRAIN, .beta = 0.1, .odds_clamp = 1e-6,
@@ -221,6 +236,12 @@ int cmd_bench(int argc, char **argv) {
     GPT2 m;
     gpt2_init(&m, &cfg, 1);
     gpt2_init_weights(&m, 1337);
+    if (gpt2_set_compute(&m, (BackendKind)backend, (Precision)precision, &err) != TA_OK) {
+        fprintf(stderr, "tinyalign bench: %s\n", err.msg);
+        gpt2_free(&m);
+        batch_free(&rows);
+        return TA_EINPUT;
+    }
     AdamWConfig oc = {.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.1,
                       .schedule = SCHED_CONSTANT, .max_steps = steps + warmup, .grad_clip = 1.0};
     AdamW opt;
@@ -229,6 +250,7 @@ int cmd_bench(int argc, char **argv) {
     TrainStep step;
     StepSetup ss = {.model = &m, .optim = &opt, .objective = &obj, .aux = &aux, .K = 1,
                     .rows = B, .T = T};
+    gpt2_set_lm_chunk(&m, lm_chunk);
     train_step_init(&step, &ss);
     /* the reference as in training: a snapshot of the initial policy (one more forward on
      * borrowed activations), or log-probs cached once (a table look-up per step) */
@@ -280,11 +302,16 @@ int cmd_bench(int argc, char **argv) {
     if (json) {
         printf("{\"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"B\": %d, \"T\": %d, \"threads\": %d, "
                "\"ms_per_step\": %.2f, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"mfu\": %.4f, "
-               "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f, \"objective\": \"%s\", \"reference\": \"%s\"}\n",
+               "\"peak_rss_mib\": %.1f, \"arith_mib\": %.1f, \"loss\": %.4f, \"objective\": \"%s\", \"reference\": \"%s\", "
+               "\"precision\": \"%s\", \"backend\": \"%s\", \"lm_chunk\": %d, \"logits_mib\": %.1f}\n",
                cfg.n_layer, cfg.n_head, cfg.d_model, cfg.vocab_size, B, T, ta_get_threads(), ms, toks,
-               gflops, gflops / peak, rss_mib, arith_mib, loss, objective, obj.type == CFG_OBJ_DPO ? refmode : "none");
+               gflops, gflops / peak, rss_mib, arith_mib, loss, objective, obj.type == CFG_OBJ_DPO ? refmode : "none",
+               precision_name(m.precision), backend_kind_name(backend_kind(m.be)), lm_chunk,
+               gpt2_logits_bytes(&m) / (1024.0 * 1024.0));
     } else {
-        printf("%s\n%s\n", info, mem);
+        char how[160];
+        backend_describe(m.be, how, sizeof how);
+        printf("%s\n%s\nmatmuls: %s\n", info, mem, how);
         printf("objective: %s%s%s\n", objective, obj.type == CFG_OBJ_DPO ? ", reference " : "",
                obj.type == CFG_OBJ_DPO ? refmode : "");
         printf("tinyalign: L=%d NH=%d C=%d V=%d B=%d T=%d: %.1f ms/step, %.0f tok/s, %.1f GFLOP/s, "

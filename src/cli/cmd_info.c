@@ -1,6 +1,8 @@
-/* cmd_info.c — `tinyalign info`: what the build found (BLAS kernel, OpenMP, threads, MPI). */
+/* cmd_info.c — `tinyalign info`: what the build found (BLAS kernel, OpenMP, threads, MPI,
+ * the oneDNN version and the ISA it will use, so whether model.precision bf16 can run). */
 #include <stdio.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
 #include "tinyalign/dist.h"
@@ -22,5 +24,7 @@ int cmd_info(int argc, char **argv) {
     printf("tinyalign %s: %s\n", TA_VERSION, buf);
     dist_info(buf, sizeof buf);
     printf("%s\n", buf);
+    backend_info(buf, sizeof buf);
+    printf("matmul backends: openblas (fp32), onednn (fp32, bf16); %s\n", buf);
     return TA_OK;
 }

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/checkpoint.h"
 #include "tinyalign/cli.h"
 #include "tinyalign/common.h"
@@ -217,11 +218,11 @@ static int run_bench(const GPT2 *m, const GPT2 *guide, SampleOptions *o, int pro
         printf("{\"batch\": %d, \"prompt_len\": %d, \"new_tokens\": %d, \"threads\": %d, "
                "\"L\": %d, \"NH\": %d, \"C\": %d, \"V\": %d, \"reps\": %d, \"prefill_s\": %.6f, "
                "\"decode_s\": %.6f, \"decode_tok_per_s\": %.2f, \"total_tok_per_s\": %.2f, "
-               "\"first_ids\": [%d, %d, %d]}\n",
+               "\"precision\": \"%s\", \"first_ids\": [%d, %d, %d]}\n",
                B, prompt_len, o->max_new_tokens, ta_get_threads(), c->n_layer, c->n_head,
                c->d_model, c->vocab_size, reps, total - decode_s, decode_s,
                decode_s > 0 ? (double)decode_tokens / decode_s : 0.0,
-               total > 0 ? (double)tokens / total : 0.0, res[0].ids[0],
+               total > 0 ? (double)tokens / total : 0.0, precision_name(m->precision), res[0].ids[0],
                res[0].num_tokens > 1 ? res[0].ids[1] : -1, res[0].num_tokens > 2 ? res[0].ids[2] : -1);
     }
     for (int b = 0; b < B; b++) {
@@ -256,6 +257,7 @@ int cmd_sample(int argc, char **argv) {
     const char *model_arg = NULL, *tok_arg = NULL, *prompt = NULL, *prompts_file = NULL,
                *out_path = NULL, *template_arg = NULL, *guide_arg = NULL;
     int quiet = 0, bench = 0, chunk = 0, with_ids = 0, bench_reps, threads, prompt_len;
+    int precision, backend;
     CliList stops;
     SampleOptions o;
     sample_options_default(&o);
@@ -315,6 +317,12 @@ int cmd_sample(int argc, char **argv) {
          .help = "sequences decoded together"},
         {.name = "--threads", .kind = CLI_INT, .dst = &threads, .meta = "N", .def = "0", .lo = 0, .hi = 1024,
          .help = "threads; 0 = all cores"},
+        {.name = "--precision", .kind = CLI_CHOICE, .dst = &precision, .choices = "fp32|bf16", .def = "fp32",
+         .help = "matmuls in fp32, or bf16 with fp32 sums (the weights\n"
+                 "rounded to bf16 once at load; needs AVX512-BF16 or AMX);\n"
+                 "as model.precision"},
+        {.name = "--backend", .kind = CLI_CHOICE, .dst = &backend, .choices = "auto|openblas|onednn",
+         .def = "auto", .help = "matmul library, as model.backend (auto: openblas for\nfp32, onednn for bf16)"},
         {.name = "--ids", .kind = CLI_FLAG, .dst = &with_ids,
          .help = "also write each response's token ids (\"ids\": [...])"},
         {.name = "--quiet", .kind = CLI_FLAG, .dst = &quiet, .help = "no progress line"},
@@ -371,6 +379,13 @@ int cmd_sample(int argc, char **argv) {
             return fail(err.code ? err.code : TA_EINPUT, "--guide %s: %s", guide_arg, err.msg);
         }
     }
+    if (gpt2_set_compute(&m, (BackendKind)backend, (Precision)precision, &err) != TA_OK) {
+        gpt2_free(&m);
+        gpt2_free(&gm);
+        /* the message names model.precision / model.backend: say which flags those are */
+        return fail(TA_EINPUT, "--precision %s --backend %s: %s", precision_name((Precision)precision),
+                    backend_kind_name((BackendKind)backend), err.msg);
+    }
     if (bench) {
         rc = run_bench(&m, guide_arg ? &gm : NULL, &o, prompt_len, bench_reps);
         gpt2_free(&m);
@@ -425,13 +440,14 @@ int cmd_sample(int argc, char **argv) {
         const GPT2Config *c = &m.config;
         fprintf(stderr, "sample: %s: GPT-2 L=%d NH=%d C=%d V=%d max_seq_len=%d (%.2fM params)\n"
                 "sample: %d prompt%s x %d response%s, batch %d, "
-                "cache %d positions (%.1f MiB), %d threads\n", dir, c->n_layer, c->n_head,
+                "cache %d positions (%.1f MiB), %d threads, %s matmuls\n", dir, c->n_layer, c->n_head,
                 c->d_model, c->vocab_size, c->max_seq_len, (double)m.num_params / 1e6, P.n,
                 P.n == 1 ? "" : "s",
                 o.n, o.n == 1 ? "" : "s", o.batch,
                 maxlen + o.max_new_tokens < m.config.max_seq_len ? maxlen + o.max_new_tokens
                                                                  : m.config.max_seq_len,
-                (double)sample_gen_bytes(g) / (1024.0 * 1024.0), ta_get_threads());
+                (double)sample_gen_bytes(g) / (1024.0 * 1024.0), ta_get_threads(),
+                precision_name(m.precision));
         if (guide_arg)
             fprintf(stderr, "sample: guided by %s: GPT-2 L=%d NH=%d C=%d (log p + log sigmoid(r))\n",
                     guide_arg, gm.config.n_layer, gm.config.n_head, gm.config.d_model);

@@ -26,11 +26,19 @@ static const char *const LOSS_CHOICES[] = {"sigmoid", "ipo", "hinge", "robust", 
 static const char *const SCOPE_CHOICES[] = {"response", "full", NULL};
 static const char *const REF_CHOICES[] = {"snapshot", "cached", "sync", NULL};
 static const char *const QBASE_CHOICES[] = {"policy", "base", NULL};
+/* Order must match Precision and BackendKind in backend.h. */
+static const char *const PRECISION_CHOICES[] = {"fp32", "bf16", NULL};
+static const char *const BACKEND_CHOICES[] = {"auto", "openblas", "onednn", NULL};
 /* Order must match LrSchedule in optim.h. */
 static const char *const SCHED_CHOICES[] = {"constant", "linear", "cosine", NULL};
 
 _Static_assert(sizeof(CfgModelInit) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(LrSchedule) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(Precision) == sizeof(int) && sizeof(BackendKind) == sizeof(int),
+               "enums are stored as int");
+_Static_assert(PRECISION_FP32 == 0 && PRECISION_BF16 == 1, "PRECISION_CHOICES follows Precision");
+_Static_assert(BACKEND_AUTO == 0 && BACKEND_OPENBLAS == 1 && BACKEND_ONEDNN == 2,
+               "BACKEND_CHOICES follows BackendKind");
 _Static_assert(SCHED_CONSTANT == 0 && SCHED_LINEAR == 1 && SCHED_COSINE == 2,
                "SCHED_CHOICES follows LrSchedule");
 
@@ -75,6 +83,18 @@ static const ConfigKey KEYS[] = {
      .flags = M | CFG_GE | CFG_PRESET, .min = 1, .def = 256,
      .aliases = "n_positions,n_ctx,max_position_embeddings,block_size,context_length",
      .doc = "positions maxT"},
+    {.path = "model.precision", .type = CFG_T_ENUM, .offset = OFF(model.precision), .flags = M,
+     .def = PRECISION_FP32, .choices = PRECISION_CHOICES,
+     .aliases = "dtype,torch_dtype,mixed_precision,bf16,amp,fp16",
+     .doc = "matmuls in fp32, or bf16 inputs with fp32 sums (needs AVX512-BF16 or AMX; "
+            "weights, AdamW, LayerNorm, softmax, loss and checkpoints stay fp32)"},
+    {.path = "model.backend", .type = CFG_T_ENUM, .offset = OFF(model.backend), .flags = M,
+     .def = BACKEND_AUTO, .choices = BACKEND_CHOICES, .aliases = "blas,matmul_backend,engine",
+     .doc = "matmul library: auto = openblas for fp32, onednn for bf16"},
+    {.path = "model.lm_head_chunk", .type = CFG_T_INT, .offset = OFF(model.lm_head_chunk),
+     .flags = M | CFG_GE, .min = 0, .def = 0, .aliases = "loss_chunk,logits_chunk,chunk_size",
+     .doc = "token rows whose logits exist at once (LM head + loss in chunks, recomputed "
+            "in the backward: less memory, ~1/3 more LM-head FLOPs); 0 = the whole batch"},
 
     /* ---- tokenizer ---- */
     {.path = "tokenizer.type", .type = CFG_T_ENUM, .offset = OFF(tokenizer.type), .flags = M,

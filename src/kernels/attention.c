@@ -1,16 +1,24 @@
 /* attention.c — causal multi-head self-attention core (after the qkv projection).
  * PyTorch: q,k,v = qkv.split(C, -1) viewed (B,NH,T,hs);
  *          att = softmax((q @ k^T) / sqrt(hs) masked causally); y = att @ v -> (B,T,C).
- * Both passes parallelise over (b, h): every pair owns its output / gradient slices.
  *
- * The fast path runs each (b, h) as single-threaded sgemm calls (OpenBLAS's OpenMP build
- * does not nest threads inside our parallel region) over the full T x T score matrix —
- * twice the causal FLOPs, but ~10x the speed of dot-product loops. The naive loop
- * versions are kept beside it as the reference the tests compare it with. */
-#include <cblas.h>
+ * Three versions, one math:
+ *   - naive: dot-product loops, the reference the tests compare the others with;
+ *   - attention_forward/backward (OpenBLAS fp32): parallel over (b, h), each pair a few
+ *     single-threaded sgemm calls (OpenBLAS's OpenMP build does not nest threads inside
+ *     our parallel region) over the full T x T score matrix — twice the causal FLOPs, but
+ *     ~10x the speed of dot-product loops;
+ *   - attention_*_gemm (any backend, fp32 or bf16): the same GEMMs as one batched GEMM
+ *     over (B, NH) each (oneDNN threads inside it), the softmax and its backward as
+ *     parallel row loops in between. In bf16 the GEMM operands (q, k, v, the attention
+ *     weights, dY, dS) are bf16 and every sum is fp32; the softmax, its saved output and
+ *     its backward stay fp32.
+ * Every pair (b, h) / row owns its outputs, so results do not depend on the thread
+ * count within a backend. */
 #include <math.h>
 #include <string.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/kernels.h"
 #include "vecmath.h"
 
@@ -28,6 +36,31 @@ static void causal_softmax_row(float *row, int t, int T) {
     float inv = 1.0f / sum;
     for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
     for (int t2 = t + 1; t2 < T; t2++) row[t2] = 0.0f;
+}
+
+/* causal_softmax_row with vectorised max, exponentials and sum (16 float lanes): the
+ * batched path's softmax, which no earlier checkpoint depends on bit for bit. */
+static void causal_softmax_row_vec(float *row, int t, int T) {
+    const int n = t + 1;
+    const float maxv = ta_max_lanes(row, n);
+    float s[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float e = ta_exp_vec(row[i + j] - maxv);
+            row[i + j] = e;
+            s[j] += e;
+        }
+    float sum = 0.0f;
+    for (int j = 0; j < 16; j++) sum += s[j];
+    for (; i < n; i++) {
+        float e = ta_exp_vec(row[i] - maxv);
+        row[i] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / sum;
+    for (i = 0; i < n; i++) row[i] *= inv;
+    for (; i < T; i++) row[i] = 0.0f;
 }
 
 void attention_forward_naive(float *out, float *att, const float *inp, int B, int T, int C,
@@ -111,12 +144,14 @@ void attention_forward(float *out, float *att, const float *inp, int B, int T, i
             const float *k = q + C, *v = q + 2 * C;
             float *a = att + ((size_t)b * NH + h) * T * T; /* (T,T) */
             /* S = scale * Q K^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
-                        0.0f, a, T);
+            backend_gemm(NULL, 1, 1, T, T, hs, scale, (GemmIn){.p = q, .ld = C3},
+                         (GemmIn){.p = k, .trans = 1, .ld = C3}, NULL, 0,
+                         (GemmOut){.p = a, .ld = T});
             for (int t = 0; t < T; t++) causal_softmax_row(a + (size_t)t * T, t, T);
             /* Y = A V -> out[b, :, h*hs : (h+1)*hs] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3,
-                        0.0f, out + (size_t)b * T * C + h * hs, C);
+            backend_gemm(NULL, 1, 1, T, hs, T, 1.0f, (GemmIn){.p = a, .ld = T},
+                         (GemmIn){.p = v, .ld = C3}, NULL, 0,
+                         (GemmOut){.p = out + (size_t)b * T * C + h * hs, .ld = C});
         }
 }
 
@@ -138,10 +173,11 @@ void attention_backward(float *dinp, float *scratch, const float *dout, const fl
             const float *a = att + ((size_t)b * NH + h) * T * T;
             const float *dy = dout + (size_t)b * T * C + h * hs;
             float *da = scratch + ((size_t)b * NH + h) * T * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dy, C, v, C3,
-                        0.0f, da, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, dy, C,
-                        1.0f, dv, C3);
+            backend_gemm(NULL, 1, 1, T, T, hs, 1.0f, (GemmIn){.p = dy, .ld = C},
+                         (GemmIn){.p = v, .trans = 1, .ld = C3}, NULL, 0,
+                         (GemmOut){.p = da, .ld = T});
+            backend_gemm(NULL, 1, 1, T, hs, T, 1.0f, (GemmIn){.p = a, .trans = 1, .ld = T},
+                         (GemmIn){.p = dy, .ld = C}, NULL, 1, (GemmOut){.p = dv, .ld = C3});
             for (int t = 0; t < T; t++) {
                 const float *ar = a + (size_t)t * T;
                 float *dr = da + (size_t)t * T;
@@ -150,9 +186,96 @@ void attention_backward(float *dinp, float *scratch, const float *dout, const fl
                 for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
                 for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, da, T, k, C3,
-                        1.0f, dq, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, da, T, q, C3,
-                        1.0f, dk, C3);
+            backend_gemm(NULL, 1, 1, T, hs, T, 1.0f, (GemmIn){.p = da, .ld = T},
+                         (GemmIn){.p = k, .ld = C3}, NULL, 1, (GemmOut){.p = dq, .ld = C3});
+            backend_gemm(NULL, 1, 1, T, hs, T, 1.0f, (GemmIn){.p = da, .trans = 1, .ld = T},
+                         (GemmIn){.p = q, .ld = C3}, NULL, 1, (GemmOut){.p = dk, .ld = C3});
         }
+}
+
+/* ---- batched GEMMs through the backend ------------------------------------------------
+ * Operand layouts as batched matrices over (b, h): q of pair (b,h) is the (T, hs) block
+ * at qkv + b*T*3C + h*hs with row stride 3C; k and v follow at +C and +2C; the attention
+ * matrix of (b,h) is (T, T) at att + (b*NH + h)*T*T; y of (b,h) is (T, hs) at
+ * out + b*T*C + h*hs with row stride C. */
+static GemmIn qkv_part(const void *qkv, int use_bf16, int part, int trans, int T, int C, int hs) {
+    const size_t off = (size_t)part * C;
+    const void *p = use_bf16 ? (const void *)((const bf16 *)qkv + off)
+                         : (const void *)((const float *)qkv + off);
+    return (GemmIn){.p = p, .is_bf16 = use_bf16, .trans = trans, .ld = 3L * C, .bs0 = (long)T * 3 * C,
+                    .bs1 = hs};
+}
+
+static GemmIn att_in(const void *att, int use_bf16, int trans, int T, int NH) {
+    return (GemmIn){.p = att, .is_bf16 = use_bf16, .trans = trans, .ld = T, .bs0 = (long)NH * T * T,
+                    .bs1 = (long)T * T};
+}
+
+static GemmOut att_out(float *att, int T, int NH) {
+    return (GemmOut){.p = att, .ld = T, .bs0 = (long)NH * T * T, .bs1 = (long)T * T};
+}
+
+void attention_forward_gemm(Backend *be, void *out, float *att, bf16 *att16, const void *qkv,
+                            int use_bf16, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    /* S = scale * Q K^T, every (b, h) */
+    backend_gemm(be, B, NH, T, T, hs, scale, qkv_part(qkv, use_bf16, 0, 0, T, C, hs),
+                 qkv_part(qkv, use_bf16, 1, 1, T, C, hs), NULL, 0, att_out(att, T, NH));
+    /* A = causal softmax(S) in fp32, saved; bf16: also A rounded for the second GEMM */
+    const size_t rows = (size_t)B * NH * T;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        float *row = att + r * T;
+        const int t = (int)(r % (size_t)T);
+        causal_softmax_row_vec(row, t, T);
+        if (use_bf16)
+            for (int t2 = 0; t2 < T; t2++) att16[r * T + t2] = ta_bf16_round(row[t2]);
+    }
+    /* Y = A V -> out[b, :, h*hs : (h+1)*hs] (fp32, or bf16 for a bf16 model) */
+    backend_gemm(be, B, NH, T, hs, T, 1.0f, att_in(use_bf16 ? (const void *)att16 : att, use_bf16, 0, T, NH),
+                 qkv_part(qkv, use_bf16, 2, 0, T, C, hs), NULL, 0,
+                 (GemmOut){.p = out, .is_bf16 = use_bf16, .ld = C, .bs0 = (long)T * C, .bs1 = hs});
+}
+
+/* Backward as attention_backward, with the GEMMs batched:
+ *   dA = dY V^T;  dV += A^T dY;  dS = A .* (dA - rowsum(A .* dA)) * scale;
+ *   dQ += dS K;  dK += dS^T Q.
+ * dA and dS live in scratch (fp32, dS in place); bf16: dS is rounded into ds16 and A into
+ * att16 for the GEMMs that read them. */
+void attention_backward_gemm(Backend *be, float *dinp, float *scratch, bf16 *ds16, bf16 *att16,
+                             const void *dout_mm, const void *qkv, const float *att, int use_bf16,
+                             int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const long C3 = 3L * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const GemmIn dy = {.p = dout_mm, .is_bf16 = use_bf16, .ld = C, .bs0 = (long)T * C, .bs1 = hs};
+    backend_gemm(be, B, NH, T, T, hs, 1.0f, dy, qkv_part(qkv, use_bf16, 2, 1, T, C, hs), NULL, 0,
+                 att_out(scratch, T, NH));
+    const size_t rows = (size_t)B * NH * T;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *ar = att + r * T;
+        float *dr = scratch + r * T;
+        const int t = (int)(r % (size_t)T);
+        const float dot = ta_dot(ar, dr, t + 1);
+        for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
+        for (int t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
+        if (use_bf16)
+            for (int t2 = 0; t2 < T; t2++) {
+                ds16[r * T + t2] = ta_bf16_round(dr[t2]);
+                att16[r * T + t2] = ta_bf16_round(ar[t2]);
+            }
+    }
+    const void *a_mm = use_bf16 ? (const void *)att16 : (const void *)att;
+    const void *ds_mm = use_bf16 ? (const void *)ds16 : (const void *)scratch;
+    const GemmOut dq = {.p = dinp, .ld = C3, .bs0 = T * C3, .bs1 = hs};
+    GemmOut dk = dq, dv = dq;
+    dk.p = dinp + C;
+    dv.p = dinp + 2 * (size_t)C;
+    backend_gemm(be, B, NH, T, hs, T, 1.0f, att_in(a_mm, use_bf16, 1, T, NH), dy, NULL, 1, dv);
+    backend_gemm(be, B, NH, T, hs, T, 1.0f, att_in(ds_mm, use_bf16, 0, T, NH),
+                 qkv_part(qkv, use_bf16, 1, 0, T, C, hs), NULL, 1, dq);
+    backend_gemm(be, B, NH, T, hs, T, 1.0f, att_in(ds_mm, use_bf16, 1, T, NH),
+                 qkv_part(qkv, use_bf16, 0, 0, T, C, hs), NULL, 1, dk);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tinyalign/kernels.h"
+#include "vecmath.h"
 
 void logsoftmax_gather(float *logp, float *lse, const float *logits, const int *targets,
                        int N, int V, int Vp) {
@@ -19,6 +20,22 @@ void logsoftmax_gather(float *logp, float *lse, const float *logits, const int *
         double sum = 0.0;
         for (int v = 0; v < V; v++) sum += (double)expf(l[v] - maxv);
         float z = maxv + (float)log(sum);
+        lse[n] = z;
+        int y = targets ? targets[n] : -1;
+        logp[n] = y >= 0 ? l[y] - z : 0.0f;
+    }
+}
+
+/* The same with the exponentials vectorised (ta_exp_vec, ~2 ulp) and the sum in 8 double
+ * lanes: the max and logsumexp differ from the above in the last bits only. Used by the
+ * oneDNN paths; OpenBLAS fp32 keeps the kernel above (the bits of its checkpoints). */
+void logsoftmax_gather_vec(float *logp, float *lse, const float *logits, const int *targets,
+                           int N, int V, int Vp) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * Vp;
+        float maxv = ta_max_lanes(l, V);
+        float z = maxv + (float)log(ta_sum_exp_lanes(l, V, maxv));
         lse[n] = z;
         int y = targets ? targets[n] : -1;
         logp[n] = y >= 0 ? l[y] - z : 0.0f;

@@ -2,7 +2,7 @@
  *
  * Implements gpt2_decode_* (model.h): the same block as gpt2_forward, run on N rows that
  * each carry their own sequence and position, reusing the model's kernels (layernorm,
- * matmul via sgemm, gelu, residual) with N = the rows of the call. Only two pieces are
+ * the backend's matmuls, gelu, residual) with N = the rows of the call. Only two pieces are
  * specific to decoding:
  *   - the embedding: x[i] = wte[tokens[i]] + wpe[pos[i]] (positions differ per row);
  *   - attention against the cache: the new k, v of every row go into the cache at the
@@ -27,11 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tinyalign/backend.h"
 #include "tinyalign/kernels.h"
 #include "../kernels/vecmath.h"
 #include "tinyalign/model.h"
 
-#define DECODE_STREAM_MAX 16 /* decode steps of up to this many rows use matmul_rows */
+#define DECODE_STREAM_MAX 16 /* decode steps of up to this many rows use linear_rows */
 #define DECODE_ATT_PARALLEL 65536 /* a step's attention runs threaded from this many
                                    * (row, position, channel) products */
 
@@ -50,83 +51,22 @@ static inline void set_threads(int enabled, int n) {
 #endif
 }
 
-/* ---- the decode-step matmul -------------------------------------------------------
- * out (N,OC) = inp (N,C) @ weight^T + bias for the few rows of a decode step. sgemm with
- * N = 1..8 packs the whole weight matrix on every call, so it moves each weight ~3 times;
- * here every weight row is read once from memory and used for all N inputs while it is in
- * L1 (tiles of 4 weight rows x 4 inputs, 8-float vector partial sums). Each output is one
- * thread's sum in a fixed order (8 lanes over c, the lanes combined as in dot8, then the
- * C % 8 tail, then the bias), so it does not depend on N, on the tile the row falls in,
- * or on the thread count. */
-typedef float v8f __attribute__((vector_size(32)));
-
-/* Macros rather than functions: passing 32-byte vectors by value warns (-Wpsabi) in
- * builds without AVX (make debug / asan). FMA8 fuses when the target has FMA (one
- * rounding; the build decides, so every run of one binary computes the same bits). */
-#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
-#if defined(__FMA__)
-#include <immintrin.h>
-#define FMA8(acc, a, b) ((acc) = (v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
-#else
-#define FMA8(acc, a, b) ((acc) += (a) * (b))
-#endif
-
-static inline float lanes_sum(const v8f *v) {
-    const float *a = (const float *)v;
-    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-}
-
-/* acc[i][j] += w[i][0..C8) * x[j][0..C8) for 4 weight rows and NX inputs (a constant at
- * each call site, so the loops unroll and the partial sums stay in registers). */
-static inline __attribute__((always_inline)) void tile_4xn(v8f acc[4][4], const float *const *w,
-                                                           const float *const *x, int NX, int C8) {
-    for (int c = 0; c < C8; c += 8) {
-        v8f w0, w1, w2, w3, xv;
-        LOAD8(w0, w[0] + c);
-        LOAD8(w1, w[1] + c);
-        LOAD8(w2, w[2] + c);
-        LOAD8(w3, w[3] + c);
-        for (int j = 0; j < NX; j++) {
-            LOAD8(xv, x[j] + c);
-            FMA8(acc[0][j], w0, xv);
-            FMA8(acc[1][j], w1, xv);
-            FMA8(acc[2][j], w2, xv);
-            FMA8(acc[3][j], w3, xv);
-        }
+/* The rows' matmul: out (N,OC) = x (N,C) @ weight^T + bias, with weight the parameter
+ * tensor w + woff and x in the model's matmul type (fp32, or bf16 in a bf16 model, read
+ * with the bf16 copy of the weights). stream: a decode step's few rows, through the
+ * weight-streaming linear_rows (backend.h); otherwise the backend's GEMM. */
+static void decode_linear(const GPT2Decode *d, int stream, float *out, const void *x,
+                          const float *w, size_t woff, const float *bias, int N, int C, int OC) {
+    const GPT2 *m = d->model;
+    if (m->precision == PRECISION_BF16) {
+        const bf16 *w16 = m->params_bf16 + (size_t)(w - m->params_memory) + woff;
+        if (stream) linear_rows_bf16(out, x, w16, bias, N, C, OC);
+        else linear_forward(m->be, out, 0, x, w16, 1, bias, N, C, OC);
+    } else {
+        if (stream) linear_rows(out, x, w + woff, bias, N, C, OC);
+        else linear_forward(m->be, out, 0, x, w + woff, 0, bias, N, C, OC);
     }
 }
-
-static void matmul_rows(float *out, const float *inp, const float *weight, const float *bias,
-                        int N, int C, int OC) {
-    const int C8 = C / 8 * 8;
-#pragma omp parallel for schedule(static)
-    for (int o0 = 0; o0 < OC; o0 += 4) {
-        /* the last block may have fewer than 4 rows: it repeats row o0 (not stored) */
-        const int no = OC - o0 < 4 ? OC - o0 : 4;
-        const float *w[4];
-        for (int i = 0; i < 4; i++) w[i] = weight + (size_t)(o0 + (i < no ? i : 0)) * C;
-        for (int n0 = 0; n0 < N; n0 += 4) {
-            const int nn = N - n0 < 4 ? N - n0 : 4;
-            const float *x[4];
-            for (int j = 0; j < 4; j++) x[j] = inp + (size_t)(n0 + (j < nn ? j : 0)) * C;
-            v8f acc[4][4];
-            memset(acc, 0, sizeof acc);
-            switch (nn) {
-            case 1: tile_4xn(acc, w, x, 1, C8); break;
-            case 2: tile_4xn(acc, w, x, 2, C8); break;
-            case 3: tile_4xn(acc, w, x, 3, C8); break;
-            default: tile_4xn(acc, w, x, 4, C8); break;
-            }
-            for (int i = 0; i < no; i++)
-                for (int j = 0; j < nn; j++) {
-                    float s = lanes_sum(&acc[i][j]);
-                    for (int c = C8; c < C; c++) s += w[i][c] * x[j][c];
-                    out[(size_t)(n0 + j) * OC + o0 + i] = bias ? s + bias[o0 + i] : s;
-                }
-        }
-    }
-}
-
 
 void gpt2_decode_init(GPT2Decode *d, const GPT2 *m, int S, int maxT, int R) {
     const GPT2Config *c = &m->config;
@@ -140,8 +80,9 @@ void gpt2_decode_init(GPT2Decode *d, const GPT2 *m, int S, int maxT, int R) {
     const size_t C = c->d_model, L = c->n_layer, NH = c->n_head, Vp = c->padded_vocab_size;
     const size_t cache = L * (size_t)S * maxT * C;
     const size_t Rs = R;
+    const size_t mm16 = m->precision == PRECISION_BF16 ? (Rs * 4 * C + 1) / 2 : 0;
     size_t n = 2 * cache + Rs * C * 4 /* x ln atty proj */ + 2 * Rs /* mean rstd */ +
-               Rs * 3 * C + 2 * Rs * 4 * C + Rs * NH * maxT + Rs * Vp;
+               Rs * 3 * C + 2 * Rs * 4 * C + Rs * NH * maxT + Rs * Vp + mm16;
     d->memory = ta_aligned_alloc(n * sizeof(float), "decode cache and buffers");
     float *p = d->memory;
     d->kcache = p; p += cache;
@@ -157,6 +98,8 @@ void gpt2_decode_init(GPT2Decode *d, const GPT2 *m, int S, int maxT, int R) {
     d->fchg = p; p += Rs * 4 * C;
     d->att = p; p += Rs * NH * maxT;
     d->logits = p; p += Rs * Vp;
+    d->mm16 = mm16 ? (bf16 *)(void *)p : NULL;
+    p += mm16;
     TA_ASSERT((size_t)(p - d->memory) == n);
     d->lens = ta_calloc(sizeof(int) * (size_t)S, "decode lengths");
     d->row_pos = ta_calloc(sizeof(int) * Rs, "decode positions");
@@ -177,7 +120,8 @@ size_t gpt2_decode_bytes(const GPT2Decode *d) {
     const size_t C = c->d_model, L = c->n_layer, NH = c->n_head, Vp = c->padded_vocab_size;
     const size_t R = d->R;
     size_t n = 2 * L * (size_t)d->S * d->maxT * C + R * C * 4 + 2 * R + R * 3 * C +
-               2 * R * 4 * C + R * NH * d->maxT + R * Vp;
+               2 * R * 4 * C + R * NH * d->maxT + R * Vp +
+               (d->mm16 ? (R * 4 * C + 1) / 2 : 0);
     return n * sizeof(float) + sizeof(int) * ((size_t)d->S + 2 * R);
 }
 
@@ -239,9 +183,20 @@ static void attention_cached(GPT2Decode *d, float *out, const float *qkv, const 
         }
 }
 
+/* ln_mm (N,C) = LayerNorm(x) in the matmul input type. */
+static void decode_layernorm(GPT2Decode *d, void *ln_mm, const float *w, const float *b, int N) {
+    const int C = d->model->config.d_model;
+    if (d->model->precision == PRECISION_BF16)
+        layernorm_forward_bf16(ln_mm, d->mean, d->rstd, d->x, w, b, N, C);
+    else
+        layernorm_forward(ln_mm, d->mean, d->rstd, d->x, w, b, N, C);
+}
+
 /* The rows' forward. step: a decode step (one row per sequence), whose matmuls go
- * through matmul_rows when N <= DECODE_STREAM_MAX; otherwise (and always for prefill
- * rows) through matmul_forward's sgemm. */
+ * through linear_rows when N <= DECODE_STREAM_MAX; otherwise (and always for prefill
+ * rows) through the backend's GEMM. A bf16 model rounds each matmul input into d->mm16
+ * (LayerNorm and GELU write it directly) and multiplies with the bf16 weights; the
+ * residual stream, attention and the cache stay fp32. */
 static int decode_rows(GPT2Decode *d, const int *seqs, const int *tokens, int N,
                        const unsigned char *want, int step, TaError *err) {
     TA_ASSERT(d->memory != NULL);
@@ -271,8 +226,11 @@ static int decode_rows(GPT2Decode *d, const int *seqs, const int *tokens, int N,
     }
     const size_t NC = (size_t)N * C;
     const int stream = step && N <= DECODE_STREAM_MAX;
-    void (*MM)(float *, const float *, const float *, const float *, int, int, int) =
-        stream ? matmul_rows : matmul_forward;
+    const int x16 = d->model->precision == PRECISION_BF16;
+    /* the matmul inputs: fp32 buffers, or all of them rounded into mm16 in turn */
+    void *ln_mm = x16 ? (void *)d->mm16 : (void *)d->ln;
+    void *atty_mm = x16 ? (void *)d->mm16 : (void *)d->atty;
+    void *fchg_mm = x16 ? (void *)d->mm16 : (void *)d->fchg;
     const size_t layer_cache = (size_t)d->S * d->maxT * C;
     /* Threads: a step's pointwise kernels (layernorm, residual, gelu on N x C values) take
      * microseconds, less than waking and joining a thread team, so they run on one thread
@@ -294,11 +252,10 @@ static int decode_rows(GPT2Decode *d, const int *seqs, const int *tokens, int N,
     for (int l = 0; l < L; l++) {
         float *kc = d->kcache + (size_t)l * layer_cache, *vc = d->vcache + (size_t)l * layer_cache;
         THREADS(0);
-        layernorm_forward(d->ln, d->mean, d->rstd, d->x, p->ln1w + (size_t)l * C,
-                          p->ln1b + (size_t)l * C, N, C);
+        decode_layernorm(d, ln_mm, p->ln1w + (size_t)l * C, p->ln1b + (size_t)l * C, N);
         THREADS(1);
-        MM(d->qkv, d->ln, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + (size_t)l * 3 * C, N, C,
-           3 * C);
+        decode_linear(d, stream, d->qkv, ln_mm, p->qkvw, (size_t)l * 3 * C * C,
+                      p->qkvb + (size_t)l * 3 * C, N, C, 3 * C);
         for (int i = 0; i < N; i++) { /* cache k, v at (sequence, position) */
             size_t at = ((size_t)seqs[i] * d->maxT + d->row_pos[i]) * C;
             memcpy(kc + at, d->qkv + (size_t)i * 3 * C + C, sizeof(float) * C);
@@ -306,21 +263,22 @@ static int decode_rows(GPT2Decode *d, const int *seqs, const int *tokens, int N,
         }
         THREADS(att_all);
         attention_cached(d, d->atty, d->qkv, kc, vc, seqs, N);
+        if (x16) bf16_from_f32_array(d->mm16, d->atty, NC);
         THREADS(1);
-        MM(d->proj, d->atty, p->attprojw + (size_t)l * C * C, p->attprojb + (size_t)l * C, N, C,
-           C);
+        decode_linear(d, stream, d->proj, atty_mm, p->attprojw, (size_t)l * C * C,
+                      p->attprojb + (size_t)l * C, N, C, C);
         THREADS(0);
         residual_forward(d->x, d->x, d->proj, NC);
-        layernorm_forward(d->ln, d->mean, d->rstd, d->x, p->ln2w + (size_t)l * C,
-                          p->ln2b + (size_t)l * C, N, C);
+        decode_layernorm(d, ln_mm, p->ln2w + (size_t)l * C, p->ln2b + (size_t)l * C, N);
         THREADS(1);
-        MM(d->fch, d->ln, p->fcw + (size_t)l * 4 * C * C, p->fcb + (size_t)l * 4 * C, N, C,
-           4 * C);
+        decode_linear(d, stream, d->fch, ln_mm, p->fcw, (size_t)l * 4 * C * C,
+                      p->fcb + (size_t)l * 4 * C, N, C, 4 * C);
         THREADS(0);
-        gelu_forward(d->fchg, d->fch, NC * 4);
+        if (x16) gelu_forward_bf16(d->mm16, d->fch, NC * 4);
+        else gelu_forward(d->fchg, d->fch, NC * 4);
         THREADS(1);
-        MM(d->proj, d->fchg, p->fcprojw + (size_t)l * 4 * C * C, p->fcprojb + (size_t)l * C, N,
-           4 * C, C);
+        decode_linear(d, stream, d->proj, fchg_mm, p->fcprojw, (size_t)l * 4 * C * C,
+                      p->fcprojb + (size_t)l * C, N, 4 * C, C);
         THREADS(0);
         residual_forward(d->x, d->x, d->proj, NC);
     }
@@ -333,9 +291,9 @@ static int decode_rows(GPT2Decode *d, const int *seqs, const int *tokens, int N,
     }
     d->n_logits = M;
     if (M > 0) {
-        layernorm_forward(d->ln, d->mean, d->rstd, d->x, p->lnfw, p->lnfb, M, C);
+        decode_layernorm(d, ln_mm, p->lnfw, p->lnfb, M);
         THREADS(1);
-        MM(d->logits, d->ln, p->wte, NULL, M, C, Vp);
+        decode_linear(d, stream, d->logits, ln_mm, p->wte, 0, NULL, M, C, Vp);
     }
     THREADS(1); /* leave the thread count as found */
 #undef THREADS

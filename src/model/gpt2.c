@@ -4,6 +4,12 @@
  * attention; parameters and gradients in one slab each with identical layout; activations
  * sized up front from (B, T). Forward stops at logits + per-token target log-probs; the
  * loss lives in the objective module, which hands back dlogits.
+ * Every matmul goes through the model's backend (backend.h). In a bf16 model the matmul
+ * operands are bf16 — the weights' bf16 copy (params_bf16, refreshed once per optimizer
+ * step) and the activations that only feed matmuls (ActTensors16) — while everything
+ * else stays fp32; one code path serves both precisions (ACT_MM / mm_weight pick the
+ * operand). The OpenBLAS fp32 path keeps the kernels every earlier checkpoint was made
+ * with, bit for bit.
  * A reward model (score_head) adds one tensor, score (C), read at each row's last token
  * (kernels/score.c); its forward stops at the final LayerNorm and its backward starts
  * there, so the LM head's (B,T,C) x (C,Vp) matmuls are skipped, not just unused.
@@ -32,7 +38,8 @@ static const char *PARAM_NAMES[NUM_PARAM_TENSORS] = {
 
 static const char *KERNEL_KIND_NAMES[NUM_KERNEL_KINDS] = {
     "encoder", "layernorm", "matmul qkv", "attention", "matmul attproj", "residual",
-    "matmul fc", "gelu", "matmul fcproj", "lm head matmul", "logsoftmax/dlogits"};
+    "matmul fc", "gelu", "matmul fcproj", "lm head matmul", "logsoftmax/dlogits",
+    "bf16 conversions"};
 
 const char *gpt2_kernel_kind_name(int k) {
     TA_ASSERT(k >= 0 && k < NUM_KERNEL_KINDS);
@@ -128,6 +135,65 @@ void gpt2_init(GPT2 *m, const GPT2Config *cfg, int with_grads) {
         m->grads_memory = ta_aligned_alloc(m->num_params * sizeof(float), "model gradients");
         point_params(&m->grads, m->grads_memory, m->param_sizes);
     }
+    TaError err;
+    TA_ASSERT(backend_init(&m->be, BACKEND_OPENBLAS, PRECISION_FP32, &err) == TA_OK);
+}
+
+int gpt2_set_compute(GPT2 *m, BackendKind kind, Precision prec, TaError *err) {
+    Backend *be;
+    int rc = backend_init(&be, kind, prec, err);
+    if (rc != TA_OK) return rc;
+    backend_free(m->be);
+    m->be = be;
+    m->precision = prec;
+    free(m->params_bf16);
+    m->params_bf16 = NULL;
+    if (prec == PRECISION_BF16) {
+        m->params_bf16 = ta_aligned_alloc(m->num_params * sizeof(bf16), "bf16 weights");
+        gpt2_params_changed(m);
+    }
+    if (m->acts_memory) { /* same shape, the new layout */
+        TA_ASSERT(!m->acts_borrowed);
+        int B = m->B, T = m->T;
+        m->B = m->T = 0;
+        gpt2_alloc_acts(m, B, T);
+    }
+    return TA_OK;
+}
+
+void gpt2_set_lm_chunk(GPT2 *m, int rows) {
+    TA_ASSERT(rows >= 0);
+    m->lm_chunk = rows;
+    if (m->acts_memory) { /* same shape, the new layout */
+        TA_ASSERT(!m->acts_borrowed);
+        int B = m->B, T = m->T;
+        m->B = m->T = 0;
+        gpt2_alloc_acts(m, B, T);
+    }
+}
+
+int gpt2_lm_chunked(const GPT2 *m) {
+    return m->lm_chunk > 0 && (size_t)m->lm_chunk < (size_t)m->cur_B * m->cur_T;
+}
+
+void gpt2_params_changed(GPT2 *m) {
+    if (m->params_bf16) bf16_from_f32_array(m->params_bf16, m->params_memory, m->num_params);
+}
+
+/* A bf16 model's forward must see the weights of the current parameters. A write to the
+ * parameters not followed by gpt2_params_changed is a programmer error: check a fixed
+ * sample of positions spread over the slab (any optimizer step or load changes nearly
+ * every weight, so a stale copy is caught at the next forward). */
+static void check_bf16_weights(const GPT2 *m) {
+    if (!m->params_bf16) return;
+    for (size_t k = 0; k < 64; k++) {
+        size_t i = (k * 2654435761u + 12345u) % m->num_params;
+        if (bf16_from_f32(m->params_memory[i]) != m->params_bf16[i]) {
+            fprintf(stderr, "bf16 weights out of date at parameter %zu: the parameters were "
+                            "written without gpt2_params_changed()\n", i);
+            TA_ASSERT(!"bf16 weights in sync with the parameters");
+        }
+    }
 }
 
 void gpt2_init_weights(GPT2 *m, uint64_t seed) {
@@ -152,10 +218,12 @@ void gpt2_init_weights(GPT2 *m, uint64_t seed) {
         p->fcprojw[i] = (float)ta_rng_normal(&rng) * resid_std;
     for (size_t i = 0; i < m->param_sizes[P_LNFW]; i++) p->lnfw[i] = 1.0f;
     for (size_t i = 0; i < m->param_sizes[P_SCORE]; i++) p->score[i] = (float)ta_rng_normal(&rng) * std;
+    gpt2_params_changed(m);
 }
 
 void gpt2_set_score_head(GPT2 *m, int on, uint64_t seed) {
     TA_ASSERT(m->params_memory && !m->acts_memory && (on == 0 || on == 1));
+    TA_ASSERT(!m->params_bf16); /* before gpt2_set_compute: the new model starts fp32 */
     if (m->config.score_head == on) return;
     GPT2 n;
     GPT2Config c = m->config;
@@ -177,7 +245,17 @@ void gpt2_set_score_head(GPT2 *m, int on, uint64_t seed) {
     *m = n;
 }
 
-static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
+/* Slab slots of activations stored in bf16 (bf16 models): bf16 elements, in float slots. */
+static const int ACT_BF16[] = {A_LN1, A_QKV, A_ATTY, A_LN2, A_FCHGELU, A_LNF, A_ATT16};
+
+/* Rows of logits that exist at once for batches of B x T: all of them, or lm_chunk. */
+static size_t logit_rows(int lm_chunk, int B, int T) {
+    size_t BT = (size_t)B * T;
+    return lm_chunk > 0 && (size_t)lm_chunk < BT ? (size_t)lm_chunk : BT;
+}
+
+static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Precision prec,
+                           int lm_chunk) {
     size_t Bs = B, Ts = T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head,
            Vp = cfg->padded_vocab_size;
     s[A_ENCODED] = Bs * Ts * C;
@@ -199,15 +277,45 @@ static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T) {
     s[A_LNF] = Bs * Ts * C;
     s[A_LNFMEAN] = Bs * Ts;
     s[A_LNFRSTD] = Bs * Ts;
-    s[A_LOGITS] = Bs * Ts * Vp;
+    s[A_LOGITS] = logit_rows(lm_chunk, B, T) * Vp;
     s[A_LSE] = Bs * Ts;
     s[A_LOGP] = Bs * Ts;
     s[A_DLOGP] = Bs * Ts;
+    s[A_ATT16] = 0;
+    if (prec == PRECISION_BF16) {
+        s[A_ATT16] = Bs * NH * Ts * Ts;
+        for (size_t i = 0; i < sizeof ACT_BF16 / sizeof ACT_BF16[0]; i++)
+            s[ACT_BF16[i]] = (s[ACT_BF16[i]] + 1) / 2; /* whole float slots */
+    }
 }
 
-/* A hidden-only model (a reward model) has no LM head activations. */
-static void drop_lm_head_acts(size_t *s) {
+/* Elements of the bf16 dout buffer of a bf16 model's backward: dlogits (the logit rows
+ * that exist at once; none in a hidden-only model) or dfch, the wider. */
+static size_t dout16_elems(const GPT2 *m, int B, int T) {
+    size_t d16 = m->hidden_only ? 0 : logit_rows(m->lm_chunk, B, T) * m->config.padded_vocab_size;
+    size_t fch = (size_t)B * T * 4 * m->config.d_model;
+    return fch > d16 ? fch : d16;
+}
+
+/* The backward scratch of a model with gradients: floats (BackScratch order), then the
+ * bf16 buffers of a bf16 model, in float slots. */
+static size_t back_floats_for(const GPT2 *m, int B, int T) {
+    const GPT2Config *c = &m->config;
+    size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head;
+    size_t att = (size_t)B * NH * T * T;
+    size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + att;
+    if (m->precision == PRECISION_BF16) {
+        size_t d16 = dout16_elems(m, B, T);
+        n += (d16 + 1) / 2 + (BT * 3 * C + 1) / 2 + (att + 1) / 2;
+    }
+    return n;
+}
+
+/* A hidden-only model (a reward model) has no LM head activations, and its final
+ * LayerNorm output, read by the score head, is fp32 in every precision. */
+static void drop_lm_head_acts(size_t *s, const GPT2Config *cfg, int B, int T) {
     s[A_LOGITS] = s[A_LSE] = s[A_LOGP] = s[A_DLOGP] = 0;
+    s[A_LNF] = (size_t)B * T * cfg->d_model;
 }
 
 void gpt2_alloc_acts(GPT2 *m, int B, int T) {
@@ -220,8 +328,8 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     free(m->targets);
     m->B = B;
     m->T = T;
-    fill_act_sizes(m->act_sizes, &m->config, B, T);
-    if (m->hidden_only) drop_lm_head_acts(m->act_sizes);
+    fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision, m->lm_chunk);
+    if (m->hidden_only) drop_lm_head_acts(m->act_sizes, &m->config, B, T);
     m->num_acts = 0;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) m->num_acts += m->act_sizes[i];
     m->acts_memory = ta_aligned_alloc(m->num_acts * sizeof(float), "activations");
@@ -231,18 +339,34 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         &m->acts.resid2,  &m->acts.ln2,      &m->acts.ln2_mean, &m->acts.ln2_rstd,
         &m->acts.fch,     &m->acts.fch_gelu, &m->acts.fcproj,   &m->acts.resid3,
         &m->acts.lnf,     &m->acts.lnf_mean, &m->acts.lnf_rstd, &m->acts.logits,
-        &m->acts.lse,     &m->acts.logp,     &m->acts.dlogp};
+        &m->acts.lse,     &m->acts.logp,     &m->acts.dlogp,    NULL};
+    bf16 **ptrs16[NUM_ACT_TENSORS] = {NULL};
+    ptrs16[A_LN1] = &m->acts16.ln1;
+    ptrs16[A_QKV] = &m->acts16.qkv;
+    ptrs16[A_ATTY] = &m->acts16.atty;
+    ptrs16[A_LN2] = &m->acts16.ln2;
+    ptrs16[A_FCHGELU] = &m->acts16.fch_gelu;
+    ptrs16[A_LNF] = &m->acts16.lnf;
+    ptrs16[A_ATT16] = &m->acts16.att16;
+    memset(&m->acts16, 0, sizeof m->acts16);
+    const int x16 = m->precision == PRECISION_BF16;
     float *p = m->acts_memory;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) {
-        *ptrs[i] = p;
+        if (x16 && ptrs16[i] && !(i == A_LNF && m->hidden_only)) { /* stored in bf16 only */
+            *ptrs16[i] = (bf16 *)(void *)p;
+            if (ptrs[i]) *ptrs[i] = NULL;
+        } else if (ptrs[i]) {
+            *ptrs[i] = p;
+        }
         p += m->act_sizes[i];
     }
     m->inputs = ta_calloc(sizeof(int) * (size_t)B * T, "input tokens");
     m->targets = ta_calloc(sizeof(int) * (size_t)B * T, "targets");
     m->back_memory = NULL;
     if (m->grads_memory) {
-        size_t BT = (size_t)B * T, C = m->config.d_model, NH = m->config.n_head;
-        size_t n = 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + B * NH * (size_t)T * T;
+        const GPT2Config *c = &m->config;
+        size_t BT = (size_t)B * T, C = c->d_model, NH = c->n_head;
+        size_t n = back_floats_for(m, B, T);
         m->back_memory = ta_aligned_alloc(n * sizeof(float), "backward scratch");
         float *q = m->back_memory;
         m->back.dresid = q; q += BT * C;
@@ -251,12 +375,20 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
         m->back.dqkv = q; q += BT * 3 * C;
         m->back.dfch = q; q += BT * 4 * C;
         m->back.dfchg = q; q += BT * 4 * C;
-        m->back.attscr = q;
+        m->back.attscr = q; q += (size_t)B * NH * T * T;
+        m->back.dout16 = m->back.dx16 = m->back.ds16 = NULL;
+        if (m->precision == PRECISION_BF16) {
+            size_t d16 = dout16_elems(m, B, T);
+            m->back.dout16 = (bf16 *)(void *)q; q += (d16 + 1) / 2;
+            m->back.dx16 = (bf16 *)(void *)q; q += (BT * 3 * C + 1) / 2;
+            m->back.ds16 = (bf16 *)(void *)q;
+        }
     }
 }
 
 void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
     TA_ASSERT(!dst->acts_memory && !dst->grads_memory && src->acts_memory);
+    TA_ASSERT(dst->precision == src->precision); /* the slab layout depends on it */
     TA_ASSERT(dst->config.d_model == src->config.d_model &&
               dst->config.n_layer == src->config.n_layer &&
               dst->config.n_head == src->config.n_head &&
@@ -267,8 +399,10 @@ void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
     dst->num_acts = src->num_acts;
     dst->acts_memory = src->acts_memory;
     dst->acts = src->acts;
+    dst->acts16 = src->acts16;
     dst->inputs = src->inputs;
     dst->targets = src->targets;
+    dst->lm_chunk = src->lm_chunk; /* the logits slot holds that many rows */
     dst->acts_borrowed = 1;
 }
 
@@ -281,13 +415,22 @@ void gpt2_free(GPT2 *m) {
         free(m->targets);
     }
     free(m->back_memory);
+    free(m->params_bf16);
+    backend_free(m->be);
     memset(m, 0, sizeof *m);
 }
 
 static size_t back_floats(const GPT2 *m) {
-    if (!m->back_memory) return 0;
-    size_t BT = (size_t)m->B * m->T, C = m->config.d_model;
-    return 3 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * m->config.n_head * m->T * m->T;
+    return m->back_memory ? back_floats_for(m, m->B, m->T) : 0;
+}
+
+size_t gpt2_logits_bytes(const GPT2 *m) {
+    size_t n = m->act_sizes[A_LOGITS] * sizeof(float);
+    if (m->back_memory && m->precision == PRECISION_BF16) { /* bf16 dlogits beyond dfch */
+        size_t fch = (size_t)m->B * m->T * 4 * (size_t)m->config.d_model;
+        n += (dout16_elems(m, m->B, m->T) - fch) * sizeof(bf16);
+    }
+    return n;
 }
 
 void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
@@ -296,10 +439,76 @@ void gpt2_memory_report(const GPT2 *m, char *buf, size_t cap) {
     double g = m->grads_memory ? p : 0.0;
     double a = m->num_acts * 4.0 / MiB;
     double s = back_floats(m) * 4.0 / MiB;
-    snprintf(buf, cap,
-             "model: %.2fM params | memory: params %.1f MiB, grads %.1f MiB, activations %.1f "
-             "MiB (B=%d T=%d), backward scratch %.1f MiB",
-             m->num_params / 1e6, p, g, a, m->B, m->T, s);
+    double lg = gpt2_logits_bytes(m) / MiB;
+    int n = snprintf(buf, cap,
+                     "model: %.2fM params | memory: params %.1f MiB, grads %.1f MiB, activations "
+                     "%.1f MiB (B=%d T=%d; logits %.1f MiB, %s), backward scratch %.1f MiB",
+                     m->num_params / 1e6, p, g, a, m->B, m->T, lg,
+                     m->lm_chunk > 0 ? "in chunks of rows" : "whole batch", s);
+    if (m->params_bf16 && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, ", bf16 weights %.1f MiB", m->num_params * 2.0 / MiB);
+}
+
+/* ---- matmul operands in the model's precision ------------------------------------------
+ * fp32 models hand the GEMMs fp32 parameters and activations; bf16 models the bf16 copy of
+ * the weights and the bf16 activations (ActTensors16). */
+
+/* Parameter tensor t (a pointer into params_memory) + off as a matmul weight. */
+static const void *mm_weight(const GPT2 *m, const float *t, size_t off) {
+    size_t i = (size_t)(t - m->params_memory) + off;
+    return m->params_bf16 ? (const void *)(m->params_bf16 + i)
+                          : (const void *)(m->params_memory + i);
+}
+
+/* Activation `name` at element offset off, in its stored type. */
+#define ACT_MM(m, name, off)                                                                \
+    ((m)->precision == PRECISION_BF16 ? (void *)((m)->acts16.name + (off))                \
+                                      : (void *)((m)->acts.name + (off)))
+
+static void ln_forward(const GPT2 *m, void *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int N, int C) {
+    if (m->precision == PRECISION_BF16) layernorm_forward_bf16(out, mean, rstd, inp, w, b, N, C);
+    else layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+}
+
+/* OpenBLAS keeps its per-(b,h) fused loop (the fp32 results of every earlier release);
+ * oneDNN gets the batched GEMMs. */
+static void attn_forward(const GPT2 *m, void *out, float *att, const void *qkv, int B, int T) {
+    const GPT2Config *c = &m->config;
+    if (backend_kind(m->be) == BACKEND_OPENBLAS)
+        attention_forward(out, att, qkv, B, T, c->d_model, c->n_head);
+    else
+        attention_forward_gemm(m->be, out, att, m->acts16.att16, qkv,
+                               m->precision == PRECISION_BF16, B, T, c->d_model, c->n_head);
+}
+
+/* dout of a matmul as its backward GEMMs read it: dout itself (fp32), or rounded into
+ * dst (bf16; timed as "bf16 conversions"). */
+static const void *mm_dout(GPT2 *m, bf16 *dst, const float *dout, size_t n) {
+    if (m->precision != PRECISION_BF16) return dout;
+    PROF(m, bwd, K_BF16_CONVERT, bf16_from_f32_array(dst, dout, n));
+    return dst;
+}
+
+/* LayerNorm backward into the residual-stream gradient dresid; a bf16 model also rounds
+ * it into back.dout16 for the next matmul backward. */
+static void ln_backward(GPT2 *m, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C) {
+    if (m->precision == PRECISION_BF16)
+        layernorm_backward_bf16(m->back.dresid, m->back.dout16, dweight, dbias, dout, inp, weight,
+                                mean, rstd, N, C);
+    else
+        layernorm_backward(m->back.dresid, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+}
+
+/* acts.logits (n, Vp) = lnf rows [r0, r0 + n) @ wte^T */
+static void lm_head_rows(GPT2 *m, size_t r0, int n) {
+    const int C = m->config.d_model, Vp = m->config.padded_vocab_size;
+    const int x16 = m->precision == PRECISION_BF16;
+    PROF(m, fwd, K_LM_HEAD,
+         linear_forward(m->be, m->acts.logits, 0, ACT_MM(m, lnf, r0 * C),
+                        mm_weight(m, m->params.wte, 0), x16, NULL, n, C, Vp));
 }
 
 /* Checks the shape and the ids (targets may be NULL), stores them for backward. */
@@ -337,43 +546,60 @@ static void forward_trunk(GPT2 *m) {
     const int *tokens = m->inputs;
     const size_t BT = (size_t)B * T;
 
+    check_bf16_weights(m);
     ParamTensors *p = &m->params;
     ActTensors *a = &m->acts;
+    Backend *be = m->be;
+    const int x16 = m->precision == PRECISION_BF16; /* matmul operands in bf16 */
     PROF(m, fwd, K_ENCODER, encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C));
     for (int l = 0; l < L; l++) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
         size_t oc = (size_t)l * BT * C, ob = (size_t)l * BT;
-        float *ln1 = a->ln1 + oc, *qkv = a->qkv + 3 * oc, *atty = a->atty + oc;
+        /* matmul inputs (fp32, or bf16 in a bf16 model); qkv and atty are bf16 too there:
+         * they only feed attention's GEMMs and the attproj matmul */
+        void *ln1 = ACT_MM(m, ln1, oc), *qkv = ACT_MM(m, qkv, 3 * oc);
+        void *atty = ACT_MM(m, atty, oc), *ln2 = ACT_MM(m, ln2, oc);
+        void *fchg = ACT_MM(m, fch_gelu, 4 * oc);
         float *att = a->att + (size_t)l * B * NH * T * T;
-        float *attproj = a->attproj + oc, *resid2 = a->resid2 + oc, *ln2 = a->ln2 + oc;
-        float *fch = a->fch + 4 * oc, *fchg = a->fch_gelu + 4 * oc, *fcproj = a->fcproj + oc;
+        float *attproj = a->attproj + oc, *resid2 = a->resid2 + oc;
+        float *fch = a->fch + 4 * oc, *fcproj = a->fcproj + oc;
         float *resid3 = a->resid3 + oc;
         PROF(m, fwd, K_LAYERNORM,
-             layernorm_forward(ln1, a->ln1_mean + ob, a->ln1_rstd + ob, resid, p->ln1w + l * C,
-                               p->ln1b + l * C, (int)BT, C));
+             ln_forward(m, ln1, a->ln1_mean + ob, a->ln1_rstd + ob, resid, p->ln1w + l * C,
+                        p->ln1b + l * C, (int)BT, C));
         PROF(m, fwd, K_MM_QKV,
-             matmul_forward(qkv, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C,
-                            (int)BT, C, 3 * C));
-        PROF(m, fwd, K_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+             linear_forward(be, qkv, x16, ln1, mm_weight(m, p->qkvw, (size_t)l * 3 * C * C), x16,
+                            p->qkvb + l * 3 * C, (int)BT, C, 3 * C));
+        PROF(m, fwd, K_ATTENTION, attn_forward(m, atty, att, qkv, B, T));
         PROF(m, fwd, K_MM_ATTPROJ,
-             matmul_forward(attproj, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C,
-                            (int)BT, C, C));
+             linear_forward(be, attproj, 0, atty, mm_weight(m, p->attprojw, (size_t)l * C * C),
+                            x16, p->attprojb + l * C, (int)BT, C, C));
         PROF(m, fwd, K_RESIDUAL, residual_forward(resid2, resid, attproj, BT * C));
         PROF(m, fwd, K_LAYERNORM,
-             layernorm_forward(ln2, a->ln2_mean + ob, a->ln2_rstd + ob, resid2, p->ln2w + l * C,
-                               p->ln2b + l * C, (int)BT, C));
+             ln_forward(m, ln2, a->ln2_mean + ob, a->ln2_rstd + ob, resid2, p->ln2w + l * C,
+                        p->ln2b + l * C, (int)BT, C));
         PROF(m, fwd, K_MM_FC,
-             matmul_forward(fch, ln2, p->fcw + (size_t)l * 4 * C * C, p->fcb + l * 4 * C,
-                            (int)BT, C, 4 * C));
-        PROF(m, fwd, K_GELU, gelu_forward(fchg, fch, BT * 4 * C));
+             linear_forward(be, fch, 0, ln2, mm_weight(m, p->fcw, (size_t)l * 4 * C * C), x16,
+                            p->fcb + l * 4 * C, (int)BT, C, 4 * C));
+        if (x16) PROF(m, fwd, K_GELU, gelu_forward_bf16(fchg, fch, BT * 4 * C));
+        else PROF(m, fwd, K_GELU, gelu_forward(fchg, fch, BT * 4 * C));
         PROF(m, fwd, K_MM_FCPROJ,
-             matmul_forward(fcproj, fchg, p->fcprojw + (size_t)l * 4 * C * C,
-                            p->fcprojb + l * C, (int)BT, 4 * C, C));
+             linear_forward(be, fcproj, 0, fchg, mm_weight(m, p->fcprojw, (size_t)l * 4 * C * C),
+                            x16, p->fcprojb + l * C, (int)BT, 4 * C, C));
         PROF(m, fwd, K_RESIDUAL, residual_forward(resid3, resid2, fcproj, BT * C));
     }
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
-    PROF(m, fwd, K_LAYERNORM,
-         layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT, C));
+    /* a hidden-only model's final LayerNorm output feeds the score head's dot product, not
+     * a GEMM: it stays fp32 in every precision (the same memory as a bf16 copy would have
+     * cost beside the LM head's logits, which this model does not have) */
+    if (m->hidden_only)
+        PROF(m, fwd, K_LAYERNORM,
+             layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, (int)BT,
+                               C));
+    else
+        PROF(m, fwd, K_LAYERNORM,
+             ln_forward(m, ACT_MM(m, lnf, 0), a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb,
+                        (int)BT, C));
 }
 
 int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, TaError *err) {
@@ -381,12 +607,24 @@ int gpt2_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T, T
     int rc = forward_inputs(m, tokens, targets, B, T, err);
     if (rc != TA_OK) return rc;
     forward_trunk(m);
-    const int V = m->config.vocab_size, Vp = m->config.padded_vocab_size, C = m->config.d_model;
+    const int V = m->config.vocab_size, Vp = m->config.padded_vocab_size;
     const size_t BT = (size_t)B * T;
     ActTensors *a = &m->acts;
-    PROF(m, fwd, K_LM_HEAD, matmul_forward(a->logits, a->lnf, m->params.wte, NULL, (int)BT, C, Vp));
-    PROF(m, fwd, K_LOGSOFTMAX,
-         logsoftmax_gather(a->logp, a->lse, a->logits, m->targets, (int)BT, V, Vp));
+    /* the LM head and the log-softmax, chunk by chunk when the logits of the whole batch
+     * are not kept (lm_chunk): only lse and logp of every row survive */
+    const size_t rows = logit_rows(m->lm_chunk, B, T);
+    for (size_t r0 = 0; r0 < BT; r0 += rows) {
+        const int n = (int)(BT - r0 < rows ? BT - r0 : rows);
+        lm_head_rows(m, r0, n);
+        if (backend_kind(m->be) == BACKEND_OPENBLAS) /* the kernel its checkpoints were made with */
+            PROF(m, fwd, K_LOGSOFTMAX,
+                 logsoftmax_gather(a->logp + r0, a->lse + r0, a->logits, m->targets + r0, n, V,
+                                   Vp));
+        else
+            PROF(m, fwd, K_LOGSOFTMAX,
+                 logsoftmax_gather_vec(a->logp + r0, a->lse + r0, a->logits, m->targets + r0, n,
+                                       V, Vp));
+    }
     return TA_OK;
 }
 
@@ -397,7 +635,7 @@ int gpt2_forward_hidden(GPT2 *m, const int *tokens, int B, int T, TaError *err) 
 }
 
 void gpt2_score_forward(const GPT2 *m, const int *last, float *rewards) {
-    TA_ASSERT(m->config.score_head);
+    TA_ASSERT(m->config.score_head && m->acts.lnf != NULL); /* fp32 lnf: hidden-only or fp32 */
     for (int b = 0; b < m->cur_B; b++) TA_ASSERT(last[b] >= 0 && last[b] < m->cur_T);
     score_forward(rewards, m->acts.lnf, last, m->params.score, m->cur_B, m->cur_T,
                   m->config.d_model);
@@ -408,7 +646,59 @@ void gpt2_zero_grad(GPT2 *m) {
     memset(m->grads_memory, 0, m->num_params * sizeof(float));
 }
 
-/* The trunk's backward from back.dbuf_c = dL/d lnf (cur_B, cur_T, C). */
+/* The LM head's backward for token rows [r0, r0 + n), whose dlogits are in acts.logits:
+ *   dlnf rows (in back.dbuf_c) += dlogits @ wte;  dwte += dlogits^T @ lnf rows */
+static void lm_head_backward_rows(GPT2 *m, size_t r0, int n) {
+    const int C = m->config.d_model, Vp = m->config.padded_vocab_size;
+    const int x16 = m->precision == PRECISION_BF16;
+    const void *dlogits_mm = mm_dout(m, m->back.dout16, m->acts.logits, (size_t)n * Vp);
+    PROF(m, bwd, K_LM_HEAD,
+         linear_backward(m->be, m->back.dbuf_c + r0 * C, m->grads.wte, NULL, m->acts.logits,
+                         dlogits_mm, ACT_MM(m, lnf, r0 * C), mm_weight(m, m->params.wte, 0), x16,
+                         n, C, Vp));
+}
+
+static void backward_trunk(GPT2 *m);
+
+void gpt2_backward(GPT2 *m) {
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && !m->hidden_only);
+    TA_ASSERT(!gpt2_lm_chunked(m)); /* chunked: gpt2_backward_chunks */
+    /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
+    memset(m->back.dbuf_c, 0, (size_t)m->cur_B * m->cur_T * m->config.d_model * sizeof(float));
+    lm_head_backward_rows(m, 0, m->cur_B * m->cur_T);
+    backward_trunk(m);
+}
+
+/* Recomputes the logits of each chunk of rows of the last forward and hands them to fn;
+ * with backward, fn leaves dlogits there and the chunk goes through the LM head's
+ * backward. */
+static int head_chunks(GPT2 *m, int backward, GPT2HeadFn fn, void *ctx, TaError *err) {
+    const size_t BT = (size_t)m->cur_B * m->cur_T;
+    const size_t rows = logit_rows(m->lm_chunk, m->cur_B, m->cur_T);
+    if (backward) memset(m->back.dbuf_c, 0, BT * m->config.d_model * sizeof(float));
+    for (size_t r0 = 0; r0 < BT; r0 += rows) {
+        const int n = (int)(BT - r0 < rows ? BT - r0 : rows);
+        lm_head_rows(m, r0, n);
+        int rc = fn(ctx, (int)r0, n, m->acts.logits, err);
+        if (rc != TA_OK) return rc;
+        if (backward) lm_head_backward_rows(m, r0, n);
+    }
+    return TA_OK;
+}
+
+int gpt2_head_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err) {
+    return head_chunks(m, 0, fn, ctx, err);
+}
+
+int gpt2_backward_chunks(GPT2 *m, GPT2HeadFn fn, void *ctx, TaError *err) {
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && !m->hidden_only);
+    int rc = head_chunks(m, 1, fn, ctx, err);
+    if (rc == TA_OK) backward_trunk(m);
+    return rc;
+}
+
+/* The trunk's backward from back.dbuf_c = dL/d lnf (cur_B, cur_T, C) down to the
+ * embeddings. */
 static void backward_trunk(GPT2 *m) {
     const GPT2Config *cfg = &m->config;
     const int B = m->cur_B, T = m->cur_T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head;
@@ -416,71 +706,94 @@ static void backward_trunk(GPT2 *m) {
     ParamTensors *p = &m->params, *g = &m->grads;
     ActTensors *a = &m->acts;
     BackScratch *s = &m->back;
+    Backend *be = m->be;
+    const int x16 = m->precision == PRECISION_BF16;
+    /* the gradient of the residual stream as the matmul GEMMs read it: dresid itself, or
+     * its bf16 rounding, which every LayerNorm backward leaves in dout16 */
+    const void *dresid_mm = x16 ? (const void *)s->dout16 : (const void *)s->dresid;
+
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
     PROF(m, bwd, K_LAYERNORM,
-         layernorm_backward(s->dresid, g->lnfw, g->lnfb, s->dbuf_c, last, p->lnfw, a->lnf_mean,
-                            a->lnf_rstd, (int)BT, C));
+         ln_backward(m, g->lnfw, g->lnfb, s->dbuf_c, last, p->lnfw, a->lnf_mean, a->lnf_rstd,
+                     (int)BT, C));
 
     for (int l = L - 1; l >= 0; l--) {
         const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
         size_t oc = (size_t)l * BT * C, ob = (size_t)l * BT;
-        const float *ln1 = a->ln1 + oc, *qkv = a->qkv + 3 * oc, *atty = a->atty + oc;
+        const void *ln1 = ACT_MM(m, ln1, oc), *qkv = ACT_MM(m, qkv, 3 * oc);
+        const void *atty = ACT_MM(m, atty, oc), *ln2 = ACT_MM(m, ln2, oc);
+        const void *fchg = ACT_MM(m, fch_gelu, 4 * oc);
         const float *att = a->att + (size_t)l * B * NH * T * T;
-        const float *resid2 = a->resid2 + oc, *ln2 = a->ln2 + oc;
-        const float *fch = a->fch + 4 * oc, *fchg = a->fch_gelu + 4 * oc;
+        const float *resid2 = a->resid2 + oc;
+        const float *fch = a->fch + 4 * oc;
         /* dresid holds d resid3[l]. resid3 = resid2 + fcproj: both get dresid, so dresid
          * keeps flowing (it becomes d resid2) and serves as d fcproj. */
         memset(s->dfchg, 0, BT * 4 * C * sizeof(float));
         PROF(m, bwd, K_MM_FCPROJ,
-             matmul_backward(s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
-                             s->dresid, fchg, p->fcprojw + (size_t)l * 4 * C * C, (int)BT, 4 * C,
+             linear_backward(be, s->dfchg, g->fcprojw + (size_t)l * 4 * C * C, g->fcprojb + l * C,
+                             s->dresid, dresid_mm, fchg,
+                             mm_weight(m, p->fcprojw, (size_t)l * 4 * C * C), x16, (int)BT, 4 * C,
                              C));
         memset(s->dfch, 0, BT * 4 * C * sizeof(float));
-        PROF(m, bwd, K_GELU, gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C));
+        const void *dfch_mm = s->dfch;
+        if (x16) { /* also rounds dfch for the fc GEMMs (into dout16), in the same pass */
+            PROF(m, bwd, K_GELU, gelu_backward_bf16(s->dfch, s->dout16, fch, s->dfchg, BT * 4 * C));
+            dfch_mm = s->dout16;
+        } else {
+            PROF(m, bwd, K_GELU, gelu_backward(s->dfch, fch, s->dfchg, BT * 4 * C));
+        }
         memset(s->dbuf_c, 0, BT * C * sizeof(float));
         PROF(m, bwd, K_MM_FC,
-             matmul_backward(s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C,
-                             s->dfch, ln2, p->fcw + (size_t)l * 4 * C * C, (int)BT, C, 4 * C));
+             linear_backward(be, s->dbuf_c, g->fcw + (size_t)l * 4 * C * C, g->fcb + l * 4 * C,
+                             s->dfch, dfch_mm, ln2, mm_weight(m, p->fcw, (size_t)l * 4 * C * C),
+                             x16, (int)BT, C, 4 * C));
         /* ln2 = LN(resid2): accumulate into dresid (now d resid2) */
         PROF(m, bwd, K_LAYERNORM,
-             layernorm_backward(s->dresid, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2,
-                                p->ln2w + l * C, a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C));
-        /* resid2 = resid + attproj: dresid is d attproj and (continuing) d resid */
-        memset(s->dbuf_c, 0, BT * C * sizeof(float));
-        PROF(m, bwd, K_MM_ATTPROJ,
-             matmul_backward(s->dbuf_c, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
-                             s->dresid, atty, p->attprojw + (size_t)l * C * C, (int)BT, C, C));
+             ln_backward(m, g->ln2w + l * C, g->ln2b + l * C, s->dbuf_c, resid2, p->ln2w + l * C,
+                         a->ln2_mean + ob, a->ln2_rstd + ob, (int)BT, C));
+        /* resid2 = resid + attproj: dresid is d attproj and (continuing) d resid. A bf16
+         * model needs d atty only as the bf16 operand of attention's GEMMs: written so */
+        const void *attw = mm_weight(m, p->attprojw, (size_t)l * C * C);
+        if (x16) {
+            PROF(m, bwd, K_MM_ATTPROJ,
+                 linear_backward(be, NULL, g->attprojw + (size_t)l * C * C, g->attprojb + l * C,
+                                 s->dresid, dresid_mm, atty, attw, 1, (int)BT, C, C);
+                 linear_backward_input(be, s->dx16, 1, 0, dresid_mm, attw, 1, (int)BT, C, C));
+        } else {
+            memset(s->dbuf_c, 0, BT * C * sizeof(float));
+            PROF(m, bwd, K_MM_ATTPROJ,
+                 linear_backward(be, s->dbuf_c, g->attprojw + (size_t)l * C * C,
+                                 g->attprojb + l * C, s->dresid, dresid_mm, atty, attw, 0,
+                                 (int)BT, C, C));
+        }
         memset(s->dqkv, 0, BT * 3 * C * sizeof(float));
-        PROF(m, bwd, K_ATTENTION,
-             attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH));
+        if (backend_kind(be) == BACKEND_OPENBLAS)
+            PROF(m, bwd, K_ATTENTION,
+                 attention_backward(s->dqkv, s->attscr, s->dbuf_c, qkv, att, B, T, C, NH));
+        else
+            PROF(m, bwd, K_ATTENTION,
+                 attention_backward_gemm(be, s->dqkv, s->attscr, s->ds16, m->acts16.att16,
+                                         x16 ? (const void *)s->dx16 : (const void *)s->dbuf_c,
+                                         qkv, att, x16, B, T, C, NH));
         memset(s->dbuf_c2, 0, BT * C * sizeof(float));
+        const void *dqkv_mm = mm_dout(m, s->dx16, s->dqkv, BT * 3 * C);
         PROF(m, bwd, K_MM_QKV,
-             matmul_backward(s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C,
-                             s->dqkv, ln1, p->qkvw + (size_t)l * 3 * C * C, (int)BT, C, 3 * C));
+             linear_backward(be, s->dbuf_c2, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C,
+                             s->dqkv, dqkv_mm, ln1, mm_weight(m, p->qkvw, (size_t)l * 3 * C * C),
+                             x16, (int)BT, C, 3 * C));
         PROF(m, bwd, K_LAYERNORM,
-             layernorm_backward(s->dresid, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid,
-                                p->ln1w + l * C, a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C));
+             ln_backward(m, g->ln1w + l * C, g->ln1b + l * C, s->dbuf_c2, resid, p->ln1w + l * C,
+                         a->ln1_mean + ob, a->ln1_rstd + ob, (int)BT, C));
     }
     /* dresid is now d encoded */
     PROF(m, bwd, K_ENCODER, encoder_backward(g->wte, g->wpe, s->dresid, m->inputs, B, T, C));
 }
 
-void gpt2_backward(GPT2 *m) {
-    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && !m->hidden_only);
-    const int C = m->config.d_model, Vp = m->config.padded_vocab_size;
-    const size_t BT = (size_t)m->cur_B * m->cur_T;
-    /* logits = lnf @ wte^T  ->  dlnf = dlogits @ wte, dwte += dlogits^T @ lnf */
-    memset(m->back.dbuf_c, 0, BT * C * sizeof(float));
-    PROF(m, bwd, K_LM_HEAD,
-         matmul_backward(m->back.dbuf_c, m->grads.wte, NULL, m->acts.logits, m->acts.lnf,
-                         m->params.wte, (int)BT, C, Vp));
-    backward_trunk(m);
-}
-
 void gpt2_score_backward(GPT2 *m, const int *last, const float *drewards) {
-    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && m->config.score_head);
+    TA_ASSERT(m->grads_memory != NULL && m->back_memory != NULL && m->config.score_head &&
+              m->acts.lnf != NULL);
     const int C = m->config.d_model;
     const size_t BT = (size_t)m->cur_B * m->cur_T;
     /* r_b = lnf[b, last_b] . score  ->  dscore += sum_b g_b lnf[b, last_b],

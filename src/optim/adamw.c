@@ -9,6 +9,7 @@
 
 #include "tinyalign/common.h"
 #include "tinyalign/optim.h"
+#include "../kernels/vecmath.h" /* ta_bf16_round */
 
 void adamw_init(AdamW *o, const AdamWConfig *cfg, size_t n) {
     memset(o, 0, sizeof *o);
@@ -74,7 +75,21 @@ float grad_clip_scale(float *g, size_t n, double norm, double clip) {
     return s;
 }
 
-void adamw_update(AdamW *o, float *p, const float *g, double lr) {
+/* The element update, shared by the two loops below (each its own OpenMP region, so that
+ * each is vectorised on its own). */
+#define ADAMW_ELEMENT(i)                                                                    \
+    float pi = p[i];                                                                        \
+    if (dm[i]) pi *= decay_mul;                                                             \
+    float gi = g[i];                                                                        \
+    float mi = m[i] * b1 + gi * one_m_b1;                                                   \
+    float vi = v[i] * b2 + gi * gi * one_m_b2;                                              \
+    m[i] = mi;                                                                              \
+    v[i] = vi;                                                                              \
+    float denom = sqrtf(vi) / bc2_sqrt + eps;                                               \
+    float pn = pi + -step_size * (mi / denom);                                              \
+    p[i] = pn
+
+void adamw_update_bf16(AdamW *o, float *p, const float *g, double lr, uint16_t *p16) {
     const AdamWConfig *c = &o->cfg;
     long t = o->step + 1;
     double bc1 = 1.0 - pow(c->beta1, (double)t);
@@ -88,17 +103,25 @@ void adamw_update(AdamW *o, float *p, const float *g, double lr) {
     float *m = o->m, *v = o->v;
     const uint8_t *dm = o->decay;
     const size_t n = o->n;
+    if (p16) { /* blocks of 4096: the update, then the rounding while the block is in L1 */
+        const size_t nb = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float pi = p[i];
-        if (dm[i]) pi *= decay_mul;
-        float gi = g[i];
-        float mi = m[i] * b1 + gi * one_m_b1;
-        float vi = v[i] * b2 + gi * gi * one_m_b2;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi + -step_size * (mi / denom);
+        for (size_t b = 0; b < nb; b++) {
+            const size_t i0 = b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n;
+            for (size_t i = i0; i < i1; i++) {
+                ADAMW_ELEMENT(i);
+            }
+            for (size_t i = i0; i < i1; i++) p16[i] = ta_bf16_round(p[i]);
+        }
+    } else {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            ADAMW_ELEMENT(i);
+        }
     }
     o->step = t;
+}
+
+void adamw_update(AdamW *o, float *p, const float *g, double lr) {
+    adamw_update_bf16(o, p, g, lr, NULL);
 }

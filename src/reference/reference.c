@@ -76,6 +76,12 @@ int aux_model_init(AuxModel *a, const AuxSpec *spec, GPT2 *policy, TaError *err)
         memcpy(a->model.params_memory, policy->params_memory, policy->num_params * sizeof(float));
     }
     a->crc = ta_crc32(0, a->model.params_memory, a->model.num_params * sizeof(float));
+    /* an auxiliary model computes like the policy (the precision decides the layout of the
+     * activations it borrows, and a snapshot's log-probs must match the policy's bits
+     * while the two have the same weights); bf16 derives its bf16 weights here */
+    if ((rc = gpt2_set_compute(&a->model, backend_kind(policy->be), policy->precision, err)) !=
+        TA_OK)
+        return rc;
     const GPT2Config *c = &a->model.config, *pc = &policy->config;
     if (c->d_model == pc->d_model && c->n_layer == pc->n_layer && c->n_head == pc->n_head) {
         /* runs strictly before the policy: its activations can be the policy's */
@@ -84,6 +90,7 @@ int aux_model_init(AuxModel *a, const AuxSpec *spec, GPT2 *policy, TaError *err)
             size_t n = (size_t)policy->B * policy->T * pc->padded_vocab_size;
             a->logits = ta_aligned_alloc(n * sizeof(float), "guide logits");
             a->model.acts.logits = a->logits;
+            a->model.lm_chunk = 0; /* the logit head reads any chunk of rows of these */
         }
     } else {
         gpt2_alloc_acts(&a->model, policy->B, policy->T);
@@ -185,6 +192,11 @@ static int cache_write(const char *path, uint64_t key, size_t n, int rows, const
 static int cache_open(Reference *r, const RefExampleSet *set, const CfgReference *cfg) {
     uint64_t key = ta_fnv1a(TA_FNV1A_INIT, &set->hash, sizeof set->hash);
     key = ta_fnv1a(key, &r->crc, sizeof r->crc);
+    /* + how the log-probs are computed, unless it is the original fp32 OpenBLAS (whose
+     * caches keep their keys) */
+    const GPT2 *rm = &r->aux.model;
+    int how[2] = {(int)backend_kind(rm->be), (int)rm->precision};
+    if (how[0] != BACKEND_OPENBLAS || how[1] != PRECISION_FP32) key = ta_fnv1a(key, how, sizeof how);
     int slot = r->n_cache++;
     r->cache_id[slot] = set->id;
     r->cache[slot] = ta_calloc(set->n * (size_t)set->rows * sizeof(float) + 1, "reference cache");
@@ -424,6 +436,7 @@ int aux_models_after_update(AuxModels *m, const GPT2 *policy, long step) {
     const size_t n = r->aux.model.num_params;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) ref[i] = a * pol[i] + b * ref[i];
+    gpt2_params_changed(&r->aux.model);
     return 1;
 }
 

@@ -81,6 +81,30 @@ static int sync(const TrainStep *t, StepSyncPoint p, float *grads, size_t n_grad
     return t->s.allreduce(t->s.allreduce_ctx, p, grads, n_grads, sums, n_sums, err);
 }
 
+/* The logit head of run_micro for one chunk of token rows of a chunked LM head
+ * (gpt2_head_chunks / gpt2_backward_chunks): the same call as the whole-batch one, on
+ * rows [row0, row0 + n) of every per-row array. */
+typedef struct {
+    const CfgObjective *o;
+    const Batch *b;
+    GPT2 *m;
+    const float *dlogp, *guide, *base; /* guide / base logits: (B*T, Vp), whole batch */
+    const ObjectiveNorm *norm;
+    ObjectiveStats *st;
+} HeadChunk;
+
+static int head_chunk(void *ctx, int row0, int n, float *logits, TaError *err) {
+    HeadChunk *h = ctx;
+    const int Vp = h->m->config.padded_vocab_size;
+    double t0 = h->m->prof ? ta_now() : 0.0;
+    int rc = objective_logits_forward_backward(
+        h->o, h->b, row0, n, logits, h->m->acts.lse + row0, h->dlogp ? h->dlogp + row0 : NULL,
+        h->guide ? h->guide + (size_t)row0 * Vp : NULL, h->base ? h->base + (size_t)row0 * Vp : NULL,
+        h->m->config.vocab_size, Vp, h->norm, h->st, err);
+    if (h->m->prof && h->dlogp) h->m->prof->bwd[K_LOGSOFTMAX] += ta_now() - t0;
+    return rc;
+}
+
 /* One micro-batch of a reward model: forward to the final LayerNorm, the score head at each
  * row's last token (b->lengths, ROWS_SCORE), the Bradley-Terry head, and (backward) from
  * dL/dreward down the trunk. No LM head. Errors as run_micro's. */
@@ -117,6 +141,22 @@ static int run_micro(TrainStep *t, const Batch *b, const void *set, const Object
     if ((rc = gpt2_forward(m, b->tokens, b->targets, b->B, b->T, err)) != TA_OK) return rc;
     float *dlogp = backward ? m->acts.dlogp : NULL;
     rc = objective_forward_backward(o, b, m->acts.logp, ref, norm, dlogp, st, err);
+    if (rc == TA_OK && gpt2_lm_chunked(m)) {
+        /* model.lm_head_chunk: the logits exist a chunk of rows at a time, recomputed
+         * here; the backward runs inside, chunk by chunk (forward-only without a logit-
+         * level term there is nothing to recompute) */
+        HeadChunk h = {.o = o, .b = b, .m = m, .dlogp = dlogp, .guide = guide, .base = base,
+                       .norm = norm, .st = st};
+        if (backward)
+            rc = gpt2_backward_chunks(m, head_chunk, &h, err);
+        else if (objective_has_logit_head(o))
+            rc = gpt2_head_chunks(m, head_chunk, &h, err);
+        if (rc == TA_ERUNTIME) { /* as below; the gradients of this step are discarded */
+            *bad = 1;
+            return TA_OK;
+        }
+        return rc;
+    }
     if (rc == TA_OK) {
         double t0 = m->prof ? ta_now() : 0.0;
         rc = objective_logits_forward_backward(o, b, 0, b->B * b->T, m->acts.logits, m->acts.lse,
@@ -180,7 +220,8 @@ int train_step(TrainStep *t, const StepSource *src, long step, StepResult *res, 
         grad_clip_scale(m->grads_memory, m->num_params, res->grad_norm, s->optim->cfg.grad_clip);
         double t1 = ta_now();
         res->seconds_norm = t1 - t0;
-        adamw_update(s->optim, m->params_memory, m->grads_memory, res->lr);
+        /* a bf16 model's bf16 weights are refreshed in the same pass, once per step */
+        adamw_update_bf16(s->optim, m->params_memory, m->grads_memory, res->lr, m->params_bf16);
         res->seconds_update = ta_now() - t1;
     }
     /* 6. the auxiliary models that follow the policy (TR-DPO) */

@@ -778,6 +778,8 @@ static int setup(Trainer *t, TaError *err) {
     if ((rc = check_vocab(t, err)) != TA_OK) return rc;
     if (t->train.n == 0)
         return ta_err(err, TA_EINPUT, "%s: no training examples", c->data.train.paths[0]);
+    if ((rc = gpt2_set_compute(&t->model, c->model.backend, c->model.precision, err)) != TA_OK)
+        return rc;
 
     t->K = c->train.grad_accum;
     t->rows = c->train.batch_size * t->train.rows_per_example;
@@ -793,6 +795,7 @@ static int setup(Trainer *t, TaError *err) {
         ss.part = dist_rank(t->opt.dist);
         ss.parts = parts;
     }
+    gpt2_set_lm_chunk(&t->model, c->model.lm_head_chunk);
     train_step_init(&t->step, &ss); /* allocates the policy's activations */
 
     int n_sets = 0;
@@ -833,10 +836,11 @@ static int setup(Trainer *t, TaError *err) {
     }
     char mem[512];
     gpt2_memory_report(&t->model, mem, sizeof mem);
-    char info[512];
+    char info[512], how[160];
     ta_runtime_info(info, sizeof info);
-    fprintf(t->info, "%s\n%s\nobjective: %s | %d example(s) x %d accumulation = %d rows of T=%d per step\n",
-           mem, info, config_choice_name("objective.type", c->objective.type),
+    backend_describe(t->model.be, how, sizeof how);
+    fprintf(t->info, "%s\n%s\nmatmuls: %s\nobjective: %s | %d example(s) x %d accumulation = %d rows of T=%d per step\n",
+           mem, info, how, config_choice_name("objective.type", c->objective.type),
            c->train.batch_size, t->K, t->rows * t->K, t->T);
     fflush(t->info);
     return TA_OK;

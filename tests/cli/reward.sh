@@ -78,6 +78,22 @@ rm_train --set run.out_dir="$D/rm_stop" --stop-after 5 >/dev/null 2>&1
 if cmp -s "$(final "$D/rm")/model.safetensors" "$(final "$D/rm_stop")/model.safetensors" &&
    diff <(strip_timing "$D/rm/metrics.jsonl") <(strip_timing "$D/rm_stop/metrics.jsonl") >/dev/null; then
   pass "reward_resume_bitexact"; else fail "reward_resume_bitexact" "model or metrics differ"; fi
+# model.precision bf16: the trunk's matmuls in bf16, the head's input (the final LayerNorm
+# output) kept fp32; the run follows the fp32 one to bf16 rounding (test_reward checks the
+# numbers against PyTorch) and `eval` in bf16 reproduces its last eval line
+if rm_train --set run.out_dir="$D/rm16" --set model.precision=bf16 >"$D/rm16.log" 2>&1; then
+  last16=$(grep '"kind": "eval"' "$D/rm16/metrics.jsonl" | tail -1)
+  last32=$(grep '"kind": "eval"' "$D/rm/metrics.jsonl" | tail -1)
+  out=$("$BIN" eval "$D/rm.json" --set model.precision=bf16 --checkpoint "$D/rm16" 2>/dev/null)
+  why=$("$PY" - "$last16" "$last32" "$out" <<'EOF2'
+import json, sys
+a, b, e = (json.loads(x) for x in sys.argv[1:4])
+if abs(a["loss"] - b["loss"]) > 1e-3: print("bf16 eval loss %.6g vs fp32 %.6g" % (a["loss"], b["loss"]))
+elif e["loss"] != a["loss"] or e["accuracy"] != a["accuracy"]: print("eval %s vs the run's %s" % (e, a))
+EOF2
+)
+  [ -z "$why" ] && pass "reward_bf16_run_and_eval" || fail "reward_bf16_run_and_eval" "$why"
+else fail "reward_bf16_run_and_eval" "$(tail -3 "$D/rm16.log")"; fi
 
 # margins: pairs whose chosen must beat the rejected by 1 give a larger loss at equal rewards
 "$PY" - "$T/prefs.jsonl" "$D/prefs-margin.jsonl" <<'EOF2'
