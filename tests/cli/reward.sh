@@ -84,7 +84,7 @@ if cmp -s "$(final "$D/rm")/model.safetensors" "$(final "$D/rm_stop")/model.safe
 if rm_train --set run.out_dir="$D/rm16" --set model.precision=bf16 >"$D/rm16.log" 2>&1; then
   last16=$(grep '"kind": "eval"' "$D/rm16/metrics.jsonl" | tail -1)
   last32=$(grep '"kind": "eval"' "$D/rm/metrics.jsonl" | tail -1)
-  out=$("$BIN" eval "$D/rm.json" --set model.precision=bf16 --checkpoint "$D/rm16" 2>/dev/null)
+  out=$("$BIN" eval "$D/rm.json" --set model.precision=bf16 --checkpoint "$D/rm16" --max-batches 2 2>/dev/null)
   why=$("$PY" - "$last16" "$last32" "$out" <<'EOF2'
 import json, sys
 a, b, e = (json.loads(x) for x in sys.argv[1:4])
