@@ -190,8 +190,8 @@ asan:
 # checkpoints, resume and the training step (ASAN_TESTS; the others only add minutes of
 # sanitized matmuls). Leak checking is off: a CLI that exits on an error frees nothing.
 ASAN_TESTS ?= test_checkpoint test_cli test_common test_config test_dataset test_safetensors \
-	test_shard test_tokenizer test_fuzz_replay test_objective test_gpt2 test_sample test_curate \
-	cli/train cli/faults cli/inputs cli/state cli/tokenize cli/objectives cli/anchors
+	test_shard test_fuzz_replay test_objective test_gpt2 test_sample test_curate \
+	cli/train cli/faults cli/inputs cli/state cli/objectives
 asan-test:
 	@$(MAKE) --no-print-directory $(ASAN_FLAGS) tests
 	@OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
