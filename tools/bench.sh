@@ -14,7 +14,9 @@
 #   5. PRS generation tokens/s vs random sampling (`sample`'s path) at the same N and model
 #   6. (BENCH_MEMORY=1, minutes) peak RSS of a GPT-2 124M step at B=8 T=1024, whole-batch
 #      logits vs the LM head in chunks of 1024 rows (model.lm_head_chunk)
-# Env: THREADS (default 2), STEPS (default 5), BENCH_MEMORY (default 0).
+# Env: THREADS (default 2), STEPS (default 5), BENCH_MEMORY (default 0),
+#      BENCH_SECTIONS (default "1 2 3 4 5", plus 6 with BENCH_MEMORY=1): the sections to run,
+#      e.g. BENCH_SECTIONS="1 4" make bench (2 includes 2b).
 # glibc is told to keep freed memory (no mmap for large blocks, no trimming): PyTorch
 # allocates its activations and AdamW temporaries afresh every step, and returning them to
 # the OS means page faults on every step (2.5x slower at 124M on this VM) — what jemalloc
@@ -31,6 +33,10 @@ echo "== tinyalign bench, $(date -u +%Y-%m-%d) on $(nproc) cores: $(grep -m1 'mo
 $BIN info
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset: OpenBLAS picks the kernel>}"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes slow every number; ratios are measured interleaved)"
+
+SECTIONS=${BENCH_SECTIONS:-"1 2 3 4 5"}
+[ "${BENCH_MEMORY:-0}" = 1 ] && [ -z "${BENCH_SECTIONS:-}" ] && SECTIONS="$SECTIONS 6"
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\1/" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else printf "n/a" }'; }
@@ -57,6 +63,7 @@ train_row() { # NAME ARGS...: ours and PyTorch's tokens/s for one shape, fp32 th
     "$(field peak_rss_mib "$o32")" "$(field arith_mib "$o32")" "$(ratio "$(field peak_rss_mib "$o32")" "$(field arith_mib "$o32")")"
 }
 
+if want 1; then
 echo; echo "== 1. training step (forward + backward + clip + AdamW), $THREADS threads"
 train_row "gpt2-124m (L12 C768 V50257 B4 T64)" --layers 12 --heads 12 --dim 768 --vocab 50257 --batch 4 --seq 64
 echo "   (goals: bf16 >= 1.25x PyTorch autocast and >= 1.5x tinyalign fp32)"
@@ -69,6 +76,8 @@ for prec in fp32 bf16; do
     --threads "$THREADS" --steps "$STEPS" | sed -n '/where the time goes/,$p'
 done
 
+fi
+if want 2; then
 echo; echo "== 2. loss-head cost on the same B x T tokens (small model, B=8 T=256)"
 sft=$($BIN bench --objective sft --threads "$THREADS" --steps "$STEPS" --json)
 snap=$($BIN bench --objective dpo --reference snapshot --threads "$THREADS" --steps "$STEPS" --json)
@@ -101,9 +110,13 @@ printf "SFT %.1f ms/step | SFT + attribute KL %.1f ms (%sx, goal <= 1.6x) | NADO
 printf "peak RSS: SFT %.0f MiB, attribute %.0f MiB (+%.0f MiB: the guide's weights and its (B,T,Vp) logits), NADO %.0f MiB\n" \
   "$rss_sft" "$rss_att" "$(awk -v a="$rss_att" -v b="$rss_sft" 'BEGIN{print a-b}')" "$rss_nado"
 
+fi
+if want 3; then
 echo; echo "== 3. decoding with the KV cache vs PyTorch (greedy, 16-token prompts, best of 3; goal: bf16 >= 1.3x fp32 at batch 8)"
 $PY tools/bench_decode.py --build "$BUILD"
 
+fi
+if want 4; then
 echo; echo "== 4. scoring: logprob: / model: vs the forward pass of the same shape (L4 C256 V8192, B=16, rows of T=256)"
 # Every row is cut to exactly max_len = maxT + 1 tokens (long responses), so the scorer's
 # batches carry no padding and both numbers count the same positions. The scorer's time
@@ -153,6 +166,8 @@ else
 fi
 rm -rf "$SD"
 
+fi
+if want 5; then
 echo; echo "== 5. PRS vs sample: generation tokens/s (L4 C256 V8192, 8 prompts, N=8, 32 new tokens)"
 # (a) the same work: `tinyalign sample` run on exactly the prompts PRS decoded (its layer-0
 #     queries with n = N0, its feedback prompts with n = 1, its revise prompts with n = N1,
@@ -227,7 +242,8 @@ else
   echo "PRS bench: setup failed"
 fi
 rm -rf "$SD"
-if [ "${BENCH_MEMORY:-0}" = 1 ]; then
+fi
+if want 6; then
   echo; echo "== 6. memory: GPT-2 124M, B=8 T=1024, one fp32 training step: whole-batch logits vs chunks of 1024 rows"
   for c in 0 1024; do
     o=$($BIN bench --layers 12 --heads 12 --dim 768 --vocab 50257 --batch 8 --seq 1024 --steps 1 \

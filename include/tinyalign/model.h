@@ -151,6 +151,8 @@ typedef struct {
     ParamTensors grads;
     /* activations, sized for (B,T) at gpt2_alloc_acts */
     int B, T;
+    int act_layers; /* layers whose activations are kept: n_layer, or 1 in a model
+                     * without gradients (forward only; every layer reuses slot 0) */
     size_t act_sizes[NUM_ACT_TENSORS];
     size_t num_acts;
     float *acts_memory;

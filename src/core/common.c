@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,11 +73,24 @@ char *ta_strdup(const char *s, const char *what) {
     return memcpy(ta_malloc(n, what), s, n);
 }
 
+/* Large buffers (parameters, gradients, AdamW moments, activations) are aligned to 2 MiB
+ * and offered to the kernel as transparent huge pages (MADV_HUGEPAGE; a no-op where THP is
+ * off): touching a fresh 4 KiB page costs a page fault, and on a virtual machine a fault
+ * costs ~15 us, so zeroing 500 MiB of activations took ~2 s in 128k faults; 2 MiB pages
+ * cut that 512-fold. The contents are the same either way. */
+#define TA_HUGE_ALIGN ((size_t)2 << 20)
+
 void *ta_aligned_alloc(size_t n, const char *what) {
     size_t rounded = (n + 63) / 64 * 64;
+    if (!rounded) rounded = 64;
+    const int huge = rounded >= 4 * TA_HUGE_ALIGN;
     void *p = NULL;
-    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) oom(n, what);
-    memset(p, 0, rounded ? rounded : 64);
+    if (huge) rounded = (rounded + TA_HUGE_ALIGN - 1) / TA_HUGE_ALIGN * TA_HUGE_ALIGN;
+    if (posix_memalign(&p, huge ? TA_HUGE_ALIGN : 64, rounded) != 0) oom(n, what);
+#ifdef MADV_HUGEPAGE
+    if (huge) (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+    memset(p, 0, rounded);
     return p;
 }
 

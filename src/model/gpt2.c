@@ -254,9 +254,12 @@ static size_t logit_rows(int lm_chunk, int B, int T) {
     return lm_chunk > 0 && (size_t)lm_chunk < BT ? (size_t)lm_chunk : BT;
 }
 
+/* layers: how many layers' activations are kept: n_layer for a model that trains (the
+ * backward reads every layer's), 1 for a forward-only one (every layer writes the same
+ * slots: see forward_trunk). */
 static void fill_act_sizes(size_t *s, const GPT2Config *cfg, int B, int T, Precision prec,
-                           int lm_chunk) {
-    size_t Bs = B, Ts = T, C = cfg->d_model, L = cfg->n_layer, NH = cfg->n_head,
+                           int lm_chunk, int layers) {
+    size_t Bs = B, Ts = T, C = cfg->d_model, L = (size_t)layers, NH = cfg->n_head,
            Vp = cfg->padded_vocab_size;
     s[A_ENCODED] = Bs * Ts * C;
     s[A_LN1] = L * Bs * Ts * C;
@@ -328,7 +331,10 @@ void gpt2_alloc_acts(GPT2 *m, int B, int T) {
     free(m->targets);
     m->B = B;
     m->T = T;
-    fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision, m->lm_chunk);
+    /* a model without gradients never runs a backward: one layer's activations suffice
+     * (scorers, evaluation models, guides: n_layer times less memory to allocate and touch) */
+    m->act_layers = m->grads_memory ? m->config.n_layer : 1;
+    fill_act_sizes(m->act_sizes, &m->config, B, T, m->precision, m->lm_chunk, m->act_layers);
     if (m->hidden_only) drop_lm_head_acts(m->act_sizes, &m->config, B, T);
     m->num_acts = 0;
     for (int i = 0; i < NUM_ACT_TENSORS; i++) m->num_acts += m->act_sizes[i];
@@ -403,6 +409,7 @@ void gpt2_borrow_acts(GPT2 *dst, GPT2 *src) {
     dst->inputs = src->inputs;
     dst->targets = src->targets;
     dst->lm_chunk = src->lm_chunk; /* the logits slot holds that many rows */
+    dst->act_layers = src->act_layers;
     dst->acts_borrowed = 1;
 }
 
@@ -552,15 +559,21 @@ static void forward_trunk(GPT2 *m) {
     Backend *be = m->be;
     const int x16 = m->precision == PRECISION_BF16; /* matmul operands in bf16 */
     PROF(m, fwd, K_ENCODER, encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C));
+    /* Layer l's activations live at slot l (every layer kept, for the backward) or, in a
+     * forward-only model (act_layers 1), all at slot 0: each layer overwrites the previous
+     * one's, which is safe because layer l reads only its input resid (slot l-1 of resid3)
+     * before it writes resid2, and writes resid3 (resid2 + fcproj) last. */
+    const int keep = m->act_layers > 1;
     for (int l = 0; l < L; l++) {
-        const float *resid = l == 0 ? a->encoded : a->resid3 + (size_t)(l - 1) * BT * C;
-        size_t oc = (size_t)l * BT * C, ob = (size_t)l * BT;
+        const size_t sl = keep ? (size_t)l : 0; /* this layer's slot */
+        const float *resid = l == 0 ? a->encoded : a->resid3 + (keep ? sl - 1 : 0) * BT * C;
+        size_t oc = sl * BT * C, ob = sl * BT;
         /* matmul inputs (fp32, or bf16 in a bf16 model); qkv and atty are bf16 too there:
          * they only feed attention's GEMMs and the attproj matmul */
         void *ln1 = ACT_MM(m, ln1, oc), *qkv = ACT_MM(m, qkv, 3 * oc);
         void *atty = ACT_MM(m, atty, oc), *ln2 = ACT_MM(m, ln2, oc);
         void *fchg = ACT_MM(m, fch_gelu, 4 * oc);
-        float *att = a->att + (size_t)l * B * NH * T * T;
+        float *att = a->att + sl * B * NH * T * T;
         float *attproj = a->attproj + oc, *resid2 = a->resid2 + oc;
         float *fch = a->fch + 4 * oc, *fcproj = a->fcproj + oc;
         float *resid3 = a->resid3 + oc;
@@ -588,7 +601,7 @@ static void forward_trunk(GPT2 *m) {
                             x16, p->fcprojb + l * C, (int)BT, 4 * C, C));
         PROF(m, fwd, K_RESIDUAL, residual_forward(resid3, resid2, fcproj, BT * C));
     }
-    const float *last = a->resid3 + (size_t)(L - 1) * BT * C;
+    const float *last = a->resid3 + (keep ? (size_t)(L - 1) : 0) * BT * C;
     /* a hidden-only model's final LayerNorm output feeds the score head's dot product, not
      * a GEMM: it stays fp32 in every precision (the same memory as a bf16 copy would have
      * cost beside the LM head's logits, which this model does not have) */
@@ -712,6 +725,7 @@ static void backward_trunk(GPT2 *m) {
      * its bf16 rounding, which every LayerNorm backward leaves in dout16 */
     const void *dresid_mm = x16 ? (const void *)s->dout16 : (const void *)s->dresid;
 
+    TA_ASSERT(m->act_layers == L); /* every layer's activations were kept */
     /* lnf = LN(resid3[L-1]) */
     memset(s->dresid, 0, BT * C * sizeof(float));
     const float *last = a->resid3 + (size_t)(L - 1) * BT * C;

@@ -16,6 +16,7 @@
 
 enum { ROWS_DEFAULT_BATCH = 16 };
 #define ROWS_MAX_ACT_BYTES ((size_t)512 << 20)
+#define ROWS_LOGIT_CHUNK_BYTES ((size_t)32 << 20)
 
 int score_model_open(ScoreModel *m, const char *path, const char *tokenizer, const char *what,
                      TaError *err) {
@@ -26,6 +27,13 @@ int score_model_open(ScoreModel *m, const char *path, const char *tokenizer, con
         (rc = model_load_dir(&m->model, m->dir, 0, &e)) != TA_OK)
         return ta_err(err, rc, "%s: %s", what, e.msg);
     m->opened = 1;
+    /* readers take logp (and lnf), never the logits of a whole batch: the LM head runs in
+     * chunks of ~32 MiB of logits (at least 256 rows), not a (B*T, Vp) buffer that would be
+     * the largest allocation of a scoring run (the same logp: the chunked forward computes
+     * each row as the whole one does) */
+    const size_t vp = (size_t)m->model.config.padded_vocab_size;
+    const size_t chunk = ROWS_LOGIT_CHUNK_BYTES / (vp * sizeof(float));
+    gpt2_set_lm_chunk(&m->model, chunk > 256 ? (int)chunk : 256);
     char tpath[4200];
     struct stat st;
     if (tokenizer) ta_pathf(tpath, sizeof tpath, "%s", tokenizer);
