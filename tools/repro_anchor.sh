@@ -67,9 +67,9 @@ if [ "${1:-}" = _seed ]; then
     "$BIN" sample --model "$model" --prompts "$prompts" --n "$n" --temperature "$t" \
         --min-new-tokens 1 --max-new-tokens 32 --seed "$seed" --threads 1 --quiet \
         --out "$out.raw" "$@"
-    # an undertrained model can emit a token that decodes to nothing: the data readers
-    # reject empty responses, so they are dropped (counted in the log), as are rows left
-    # with fewer than min_k responses
+    # an undertrained model can emit a token that decodes to nothing: such an empty
+    # explanation is dropped (counted in the log), as are rows left with fewer than min_k
+    # responses
     "$PY" - "$out.raw" "$min_k" <<'EOF2'
 import json, sys
 path, min_k = sys.argv[1], int(sys.argv[2])

@@ -85,8 +85,8 @@ if [ "${1:-}" = _job ]; then
     $N "$BIN" sample --model "$model" --prompts "$D/pool.jsonl" --n "$K" --temperature 0.8 \
         --max-new-tokens 40 --min-new-tokens 1 --seed "$seed" --threads 1 --quiet \
         --out "$R/samples.jsonl"
-    # a response that decodes to "" (a lone space piece, then EOS) cannot be a JSONL response
-    # (the readers reject empty texts): it has no answer anyway, so it is left out (counted)
+    # a response that decodes to "" (a lone space piece, then EOS) has no answer: it is left
+    # out (counted), so the vote's parsed share counts non-empty responses only
     "$PY" -c '
 import json, sys
 n = 0
