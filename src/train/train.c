@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tinyalign/kernels.h"
 #include "tinyalign/model_io.h"
 #include "train_impl.h"
 

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tinyalign/kernels.h"
 #include "train_impl.h"
 
 /* The step's hook (StepAllReduce) and the cached reference's sum: dist_sum, rank order. */

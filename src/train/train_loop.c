@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tinyalign/kernels.h"
 #include "tinyalign/sample.h"
 #include "train_impl.h"
 

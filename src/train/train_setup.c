@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tinyalign/kernels.h"
 #include "tinyalign/model_io.h"
 #include "train_impl.h"
 
