@@ -187,8 +187,11 @@ prs_err nofb_template_with_feedback "--feedback none" "{feedback}" -- --scorer "
   --feedback none --revise-template "$T/revise.txt"
 prs_err template_unknown_field "$T/test.jsonl:1" "no such field" -- --scorer "$SCORE" \
   --query-template "{prompt} {nope}"
-prs_err no_room "$T/test.jsonl:1" "no room left" "max_seq_len 48" -- --scorer "$SCORE" \
-  "${TMPL[@]}" --max-new-tokens 20
+prs_err no_room "$T/test.jsonl:1" "no room left" "max_seq_len 48" "the --revise-template" \
+  "4 tokens too many" -- --scorer "$SCORE" "${TMPL[@]}" --max-new-tokens 20
+# the default (paper's) templates are far longer than this model's 48 tokens: named, with the count
+prs_err no_room_default_template "$T/test.jsonl:1" "default feedback template" "--feedback-template" \
+  "tokens too many" -- --scorer "$SCORE" --query-template "$T/query.txt"
 prs_err feedback_bad "--feedback must be model, none or cmd:PROGRAM" -- --scorer "$SCORE" --feedback critic
 prs_err n0_with_rand "--n0 only applies to --mode prs" -- --scorer "$SCORE" --mode rand --n0 2
 prs_err bad_scorer_spec "judge:x" -- --scorer "judge:x" "${TMPL[@]}"
@@ -198,7 +201,7 @@ rest() {
   tools/rest_prs.sh --model "$D/sft" --prompts "$T/test.jsonl" --test "$T/test.jsonl" \
     --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$T/spm.model" \
     --out "$D/rest" --n 4 --batch 4 --query-template "$T/query.txt" --eval-max-new-tokens 8 \
-    --build "${TA_BUILD:-build}" "$@" -- "${TMPL[@]}" --max-new-tokens 8
+    --eval-samples 2 --build "${TA_BUILD:-build}" "$@" -- "${TMPL[@]}" --max-new-tokens 8
 }
 if rest --iters 1 2>"$D/rest.err" && [ "$(wc -l <"$D/rest/metrics.jsonl")" = 2 ]; then
   touch -d '2000-01-01' "$D/rest/iter1/gen.jsonl" "$D/rest/iter1/eval.json"
@@ -217,6 +220,10 @@ for x in m[1:]:
     s = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/sft.jsonl")]
     assert [y["prompt"] for y in s] == [r["filled_prompt"] for r in g], "trained on the queries"
     assert [y["completion"] for y in s] == [b["text"] for b in best], "top-1 kept"
+for x in m:  # the sampled evaluation: 2 responses per test prompt, their mean score
+    rs = [y for l in open(f"{d}/iter{x['iter']}/sampled.scored.jsonl") for y in json.loads(l)["responses"]]
+    assert len(rs) == 10 and abs(x["sampled_score"] - sum(y["score"] for y in rs) / 10) < 1e-9, x
+    assert x["sampled_rates"]["correct"] == sum(y["correct"] for y in rs) / 10, x
 assert os.path.getmtime(f"{d}/iter1/gen.jsonl") < 1e9, "a finished stage was redone"
 assert os.path.exists(f"{d}/iter1/run/DONE"), "the interrupted SFT was not redone"
 EOF2
