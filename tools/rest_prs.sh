@@ -40,9 +40,15 @@
 # a temporary name and renamed; an interrupted stage is redone from scratch):
 #   DIR/iterK/gen.jsonl (+ gen.summary.json)   prs
 #   DIR/iterK/sft.jsonl                        curate best --prompt-field filled_prompt
+#                                              (responses whose text is empty are left out:
+#                                              nothing to train on, and the multi-response
+#                                              reader refuses them; a prompt with only empty
+#                                              ones gets no row; "kept" counts the rows)
 #   DIR/iterK/run/ + DONE                      train (log DIR/iterK/train.log)
 #   DIR/iterK/eval.json                        sample --temperature 0 + score on --test
 #   DIR/iterK/eval_sampled.json                with --eval-samples: sample T 0.8 + score
+#                                              (an empty test response is scored as " ": the
+#                                              reader of `score` refuses an empty text)
 # One metrics line per iteration: DIR/metrics.jsonl (rebuilt from the eval*.json files):
 #   {"iter", "mode", "n", "gen_mean_best", "gen_mean_score", "gen_best_rates", "kept",
 #    "test_score", "test_rates", ["sampled_score", "sampled_rates",] "seconds"}
@@ -101,6 +107,15 @@ score_test() {
   [ "$key" = test ] && out=$d/eval.json
   "$BIN" sample --model "$policy" --prompts "$TEST" --template "$QT" "$@" \
       --max-new-tokens "$EVAL_MAX_NEW" --min-new-tokens "$EVAL_MIN_NEW" --threads "$THREADS" --quiet --out "$d/$key.tmp.jsonl"
+  "$PY" - "$d/$key.tmp.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in rows:
+    for y in r["responses"]:
+        y["text"] = y["text"] or " "
+with open(sys.argv[1], "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+EOF
   "$BIN" score --in "$d/$key.tmp.jsonl" --out "$d/$key.scored.jsonl" --scorer "$SCORER" 2>/dev/null
   rm -f "$d/$key.tmp.jsonl"
   "$PY" - "$d/$key.scored.jsonl" "$key" > "$out.tmp" <<'EOF'
@@ -158,8 +173,18 @@ for k in $(seq 1 "$ITERS"); do
     mv "$d/gen.tmp.jsonl" "$d/gen.jsonl"
   fi
   if [ ! -s "$d/sft.jsonl" ]; then
-    "$BIN" curate best --in "$d/gen.jsonl" --out "$d/sft.tmp.jsonl" --top "$TOP" \
+    "$PY" - "$d/gen.jsonl" "$d/gen.nonempty.tmp.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[2], "w") as f:
+    for l in open(sys.argv[1]):
+        r = json.loads(l)
+        r["responses"] = [y for y in r["responses"] if y["text"]]
+        if r["responses"]:
+            f.write(json.dumps(r) + "\n")
+EOF
+    "$BIN" curate best --in "$d/gen.nonempty.tmp.jsonl" --out "$d/sft.tmp.jsonl" --top "$TOP" \
         --prompt-field filled_prompt 2>/dev/null
+    rm -f "$d/gen.nonempty.tmp.jsonl"
     mv "$d/sft.tmp.jsonl" "$d/sft.jsonl"
   fi
   if [ ! -f "$d/run/DONE" ]; then

@@ -207,6 +207,15 @@ if rest --iters 1 2>"$D/rest.err" && [ "$(wc -l <"$D/rest/metrics.jsonl")" = 2 ]
   touch -d '2000-01-01' "$D/rest/iter1/gen.jsonl" "$D/rest/iter1/eval.json"
   rm -f "$D/rest/iter1/run/DONE"          # an SFT stage interrupted: redone from scratch
   cp "$D/rest/iter1/eval.json" "$D/eval1.json"
+  # iteration 2's generation given: iteration 1's, with an empty response scored best (the
+  # model may answer with nothing): left out of the selection, not a failure
+  mkdir -p "$D/rest/iter2"
+  cp "$D/rest/iter1/gen.summary.json" "$D/rest/iter2/"
+  "$PY" -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+rows[0]["responses"][1].update(text="", score=99.0)
+open(sys.argv[2], "w").writelines(json.dumps(r) + "\n" for r in rows)' "$D/rest/iter1/gen.jsonl" "$D/rest/iter2/gen.jsonl"
   if rest --iters 2 2>>"$D/rest.err"; then
     msg=$("$PY" - "$D/rest" <<'EOF2'
 import json, os, sys
@@ -216,7 +225,8 @@ assert [x["iter"] for x in m] == [0, 1, 2], m
 for x in m[1:]:
     assert x["kept"] == 5 and 0 <= x["test_rates"]["correct"] <= 1 and "gen_mean_best" in x, x
     g = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/gen.jsonl")]
-    best = [max(r["responses"], key=lambda y: y["score"]) for r in g]
+    best = [max([y for y in r["responses"] if y["text"]], key=lambda y: y["score"]) for r in g]
+    assert x["iter"] == 1 or g[0]["responses"][1]["text"] == "", "the empty response given"
     s = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/sft.jsonl")]
     assert [y["prompt"] for y in s] == [r["filled_prompt"] for r in g], "trained on the queries"
     assert [y["completion"] for y in s] == [b["text"] for b in best], "top-1 kept"
