@@ -90,6 +90,42 @@ def feedback_table(F, ns):
     return L + [""]
 
 
+def refine_table(out, seeds, ns):
+    """Layer-1 refinements split by their parent draft (correct or not): exact match of the
+    refinement, and how often it copies the draft; per arm with a layer 1, smallest N >= 4 run."""
+    arms = [("prs-h", "PRS N0=N/2 (the policy's feedback)"), ("prs-critic", "PRS, rule critic's feedback"),
+            ("prs-nofb", "PRS w/o feedback")]
+    n = next((n for n in ns if n >= 4 and all(os.path.exists(os.path.join(out, f"seed{s}", "bon", f"prs-critic-{n}.jsonl")) for s in seeds)), None)
+    if n is None:
+        return []
+    L = [f"## Refinements by their draft (N = {n}, N0 = N/2; per seed, then mean ± std)", "",
+         "| arm | draft correct: refinement correct | copies the draft | draft wrong: refinement correct |",
+         "|---|---|---|---|"]
+    for arm, name in arms:
+        cr, cp, wr = [], [], []
+        for s in seeds:
+            f = os.path.join(out, f"seed{s}", "bon", f"{arm}-{n}.jsonl")
+            if not os.path.exists(f):
+                continue
+            a = [0, 0, 0, 0, 0]  # right-draft count, right refinement, copies; wrong-draft count, right
+            for line in open(f):
+                ys = json.loads(line)["responses"]
+                for y in ys:
+                    if y["layer"] != 1:
+                        continue
+                    d = ys[y["parent"]]
+                    if d["correct"]:
+                        a[0] += 1; a[1] += y["correct"]; a[2] += y["text"].strip() == d["text"].strip()
+                    else:
+                        a[3] += 1; a[4] += y["correct"]
+            if a[0]:
+                cr.append(a[1] / a[0]); cp.append(a[2] / a[0])
+            if a[3]:
+                wr.append(a[4] / a[3])
+        L.append(f"| {name} | {fmt(cr)} | {fmt(cp)} | {fmt(wr)} |")
+    return L + [""]
+
+
 def rest_tables(RR, pre, title, early_steps):
     """Per iteration: greedy and sampled test reward / exact match, the generated data's
     quality, and PRS - Rand per seed (sampled exact match)."""
@@ -232,6 +268,7 @@ def main():
         L.append(f"| {name} | " + " | ".join(cells) + " |")
     L.append("")
     L += feedback_table(R["feedback"], ns)
+    L += refine_table(a.out, seeds, ns)
     for pre, title in RESTS:
         if R.get(pre):
             L += rest_tables(R[pre], pre, title, a.early_steps)

@@ -174,7 +174,7 @@ data() {
 }
 each_seed() { seq 1 "$SEEDS" | xargs -P "$JOBS" -I{} bash "$0" _job "$1" {}; }
 timed data data
-# each seed runs its stages in order (sft, bon, rest); --jobs seeds at once
+# each seed runs its stages in order (sft, bon, rest, rest-early); --jobs seeds at once
 timed seeds each_seed all
 timed report "$PY" tools/report_prs.py "$OUT" --seeds "$SEEDS" --ns "$NS" --early-steps "$EARLY_STEPS"
 echo "report: $OUT/report.md" >&2
