@@ -40,6 +40,13 @@ def fmt(xs, p=3):
     return f"{m:.{p}f} ± {s:.{p}f}"
 
 
+def diff_row(label, ds):
+    """A table row: the per-seed differences PRS - Rand (None: not run) and how many are > 0."""
+    got = [d for d in ds if d is not None]
+    cells = " | ".join("—" if d is None else f"{d:+.3f}" for d in ds)
+    return f"| {label} | {cells} | {sum(d > 0 for d in got)}/{len(got)} |"
+
+
 def feedback_agreement(out, seeds, ns):
     """Per seed and N, for the PRS arms whose feedback the policy wrote: the fraction of
     prompts whose feedback equals the rule critic's on the same best draft, and the fraction
@@ -163,17 +170,12 @@ def rest_tables(RR, pre, title, early_steps):
               "| iter | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds where PRS > Rand |",
               "|---|" + "---|" * (len(seeds) + 1)]
         for k in range(1, 4):
-            cells, wins, cnt = [], 0, 0
+            ds = []
             for s in seeds:
                 p, r = RR["prs"][s], RR["rand"][s]
-                if len(p) > k and len(r) > k:
-                    d = p[k][f"{key}_rates"]["correct"] - r[k][f"{key}_rates"]["correct"]
-                    cells.append(f"{d:+.3f}")
-                    wins += d > 0
-                    cnt += 1
-                else:
-                    cells.append("—")
-            L.append(f"| {k} | " + " | ".join(cells) + f" | {wins}/{cnt} |")
+                ds.append(p[k][f"{key}_rates"]["correct"] - r[k][f"{key}_rates"]["correct"]
+                          if len(p) > k and len(r) > k else None)
+            L.append(diff_row(k, ds))
         L.append("")
     return L
 
@@ -229,18 +231,12 @@ def main():
           "| N | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds where PRS > Rand |",
           "|---|" + "---|" * (len(seeds) + 1)]
     for n in ns:
-        cells, wins, cnt = [], 0, 0
+        ds = []
         for s in seeds:
             p = R["bon"].get("prs-h", {}).get(str(n), {}).get(str(s))
             r = R["bon"].get("rand", {}).get(str(n), {}).get(str(s))
-            if p and r:
-                d = p["mean_best"] - r["mean_best"]
-                cells.append(f"{d:+.3f}")
-                wins += d > 0
-                cnt += 1
-            else:
-                cells.append("—")
-        L.append(f"| {n} | " + " | ".join(cells) + f" | {wins}/{cnt} |")
+            ds.append(p["mean_best"] - r["mean_best"] if p and r else None)
+        L.append(diff_row(n, ds))
     L.append("")
     # the quality of single responses: i.i.d. samples vs refinements (not at the ceiling)
     L += ["## Mean reward of a single response (all responses of the run)", "",
