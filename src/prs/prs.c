@@ -210,7 +210,8 @@ static int count_tokens(Run *r, const char *text, int *n, TaError *err) {
 /* ---- setup: rows, queries, the room check ------------------------------------------------ */
 /* "the --ROLE-template" (given) or "the default ROLE template (the paper's, paraphrased)". */
 static const char *template_name(const char *given, const char *role) {
-    if (given) return strcmp(role, "feedback") ? "the --revise-template" : "the --feedback-template";
+    if (given)
+        return strcmp(role, "feedback") ? "the --revise-template" : "the --feedback-template";
     return strcmp(role, "feedback") ? "the default revise template (the paper's, paraphrased)"
                                     : "the default feedback template (the paper's, paraphrased)";
 }
@@ -295,7 +296,8 @@ static int setup_items(Run *r, TaError *err) {
                           "--max-new-tokens)%s%.0d%s and 1 to generate: %d tokens too many; give a "
                           "shorter --revise-template or lower --max-new-tokens%s", it->where, S,
                           template_name(o->revise_template, "revise"), lr, ans,
-                          with_fb ? ", the feedback (up to " : "", with_fb ? fb : 0, with_fb ? ")" : "",
+                          with_fb ? ", the feedback (up to " : "", with_fb ? fb : 0,
+                          with_fb ? ")" : "",
                           lr + ans + fb + 1 - S, with_fb ? " / --feedback-max-new-tokens" : "");
     }
     return TA_OK;
