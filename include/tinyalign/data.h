@@ -44,6 +44,9 @@ typedef struct {
     float *labels;        /* (B)   per-row sequence label: a multi-response row's "score"
                            *       (NAN when the response has none); NAN for the other
                            *       sources (objective nado reads it as the 0/1 label C) */
+    uint8_t *kl_only;     /* (B)   1: the row feeds objective.attribute's KL term only (its
+                           *       NLL weight is 0; its "weight" scales its KL), from a
+                           *       data.train source with "loss": "kl"; 0 otherwise */
 } Batch;
 
 void batch_alloc(Batch *b, int max_rows, int max_T);
@@ -198,6 +201,9 @@ size_t dataset_source_first(const Dataset *d, int s);
 size_t dataset_source_size(const Dataset *d, int s);
 const char *dataset_source_path(const Dataset *d, int s);
 int dataset_example_source(const Dataset *d, size_t i); /* the file example i came from */
+/* Marks file s's rows as KL-only (kl_only 1: dataset_fill sets Batch.kl_only on them);
+ * every file starts at 0. */
+void dataset_set_source_kl_only(Dataset *d, int s, int kl_only);
 void dataset_free(Dataset *d);
 /* (Re)tokenizes a DS_MULTI dataset, replacing rows an earlier tokenization made: e.g. a
  * model's own tokenizer and limits for scoring. Errors as dataset_load's, naming file:line. */
