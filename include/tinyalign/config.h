@@ -55,11 +55,11 @@ typedef struct {
 /* data.train: one path or glob ("a.jsonl"), or a mixture of files of one format with
  * mixing ratios ([{"path": "a.jsonl", "weight": 3}, {"path": "b.jsonl", "weight": 1}];
  * a bare string in the list has weight 1). Ratios are >= 0 and sum to > 0.
- * A source may say which loss terms its rows feed: {"path": ..., "loss": "kl"} rows feed
- * only objective.attribute's KL term (their NLL weight is 0: prefixes from model samples,
- * Meng et al. 2024); "all" (the default) feeds every term. */
+ * A source may say which loss terms its rows feed under objective.attribute: {"path": ...,
+ * "loss": "kl"} rows feed only the KL term (their NLL weight is 0: prefixes sampled from
+ * the model, Meng et al. 2024), "nll" rows only the NLL; "all" (the default) every term. */
 #define CFG_MAX_SOURCES 16
-typedef enum { CFG_SRC_LOSS_ALL = 0, CFG_SRC_LOSS_KL } CfgSourceLoss;
+typedef enum { CFG_SRC_LOSS_ALL = 0, CFG_SRC_LOSS_NLL, CFG_SRC_LOSS_KL } CfgSourceLoss;
 typedef struct {
     int n;          /* 1..CFG_MAX_SOURCES (0 only in a zeroed struct) */
     char **paths;   /* (n) malloc'd */

@@ -193,7 +193,7 @@ static void expect_text(const ConfigKey *k, char *out, size_t cap) {
     case CFG_T_STRLIST: snprintf(out, cap, "an array of strings"); break;
     case CFG_T_SOURCES:
         snprintf(out, cap, "a non-empty string, or a list of 1 to %d files to mix (\"path\" or "
-                 "{\"path\": ..., \"weight\": w >= 0, \"loss\": \"all\" | \"kl\"})",
+                 "{\"path\": ..., \"weight\": w >= 0, \"loss\": \"all\" | \"nll\" | \"kl\"})",
                  CFG_MAX_SOURCES);
         break;
     }
@@ -414,8 +414,8 @@ static int err_value(TaError *err, const char *origin, const char *shown, const 
 
 /* A data mixture (CFG_T_SOURCES): a non-empty string, or an array of 1..CFG_MAX_SOURCES
  * entries, each a non-empty string (weight 1) or {"path": non-empty string, "weight":
- * finite number >= 0 (default 1), "loss": "all" (default) or "kl"}, whose weights sum to
- * > 0. Messages name the entry: "data.train[1].weight". (Whether a "kl" source fits the
+ * finite number >= 0 (default 1), "loss": "all" (default), "nll" or "kl"}, whose weights
+ * sum to > 0. Messages name the entry: "data.train[1].weight". (Whether the "loss" fits the
  * objective is a check between keys: cross_checks.) */
 static int check_sources(const ConfigKey *k, const cJSON *v, const char *origin,
                          const char *shown, TaError *err) {
@@ -446,12 +446,14 @@ static int check_sources(const ConfigKey *k, const cJSON *v, const char *origin,
                               "\"weight\" and \"loss\")", origin, shown, i, m->string);
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "loss");
         if (l && (!cJSON_IsString(l) ||
-                  (strcmp(l->valuestring, "all") && strcmp(l->valuestring, "kl")))) {
+                  (strcmp(l->valuestring, "all") && strcmp(l->valuestring, "nll") &&
+                   strcmp(l->valuestring, "kl")))) {
             char lg[160];
             describe(l, lg, sizeof lg);
             return ta_err(err, TA_EINPUT,
-                          "%s: \"%s[%d].loss\" must be \"all\" (every loss term) or \"kl\" "
-                          "(objective.attribute's KL term only), got %s", origin, shown, i, lg);
+                          "%s: \"%s[%d].loss\" must be \"all\" (every loss term), \"nll\" or "
+                          "\"kl\" (objective.attribute's NLL or KL term only), got %s", origin,
+                          shown, i, lg);
         }
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "weight");
@@ -518,7 +520,9 @@ static void sources_store(CfgSources *dst, const cJSON *v) {
         paths[n] = cJSON_IsString(e) ? e->valuestring
                                      : cJSON_GetObjectItemCaseSensitive(e, "path")->valuestring;
         weights[n] = w ? w->valuedouble : 1.0;
-        loss[n] = l && !strcmp(l->valuestring, "kl") ? CFG_SRC_LOSS_KL : CFG_SRC_LOSS_ALL;
+        loss[n] = !l ? CFG_SRC_LOSS_ALL
+                  : !strcmp(l->valuestring, "kl") ? CFG_SRC_LOSS_KL
+                  : !strcmp(l->valuestring, "nll") ? CFG_SRC_LOSS_NLL : CFG_SRC_LOSS_ALL;
     }
     sources_set(dst, n, paths, weights, loss, true);
 }
@@ -655,7 +659,8 @@ static cJSON *value_to_cjson(const ConfigKey *k, const Config *c) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "path", src->paths[i]);
             cJSON_AddItemToObject(o, "weight", float_node(src->weights[i]));
-            if (src->loss[i] == CFG_SRC_LOSS_KL) cJSON_AddStringToObject(o, "loss", "kl");
+            if (src->loss[i] != CFG_SRC_LOSS_ALL)
+                cJSON_AddStringToObject(o, "loss", src->loss[i] == CFG_SRC_LOSS_KL ? "kl" : "nll");
             cJSON_AddItemToArray(a, o);
         }
         return a;
@@ -1115,27 +1120,31 @@ static void cross_checks(Resolve *r) {
         bad(r, "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
             "\"pretrain\", got \"%s\"",
             ORIGIN("objective.attribute.guide"), config_choice_name("objective.type", t));
-    /* a "kl" source feeds objective.attribute's KL term only: sft with a guide, and at
-     * least one source of positive weight feeding the NLL */
-    int n_kl = 0, nll_fed = 0, first_kl = -1;
+    /* a "kl" / "nll" source feeds one of objective.attribute's terms only: sft with a
+     * guide; and some source of positive weight must feed each term */
+    int first_one = -1, nll_fed = 0, kl_fed = 0;
     for (int i = 0; i < c->data.train.n; i++) {
-        if (c->data.train.loss[i] == CFG_SRC_LOSS_KL) {
-            n_kl++;
-            if (first_kl < 0) first_kl = i;
-        } else if (c->data.train.weights[i] > 0) {
-            nll_fed = 1;
+        const CfgSourceLoss l = c->data.train.loss[i];
+        if (l != CFG_SRC_LOSS_ALL && first_one < 0) first_one = i;
+        if (c->data.train.weights[i] > 0) {
+            nll_fed |= l != CFG_SRC_LOSS_KL;
+            kl_fed |= l != CFG_SRC_LOSS_NLL;
         }
     }
-    if (n_kl && (t != CFG_OBJ_SFT || !c->objective.attribute.guide[0]))
-        bad(r, "%s: \"data.train[%d].loss\" is \"kl\" (rows that feed the attribute KL term "
+    if (first_one >= 0 && (t != CFG_OBJ_SFT || !c->objective.attribute.guide[0])) {
+        const int kl = c->data.train.loss[first_one] == CFG_SRC_LOSS_KL;
+        bad(r, "%s: \"data.train[%d].loss\" is \"%s\" (rows that feed the attribute %s term "
             "only), which needs \"objective.type\" \"sft\" with \"objective.attribute.guide\" "
             "set (got \"%s\"%s)",
-            ORIGIN("data.train"), first_kl, config_choice_name("objective.type", t),
+            ORIGIN("data.train"), first_one, kl ? "kl" : "nll", kl ? "KL" : "NLL",
+            config_choice_name("objective.type", t),
             c->objective.attribute.guide[0] ? "" : ", no guide");
-    else if (n_kl && !nll_fed)
-        bad(r, "%s: every \"data.train\" source of weight > 0 has \"loss\" \"kl\": nothing "
-            "feeds the NLL; give the corpus a source with \"loss\" \"all\"",
-            ORIGIN("data.train"));
+    } else if (first_one >= 0 && (!nll_fed || !kl_fed)) {
+        bad(r, "%s: every \"data.train\" source of weight > 0 has \"loss\" \"%s\": nothing "
+            "feeds the %s; give a source of weight > 0 \"loss\" \"all\" or \"%s\"",
+            ORIGIN("data.train"), nll_fed ? "nll" : "kl", nll_fed ? "KL" : "NLL",
+            nll_fed ? "kl" : "nll");
+    }
     const CfgAttribute *at = &c->objective.attribute;
     if (at->base[0] && at->q_base != CFG_QBASE_BASE)
         bad(r, "%s: \"objective.attribute.base\" (\"%s\") is only read when "

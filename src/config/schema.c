@@ -112,7 +112,8 @@ static const ConfigKey KEYS[] = {
      .flags = M | CFG_REQUIRED | CFG_NONEMPTY, .def_str = "",
      .aliases = "train_file,train_path,dataset,train_data,path,datasets,mixture",
      .doc = "training data: path or glob, or [{\"path\": P, \"weight\": w, \"loss\": "
-            "\"all\"|\"kl\"}, ...] to mix files (kl: rows feed only objective.attribute's KL)"},
+            "\"all\"|\"nll\"|\"kl\"}, ...] to mix files (nll, kl: rows feed only that term "
+            "of objective.attribute)"},
     {.path = "data.val", .type = CFG_T_STRING, .offset = OFF(data.val), .flags = M,
      .def_str = "", .aliases = "val_file,eval_file,validation,valid,eval,val_path",
      .doc = "validation data: path or glob; \"\" = none or val_fraction"},

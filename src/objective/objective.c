@@ -89,11 +89,12 @@ void obj_row_sums(const ObjIO *io, const Batch *b, int row, ObjRowSums *out) {
     }
 }
 
-double obj_row_kl_weight(const Batch *b, int r) {
-    return b->weights ? (double)b->weights[r] : 1.0;
-}
+static double row_weight(const Batch *b, int r) { return b->weights ? (double)b->weights[r] : 1.0; }
 double obj_row_weight(const Batch *b, int r) {
-    return b->kl_only && b->kl_only[r] ? 0.0 : obj_row_kl_weight(b, r);
+    return b->feeds && b->feeds[r] == ROW_FEEDS_KL ? 0.0 : row_weight(b, r);
+}
+double obj_row_kl_weight(const Batch *b, int r) {
+    return b->feeds && b->feeds[r] == ROW_FEEDS_NLL ? 0.0 : row_weight(b, r);
 }
 
 double obj_ref(const ObjIO *io, int row) {
@@ -203,12 +204,14 @@ int objective_check_batch(const CfgObjective *o, const Batch *b, TaError *err) {
                               "nado: batch row %d: label %g, expected 0 or 1 (the response's "
                               "\"score\" from a 0/1 oracle)", r, (double)b->labels[r]);
     }
-    for (int r = 0; b->kl_only && r < b->B; r++)
-        if (b->kl_only[r] && !(o->type == CFG_OBJ_SFT && objective_needs_guide(o)))
+    for (int r = 0; b->feeds && r < b->B; r++)
+        if (b->feeds[r] != ROW_FEEDS_ALL && !(o->type == CFG_OBJ_SFT && objective_needs_guide(o)))
             return ta_err(err, TA_EINPUT,
-                          "%s: batch row %d feeds the attribute KL term only (a data.train "
-                          "source with \"loss\": \"kl\"), which needs objective sft with "
-                          "objective.attribute.guide", tn, r);
+                          "%s: batch row %d feeds the attribute %s term only (a data.train "
+                          "source with \"loss\": \"%s\"), which needs objective sft with "
+                          "objective.attribute.guide", tn, r,
+                          b->feeds[r] == ROW_FEEDS_KL ? "KL" : "NLL",
+                          b->feeds[r] == ROW_FEEDS_KL ? "kl" : "nll");
     if (o->type == CFG_OBJ_SFT && b->weights)
         for (int r = 0; r < b->B; r++)
             if (!isfinite(b->weights[r]) || b->weights[r] < 0)
