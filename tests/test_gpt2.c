@@ -122,6 +122,31 @@ static void t_logits(void) {
         for (int v = V; v < Vp; v++) T_CHECK(LOGITS_COPY[i * Vp + v] == 0.0f, "padded logit %zu,%d nonzero", i, v);
 }
 
+/* A model without gradients keeps one layer's activations (every layer overwrites slot 0):
+ * its forward must give the training model's logits bit for bit (the same kernels on the
+ * same inputs, only the buffers differ), and so PyTorch's within the parity tolerance. */
+static void t_forward_only(void) {
+    GPT2 f;
+    gpt2_init(&f, &CFG, 0);
+    gpt2_alloc_acts(&f, B, T);
+    memcpy(f.params_memory, ref_get(&REF, "params")->data, f.num_params * sizeof(float));
+    gpt2_params_changed(&f);
+    TaError err;
+    const int *tok = ref_get(&REF, "tokens")->data, *tgt = ref_get(&REF, "targets")->data;
+    int rc = gpt2_forward(&f, tok, tgt, B, T, &err);
+    size_t n = (size_t)B * T * CFG.padded_vocab_size;
+    int same = rc == TA_OK && memcmp(f.acts.logits, LOGITS_COPY, n * sizeof(float)) == 0;
+    int layers = f.act_layers;
+    size_t acts = f.num_acts;
+    gpt2_free(&f);
+    T_CHECK(rc == TA_OK, "forward: %s", err.msg);
+    T_CHECK(layers == 1 && M.act_layers == CFG.n_layer, "act_layers %d (training model %d)",
+            layers, M.act_layers);
+    T_CHECK(acts < M.num_acts, "forward-only activations %zu floats, training %zu", acts,
+            M.num_acts);
+    T_CHECK(same, "forward-only logits differ from the training model's");
+}
+
 static void t_loss(void) {
     float ref = ((float *)ref_get(&REF, "loss")->data)[0];
     T_CHECK(fabsf(LOSS - ref) <= 1e-5f * fabsf(ref), "loss %.8f vs PyTorch %.8f", LOSS, ref);
@@ -478,6 +503,7 @@ int main(void) {
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) { OFFSETS[i] = off; off += M.param_sizes[i]; }
     t_run("parity/logits", t_logits);
     t_run("parity/loss", t_loss);
+    t_run("forward_only/one_layer_of_activations_same_logits", t_forward_only);
     t_run("parity/grads_all_16_tensors", t_grads);
     t_run("parity/comparator_detects_corruption", t_comparator_detects_corruption);
     t_run("parity/adamw_10_steps", t_adamw);

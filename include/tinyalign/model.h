@@ -199,7 +199,10 @@ void gpt2_params_changed(GPT2 *m);
  * the activations are allocated or the model is shared. */
 void gpt2_set_score_head(GPT2 *m, int on, uint64_t seed);
 /* Allocates activations (and, when the model has gradients, backward scratch) for up to
- * B rows of T tokens. Idempotent when (B,T) fit already. */
+ * B rows of T tokens. Idempotent when (B,T) fit already. A model without gradients keeps
+ * one layer's activations (act_layers 1: each layer's forward overwrites the previous
+ * one's), so only the last layer's, lnf, the logits and log-probs are readable after its
+ * forward. */
 void gpt2_alloc_acts(GPT2 *m, int B, int T);
 /* Makes dst (a forward-only model of the same dimensions and precision) use src's
  * activation buffers instead of its own: dst's forward then overwrites src's activations.
