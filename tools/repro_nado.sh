@@ -14,7 +14,7 @@
 #   --parallel-lambdas   ... of the parallel-schedule arms (default "2 8")
 #   --sample-lambdas     ... of the sequential arms whose KL is on the model's samples
 #               (nado_rounds.sh --prefixes samples; default "2")
-#   --build DIR where tinyalign is (default build)   --smoke  tiny sizes (a pipeline check)
+#   --build DIR where tinyalign is (default build)   --smoke  tiny sizes, 2 rounds (a pipeline check)
 #
 # Stages (each skipped when its outputs exist; a training run counts only with its DONE
 # marker, sample / score / eval outputs are written under a temporary name and renamed):
@@ -84,14 +84,14 @@ if [ "$SMOKE" = 1 ]; then
   TASK=(--train 1500 --sample-prompts 40 --heldout-prompts 16 --heldout 32 --judge-heldout 16)
   SFT_STEPS=60 NS=2 NE=2 ROUND_SET=(--smoke)
   NADO_SET=(--set train.max_steps=12 --set train.batch_size=8)
-  FT_STEPS=6 FT_BATCH=8
+  FT_STEPS=6 FT_BATCH=8 ROUNDS=2 # round 2 already has both schedules' guides
 else
   TASK=()
   SFT_STEPS=1500 NS=8 NE=8 ROUND_SET=()
   NADO_SET=()
-  FT_STEPS=200 FT_BATCH=32
+  FT_STEPS=200 FT_BATCH=32 ROUNDS=3
 fi
-ROUNDS=3 MAXNEW=32
+MAXNEW=32
 FT_COMMON=(--set data.max_prompt_len=32 --set run.threads=1)
 
 now() { date +%s.%N; }
