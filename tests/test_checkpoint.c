@@ -251,7 +251,7 @@ static void test_state_sum_names_the_change(void) {
 }
 
 /* checkpoint_check_state against an independent replay of the trainer's data cursor
- * (next_ids in train.c: draw perm[pos++], wrapping to the next epoch lazily when pos
+ * (next_ids in train_order.c: draw perm[pos++], wrapping to the next epoch lazily when pos
  * reaches n): every real cursor passes, every off-by-one epoch or pos is refused, and the
  * arithmetic stays defined for any step (UBSan in make asan-test). */
 static void test_check_state_cursor(void) {

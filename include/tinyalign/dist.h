@@ -35,7 +35,7 @@
  * Two transports implement the functions marked [transport]: dist_mpi.c (make MPI=1, or
  * build/tinyalign-mpi) and dist_single.c (one process; it refuses a launch by mpirun with
  * N > 1 instead of running N copies of the same run). Every function accepts d == NULL as
- * one process. Not here: where a micro-batch's rows come from (train.c), the training step
+ * one process. Not here: where a micro-batch's rows come from (train_order.c), the training step
  * (step.c calls the sharding; its StepAllReduce hook calls dist_sum).
  */
 #ifndef TINYALIGN_DIST_H

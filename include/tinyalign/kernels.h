@@ -7,7 +7,7 @@
  *                                      zero and never affect loss or sampling)
  *   L  layers                       OC output channels of a matmul
  *
- * Conventions (STYLE.md): outputs first, then what backward needs, then inputs and
+ * Argument order (as in llm.c): outputs first, then what backward needs, then inputs and
  * weights, dimensions last. Backward kernels ACCUMULATE into d* buffers (+=); the
  * caller zeroes them once per step. Every parallel loop writes disjoint outputs, and no
  * reduction order depends on the thread count, so results are bit-identical at any

@@ -1,5 +1,5 @@
 /* train.h — training: one training step (src/train/step.c), which `train`, `bench` and
- * the model tests all call, and the run around it (src/train/train.c): one resolved Config
+ * the model tests all call, and the run around it (src/train/train*.c): one resolved Config
  * drives a run (pretraining on token shards, SFT / preference objectives on JSONL) with
  * the LR schedule, logging, evaluation, early stopping, checkpoints, signals and
  * bit-exact resume. The CLI (cmd_train.c) parses arguments and calls train_run.

@@ -4,7 +4,7 @@
  * Implements: the order of a step, the data-parallel hook points, non-finite detection,
  * clipping and the update. Does not implement: where rows come from (the StepSource of
  * the caller), the losses (objective module), the frozen models (reference module), the
- * schedule around steps (train.c).
+ * schedule around steps (train_loop.c).
  */
 #include <math.h>
 #include <stdio.h>
