@@ -166,7 +166,9 @@ static void test_defaults_round_trip(void) {
     rc = config_load_string(&d, "{}", "empty.json", &err);
     T_CHECK(rc == TA_EINPUT && !strcmp(err.msg, "empty.json: \"data.train\" is required "
                                                 "(training data: path or glob, or [{\"path\": P, "
-                                                "\"weight\": w}, ...] to mix files)"),
+                                                "\"weight\": w, \"loss\": \"all\"|\"nll\"|\"kl\"}, "
+                                                "...] to mix files (nll, kl: rows feed only that "
+                                                "term of objective.attribute))"),
             "%s", err.msg);
 }
 
@@ -321,10 +323,11 @@ static void test_wrong_type(void) {
     EXPECT_ERR("{\"data\": {\"train\": \"a\", \"shuffle\": 1}}",
                "\"data.shuffle\" must be true or false, got 1 (number)");
     EXPECT_ERR("{\"data\": {\"train\": 7}}", "\"data.train\" must be a non-empty string, or a list "
-               "of 1 to 16 files to mix (\"path\" or {\"path\": ..., \"weight\": w >= 0}), got 7 (number)");
+               "of 1 to 16 files to mix (\"path\" or {\"path\": ..., \"weight\": w >= 0, \"loss\": "
+               "\"all\" | \"nll\" | \"kl\"}), got 7 (number)");
     EXPECT_ERR("{\"data\": {\"train\": \"\"}}", "\"data.train\" must be a non-empty string, or a "
-               "list of 1 to 16 files to mix (\"path\" or {\"path\": ..., \"weight\": w >= 0}), got \"\" "
-               "(string)");
+               "list of 1 to 16 files to mix (\"path\" or {\"path\": ..., \"weight\": w >= 0, "
+               "\"loss\": \"all\" | \"nll\" | \"kl\"}), got \"\" (string)");
     EXPECT_ERR("{" DATA_OK ", \"optim\": {\"betas\": 0.9}}",
                "\"optim.betas\" must be an array of 2 numbers, each in [0, 1), got 0.9 (number)");
     EXPECT_ERR("{" DATA_OK ", \"train\": {\"sample_prompts\": [\"a\", 1]}}",
@@ -751,7 +754,48 @@ static void test_data_sources(void) {
     EXPECT_PART(SRC("[{\"path\": \"a\", \"weight\": 0}, {\"path\": \"b\", \"weight\": 0}]"),
                "\"data.train\": the mixing weights sum to 0; they must sum to a positive number");
     EXPECT_PART(SRC("[{\"path\": \"a\", \"wieght\": 1}]"),
-               "unknown key \"data.train[0].wieght\" (a source has \"path\" and \"weight\")");
+               "unknown key \"data.train[0].wieght\" (a source has \"path\", \"weight\" and \"loss\")");
+    /* "loss": which terms a source's rows feed ("kl": the attribute KL only) */
+    EXPECT_PART(SRC("[\"a\", {\"path\": \"b\", \"loss\": \"nl\"}]"),
+               "\"data.train[1].loss\" must be \"all\" (every loss term), \"nll\" or \"kl\" "
+               "(objective.attribute's NLL or KL term only), got \"nl\" (string)");
+    EXPECT_PART(SRC("[\"a\", {\"path\": \"b\", \"loss\": \"kl\"}]"),
+               "\"data.train[1].loss\" is \"kl\" (rows that feed the attribute KL term only), "
+               "which needs \"objective.type\" \"sft\" with \"objective.attribute.guide\" set "
+               "(got \"pretrain\", no guide)");
+#define KLSRC(x) "{\"data\": {\"format\": \"sft\", \"train\": " x "}, \"tokenizer\": {\"model\": " \
+    "\"t\"}, \"objective\": {\"type\": \"sft\", \"attribute\": {\"guide\": \"g\"}}}"
+    EXPECT_PART(KLSRC("[{\"path\": \"a\", \"weight\": 0}, {\"path\": \"b\", \"loss\": \"kl\"}]"),
+               "every \"data.train\" source of weight > 0 has \"loss\" \"kl\": nothing feeds the NLL");
+    EXPECT_PART(KLSRC("[{\"path\": \"a\", \"loss\": \"nll\"}, {\"path\": \"b\", \"weight\": 0, "
+                      "\"loss\": \"kl\"}]"),
+               "every \"data.train\" source of weight > 0 has \"loss\" \"nll\": nothing feeds the KL");
+    {
+        Config k;
+        const char *p2 = write_cfg("kl.json", KLSRC("[{\"path\": \"a\", \"loss\": \"nll\"}, "
+                                                    "{\"path\": \"b\", \"weight\": 2, "
+                                                    "\"loss\": \"kl\"}, \"c\"]"));
+        T_CHECK(config_load(&k, p2, NULL, 0, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(k.data.train.loss[0] == CFG_SRC_LOSS_NLL && k.data.train.loss[1] == CFG_SRC_LOSS_KL &&
+                    k.data.train.loss[2] == CFG_SRC_LOSS_ALL,
+                "parsed loss kinds");
+        char *kj = config_to_json(&k);
+        Config k2;
+        T_CHECK(config_load_string(&k2, kj, "resolved.json", &err) == TA_OK &&
+                    config_diff(&k, &k2, 0, NULL, 0) == 0 && k2.data.train.loss[1] == CFG_SRC_LOSS_KL &&
+                    k2.data.train.loss[0] == CFG_SRC_LOSS_NLL,
+                "loss round trip:\n%s", kj);
+        const char *all[] = {"data.train=[\"a\", {\"path\": \"b\", \"weight\": 2, \"loss\": "
+                             "\"kl\"}, \"c\"]"};
+        Config k3;
+        T_CHECK(config_load(&k3, p2, all, 1, &err) == TA_OK, "%s", err.msg);
+        T_CHECK(config_diff_math(&k, &k3, NULL, 0) == 1, "a source's loss kind is a math change");
+        free(kj);
+        config_free(&k);
+        config_free(&k2);
+        config_free(&k3);
+    }
+#undef KLSRC
     EXPECT_PART(SRC("[{\"weight\": 1}]"), "\"data.train[0].path\" must be a non-empty string, got nothing");
     EXPECT_PART(SRC("[\"a\", 3]"), "\"data.train[1]\" must be a path or {\"path\": ..., \"weight\": ...}, got 3");
     EXPECT_PART(SRC("[{\"path\": \"a\", \"weight\": \"x\"}]"),

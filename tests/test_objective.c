@@ -12,7 +12,10 @@
  *   head: the one-step banned-set case (q = p with B zeroed, KL = -log(1 - p(B))), lambda 0
  *   == plain sft bitwise, any split of the token rows into chunks gives the same bits.
  *   SFT row weights (sft_weighted*: rows of weight 0 included) in the same three families,
- *   and weight-1 rows == no weights, bitwise.
+ *   and weight-1 rows == no weights, bitwise. Rows that feed one term only
+ *   (sft_attribute_klrows: data.train sources with "loss": "kl" / "nll", the KL over its
+ *   own tokens) mixed with rows that feed both, in the same three families; such rows need
+ *   sft + a guide.
  *   reward_*   the reward model's Bradley-Terry head on per-row scalars: loss, metrics and
  *              dL/dreward vs PyTorch, central differences of the double path, 4
  *              micro-batches == 1 batch, bad input.
@@ -33,6 +36,7 @@ static const char *VNAMES[] = {
     "dpo_cdpo",    "dpo_robust",    "dpo_rpo",     "orpo_response", "orpo_full",
     "ddpo",        "dorpo_clean",   "dorpo_quirk", "dorpo_clean_full", "ddpo_robust_rpo",
     "sft_attribute", "pretrain_attribute", "sft_weighted", "sft_attribute_weighted",
+    "sft_attribute_klrows",
 };
 #define NVAR ((int)(sizeof VNAMES / sizeof VNAMES[0]))
 
@@ -51,6 +55,7 @@ static float *REFLP;    /* (B) */
 static float *WEIGHTS;  /* (B) the running variant's row weights (the pair weights otherwise) */
 static float *PAIR_WEIGHTS; /* (B) the pair weights, on both rows */
 static float *GUIDE;    /* (B,T,V) a guide model's logits (objective.attribute) */
+static uint8_t FEEDS[64]; /* (B) the running variant's Batch.feeds (RowFeeds) */
 static int CUR;         /* variant of the running case */
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -151,7 +156,9 @@ static void load_inputs(void) {
 }
 
 static Batch full_batch(const CfgObjective *o) {
-    return make_batch(B, objective_is_pairwise(o) ? P : 0, TARGETS, MASK, WEIGHTS);
+    Batch b = make_batch(B, objective_is_pairwise(o) ? P : 0, TARGETS, MASK, WEIGHTS);
+    b.feeds = FEEDS;
+    return b;
 }
 
 /* ---- parity with PyTorch ------------------------------------------------------------ */
@@ -241,16 +248,18 @@ static double attr_loss_frozen(const CfgObjective *o, const Batch *b, const doub
                                const double *q0, const ObjectiveNorm *norm) {
     size_t N = (size_t)b->B * b->T;
     double *lp = ta_malloc(N * sizeof(double), "lp"), *p = ta_malloc(V * sizeof(double), "p");
-    double kl = 0;
+    double kl = 0, n = 0;
     for (size_t i = 0; i < N; i++) {
         lp[i] = row_logp_d(logits + i * V, b->targets[i], p);
-        /* sft: the row's weight scales its KL terms, as its NLL */
+        /* sft: the row's weight scales its KL terms, as its NLL, unless the row feeds the
+         * NLL only (KL-only rows do have KL terms); n = the KL's tokens (rows with w > 0) */
         double w = o->type == CFG_OBJ_SFT && b->weights ? b->weights[i / b->T] : 1.0;
+        if (b->feeds && b->feeds[i / b->T] == ROW_FEEDS_NLL) w = 0;
         int counted = o->type == CFG_OBJ_SFT ? b->loss_mask[i] : b->targets[i] >= 0;
+        n += counted && w > 0;
         for (int v = 0; counted && v < V; v++)
             if (q0[i * V + v] > 0) kl += w * q0[i * V + v] * (log(q0[i * V + v]) - log(p[v]));
     }
-    double n = o->type == CFG_OBJ_SFT ? norm->n_loss_tokens_w : norm->n_full_tokens;
     double l = loss_d(o, b, logits, lp, NULL, norm, NULL) + o->attribute.lambda * kl / n;
     free(lp);
     free(p);
@@ -359,6 +368,7 @@ static void t_accumulate(void) {
     int *tg = ta_malloc(sizeof(int) * K * rows * T, "tg");
     uint8_t *mk = ta_malloc((size_t)K * rows * T, "mk");
     float *wt = ta_malloc(sizeof(float) * K * rows, "wt"), *rf = ta_malloc(sizeof(float) * K * rows, "rf");
+    uint8_t ko[64];
     float *lg = ta_malloc(sizeof(float) * K * rows * T * V, "lg");
     float *gd = ta_malloc(sizeof(float) * K * rows * T * V, "gd");
     float *dl = ta_malloc(sizeof(float) * K * rows * T * V, "dl");
@@ -369,6 +379,7 @@ static void t_accumulate(void) {
         memcpy(lg + (size_t)q * T * V, LOGITS + (size_t)r * T * V, sizeof(float) * T * V);
         memcpy(gd + (size_t)q * T * V, GUIDE + (size_t)r * T * V, sizeof(float) * T * V);
         wt[q] = WEIGHTS[r];
+        ko[q] = FEEDS[r];
         rf[q] = REFLP[r];
     }
     Batch mb[4];
@@ -377,6 +388,7 @@ static void t_accumulate(void) {
     for (int k = 0; k < K; k++) {
         mb[k] = make_batch(rows, pairwise ? per : 0, tg + (size_t)k * rows * T,
                            mk + (size_t)k * rows * T, wt + k * rows);
+        mb[k].feeds = ko + k * rows;
         T_CHECK(objective_norm_add(&na, &o, &mb[k], &err) == TA_OK, "%s", err.msg);
     }
     T_CHECK(!memcmp(&na, &nb, sizeof na), "normalisers of the micro-batches differ from the big batch's");
@@ -877,6 +889,27 @@ static void t_attribute_bad_input(void) {
     int rc = objective_norm_add(&pn, &dpo, &pb, &err);
     T_CHECK(rc == TA_EINPUT && strstr(err.msg, "objective.attribute.guide: applies to sft and pretrain"),
             "attribute on dpo: rc %d %s", rc, err.msg);
+    /* KL-only rows (a data.train source with "loss": "kl") without a guide, or on dpo */
+    uint8_t ko[64] = {0};
+    ko[2] = ROW_FEEDS_KL;
+    CfgObjective sft = {.type = CFG_OBJ_SFT};
+    Batch kb = make_batch(B, 0, TARGETS, MASK, NULL);
+    kb.feeds = ko;
+    ObjectiveNorm kn = {0};
+    rc = objective_norm_add(&kn, &sft, &kb, &err);
+    T_CHECK(rc == TA_EINPUT && strstr(err.msg, "sft: batch row 2 feeds the attribute KL term only"),
+            "KL-only row on plain sft: rc %d %s", rc, err.msg);
+    ko[2] = ROW_FEEDS_NLL;
+    rc = objective_norm_add(&kn, &sft, &kb, &err);
+    T_CHECK(rc == TA_EINPUT && strstr(err.msg, "row 2 feeds the attribute NLL term only (a data."
+                                              "train source with \"loss\": \"nll\")"),
+            "NLL-only row on plain sft: rc %d %s", rc, err.msg);
+    ko[2] = ROW_FEEDS_KL;
+    dpo.attribute.guide = "";
+    pb.feeds = ko;
+    rc = objective_norm_add(&pn, &dpo, &pb, &err);
+    T_CHECK(rc == TA_EINPUT && strstr(err.msg, "objective.attribute.guide"),
+            "KL-only row on dpo: rc %d %s", rc, err.msg);
     free(lg); free(gd); free(lse); free(lp); free(dlp);
 }
 
@@ -1128,6 +1161,11 @@ static void t_reward_bad_input(void) {
                 strstr(err.msg, "center_rewards_coefficient"), "coef: %s", err.msg);
 }
 
+/* FEEDS = the variant's row_feeds (NULL: every row feeds every term). */
+static void set_feeds(const float *k) {
+    for (int r = 0; r < B; r++) FEEDS[r] = k ? (uint8_t)k[r] : ROW_FEEDS_ALL;
+}
+
 int main(void) {
     if (ref_load(&REF, ref_path("objectives")) != 0) {
         printf("FAIL objective_reference: cannot load %s (tools/ref_objectives.py)\n",
@@ -1142,8 +1180,11 @@ int main(void) {
         return 1;
     }
     RefRecord *rw = ref_get(&REF, "row_weights"), *rs = ref_get(&REF, "reward.scores");
-    if (!rw || (int)rw->dims[0] != NVAR || (int)rw->dims[1] != B || !rs || (int)rs->n != B) {
-        printf("FAIL objective_reference: row_weights / reward records missing or misshapen\n");
+    RefRecord *ko = ref_get(&REF, "row_feeds");
+    if (!rw || (int)rw->dims[0] != NVAR || (int)rw->dims[1] != B || !rs || (int)rs->n != B ||
+        !ko || (int)ko->dims[0] != NVAR || (int)ko->dims[1] != B || B > 64) {
+        printf("FAIL objective_reference: row_weights / row_feeds / reward records missing or "
+               "misshapen\n");
         return 1;
     }
     RSCORES = rs->data;
@@ -1153,20 +1194,24 @@ int main(void) {
     /* each variant's batch carries its own row weights (pair weights, or sft row weights) */
     for (CUR = 0; CUR < NVAR; CUR++) {
         WEIGHTS = (float *)rw->data + (size_t)CUR * B;
+        set_feeds((const float *)ko->data + (size_t)CUR * B);
         snprintf(name, sizeof name, "parity_%s", VNAMES[CUR]);
         t_run(name, t_parity);
     }
     for (CUR = 0; CUR < NVAR; CUR++) {
         WEIGHTS = (float *)rw->data + (size_t)CUR * B;
+        set_feeds((const float *)ko->data + (size_t)CUR * B);
         snprintf(name, sizeof name, "fd_%s", VNAMES[CUR]);
         t_run(name, t_fd);
     }
     for (CUR = 0; CUR < NVAR; CUR++) {
         WEIGHTS = (float *)rw->data + (size_t)CUR * B;
+        set_feeds((const float *)ko->data + (size_t)CUR * B);
         snprintf(name, sizeof name, "accumulate_%s", VNAMES[CUR]);
         t_run(name, t_accumulate);
     }
     WEIGHTS = PAIR_WEIGHTS;
+    set_feeds(NULL);
     t_run("sft_unit_weights_bitwise", t_sft_unit_weights_bitwise);
     t_run("reward_parity", t_reward_parity);
     t_run("reward_fd", t_reward_fd);

@@ -23,6 +23,15 @@
 #                round trains no NADO (nothing would use it).
 # With --q-base base the p inside q is the model the guide was trained on (LLM_{g-1}), not
 # the policy (objective.attribute.q_base).
+# Prefixes (where the KL is taken): --prefixes corpus (the default) puts the KL on the
+# corpus rows, beside their NLL. --prefixes samples puts it on the samples NADO_g learned
+# from (DIR/round<g>/samples.jsonl as prompt/completion rows, DIR/round<g>/prefixes.jsonl):
+# the fine-tuning data is then a mixture, the corpus feeding the NLL only and the samples the
+# KL only (data.train sources with "loss": "nll" and "loss": "kl"), the samples making
+# --sample-share of the rows. These are the samples of the model being fine-tuned in the
+# sequential schedule, and one round older in the parallel one, like its guide: the KL is
+# taken where the guide was trained, and the two jobs of a parallel round stay independent.
+# With --first-guide, --first-samples names the samples NADO_1 learned from.
 #
 # Options:
 #   --rounds K (3)  --schedule sequential|parallel (sequential)  --lambda L (0.5)
@@ -32,6 +41,8 @@
 #   --ft-config FILE (configs/nado-finetune-tiny.json)
 #   --guide-set K=V, --ft-set K=V   config overrides (repeatable)
 #   --q-base policy|base (policy)   --threads N per process (1)   --build DIR (build)
+#   --prefixes corpus|samples (corpus)   --sample-share F in (0, 1) (0.5)
+#   --first-samples FILE   the labelled samples NADO_1 (--first-guide) learned from
 #   --smoke   short trainings (the test suite)
 # Resumable at stage granularity: a stage whose output exists is skipped; an interrupted
 # one is redone from scratch (sample and score write atomically; a training run counts only
@@ -48,7 +59,7 @@ cd "$(dirname "$0")/.."
 die() { echo "nado_rounds.sh: $*" >&2; exit 2; }
 BASE="" CORPUS="" PROMPTS="" ORACLE="" OUT="" ROUNDS=3 SCHEDULE=sequential LAMBDA=0.5 N=8
 MAXNEW=32 SEED=1 FIRST="" GCFG=configs/nado-guide-tiny.json FCFG=configs/nado-finetune-tiny.json
-QBASE=policy THREADS=1 BUILD=build SMOKE=0
+QBASE=policy THREADS=1 BUILD=build SMOKE=0 PREFIXES=corpus SHARE=0.5 FIRST_SAMPLES=""
 GSET=() FSET=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -69,6 +80,9 @@ while [ $# -gt 0 ]; do
     --guide-set) GSET+=(--set "$2"); shift 2 ;;
     --ft-set) FSET+=(--set "$2"); shift 2 ;;
     --q-base) QBASE=$2; shift 2 ;;
+    --prefixes) PREFIXES=$2; shift 2 ;;
+    --sample-share) SHARE=$2; shift 2 ;;
+    --first-samples) FIRST_SAMPLES=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
@@ -84,11 +98,19 @@ done
 [[ $SCHEDULE == sequential || $SCHEDULE == parallel ]] || die "--schedule must be sequential or parallel, got $SCHEDULE"
 [[ $QBASE == policy || $QBASE == base ]] || die "--q-base must be policy or base, got $QBASE"
 [[ $LAMBDA =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || die "--lambda needs a number >= 0, got $LAMBDA"
+[[ $PREFIXES == corpus || $PREFIXES == samples ]] || die "--prefixes must be corpus or samples, got $PREFIXES"
+[[ $SHARE =~ ^0?\.[0-9]*[1-9][0-9]*$ ]] || die "--sample-share needs a number in (0, 1), got $SHARE"
+if [ "$PREFIXES" = samples ] && [ -n "$FIRST" ] && [ -z "$FIRST_SAMPLES" ]; then
+  die "--prefixes samples with --first-guide needs --first-samples (the samples NADO_1 learned from)"
+fi
+[ -z "$FIRST_SAMPLES" ] || [ "$PREFIXES" = samples ] || die "--first-samples is only read with --prefixes samples"
+[ -z "$FIRST_SAMPLES" ] || [ -n "$FIRST" ] || die "--first-samples goes with --first-guide"
 BIN=$BUILD/tinyalign
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || die "$BIN not found (run make)"
 for f in "$CORPUS" "$PROMPTS" "$GCFG" "$FCFG"; do [ -f "$f" ] || die "$f: no such file"; done
 [ -z "$FIRST" ] || [ -d "$FIRST" ] || die "--first-guide $FIRST: no such directory"
+[ -z "$FIRST_SAMPLES" ] || [ -f "$FIRST_SAMPLES" ] || die "--first-samples $FIRST_SAMPLES: no such file"
 mkdir -p "$OUT"
 LOG=$OUT/logs
 mkdir -p "$LOG"
@@ -103,6 +125,9 @@ model_of() { # K: the model after round K (0: the base)
 }
 nado_of() { # K: NADO_K
   if [ "$1" -eq 1 ] && [ -n "$FIRST" ]; then echo "$FIRST"; else echo "$OUT/round$1/nado"; fi
+}
+samples_of() { # K: the samples NADO_K learned from
+  if [ "$1" -eq 1 ] && [ -n "$FIRST" ]; then echo "$FIRST_SAMPLES"; else echo "$OUT/round$1/samples.jsonl"; fi
 }
 guide_round() { # K: the round whose NADO fine-tunes round K's model
   if [ "$SCHEDULE" = parallel ] && [ "$1" -ge 2 ]; then echo $(($1 - 1)); else echo "$1"; fi
@@ -124,7 +149,7 @@ stage_a() { # K: sample LLM_{K-1}, label, train NADO_K
   src=$(model_of $((k - 1)))
   mkdir -p "$R"
   if [ ! -s "$R/samples.jsonl" ]; then
-    invalidate "$R/labels.jsonl" "$R/nado"
+    invalidate "$R/labels.jsonl" "$R/nado" "$R/prefixes.jsonl"
     t0=$(now)
     "$BIN" sample --model "$src" --prompts "$PROMPTS" --n "$N" --temperature 1 --min-new-tokens 1 \
         --max-new-tokens "$MAXNEW" --seed $((SEED * 1000 + k)) --threads "$THREADS" --quiet \
@@ -159,6 +184,33 @@ stage_b() { # K: fine-tune LLM_K from LLM_{K-1} with NADO_g
   if done_run "$R/model"; then return 0; fi
   rm -rf "$R/model"
   mkdir -p "$R"
+  # the prefixes of the KL: the corpus itself, or the samples NADO_g learned from, as
+  # prompt/completion rows that feed the KL only (the corpus then feeds the NLL only)
+  local data=(--set data.train="$CORPUS")
+  if [ "$PREFIXES" = samples ]; then
+    local pf=$OUT/round$g/prefixes.jsonl
+    if [ ! -s "$pf" ]; then
+      mkdir -p "$OUT/round$g"
+      "$PY" - "$(samples_of "$g")" "$pf.tmp" <<'PYEOF' || die "round $k: cannot make $pf"
+import json, sys
+n = 0
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        if line.strip():
+            row = json.loads(line)
+            for r in row["responses"]:
+                if r["text"]:
+                    out.write(json.dumps({"prompt": row["prompt"], "completion": r["text"]}) + "\n")
+                    n += 1
+if n == 0:
+    sys.exit(f"{sys.argv[1]}: no non-empty response to use as a prefix")
+PYEOF
+      mv "$pf.tmp" "$pf"
+    fi
+    local cshare
+    cshare=$(awk -v s="$SHARE" 'BEGIN{printf "%.6g", 1 - s}')
+    data=(--set "data.train=[{\"path\": \"$CORPUS\", \"weight\": $cshare, \"loss\": \"nll\"}, {\"path\": \"$pf\", \"weight\": $SHARE, \"loss\": \"kl\"}]")
+  fi
   # q_base base: the model NADO_g learned from, LLM_{g-1} (sequential: the initial policy)
   if [ "$QBASE" = base ]; then
     qb=(--set objective.attribute.q_base=base)
@@ -167,7 +219,7 @@ stage_b() { # K: fine-tune LLM_K from LLM_{K-1} with NADO_g
   t0=$(now)
   "$BIN" train "$FCFG" --quiet --set run.out_dir="$R/model" --set run.seed=$((SEED * 1000 + k)) \
       --set run.threads="$THREADS" --set model.init=checkpoint --set model.path="$src" \
-      --set data.train="$CORPUS" --set objective.attribute.guide="$(nado_of "$g")" \
+      "${data[@]}" --set objective.attribute.guide="$(nado_of "$g")" \
       --set objective.attribute.lambda="$LAMBDA" "${qb[@]}" "${FSET[@]}" "${smoke_f[@]}" \
       > "$LOG/round$k-finetune.log" 2>&1
   record "round$k/finetune" "$(elapsed "$t0")"
@@ -218,7 +270,7 @@ for f in "$OUT"/timings/*.seconds; do
   [ -f "$f" ] && printf "%s\t%s\n" "$(basename "$f" .seconds)" "$(cat "$f")"
 done > "$OUT/timings.tsv"
 {
-  echo "# $(date -u +%FT%TZ) schedule $SCHEDULE rounds $ROUNDS lambda $LAMBDA q_base $QBASE seed $SEED threads $THREADS"
+  echo "# $(date -u +%FT%TZ) schedule $SCHEDULE rounds $ROUNDS lambda $LAMBDA q_base $QBASE prefixes $PREFIXES seed $SEED threads $THREADS"
   total=0
   for k in $(seq 1 "$ROUNDS"); do
     a=$(awk -v x="$(sec "$k" sample)" -v y="$(sec "$k" label)" -v z="$(sec "$k" nado)" 'BEGIN{print x + y + z}')

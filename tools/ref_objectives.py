@@ -15,6 +15,11 @@ reference sequence log-probs (sums over response tokens) and pair weights. Writt
   row_weights (NV,B) f32: the batch's per-row weights for variant k (the pair weights for
                    the pairwise objectives; 1 for sft / pretrain, except the *_weighted sft
                    variants: random in [0.2, 3] with two rows of weight 0),
+  row_feeds (NV,B) f32: the loss terms each row feeds (a data.train source's "loss"):
+                   0 all, 1 the NLL only, 2 the attribute KL only (NLL weight 0: prefixes
+                   sampled from the model); sft_attribute_klrows: rows 1, 5, 10 (weight 0:
+                   nothing) and 12 feed the KL only, rows 0, 2, 3 (weight 0), 9 the NLL
+                   only; 0 everywhere else,
   cfgs (NV,10) f32: type, beta, loss_type, label_smoothing, sft_weight, lambda, nll_scope,
                    dorpo_match_trl_quirk, odds_clamp, attribute lambda (-1 = no
                    objective.attribute) (enums as in include/tinyalign/config.h)
@@ -69,8 +74,11 @@ VARIANTS = [
     ("pretrain_attribute", PRETRAIN, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 1.3),
     ("sft_weighted",     SFT,      0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0),
     ("sft_attribute_weighted", SFT, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 0.7),
+    ("sft_attribute_klrows", SFT, 0.1, SIGMOID, 0.0, 0.0, 0.1, RESPONSE, 0, 0.7),
 ]
-WEIGHTED_SFT = {"sft_weighted", "sft_attribute_weighted"}
+WEIGHTED_SFT = {"sft_weighted", "sft_attribute_weighted", "sft_attribute_klrows"}
+KL_ROWS = {"sft_attribute_klrows": [1, 5, 10, 12]}
+NLL_ROWS = {"sft_attribute_klrows": [0, 2, 3, 9]}
 # reward variants: name, center_rewards_coefficient, use the margins
 REWARD_VARIANTS = [("reward", 0.0, False), ("reward_margin_center", 0.3, True)]
 ODDS_CLAMP = 1e-6
@@ -112,9 +120,10 @@ def attribute_kl(logits64, guide64):
     return (log_q.exp() * (log_q - lp)).sum(-1)
 
 
-def objective(cfg, logits64, targets, mask, ref, weights, P, guide64=None):
+def objective(cfg, logits64, targets, mask, ref, weights, P, guide64=None, feeds=None):
     """Returns (loss tensor, metrics dict) for one variant, straight from the formulas.
-    weights: the batch's per-row weights (pairs: the pair's, on both rows; sft: the row's)."""
+    weights: the batch's per-row weights (pairs: the pair's, on both rows; sft: the row's).
+    feeds (B): 0 the row feeds every term, 1 the NLL only, 2 the attribute KL only."""
     _, typ, beta, loss_type, eps, sft_w, lam, scope, quirk = cfg[:9]
     attr = cfg[9] if len(cfg) > 9 else None
     lt = token_logps(logits64, targets)
@@ -125,10 +134,14 @@ def objective(cfg, logits64, targets, mask, ref, weights, P, guide64=None):
         sel = full if typ == PRETRAIN else resp
         # sft: a row's weight scales its token losses; N counts the tokens of rows of weight > 0
         rw = weights.double()[:, None] if typ == SFT else torch.ones_like(sel)
-        N = (sel * (rw > 0)).sum()
-        loss = -(lt * sel * rw).sum() / N
-        if attr is not None:  # NLL + lambda * KL summed over the NLL's tokens, same normaliser
-            kl = (attribute_kl(logits64, guide64) * sel * rw).sum() / N
+        # a row that feeds one term only has weight 0 in the other
+        f = feeds.double()[:, None] if feeds is not None else torch.zeros_like(rw)
+        nw, kw = rw * (f != 2), rw * (f != 1)
+        N = (sel * (nw > 0)).sum()
+        loss = -(lt * sel * nw).sum() / N
+        if attr is not None:  # NLL + lambda * the KL's weighted mean over ITS tokens
+            N_kl = (sel * (kw > 0)).sum()  # (= N when every row feeds both terms)
+            kl = (attribute_kl(logits64, guide64) * sel * kw).sum() / N_kl
             m["nll_loss"], m["kl"] = loss.item(), kl.item()
             loss = loss + attr * kl
         m["loss"] = loss.item()
@@ -219,12 +232,16 @@ def main():
     sft_rw = (0.2 + 2.8 * torch.rand(B, generator=gen)).float()
     sft_rw[3] = 0.0  # weight-0 rows contribute nothing (one in each half of the batch)
     sft_rw[10] = 0.0
-    cfgs, losses, metrics, grads, row_weights = [], [], [], [], []
+    cfgs, losses, metrics, grads, row_weights, kl_rows = [], [], [], [], [], []
     for k, v in enumerate(VARIANTS):
         x = logits.double().requires_grad_(True)
         rw = weights if v[1] not in (PRETRAIN, SFT) else sft_rw if v[0] in WEIGHTED_SFT else torch.ones(B)
         row_weights.append(rw.numpy())
-        loss, m = objective(v, x, targets, mask, ref.double(), rw, P, guide.double())
+        ko = torch.zeros(B)
+        ko[KL_ROWS.get(v[0], [])] = 2.0
+        ko[NLL_ROWS.get(v[0], [])] = 1.0
+        kl_rows.append(ko.numpy())
+        loss, m = objective(v, x, targets, mask, ref.double(), rw, P, guide.double(), ko)
         loss.backward()
         if v[3] == HINGE and v[1] in (DPO, DDPO):  # keep away from the kink
             with torch.no_grad():
@@ -239,7 +256,8 @@ def main():
         metrics.append([m.get(name, float("nan")) for name in METRICS])
         grads.append(x.grad.float().numpy())
     records += [("cfgs", np.array(cfgs)), ("losses", np.array(losses)),
-                ("metrics", np.array(metrics)), ("row_weights", np.array(row_weights))]
+                ("metrics", np.array(metrics)), ("row_weights", np.array(row_weights)),
+                ("row_feeds", np.array(kl_rows, dtype=np.float32))]
     records += [(f"dlogits.{k}", g) for k, g in enumerate(grads)]
 
     # ORPO near P -> 1: pair 0's chosen tokens have a margin of 22 nats (A ~ -1e-9, clamped),

@@ -3,6 +3,7 @@
 fine-tuning with a NADO guide, Meng et al. 2024, arXiv 2410.05559, banned-word attribute).
 
 usage: report_nado.py --dir DIR --seeds N --lambdas "L ..." --parallel-lambdas "L ..."
+                      [--sample-lambdas "L ..."]
 
 Reads DIR/seed<s>/<arm>/eval/ (written by repro_nado.sh) and writes
   DIR/results.json   every number per arm and seed
@@ -27,9 +28,10 @@ import statistics
 import sys
 
 
-def arm_list(lambdas, plambdas):
+def arm_list(lambdas, plambdas, slambdas=()):
     arms = ["sft_full", "sft_filtered", "sft_cont", "guided"]
     arms += [f"seq_{l}" for l in lambdas] + [f"par_{l}" for l in plambdas]
+    arms += [f"seqsamp_{l}" for l in slambdas]
     return arms
 
 
@@ -45,6 +47,8 @@ def describe(arm):
     if arm in ARM_DOC:
         return ARM_DOC[arm]
     sch, lam = arm.split("_", 1)
+    if sch == "seqsamp":
+        return (f"LLM_0 + 3 rounds NLL (corpus) + {lam} KL on the model's samples, sequential")
     return (f"LLM_0 + 3 rounds NLL + {lam} KL, "
             f"{'sequential' if sch == 'seq' else 'parallel (one-round lag)'}")
 
@@ -82,9 +86,10 @@ def main():
     ap.add_argument("--seeds", type=int, required=True)
     ap.add_argument("--lambdas", default="")
     ap.add_argument("--parallel-lambdas", default="")
+    ap.add_argument("--sample-lambdas", default="")
     a = ap.parse_args()
     lambdas, plambdas = a.lambdas.split(), a.parallel_lambdas.split()
-    arms = arm_list(lambdas, plambdas)
+    arms = arm_list(lambdas, plambdas, a.sample_lambdas.split())
     seeds = list(range(1, a.seeds + 1))
     res = {arm: {s: arm_metrics(os.path.join(a.dir, f"seed{s}", arm, "eval")) for s in seeds}
            for arm in arms}

@@ -6,12 +6,15 @@
 #
 #   tools/repro_nado.sh [--seeds N] [--out DIR] [--jobs J] [--build DIR] [--smoke]
 #                       [--lambdas "L ..."] [--parallel-lambdas "L ..."]
+#                       [--sample-lambdas "L ..."]
 #
 #   --seeds N   seeds 1..N (default 3)          --out DIR   results (default runs/repro_nado)
 #   --jobs J    seeds at once, 1 thread per process (default 2)
 #   --lambdas   KL weights of the sequential arms, run in this order (default "2 8 0.5")
 #   --parallel-lambdas   ... of the parallel-schedule arms (default "2 8")
-#   --build DIR where tinyalign is (default build)   --smoke  tiny sizes (a pipeline check)
+#   --sample-lambdas     ... of the sequential arms whose KL is on the model's samples
+#               (nado_rounds.sh --prefixes samples; default "2")
+#   --build DIR where tinyalign is (default build)   --smoke  tiny sizes, 2 rounds (a pipeline check)
 #
 # Stages (each skipped when its outputs exist; a training run counts only with its DONE
 # marker, sample / score / eval outputs are written under a temporary name and renamed):
@@ -32,6 +35,8 @@
 #                 seq_L      tools/nado_rounds.sh --schedule sequential --lambda L
 #                 par_L      tools/nado_rounds.sh --schedule parallel --lambda L (round 1,
 #                            the same as the sequential one, is copied from seq_L)
+#                 seqsamp_L  sequential, --prefixes samples: the KL on the samples each
+#                            guide learned from (half the rows), the NLL on the corpus
 #               both starting from NADO_1 (--first-guide); guided = LLM_0 + NADO_1 at
 #               decoding time (no fine-tuning).
 #   5. eval     per arm, as soon as it is made: violation rate of 8 samples (temperature 1) per held-out prompt
@@ -45,7 +50,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "repro_nado.sh: $*" >&2; exit 2; }
-SEEDS=3 OUT=runs/repro_nado JOBS=2 BUILD=build SMOKE=0 LAMBDAS="2 8 0.5" PLAMBDAS="2 8"
+SEEDS=3 OUT=runs/repro_nado JOBS=2 BUILD=build SMOKE=0 LAMBDAS="2 8 0.5" PLAMBDAS="2 8" SLAMBDAS="2"
 while [ $# -gt 0 ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift 2 ;;
     --lambdas) LAMBDAS=$2; shift 2 ;;
     --parallel-lambdas) PLAMBDAS=$2; shift 2 ;;
+    --sample-lambdas) SLAMBDAS=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -61,8 +67,8 @@ while [ $# -gt 0 ]; do
 done
 [[ $SEEDS =~ ^[1-9][0-9]*$ ]] || die "--seeds needs a count >= 1, got $SEEDS"
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "--jobs needs a count >= 1, got $JOBS"
-for l in $LAMBDAS $PLAMBDAS; do
-  [[ $l =~ ^[0-9]*\.?[0-9]+$ ]] || die "--lambdas / --parallel-lambdas: $l is not a number >= 0"
+for l in $LAMBDAS $PLAMBDAS $SLAMBDAS; do
+  [[ $l =~ ^[0-9]*\.?[0-9]+$ ]] || die "--lambdas / --parallel-lambdas / --sample-lambdas: $l is not a number >= 0"
 done
 for l in $PLAMBDAS; do
   [[ " $LAMBDAS " == *" $l "* ]] || die "--parallel-lambdas: $l is not in --lambdas (round 1 is shared)"
@@ -78,14 +84,14 @@ if [ "$SMOKE" = 1 ]; then
   TASK=(--train 1500 --sample-prompts 40 --heldout-prompts 16 --heldout 32 --judge-heldout 16)
   SFT_STEPS=60 NS=2 NE=2 ROUND_SET=(--smoke)
   NADO_SET=(--set train.max_steps=12 --set train.batch_size=8)
-  FT_STEPS=6 FT_BATCH=8
+  FT_STEPS=6 FT_BATCH=8 ROUNDS=2 # round 2 already has both schedules' guides
 else
   TASK=()
   SFT_STEPS=1500 NS=8 NE=8 ROUND_SET=()
   NADO_SET=()
-  FT_STEPS=200 FT_BATCH=32
+  FT_STEPS=200 FT_BATCH=32 ROUNDS=3
 fi
-ROUNDS=3 MAXNEW=32
+MAXNEW=32
 FT_COMMON=(--set data.max_prompt_len=32 --set run.threads=1)
 
 now() { date +%s.%N; }
@@ -218,12 +224,21 @@ run_seed() { # S
       eval_arm "$s" "par_$l" "$S/par_$l/round$ROUNDS/model"
     fi
   done
+  for l in $SLAMBDAS; do
+    rounds "$s" sequential "$l" samples
+    eval_arm "$s" "seqsamp_$l" "$S/seqsamp_$l/round$ROUNDS/model"
+  done
   return 0
 }
 
-rounds() { # S SCHEDULE LAMBDA
-  local s=$1 sch=$2 l=$3 S=$OUT/seed$1 R
-  R=$S/${sch:0:3}_$l
+rounds() { # S SCHEDULE LAMBDA [samples]
+  local s=$1 sch=$2 l=$3 S=$OUT/seed$1 R arm pre=()
+  arm=${sch:0:3}_$l
+  if [ "${4:-}" = samples ]; then
+    arm=seqsamp_$l
+    pre=(--prefixes samples --first-samples "$S/nado1_samples.jsonl")
+  fi
+  R=$S/$arm
   [ -f "$R/DONE" ] && return 0
   if [ "$sch" = parallel ] && [ ! -f "$R/round1/model/DONE" ]; then
     # round 1 is the same job in both schedules: reuse the sequential one's
@@ -231,18 +246,18 @@ rounds() { # S SCHEDULE LAMBDA
     cp -r "$S/seq_$l/round1/model" "$R/round1/model"
     cp "$S/seq_$l/timings/round1-"*.seconds "$R/timings/"
   fi
-  timed "seed$s-${sch:0:3}_$l" tools/nado_rounds.sh --base "$S/sft_full" --corpus "$T/corpus.jsonl" \
+  timed "seed$s-$arm" tools/nado_rounds.sh --base "$S/sft_full" --corpus "$T/corpus.jsonl" \
     --prompts "$T/sample_prompts.jsonl" --oracle "banned:$T/banned.txt" --out "$R" \
     --rounds $ROUNDS --schedule "$sch" --lambda "$l" --n "$NS" --max-new-tokens "$MAXNEW" \
     --seed "$s" --first-guide "$S/nado1" --build "$BUILD" \
     --guide-set data.max_prompt_len=32 --ft-set data.max_prompt_len=32 \
     --ft-set train.max_steps="$FT_STEPS" --ft-set train.batch_size="$FT_BATCH" \
-    "${ROUND_SET[@]}" > "$LOG/seed$s-${sch:0:3}_$l.log" 2>&1 \
-    || die "seed $s ${sch} lambda $l failed (see $LOG/seed$s-${sch:0:3}_$l.log)"
+    "${ROUND_SET[@]}" "${pre[@]}" > "$LOG/seed$s-$arm.log" 2>&1 \
+    || die "seed $s $arm failed (see $LOG/seed$s-$arm.log)"
   touch "$R/DONE"
 }
 
-echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS lambdas $LAMBDAS parallel $PLAMBDAS smoke $SMOKE" \
+echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS lambdas $LAMBDAS parallel $PLAMBDAS samples $SLAMBDAS smoke $SMOKE" \
   >> "$OUT/timings.txt"
 T0=$(now)
 pids=()
@@ -258,5 +273,5 @@ awk -v a="$(now)" -v b="$T0" 'BEGIN{printf "total\t%.1f\n", a - b}' >> "$OUT/tim
 
 # ---- 6. report -------------------------------------------------------------------------------
 "$PY" tools/report_nado.py --dir "$OUT" --seeds "$SEEDS" --lambdas "$LAMBDAS" \
-  --parallel-lambdas "$PLAMBDAS" || die "report failed"
+  --parallel-lambdas "$PLAMBDAS" --sample-lambdas "$SLAMBDAS" || die "report failed"
 echo "repro_nado.sh: report in $OUT/report.md"

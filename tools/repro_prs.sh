@@ -4,12 +4,21 @@
 # "sort 6 digits" task with an <asc>/<desc> preference (tools/gen_prs_task.py):
 #
 #   tools/repro_prs.sh [--seeds N] [--out DIR] [--jobs J] [--build DIR] [--ns "4 8 16 32"]
-#                      [--smoke]
+#                      [--critic-ns "2 4 8"] [--rest-prompts P] [--eval-samples M]
+#                      [--early-steps K] [--smoke]
+#
+# The study of docs/repro_prs.md: tools/repro_prs.sh --ns "2 4 8 16 32" --rest-prompts 300
 #
 #   --seeds N   seeds 1..N (default 3)              --out DIR  results (default runs/repro_prs)
 #   --jobs J    seeds at once (each runs its stages in order), 1 thread each (default 2)
-#   --ns LIST   the budgets N of the best-of-N study (default "4 8 16 32")
-#   --rest-prompts P   the first P of the 1000 ReST prompts (default 1000)
+#   --ns LIST   the budgets N of the best-of-N study (default "4 8 16 32"; at N < 4 the
+#               N0 = N/4 and 3N/4 arms are skipped)
+#   --critic-ns LIST   the budgets of the rule-critic arm (default "2 4 8"; only those in --ns)
+#   --early-steps K    the weak start policy of the second ReST experiment: the SFT run's
+#               checkpoint after K of its 1500 steps (default 150)
+#   --rest-prompts P   the first P of the 1000 ReST prompts (default 1000; the study: 300)
+#   --eval-samples M   ReST: also M sampled test responses per prompt (T 0.8) per iteration
+#                      besides the greedy one (default 4; 0 = off)
 #   --smoke     tiny sizes, 1 seed (for trying the pipeline)
 #
 # Stages (each skipped when its outputs exist; outputs are written under temporary names
@@ -22,28 +31,37 @@
 #   3. bon     per seed and N: `tinyalign prs` on the 200 test prompts with the paper's
 #              sampling (T 0.8, top-k 50, presence penalty 1.2), sampling seed = the seed:
 #              rand, rand-no-pref, prs with N0 = N/4, N/2, 3N/4 (feedback by the policy),
-#              prs without feedback (N0 = N/2). Reward: tools/score_sort.py.
+#              prs without feedback (N0 = N/2), and for N in --critic-ns prs with the
+#              task's rule critic writing the feedback (N0 = N/2, --feedback "cmd:python3
+#              tools/score_sort.py --critic"). Reward: tools/score_sort.py.
 #   4. rest    per seed: tools/rest_prs.sh, 3 iterations on the ReST prompts, N = 8,
 #              top-1 per prompt, 1 epoch of SFT continuing from the current policy
 #              (configs/repro-prs-rest.json), --mode rand vs --mode prs (N0 = 4): greedy
-#              test accuracy after each iteration.
-#   5. report  tools/report_prs.py: DIR/report.md, DIR/results.json, DIR/bon.png, DIR/rest.png
+#              test accuracy after each iteration (and, with --eval-samples M, the mean
+#              reward and exact match of M sampled test responses: T 0.8, top-k 50, pp 1.2).
+#   5. rest-early  the same ReST loop from a weak start: the seed's SFT run stopped after
+#              --early-steps (train --stop-after: the same run's early checkpoint, bit for
+#              bit) -> DIR/seedS/sft-early, DIR/seedS/rest-early-{rand,prs}.
+#   6. report  tools/report_prs.py: DIR/report.md, DIR/results.json, DIR/bon.png, DIR/rest.png
 # Logs: DIR/logs/. Wall time of each stage: DIR/timings.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEEDS=3 OUT=${OUT:-runs/repro_prs} JOBS=2 BUILD=${BUILD:-build} NS=${NS:-4 8 16 32} SMOKE=${SMOKE:-0}
+CRITIC_NS=${CRITIC_NS:-2 4 8} EARLY_STEPS=${EARLY_STEPS:-150}
 while [ $# -gt 0 ] && [ "$1" != _job ]; do
   case $1 in
     --seeds) SEEDS=$2; shift 2 ;;  --out) OUT=$2; shift 2 ;;  --jobs) JOBS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;  --ns) NS=$2; shift 2 ;;    --smoke) SMOKE=1; SEEDS=1; shift ;;
     --rest-prompts) REST_PROMPTS=$2; shift 2 ;;
+    --eval-samples) EVAL_SAMPLES=$2; shift 2 ;;
+    --critic-ns) CRITIC_NS=$2; shift 2 ;;  --early-steps) EARLY_STEPS=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "repro_prs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-REST_PROMPTS=${REST_PROMPTS:-1000}
-export OUT BIN=$BUILD/tinyalign PY=${PYTHON:-/usr/bin/python3} NS SMOKE BUILD REST_PROMPTS
+REST_PROMPTS=${REST_PROMPTS:-1000} EVAL_SAMPLES=${EVAL_SAMPLES:-4}
+export OUT BIN=$BUILD/tinyalign PY=${PYTHON:-/usr/bin/python3} NS SMOKE BUILD REST_PROMPTS EVAL_SAMPLES CRITIC_NS EARLY_STEPS
 D=$OUT/data
 SCORE="cmd:$PY tools/score_sort.py"
 export SCORE
@@ -59,8 +77,8 @@ if [ "${1:-}" = _job ]; then
   TM=(--query-template "$D/query.txt" --feedback-template "$D/feedback.txt"
       --revise-template "$D/revise.txt" --max-new-tokens 8 --feedback-max-new-tokens 8 --threads 1)
   if [ "$stage" = all ]; then
-    for st in sft bon rest; do
-      [ "$st" = rest ] && [ "$SMOKE" = 1 ] && continue
+    for st in sft bon rest rest-early; do
+      [ "$st" != sft ] && [ "$st" != bon ] && [ "$SMOKE" = 1 ] && continue
       t0=$(date +%s.%N)
       bash "$0" _job "$st" "$seed"
       echo "seed $seed $st $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')s" >> "$OUT/timings.txt"
@@ -81,9 +99,11 @@ if [ "${1:-}" = _job ]; then
     bon)
       mkdir -p "$S/bon"
       for n in $NS; do
-        for arm in rand rand-no-pref prs-q prs-h prs-3q prs-nofb; do
+        for arm in rand rand-no-pref prs-q prs-h prs-3q prs-nofb prs-critic; do
           o=$S/bon/$arm-$n
           [ -s "$o.summary.json" ] && continue
+          case $arm in prs-q|prs-3q) [ $((n / 4)) -ge 1 ] || continue ;; esac
+          [ "$arm" = prs-critic ] && { [[ " $CRITIC_NS " == *" $n "* ]] || continue; }
           case $arm in
             rand|rand-no-pref) a=(--mode "$arm" --query-template "$D/query.txt" --max-new-tokens 8 --threads 1) ;;
             prs-q)   a=("${TM[@]}" --n0 $((n / 4))) ;;
@@ -91,6 +111,7 @@ if [ "${1:-}" = _job ]; then
             prs-3q)  a=("${TM[@]}" --n0 $((3 * n / 4))) ;;
             prs-nofb) a=(--query-template "$D/query.txt" --revise-template "$D/revise_nofb.txt"
                          --feedback none --max-new-tokens 8 --threads 1 --n0 $((n / 2))) ;;
+            prs-critic) a=("${TM[@]}" --n0 $((n / 2)) --feedback "cmd:$PY tools/score_sort.py --critic") ;;
           esac
           "$BIN" prs --model "$S/sft" --prompts "$D/test.jsonl" --scorer "$SCORE" --n "$n" \
               --seed "$seed" --out "$o.tmp.jsonl" --summary "$o.tmp.summary.json" --quiet "${a[@]}"
@@ -99,17 +120,32 @@ if [ "${1:-}" = _job ]; then
         done
       done
       ;;
-    rest)
+    rest|rest-early)
       head -n "$REST_PROMPTS" "$D/rest.jsonl" > "$S/rest-prompts.jsonl"
+      start=$S/sft pre=rest min_new=0
+      if [ "$stage" = rest-early ]; then
+        # the weak policy sometimes answers with nothing (EOS first), which `score` and
+        # `curate best` refuse: its responses get at least one token, in both modes
+        start=$S/sft-early pre=rest-early min_new=1
+        if [ ! -f "$start/DONE" ]; then
+          rm -rf "$start"
+          "$BIN" train configs/repro-prs-sft.json --quiet --set run.seed="$seed" \
+              --set run.out_dir="$start" --set data.train="$D/sft.jsonl" \
+              --set tokenizer.model="$D/spm.model" --stop-after "$EARLY_STEPS"
+          touch "$start/DONE"
+        fi
+      fi
       for mode in rand prs; do
         extra=()
         [ "$mode" = prs ] && extra=(--feedback-template "$D/feedback.txt" --revise-template "$D/revise.txt"
                                     --feedback-max-new-tokens 8 --n0 4)
-        "$(dirname "$0")"/rest_prs.sh --model "$S/sft" --prompts "$S/rest-prompts.jsonl" --test "$D/test.jsonl" \
+        "$(dirname "$0")"/rest_prs.sh --model "$start" --prompts "$S/rest-prompts.jsonl" --test "$D/test.jsonl" \
             --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$D/spm.model" \
-            --set run.threads=1 --out "$S/rest-$mode" --mode "$mode" --n 8 --iters 3 --seed "$seed" \
-            --query-template "$D/query.txt" --eval-max-new-tokens 8 --build "$BUILD" --threads 1 \
-            -- --query-template "$D/query.txt" --max-new-tokens 8 --threads 1 "${extra[@]}"
+            --set run.threads=1 --out "$S/$pre-$mode" --mode "$mode" --n 8 --iters 3 --seed "$seed" \
+            --query-template "$D/query.txt" --eval-max-new-tokens 8 --eval-samples "$EVAL_SAMPLES" \
+            --eval-min-new-tokens "$min_new" --build "$BUILD" --threads 1 \
+            -- --query-template "$D/query.txt" --max-new-tokens 8 --min-new-tokens "$min_new" \
+               --threads 1 "${extra[@]}"
       done
       ;;
   esac
@@ -138,7 +174,7 @@ data() {
 }
 each_seed() { seq 1 "$SEEDS" | xargs -P "$JOBS" -I{} bash "$0" _job "$1" {}; }
 timed data data
-# each seed runs its stages in order (sft, bon, rest); --jobs seeds at once
+# each seed runs its stages in order (sft, bon, rest, rest-early); --jobs seeds at once
 timed seeds each_seed all
-timed report "$PY" tools/report_prs.py "$OUT" --seeds "$SEEDS" --ns "$NS"
+timed report "$PY" tools/report_prs.py "$OUT" --seeds "$SEEDS" --ns "$NS" --early-steps "$EARLY_STEPS"
 echo "report: $OUT/report.md" >&2

@@ -22,6 +22,12 @@
 #                      (and for the start model: iteration 0)
 #   --query-template X the query template for the greedy test (default "{prompt}\n\n{preference}")
 #   --eval-max-new-tokens M   greedy test response length (default 64)
+#   --eval-samples M   also M responses per test prompt sampled with the paper's sampling
+#                      (temperature 0.8, top-k 50, presence penalty 1.2, seed S: the same
+#                      stream for every iteration and both modes), scored: the policy's
+#                      typical response, not only its mode (default 0 = off)
+#   --eval-min-new-tokens M   no EOS before M tokens in the test responses (default 0; 1 for
+#                      a policy that can answer with nothing: `score` refuses an empty text)
 #   --seed S           generation seed of iteration k: S + k; SFT run seed S (default 1)
 #   --set KEY=VALUE    a config override for every SFT run (repeatable)
 #   --threads T        threads of the greedy test's sample (default 0 = all cores; PRS's
@@ -34,16 +40,23 @@
 # a temporary name and renamed; an interrupted stage is redone from scratch):
 #   DIR/iterK/gen.jsonl (+ gen.summary.json)   prs
 #   DIR/iterK/sft.jsonl                        curate best --prompt-field filled_prompt
+#                                              (responses whose text is empty are left out:
+#                                              nothing to train on, and the multi-response
+#                                              reader refuses them; a prompt with only empty
+#                                              ones gets no row; "kept" counts the rows)
 #   DIR/iterK/run/ + DONE                      train (log DIR/iterK/train.log)
 #   DIR/iterK/eval.json                        sample --temperature 0 + score on --test
-# One metrics line per iteration: DIR/metrics.jsonl (rebuilt from the eval.json files):
+#   DIR/iterK/eval_sampled.json                with --eval-samples: sample T 0.8 + score
+#                                              (an empty test response is scored as " ": the
+#                                              reader of `score` refuses an empty text)
+# One metrics line per iteration: DIR/metrics.jsonl (rebuilt from the eval*.json files):
 #   {"iter", "mode", "n", "gen_mean_best", "gen_mean_score", "gen_best_rates", "kept",
-#    "test_score", "test_rates", "seconds"}
+#    "test_score", "test_rates", ["sampled_score", "sampled_rates",] "seconds"}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODEL= PROMPTS= SCORER= CONFIG= OUT= TEST= ITERS=3 MODE=prs N=8 TOP=1 FROM=continue EPOCHS=1
-BATCH=32 SEED=1 BUILD=build EVAL_MAX_NEW=64 THREADS=0 QT=$'{prompt}\n\n{preference}'
+BATCH=32 SEED=1 BUILD=build EVAL_MAX_NEW=64 EVAL_SAMPLES=0 EVAL_MIN_NEW=0 THREADS=0 QT=$'{prompt}\n\n{preference}'
 SETS=() PRS_ARGS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -57,6 +70,8 @@ while [ $# -gt 0 ]; do
     --set) SETS+=(--set "$2"); shift 2 ;;  --build) BUILD=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --query-template) QT=$2; shift 2 ;;    --eval-max-new-tokens) EVAL_MAX_NEW=$2; shift 2 ;;
+    --eval-samples) EVAL_SAMPLES=$2; shift 2 ;;
+    --eval-min-new-tokens) EVAL_MIN_NEW=$2; shift 2 ;;
     --) shift; PRS_ARGS=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "rest_prs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -66,30 +81,55 @@ for v in MODEL PROMPTS SCORER CONFIG OUT; do
   [ -n "${!v}" ] || { echo "rest_prs.sh: --${v,,} is required (see --help)" >&2; exit 2; }
 done
 case $MODE in prs|rand) ;; *) echo "rest_prs.sh: --mode must be prs or rand, got $MODE" >&2; exit 2 ;; esac
+case $EVAL_SAMPLES in ''|*[!0-9]*) echo "rest_prs.sh: --eval-samples must be a count >= 0, got $EVAL_SAMPLES" >&2; exit 2 ;; esac
 case $FROM in continue|start) ;; *) echo "rest_prs.sh: --from must be continue or start" >&2; exit 2 ;; esac
 BIN=$BUILD/tinyalign
 PY=${PYTHON:-/usr/bin/python3}
 mkdir -p "$OUT"
 
-# eval POLICY DIR: greedy responses to the test prompts, scored -> DIR/eval.json
+# evaluate POLICY DIR: the test prompts' responses, scored -> DIR/eval.json (greedy, the
+# responses in DIR/test.scored.jsonl) and, with --eval-samples M, DIR/eval_sampled.json (M
+# samples per prompt with the paper's sampling, in DIR/sampled.scored.jsonl)
 evaluate() {
   local policy=$1 d=$2
-  [ -z "$TEST" ] || [ -s "$d/eval.json" ] && return 0
-  "$BIN" sample --model "$policy" --prompts "$TEST" --template "$QT" --temperature 0 --n 1 \
-      --max-new-tokens "$EVAL_MAX_NEW" --threads "$THREADS" --quiet --out "$d/test.tmp.jsonl"
-  "$BIN" score --in "$d/test.tmp.jsonl" --out "$d/test.scored.jsonl" --scorer "$SCORER" 2>/dev/null
-  rm -f "$d/test.tmp.jsonl"
-  "$PY" - "$d/test.scored.jsonl" > "$d/eval.json.tmp" <<'EOF'
+  [ -n "$TEST" ] || return 0
+  [ -s "$d/eval.json" ] || score_test "$policy" "$d" test --temperature 0 --n 1
+  [ "$EVAL_SAMPLES" = 0 ] || [ -s "$d/eval_sampled.json" ] ||
+    score_test "$policy" "$d" sampled --temperature 0.8 --top-k 50 --presence-penalty 1.2 \
+        --seed "$SEED" --n "$EVAL_SAMPLES"
+}
+
+# score_test POLICY DIR KEY SAMPLE_FLAGS... -> DIR/eval.json (KEY test) or eval_KEY.json:
+# {"KEY_score": the mean score over every response, "KEY_rates": {boolean field: fraction}}
+score_test() {
+  local policy=$1 d=$2 key=$3 out=$2/eval_$3.json
+  shift 3
+  [ "$key" = test ] && out=$d/eval.json
+  "$BIN" sample --model "$policy" --prompts "$TEST" --template "$QT" "$@" \
+      --max-new-tokens "$EVAL_MAX_NEW" --min-new-tokens "$EVAL_MIN_NEW" --threads "$THREADS" --quiet --out "$d/$key.tmp.jsonl"
+  "$PY" - "$d/$key.tmp.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-rs = [r["responses"][0] for r in rows]
+for r in rows:
+    for y in r["responses"]:
+        y["text"] = y["text"] or " "
+with open(sys.argv[1], "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+EOF
+  "$BIN" score --in "$d/$key.tmp.jsonl" --out "$d/$key.scored.jsonl" --scorer "$SCORER" 2>/dev/null
+  rm -f "$d/$key.tmp.jsonl"
+  "$PY" - "$d/$key.scored.jsonl" "$key" > "$out.tmp" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+rs = [y for r in rows for y in r["responses"]]
 rates = {}
 for k, v in rs[0].items():
     if isinstance(v, bool):
         rates[k] = sum(bool(x.get(k)) for x in rs) / len(rs)
-print(json.dumps({"test_score": sum(x["score"] for x in rs) / len(rs), "test_rates": rates}))
+key = sys.argv[2]
+print(json.dumps({f"{key}_score": sum(x["score"] for x in rs) / len(rs), f"{key}_rates": rates}))
 EOF
-  mv "$d/eval.json.tmp" "$d/eval.json"
+  mv "$out.tmp" "$out"
 }
 
 # metrics.jsonl from every iteration's files
@@ -108,8 +148,9 @@ for k in range(K + 1):
         m.update(gen_mean_best=S["mean_best"], gen_mean_score=S["mean_score"], gen_best_rates=S["best_rates"])
     if os.path.exists(os.path.join(d, "sft.jsonl")):
         m["kept"] = sum(1 for _ in open(os.path.join(d, "sft.jsonl")))
-    if os.path.exists(os.path.join(d, "eval.json")):
-        m.update(json.load(open(os.path.join(d, "eval.json"))))
+    for e in ("eval.json", "eval_sampled.json"):
+        if os.path.exists(os.path.join(d, e)):
+            m.update(json.load(open(os.path.join(d, e))))
     if os.path.exists(os.path.join(d, "seconds")):
         m["seconds"] = float(open(os.path.join(d, "seconds")).read())
     print(json.dumps(m))
@@ -132,8 +173,18 @@ for k in $(seq 1 "$ITERS"); do
     mv "$d/gen.tmp.jsonl" "$d/gen.jsonl"
   fi
   if [ ! -s "$d/sft.jsonl" ]; then
-    "$BIN" curate best --in "$d/gen.jsonl" --out "$d/sft.tmp.jsonl" --top "$TOP" \
+    "$PY" - "$d/gen.jsonl" "$d/gen.nonempty.tmp.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[2], "w") as f:
+    for l in open(sys.argv[1]):
+        r = json.loads(l)
+        r["responses"] = [y for y in r["responses"] if y["text"]]
+        if r["responses"]:
+            f.write(json.dumps(r) + "\n")
+EOF
+    "$BIN" curate best --in "$d/gen.nonempty.tmp.jsonl" --out "$d/sft.tmp.jsonl" --top "$TOP" \
         --prompt-field filled_prompt 2>/dev/null
+    rm -f "$d/gen.nonempty.tmp.jsonl"
     mv "$d/sft.tmp.jsonl" "$d/sft.jsonl"
   fi
   if [ ! -f "$d/run/DONE" ]; then

@@ -54,12 +54,17 @@ typedef struct {
 
 /* data.train: one path or glob ("a.jsonl"), or a mixture of files of one format with
  * mixing ratios ([{"path": "a.jsonl", "weight": 3}, {"path": "b.jsonl", "weight": 1}];
- * a bare string in the list has weight 1). Ratios are >= 0 and sum to > 0. */
+ * a bare string in the list has weight 1). Ratios are >= 0 and sum to > 0.
+ * A source may say which loss terms its rows feed under objective.attribute: {"path": ...,
+ * "loss": "kl"} rows feed only the KL term (their NLL weight is 0: prefixes sampled from
+ * the model, Meng et al. 2024), "nll" rows only the NLL; "all" (the default) every term. */
 #define CFG_MAX_SOURCES 16
+typedef enum { CFG_SRC_LOSS_ALL = 0, CFG_SRC_LOSS_NLL, CFG_SRC_LOSS_KL } CfgSourceLoss;
 typedef struct {
     int n;          /* 1..CFG_MAX_SOURCES (0 only in a zeroed struct) */
     char **paths;   /* (n) malloc'd */
     double *weights; /* (n) mixing ratios (1 for a plain string) */
+    CfgSourceLoss *loss; /* (n) the terms each source feeds (CFG_SRC_LOSS_ALL for a string) */
     bool list;      /* given as a list (written back as one) */
 } CfgSources;
 

@@ -18,6 +18,11 @@
 
 typedef struct Tokenizer Tokenizer;
 
+/* The loss terms a row feeds (Batch.feeds): all of them, or under objective.attribute the
+ * NLL only or the KL only (e.g. corpus rows and rows sampled from the model: the method's
+ * "prefixes from samples", Meng et al. 2024). */
+typedef enum { ROW_FEEDS_ALL = 0, ROW_FEEDS_NLL = 1, ROW_FEEDS_KL = 2 } RowFeeds;
+
 /* How a row [BOS] prompt response [EOS] of L tokens sits in a Batch (see the row
  * convention below): ROWS_LM holds the L-1 positions that have a next token (the EOS is
  * only a target); ROWS_SCORE also holds the last token as an input, at position
@@ -44,6 +49,11 @@ typedef struct {
     float *labels;        /* (B)   per-row sequence label: a multi-response row's "score"
                            *       (NAN when the response has none); NAN for the other
                            *       sources (objective nado reads it as the 0/1 label C) */
+    uint8_t *feeds;       /* (B)   which loss terms the row feeds (RowFeeds, from its
+                           *       data.train source's "loss"): ROW_FEEDS_ALL (0, every
+                           *       other source), ROW_FEEDS_NLL or ROW_FEEDS_KL (only
+                           *       objective.attribute's NLL or KL term; the row's "weight"
+                           *       scales the term it feeds) */
 } Batch;
 
 void batch_alloc(Batch *b, int max_rows, int max_T);
@@ -198,6 +208,9 @@ size_t dataset_source_first(const Dataset *d, int s);
 size_t dataset_source_size(const Dataset *d, int s);
 const char *dataset_source_path(const Dataset *d, int s);
 int dataset_example_source(const Dataset *d, size_t i); /* the file example i came from */
+/* The loss terms file s's rows feed (dataset_fill copies it to Batch.feeds); every file
+ * starts at ROW_FEEDS_ALL. */
+void dataset_set_source_feeds(Dataset *d, int s, RowFeeds feeds);
 void dataset_free(Dataset *d);
 /* (Re)tokenizes a DS_MULTI dataset, replacing rows an earlier tokenization made: e.g. a
  * model's own tokenizer and limits for scoring. Errors as dataset_load's, naming file:line. */

@@ -64,8 +64,13 @@ typedef struct {
     double n_loss_tokens;        /* positions with loss_mask = 1, all rows     (sft)      */
     double n_full_tokens_chosen; /* target >= 0 positions of chosen rows  (orpo full, dorpo quirk) */
     double n_loss_tokens_chosen; /* loss_mask positions of chosen rows    (dpo sft_weight, orpo) */
-    double n_loss_tokens_w;      /* loss_mask positions of rows with weight > 0 (sft) */
+    double n_loss_tokens_w;      /* loss_mask positions of rows with an NLL weight > 0 (sft:
+                                  * weight > 0, not KL-only) */
     double sum_weights;          /* sum over pairs of the pair weight (chosen row's weight) */
+    double n_kl_tokens_w;        /* loss_mask positions of the rows with a KL weight > 0
+                                  * (obj_row_kl_weight: weight > 0, not NLL-only): the
+                                  * attribute KL's N (sft); = n_loss_tokens_w when every row
+                                  * feeds all terms (Batch.feeds) */
 } ObjectiveNorm;
 
 /* Running sums of one step (zero it at the start of the step: = {0}). Pair quantities are sums over pairs; loss and nll are already
@@ -109,7 +114,7 @@ typedef enum {
     OBJ_METRIC_LOG_ODDS_RATIO,    /* "log_odds_ratio"     mean logsigmoid(z) (dorpo: of w z) */
     OBJ_METRIC_LOG_ODDS_CHOSEN,   /* "log_odds_chosen"    mean z */
     OBJ_METRIC_WEIGHTS_MEAN,      /* "weights/mean"       mean pair weight (ddpo, dorpo) */
-    OBJ_METRIC_KL,                /* "kl"                 attribute: mean KL(q_t || p_t) per NLL token */
+    OBJ_METRIC_KL,                /* "kl"                 attribute: mean KL(q_t || p_t) per KL token */
     OBJ_METRIC_BCE,               /* "bce"                nado: mean BCE per response token */
     OBJ_METRIC_CONSISTENCY,       /* "consistency"        nado: consistency term / N */
     OBJ_METRIC_ACCURACY,          /* "accuracy"           reward: fraction of pairs with r_c > r_r;

@@ -62,6 +62,7 @@ static void bench_copy(const Batch *src, Batch *b) {
     memcpy(b->lengths, src->lengths, (size_t)src->B * sizeof(int));
     memcpy(b->weights, src->weights, (size_t)src->B * sizeof(float));
     memcpy(b->labels, src->labels, (size_t)src->B * sizeof(float));
+    memcpy(b->feeds, src->feeds, (size_t)src->B);
     memcpy(b->example_ids, src->example_ids, (size_t)src->B * sizeof(int64_t));
     b->B = src->B;
     b->T = src->T;

@@ -193,7 +193,8 @@ static void expect_text(const ConfigKey *k, char *out, size_t cap) {
     case CFG_T_STRLIST: snprintf(out, cap, "an array of strings"); break;
     case CFG_T_SOURCES:
         snprintf(out, cap, "a non-empty string, or a list of 1 to %d files to mix (\"path\" or "
-                 "{\"path\": ..., \"weight\": w >= 0})", CFG_MAX_SOURCES);
+                 "{\"path\": ..., \"weight\": w >= 0, \"loss\": \"all\" | \"nll\" | \"kl\"})",
+                 CFG_MAX_SOURCES);
         break;
     }
 }
@@ -413,8 +414,9 @@ static int err_value(TaError *err, const char *origin, const char *shown, const 
 
 /* A data mixture (CFG_T_SOURCES): a non-empty string, or an array of 1..CFG_MAX_SOURCES
  * entries, each a non-empty string (weight 1) or {"path": non-empty string, "weight":
- * finite number >= 0 (default 1)}, whose weights sum to > 0. Messages name the entry:
- * "data.train[1].weight". */
+ * finite number >= 0 (default 1), "loss": "all" (default), "nll" or "kl"}, whose weights
+ * sum to > 0. Messages name the entry: "data.train[1].weight". (Whether the "loss" fits the
+ * objective is a check between keys: cross_checks.) */
 static int check_sources(const ConfigKey *k, const cJSON *v, const char *origin,
                          const char *shown, TaError *err) {
     if (cJSON_IsString(v) && v->valuestring[0]) return TA_OK;
@@ -437,10 +439,22 @@ static int check_sources(const ConfigKey *k, const cJSON *v, const char *origin,
                           "%s: \"%s[%d]\" must be a path or {\"path\": ..., \"weight\": ...}, "
                           "got %s", origin, shown, i, got);
         for (const cJSON *m = e->child; m; m = m->next)
-            if (strcmp(m->string, "path") && strcmp(m->string, "weight"))
+            if (strcmp(m->string, "path") && strcmp(m->string, "weight") &&
+                strcmp(m->string, "loss"))
                 return ta_err(err, TA_EINPUT,
-                              "%s: unknown key \"%s[%d].%s\" (a source has \"path\" and "
-                              "\"weight\")", origin, shown, i, m->string);
+                              "%s: unknown key \"%s[%d].%s\" (a source has \"path\", "
+                              "\"weight\" and \"loss\")", origin, shown, i, m->string);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "loss");
+        if (l && (!cJSON_IsString(l) ||
+                  (strcmp(l->valuestring, "all") && strcmp(l->valuestring, "nll") &&
+                   strcmp(l->valuestring, "kl")))) {
+            char lg[160];
+            describe(l, lg, sizeof lg);
+            return ta_err(err, TA_EINPUT,
+                          "%s: \"%s[%d].loss\" must be \"all\" (every loss term), \"nll\" or "
+                          "\"kl\" (objective.attribute's NLL or KL term only), got %s", origin,
+                          shown, i, lg);
+        }
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "weight");
         if (!cJSON_IsString(p) || !p->valuestring[0]) {
@@ -469,18 +483,21 @@ static void sources_free(CfgSources *s) {
     for (int i = 0; i < s->n; i++) free(s->paths[i]);
     free(s->paths);
     free(s->weights);
+    free(s->loss);
     memset(s, 0, sizeof *s);
 }
 
-/* dst = a copy of n paths and weights (list: given as a list). */
+/* dst = a copy of n paths, weights and loss kinds (NULL: 1, "all"; list: given as a list). */
 static void sources_set(CfgSources *dst, int n, const char *const *paths, const double *weights,
-                        bool list) {
+                        const CfgSourceLoss *loss, bool list) {
     sources_free(dst);
     dst->paths = ta_calloc(sizeof(char *) * (size_t)(n ? n : 1), "config sources");
     dst->weights = ta_calloc(sizeof(double) * (size_t)(n ? n : 1), "config sources");
+    dst->loss = ta_calloc(sizeof(CfgSourceLoss) * (size_t)(n ? n : 1), "config sources");
     for (int i = 0; i < n; i++) {
         dst->paths[i] = ta_strdup(paths[i], "config string");
         dst->weights[i] = weights ? weights[i] : 1.0;
+        dst->loss[i] = loss ? loss[i] : CFG_SRC_LOSS_ALL;
     }
     dst->n = n;
     dst->list = list;
@@ -490,19 +507,24 @@ static void sources_set(CfgSources *dst, int n, const char *const *paths, const 
 static void sources_store(CfgSources *dst, const cJSON *v) {
     if (cJSON_IsString(v)) {
         const char *p = v->valuestring;
-        sources_set(dst, 1, &p, NULL, false);
+        sources_set(dst, 1, &p, NULL, NULL, false);
         return;
     }
     const char *paths[CFG_MAX_SOURCES];
     double weights[CFG_MAX_SOURCES];
+    CfgSourceLoss loss[CFG_MAX_SOURCES];
     int n = 0;
     for (const cJSON *e = v->child; e && n < CFG_MAX_SOURCES; e = e->next, n++) {
         const cJSON *w = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "weight") : NULL;
+        const cJSON *l = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "loss") : NULL;
         paths[n] = cJSON_IsString(e) ? e->valuestring
                                      : cJSON_GetObjectItemCaseSensitive(e, "path")->valuestring;
         weights[n] = w ? w->valuedouble : 1.0;
+        loss[n] = !l ? CFG_SRC_LOSS_ALL
+                  : !strcmp(l->valuestring, "kl") ? CFG_SRC_LOSS_KL
+                  : !strcmp(l->valuestring, "nll") ? CFG_SRC_LOSS_NLL : CFG_SRC_LOSS_ALL;
     }
-    sources_set(dst, n, paths, weights, true);
+    sources_set(dst, n, paths, weights, loss, true);
 }
 
 /* Checks v against row k. origin names the source ("runs/x.json", "--set"), shown the
@@ -637,6 +659,8 @@ static cJSON *value_to_cjson(const ConfigKey *k, const Config *c) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "path", src->paths[i]);
             cJSON_AddItemToObject(o, "weight", float_node(src->weights[i]));
+            if (src->loss[i] != CFG_SRC_LOSS_ALL)
+                cJSON_AddStringToObject(o, "loss", src->loss[i] == CFG_SRC_LOSS_KL ? "kl" : "nll");
             cJSON_AddItemToArray(a, o);
         }
         return a;
@@ -665,7 +689,7 @@ static void set_row_default(const ConfigKey *k, Config *c) {
     case CFG_T_STRLIST: strlist_free(f); break;
     case CFG_T_SOURCES: {
         const char *p = k->def_str ? k->def_str : "";
-        sources_set(f, 1, &p, NULL, false);
+        sources_set(f, 1, &p, NULL, NULL, false);
         break;
     }
     }
@@ -720,7 +744,7 @@ void config_copy(Config *dst, const Config *src) {
             const CfgSources *a = cfield(src, k);
             CfgSources *b = field(dst, k);
             memset(b, 0, sizeof *b);
-            sources_set(b, a->n, (const char *const *)a->paths, a->weights, a->list);
+            sources_set(b, a->n, (const char *const *)a->paths, a->weights, a->loss, a->list);
         }
     }
 }
@@ -1096,6 +1120,31 @@ static void cross_checks(Resolve *r) {
         bad(r, "%s: \"objective.attribute.guide\" applies to \"objective.type\" \"sft\" or "
             "\"pretrain\", got \"%s\"",
             ORIGIN("objective.attribute.guide"), config_choice_name("objective.type", t));
+    /* a "kl" / "nll" source feeds one of objective.attribute's terms only: sft with a
+     * guide; and some source of positive weight must feed each term */
+    int first_one = -1, nll_fed = 0, kl_fed = 0;
+    for (int i = 0; i < c->data.train.n; i++) {
+        const CfgSourceLoss l = c->data.train.loss[i];
+        if (l != CFG_SRC_LOSS_ALL && first_one < 0) first_one = i;
+        if (c->data.train.weights[i] > 0) {
+            nll_fed |= l != CFG_SRC_LOSS_KL;
+            kl_fed |= l != CFG_SRC_LOSS_NLL;
+        }
+    }
+    if (first_one >= 0 && (t != CFG_OBJ_SFT || !c->objective.attribute.guide[0])) {
+        const int kl = c->data.train.loss[first_one] == CFG_SRC_LOSS_KL;
+        bad(r, "%s: \"data.train[%d].loss\" is \"%s\" (rows that feed the attribute %s term "
+            "only), which needs \"objective.type\" \"sft\" with \"objective.attribute.guide\" "
+            "set (got \"%s\"%s)",
+            ORIGIN("data.train"), first_one, kl ? "kl" : "nll", kl ? "KL" : "NLL",
+            config_choice_name("objective.type", t),
+            c->objective.attribute.guide[0] ? "" : ", no guide");
+    } else if (first_one >= 0 && (!nll_fed || !kl_fed)) {
+        bad(r, "%s: every \"data.train\" source of weight > 0 has \"loss\" \"%s\": nothing "
+            "feeds the %s; give a source of weight > 0 \"loss\" \"all\" or \"%s\"",
+            ORIGIN("data.train"), nll_fed ? "nll" : "kl", nll_fed ? "KL" : "NLL",
+            nll_fed ? "kl" : "nll");
+    }
     const CfgAttribute *at = &c->objective.attribute;
     if (at->base[0] && at->q_base != CFG_QBASE_BASE)
         bad(r, "%s: \"objective.attribute.base\" (\"%s\") is only read when "
@@ -1255,7 +1304,9 @@ static int values_equal(const ConfigKey *k, const Config *a, const Config *b) {
         const CfgSources *l = x, *m = y;
         if (l->n != m->n) return 0;
         for (int i = 0; i < l->n; i++)
-            if (strcmp(l->paths[i], m->paths[i]) || l->weights[i] != m->weights[i]) return 0;
+            if (strcmp(l->paths[i], m->paths[i]) || l->weights[i] != m->weights[i] ||
+                l->loss[i] != m->loss[i])
+                return 0;
         return 1;
     }
     }

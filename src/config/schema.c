@@ -111,7 +111,9 @@ static const ConfigKey KEYS[] = {
     {.path = "data.train", .type = CFG_T_SOURCES, .offset = OFF(data.train),
      .flags = M | CFG_REQUIRED | CFG_NONEMPTY, .def_str = "",
      .aliases = "train_file,train_path,dataset,train_data,path,datasets,mixture",
-     .doc = "training data: path or glob, or [{\"path\": P, \"weight\": w}, ...] to mix files"},
+     .doc = "training data: path or glob, or [{\"path\": P, \"weight\": w, \"loss\": "
+            "\"all\"|\"nll\"|\"kl\"}, ...] to mix files (nll, kl: rows feed only that term "
+            "of objective.attribute)"},
     {.path = "data.val", .type = CFG_T_STRING, .offset = OFF(data.val), .flags = M,
      .def_str = "", .aliases = "val_file,eval_file,validation,valid,eval,val_path",
      .doc = "validation data: path or glob; \"\" = none or val_fraction"},

@@ -23,6 +23,7 @@ void batch_alloc(Batch *b, int max_rows, int max_T) {
     b->margins = ta_calloc((size_t)max_rows * sizeof(float), "batch margins");
     b->example_ids = ta_calloc((size_t)max_rows * sizeof(int64_t), "batch example ids");
     b->labels = ta_malloc((size_t)max_rows * sizeof(float), "batch labels");
+    b->feeds = ta_calloc((size_t)max_rows, "batch feeds");
     for (int r = 0; r < max_rows; r++) b->labels[r] = NAN;
 }
 
@@ -36,6 +37,7 @@ void batch_free(Batch *b) {
     free(b->margins);
     free(b->example_ids);
     free(b->labels);
+    free(b->feeds);
     memset(b, 0, sizeof *b);
 }
 

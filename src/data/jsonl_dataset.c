@@ -67,6 +67,7 @@ struct Dataset {
     int n_paths;
     size_t src_first[DATA_MAX_SOURCES + 1];    /* first example of each file, then the end */
     size_t src_prompt[DATA_MAX_SOURCES + 1];   /* first prompt (multi, prompts) of each file */
+    uint8_t src_feeds[DATA_MAX_SOURCES];       /* RowFeeds of each file's rows */
     int tokenized;             /* rows exist (0: multi loaded without a tokenizer, prompts) */
     int bos, eos, pad, vocab;  /* bos -1 when the tokenizer has none */
     size_t n_examples, n_truncated;
@@ -732,6 +733,10 @@ int dataset_example_source(const Dataset *d, size_t i) {
     while (s + 1 < d->n_paths && i >= d->src_first[s + 1]) s++;
     return s;
 }
+void dataset_set_source_feeds(Dataset *d, int s, RowFeeds feeds) {
+    TA_ASSERT(s >= 0 && s < d->n_paths);
+    d->src_feeds[s] = (uint8_t)feeds;
+}
 int dataset_rows_per_example(const Dataset *d) { return d->kind == DS_PREFERENCE ? 2 : 1; }
 uint64_t dataset_hash(const Dataset *d) { return d->hash; }
 DatasetKind dataset_kind(const Dataset *d) { return d->kind; }
@@ -768,6 +773,7 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
         size_t ex = ids[i];
         float w = d->weights ? d->weights[ex] : 1.0f;
         float mg = d->margins ? d->margins[ex] : 0.0f;
+        uint8_t feeds = d->src_feeds[dataset_example_source(d, ex)];
         for (int k = 0; k < rpe; k++) {
             int row = k * n + i; /* preference: chosen rows [0, n), rejected [n, 2n) */
             const Row *r = &d->rows[ex * rpe + k];
@@ -775,6 +781,7 @@ void dataset_fill(const Dataset *d, const uint32_t *ids, int n, Batch *b) {
             b->weights[row] = w;
             b->margins[row] = mg;
             b->example_ids[row] = (int64_t)ex;
+            b->feeds[row] = feeds;
             b->labels[row] = d->kind == DS_MULTI && d->resps[ex].has_score
                                  ? (float)d->resps[ex].score : NAN;
         }

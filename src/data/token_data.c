@@ -123,6 +123,7 @@ void token_data_fill(const TokenData *d, int split, const uint32_t *ids, int n, 
         b->lengths[r] = T;
         b->weights[r] = 1.0f;
         b->labels[r] = NAN;
+        b->feeds[r] = ROW_FEEDS_ALL;
         b->margins[r] = 0.0f;
         b->example_ids[r] = (int64_t)w;
     }

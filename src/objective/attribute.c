@@ -9,10 +9,22 @@
  *   q_v  = p_v R_v / Z,  Z = sum_v p_v R_v            (the "desired" next-token distribution)
  *   KL_t = sum_v q_v log(q_v / p_v) = sum_v q_v (log R_v - log Z) = S / Z - log Z,
  *          S = sum_v p_v R_v log R_v
- *   L    = NLL + lambda (1/N) sum_t KL_t              (N = the NLL's token count of the step)
- * With sft row weights (sft.c) both terms of a row are scaled by its weight w_r and N is
- * the NLL's normaliser (completion tokens of rows with w_r > 0): a weight scales every token
- * loss of its row.
+ *   L    = NLL + lambda (1/N) sum_t KL_t              (N = the KL's token count of the step)
+ * With sft row weights (sft.c) both terms of a row are scaled by its weight w_r, and N
+ * counts the completion tokens of rows with w_r > 0: a weight scales every token loss of
+ * its row, and N is the NLL's normaliser too (the same tokens).
+ * Rows may feed one term only (Batch.feeds, from a data.train source's "loss"): "kl" rows
+ * (e.g. sequences sampled from the current model: the method's "prefixes from samples")
+ * have NLL weight 0 and KL weight w_r, "nll" rows (the corpus, then) the other way round.
+ * The KL is normalised by ITS tokens, N_kl = completion tokens of the rows with a KL weight
+ * > 0, while the NLL keeps its own N (the tokens of the rows with an NLL weight > 0):
+ *   L = (1/N) sum_{corpus tokens} w_r NLL_t + lambda (1/N_kl) sum_{KL tokens} w_r KL_t
+ * so lambda weighs the mean per-token KL against the mean per-token NLL whatever the
+ * mixing ratio of the sources, and a run with prefixes from samples is comparable with one
+ * from the corpus at the same lambda. (Dividing by the NLL's N instead would make the KL's
+ * strength grow with the share of sample rows.) Without KL-only rows N_kl = N exactly: the
+ * same sums in the same order, so such runs keep their bits. A step whose rows all feed
+ * the NLL only (N_kl = 0) adds no KL, like a step whose rows all weigh 0.
  * PyTorch: lp = l.log_softmax(-1); q = (lp.detach() + F.logsigmoid(r)).softmax(-1);
  *          kl = (q * (q.log() - lp)).sum(-1)
  *
@@ -137,7 +149,7 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
                       "objective.attribute.q_base \"base\": the logit head needs the base model's "
                       "logits");
     const int sft = o->type == CFG_OBJ_SFT;
-    const double N = sft ? norm->n_loss_tokens_w : norm->n_full_tokens;
+    const double N = sft ? norm->n_kl_tokens_w : norm->n_full_tokens;
     if (!(N > 0) && sft && norm->n_loss_tokens > 0) { /* every row weighs 0: nothing to learn */
         if (grad && io->lf) logits_to_dlogits(io->lf, io->lse_f, tg, io->dlogp_f, nrows, V, Vp);
         for (int i = 0; grad && !io->lf && i < nrows; i++)
@@ -163,8 +175,8 @@ static int logit_head(const CfgObjective *o, const Batch *b, int row0, int nrows
             int i1 = s0 + (k + 1) * BLOCK < nrows ? s0 + (k + 1) * BLOCK : nrows;
             for (int i = s0 + k * BLOCK; i < i1; i++) {
                 /* sft: the row's weight scales its KL terms (x * 1.0 == x: unweighted rows
-                 * keep their bits); a weight-0 row has none */
-                const double w = sft ? obj_row_weight(b, (row0 + i) / b->T) : 1.0;
+                 * keep their bits); a weight-0 row has none, nor has an NLL-only row */
+                const double w = sft ? obj_row_kl_weight(b, (row0 + i) / b->T) : 1.0;
                 int kl = (sft ? (mask && mask[i]) : tg[i] >= 0) && w > 0;
                 size_t off = (size_t)i * Vp;
                 double t;

@@ -89,7 +89,13 @@ void obj_row_sums(const ObjIO *io, const Batch *b, int row, ObjRowSums *out) {
     }
 }
 
-double obj_row_weight(const Batch *b, int r) { return b->weights ? (double)b->weights[r] : 1.0; }
+static double row_weight(const Batch *b, int r) { return b->weights ? (double)b->weights[r] : 1.0; }
+double obj_row_weight(const Batch *b, int r) {
+    return b->feeds && b->feeds[r] == ROW_FEEDS_KL ? 0.0 : row_weight(b, r);
+}
+double obj_row_kl_weight(const Batch *b, int r) {
+    return b->feeds && b->feeds[r] == ROW_FEEDS_NLL ? 0.0 : row_weight(b, r);
+}
 
 double obj_ref(const ObjIO *io, int row) {
     TA_ASSERT(io->ref_f || io->ref_d);
@@ -198,6 +204,14 @@ int objective_check_batch(const CfgObjective *o, const Batch *b, TaError *err) {
                               "nado: batch row %d: label %g, expected 0 or 1 (the response's "
                               "\"score\" from a 0/1 oracle)", r, (double)b->labels[r]);
     }
+    for (int r = 0; b->feeds && r < b->B; r++)
+        if (b->feeds[r] != ROW_FEEDS_ALL && !(o->type == CFG_OBJ_SFT && objective_needs_guide(o)))
+            return ta_err(err, TA_EINPUT,
+                          "%s: batch row %d feeds the attribute %s term only (a data.train "
+                          "source with \"loss\": \"%s\"), which needs objective sft with "
+                          "objective.attribute.guide", tn, r,
+                          b->feeds[r] == ROW_FEEDS_KL ? "KL" : "NLL",
+                          b->feeds[r] == ROW_FEEDS_KL ? "kl" : "nll");
     if (o->type == CFG_OBJ_SFT && b->weights)
         for (int r = 0; r < b->B; r++)
             if (!isfinite(b->weights[r]) || b->weights[r] < 0)
@@ -261,7 +275,8 @@ static void count_batch(ObjectiveNorm *n, const CfgObjective *o, const Batch *b)
         }
         n->n_full_tokens += full;
         n->n_loss_tokens += resp;
-        if ((b->weights ? (double)b->weights[r] : 1.0) > 0) n->n_loss_tokens_w += resp;
+        if (obj_row_weight(b, r) > 0) n->n_loss_tokens_w += resp;
+        if (obj_row_kl_weight(b, r) > 0) n->n_kl_tokens_w += resp;
         if (pairwise && r < P) {
             n->n_full_tokens_chosen += full;
             n->n_loss_tokens_chosen += resp;
@@ -297,7 +312,7 @@ static int forward_backward(const CfgObjective *o, const Batch *b, const ObjIO *
         norm->n_full_tokens < mine.n_full_tokens || norm->n_loss_tokens < mine.n_loss_tokens ||
         norm->n_full_tokens_chosen < mine.n_full_tokens_chosen ||
         norm->n_loss_tokens_chosen < mine.n_loss_tokens_chosen ||
-        norm->n_loss_tokens_w < mine.n_loss_tokens_w)
+        norm->n_loss_tokens_w < mine.n_loss_tokens_w || norm->n_kl_tokens_w < mine.n_kl_tokens_w)
         return ta_err(err, TA_ERUNTIME,
                       "%s: the step normaliser does not cover this micro-batch (call "
                       "objective_norm_add for every micro-batch of the step first)", tn);

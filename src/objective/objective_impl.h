@@ -57,8 +57,12 @@ void obj_orpo(const CfgObjective *o, const Batch *b, const ObjIO *io, const Obje
               ObjectiveStats *st); /* orpo and dorpo */
 void obj_reward(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
                 ObjectiveStats *st); /* the reward model's Bradley-Terry loss */
-/* The weight of sft row r (1 without weights). */
+/* The NLL weight of sft row r: its "weight" (1 without weights), 0 for a row that feeds
+ * the KL only (Batch.feeds ROW_FEEDS_KL). */
 double obj_row_weight(const Batch *b, int r);
+/* The KL weight of sft row r under objective.attribute: its "weight" (1 without weights),
+ * 0 for a row that feeds the NLL only (ROW_FEEDS_NLL). */
+double obj_row_kl_weight(const Batch *b, int r);
 /* nado's fast path: no log-prob term (dlogp stays 0), counts the response tokens. */
 void obj_nado(const CfgObjective *o, const Batch *b, const ObjIO *io, const ObjectiveNorm *n,
               ObjectiveStats *st);

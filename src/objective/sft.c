@@ -21,7 +21,9 @@
  * 1e-9 does count in N: the only discontinuity, at exactly 0.) A step whose rows all weigh 0
  * has loss 0 and a zero gradient.
  * With objective.attribute the NLL is also reported as nll_loss; the KL term is added by
- * the logit head (attribute.c) over the same tokens with the same N.
+ * the logit head (attribute.c) over the same tokens with the same N. Rows that feed the
+ * KL only (Batch.feeds, a data.train source with "loss": "kl") have NLL weight 0 here:
+ * they are not in N and add nothing to the NLL (attribute.c normalises the KL).
  */
 #include "objective_impl.h"
 

@@ -208,6 +208,14 @@ static int count_tokens(Run *r, const char *text, int *n, TaError *err) {
 }
 
 /* ---- setup: rows, queries, the room check ------------------------------------------------ */
+/* "the --ROLE-template" (given) or "the default ROLE template (the paper's, paraphrased)". */
+static const char *template_name(const char *given, const char *role) {
+    if (given)
+        return strcmp(role, "feedback") ? "the --revise-template" : "the --feedback-template";
+    return strcmp(role, "feedback") ? "the default revise template (the paper's, paraphrased)"
+                                    : "the default feedback template (the paper's, paraphrased)";
+}
+
 static int setup_items(Run *r, TaError *err) {
     const PrsOptions *o = r->o;
     const int S = r->m->config.max_seq_len;
@@ -258,7 +266,9 @@ static int setup_items(Run *r, TaError *err) {
         if (!tree) continue;
         /* room for feedback and revision: the answer is at most min(max_new_tokens, what
          * the query left), the feedback at most fb_max; the filled templates with empty
-         * answer / feedback plus those must leave a token to generate */
+         * answer / feedback plus those must leave a token to generate. The message names
+         * the template (given, or the built-in default: the paper's long prompt does not
+         * fit a tiny max_seq_len) and how many tokens are too many. */
         int ans = o->sample.max_new_tokens < S - it->len ? o->sample.max_new_tokens : S - it->len;
         int fb = 0, lf = 0, lr = 0;
         char *text = NULL;
@@ -269,10 +279,11 @@ static int setup_items(Run *r, TaError *err) {
             if (rc != TA_OK) return ta_err(err, TA_EINPUT, "%s: feedback prompt: %s", it->where, err->msg);
             if (lf + ans >= S)
                 return ta_err(err, TA_EINPUT, "%s: no room left for feedback within the model's "
-                              "max_seq_len %d: the feedback prompt needs up to %d tokens (the "
-                              "template filled: %d, the answer: up to %d); shorten the prompt or "
-                              "the template, or lower --max-new-tokens", it->where, S, lf + ans,
-                              lf, ans);
+                              "max_seq_len %d: %s filled is %d tokens, plus the answer (up to "
+                              "%d, --max-new-tokens) and 1 to generate: %d tokens too many; give "
+                              "a shorter --feedback-template or lower --max-new-tokens",
+                              it->where, S, template_name(o->feedback_template, "feedback"), lf,
+                              ans, lf + ans + 1 - S);
             fb = r->fb_max < S - lf - ans ? r->fb_max : S - lf - ans;
         }
         if ((rc = fill(&r->revise, it, "revise", &text, err)) != TA_OK) return rc;
@@ -281,11 +292,13 @@ static int setup_items(Run *r, TaError *err) {
         if (rc != TA_OK) return ta_err(err, TA_EINPUT, "%s: revise prompt: %s", it->where, err->msg);
         if (lr + ans + fb >= S)
             return ta_err(err, TA_EINPUT, "%s: no room left for revision within the model's "
-                          "max_seq_len %d: the revise prompt needs up to %d tokens (the template "
-                          "filled: %d, the answer: up to %d%s%.0d); shorten the prompt or the "
-                          "template, or lower --max-new-tokens%s", it->where, S, lr + ans + fb, lr,
-                          ans, with_fb ? ", the feedback: up to " : "", with_fb ? fb : 0,
-                          with_fb ? " / --feedback-max-new-tokens" : "");
+                          "max_seq_len %d: %s filled is %d tokens, plus the answer (up to %d, "
+                          "--max-new-tokens)%s%.0d%s and 1 to generate: %d tokens too many; give a "
+                          "shorter --revise-template or lower --max-new-tokens%s", it->where, S,
+                          template_name(o->revise_template, "revise"), lr, ans,
+                          with_fb ? ", the feedback (up to " : "", with_fb ? fb : 0,
+                          with_fb ? ")" : "",
+                          lr + ans + fb + 1 - S, with_fb ? " / --feedback-max-new-tokens" : "");
     }
     return TA_OK;
 }

@@ -36,6 +36,7 @@ static void move_row(Batch *b, int to, int from) {
     b->weights[to] = b->weights[from];
     b->margins[to] = b->margins[from];
     b->example_ids[to] = b->example_ids[from];
+    b->feeds[to] = b->feeds[from];
 }
 
 void dist_shard_batch(Batch *b, int part, int parts) {

@@ -65,8 +65,10 @@ int train_run(const Config *cfg, const TrainOptions *opt, TaError *err) {
             ta_buf_puts(&extra, k ? ", " : "\"sources\": [");
             ta_buf_puts(&extra, "{\"path\": ");
             ta_buf_json_string(&extra, t.cfg.data.train.paths[k]);
-            ta_buf_printf(&extra, ", \"examples\": %zu, \"weight\": %.17g}", t.mix[k].n,
-                          t.mix[k].ratio);
+            const CfgSourceLoss sl = t.cfg.data.train.loss[k];
+            ta_buf_printf(&extra, ", \"examples\": %zu, \"weight\": %.17g, \"loss\": \"%s\"}",
+                          t.mix[k].n, t.mix[k].ratio,
+                          sl == CFG_SRC_LOSS_KL ? "kl" : sl == CFG_SRC_LOSS_NLL ? "nll" : "all");
             if (k == t.n_mix - 1) ta_buf_puts(&extra, "]");
         }
         log_metrics(&t.log, "data", 0, kv, n, extra.p);

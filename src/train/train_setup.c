@@ -203,10 +203,19 @@ static int open_data(Trainer *t, TaError *err) {
         m->perm = ta_malloc(sizeof(uint32_t) * m->n, "example order");
         m->perm_epoch = -1;
         n_train += m->n;
+        /* "loss" (checked against the objective by the config): "kl" rows feed the
+         * attribute KL only (as prefixes: NLL weight 0), "nll" rows the NLL only */
+        const CfgSourceLoss sl = c->data.train.loss ? c->data.train.loss[k] : CFG_SRC_LOSS_ALL;
+        dataset_set_source_feeds(t->ds_train, k, sl == CFG_SRC_LOSS_KL    ? ROW_FEEDS_KL
+                                                 : sl == CFG_SRC_LOSS_NLL ? ROW_FEEDS_NLL
+                                                                          : ROW_FEEDS_ALL);
         if (n_src > 1)
             fprintf(t->info, "data:   source %d: %s: %zu examples%s, weight %g (%.1f%% of the "
-                    "examples drawn)\n", k, path, m->n, nval ? " for training" : "", m->ratio,
-                    100.0 * m->ratio / wsum);
+                    "examples drawn)%s\n", k, path, m->n, nval ? " for training" : "", m->ratio,
+                    100.0 * m->ratio / wsum,
+                    sl == CFG_SRC_LOSS_KL    ? ", rows feed the attribute KL term only"
+                    : sl == CFG_SRC_LOSS_NLL ? ", rows feed the NLL term only"
+                                             : "");
     }
     t->train.n = n_train;
     if (n_val) {

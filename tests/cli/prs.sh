@@ -187,8 +187,11 @@ prs_err nofb_template_with_feedback "--feedback none" "{feedback}" -- --scorer "
   --feedback none --revise-template "$T/revise.txt"
 prs_err template_unknown_field "$T/test.jsonl:1" "no such field" -- --scorer "$SCORE" \
   --query-template "{prompt} {nope}"
-prs_err no_room "$T/test.jsonl:1" "no room left" "max_seq_len 48" -- --scorer "$SCORE" \
-  "${TMPL[@]}" --max-new-tokens 20
+prs_err no_room "$T/test.jsonl:1" "no room left" "max_seq_len 48" "the --revise-template" \
+  "4 tokens too many" -- --scorer "$SCORE" "${TMPL[@]}" --max-new-tokens 20
+# the default (paper's) templates are far longer than this model's 48 tokens: named, with the count
+prs_err no_room_default_template "$T/test.jsonl:1" "default feedback template" "--feedback-template" \
+  "tokens too many" -- --scorer "$SCORE" --query-template "$T/query.txt"
 prs_err feedback_bad "--feedback must be model, none or cmd:PROGRAM" -- --scorer "$SCORE" --feedback critic
 prs_err n0_with_rand "--n0 only applies to --mode prs" -- --scorer "$SCORE" --mode rand --n0 2
 prs_err bad_scorer_spec "judge:x" -- --scorer "judge:x" "${TMPL[@]}"
@@ -198,12 +201,21 @@ rest() {
   tools/rest_prs.sh --model "$D/sft" --prompts "$T/test.jsonl" --test "$T/test.jsonl" \
     --scorer "$SCORE" --config configs/repro-prs-rest.json --set tokenizer.model="$T/spm.model" \
     --out "$D/rest" --n 4 --batch 4 --query-template "$T/query.txt" --eval-max-new-tokens 8 \
-    --build "${TA_BUILD:-build}" "$@" -- "${TMPL[@]}" --max-new-tokens 8
+    --eval-samples 2 --build "${TA_BUILD:-build}" "$@" -- "${TMPL[@]}" --max-new-tokens 8
 }
 if rest --iters 1 2>"$D/rest.err" && [ "$(wc -l <"$D/rest/metrics.jsonl")" = 2 ]; then
   touch -d '2000-01-01' "$D/rest/iter1/gen.jsonl" "$D/rest/iter1/eval.json"
   rm -f "$D/rest/iter1/run/DONE"          # an SFT stage interrupted: redone from scratch
   cp "$D/rest/iter1/eval.json" "$D/eval1.json"
+  # iteration 2's generation given: iteration 1's, with an empty response scored best (the
+  # model may answer with nothing): left out of the selection, not a failure
+  mkdir -p "$D/rest/iter2"
+  cp "$D/rest/iter1/gen.summary.json" "$D/rest/iter2/"
+  "$PY" -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+rows[0]["responses"][1].update(text="", score=99.0)
+open(sys.argv[2], "w").writelines(json.dumps(r) + "\n" for r in rows)' "$D/rest/iter1/gen.jsonl" "$D/rest/iter2/gen.jsonl"
   if rest --iters 2 2>>"$D/rest.err"; then
     msg=$("$PY" - "$D/rest" <<'EOF2'
 import json, os, sys
@@ -213,10 +225,15 @@ assert [x["iter"] for x in m] == [0, 1, 2], m
 for x in m[1:]:
     assert x["kept"] == 5 and 0 <= x["test_rates"]["correct"] <= 1 and "gen_mean_best" in x, x
     g = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/gen.jsonl")]
-    best = [max(r["responses"], key=lambda y: y["score"]) for r in g]
+    best = [max([y for y in r["responses"] if y["text"]], key=lambda y: y["score"]) for r in g]
+    assert x["iter"] == 1 or g[0]["responses"][1]["text"] == "", "the empty response given"
     s = [json.loads(l) for l in open(f"{d}/iter{x['iter']}/sft.jsonl")]
     assert [y["prompt"] for y in s] == [r["filled_prompt"] for r in g], "trained on the queries"
     assert [y["completion"] for y in s] == [b["text"] for b in best], "top-1 kept"
+for x in m:  # the sampled evaluation: 2 responses per test prompt, their mean score
+    rs = [y for l in open(f"{d}/iter{x['iter']}/sampled.scored.jsonl") for y in json.loads(l)["responses"]]
+    assert len(rs) == 10 and abs(x["sampled_score"] - sum(y["score"] for y in rs) / 10) < 1e-9, x
+    assert x["sampled_rates"]["correct"] == sum(y["correct"] for y in rs) / 10, x
 assert os.path.getmtime(f"{d}/iter1/gen.jsonl") < 1e9, "a finished stage was redone"
 assert os.path.exists(f"{d}/iter1/run/DONE"), "the interrupted SFT was not redone"
 EOF2
