@@ -138,7 +138,7 @@ $(BUILD)/tinyalign-mpi: $(BUILD)/obj/cli/main.o $(MPI_OBJ) $(BUILD)/libtinyalign
 $(BUILD)/bench_allreduce: tools/bench_allreduce.c $(MPI_OBJ) $(BUILD)/libtinyalign.a
 	$(CC) $(CFLAGS) $(MPI_CFLAGS) $< $(MPI_OBJ) $(BUILD)/libtinyalign.a -o $@ $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/testhelp.h $(BUILD)/libtinyalign.a $(FLAGS_STAMP)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libtinyalign.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $< -o $@ $(BUILD)/libtinyalign.a $(LDFLAGS) $(LDLIBS)
 

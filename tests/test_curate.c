@@ -3,7 +3,7 @@
  *     mean), ties (all equal -> 1, N = 2, float noise), the degenerate all-zero case, and on
  *     random prompts the invariants mean 1 / sum N / least deviating 0; copies of a
  *     response tie bitwise;
- *   - the lexical embedding (norm 1, deterministic, UTF-8) against tools/ref_curate.py;
+ *   - the lexical embedding (norm 1, deterministic, UTF-8, the empty text) against tools/ref_curate.py;
  *   - pairing: hand cases (gap, fallback, equal scores, identical texts), invariants on
  *     random prompts (disjoint, chosen better, gap kept unless the fallback is reported,
  *     n/2 pairs), determinism per seed, gap -1 (all pairs, 100 distinct at most);
@@ -229,8 +229,8 @@ static double cosf_(const float *a, const float *b, int n) {
 static void test_lexical(void) {
     static const char *texts[] = {"the cat sat on the mat", "the cat sat on the hat", "ans 123.",
                                   "a", "  spaced\tout\n words  ", "café 東京 🙂 мир",
-                                  "completely different words here"};
-    enum { NT = 7, D = CURATE_LEXICAL_DIM };
+                                  "completely different words here", ""};
+    enum { NT = 8, D = CURATE_LEXICAL_DIM };
     static float v[NT][D], again[D];
     for (int i = 0; i < NT; i++) {
         curate_lexical_embed(v[i], texts[i]);
@@ -846,8 +846,6 @@ static const BadCase BAD[] = {
      "\"responses\" is empty"},
     {"missing_prompt", "{\"responses\": [{\"text\": \"a\"}]}\n", "diversity", ":1:",
      "missing field \"prompt\""},
-    {"empty_text", "{\"prompt\": \"p\", \"responses\": [{\"text\": \"\"}]}\n", "diversity", ":1:",
-     "responses[0].text\" is empty"},
     {"bad_utf8", "{\"prompt\": \"p\xff\", \"responses\": [{\"text\": \"a\"}]}\n", "diversity",
      ":1:", "not valid UTF-8"},
     {"not_object", "[1, 2]\n", "deviation", ":1:", "expected a JSON object"},

@@ -16,11 +16,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "objtest.h"
 #include "refio.h"
-#include "testhelp.h"
-#include "tinyalign/common.h"
-#include "tinyalign/kernels.h"
-#include "tinyalign/objective.h"
 
 #define VP 32 /* padded vocabulary of the C side (the reference has V = 24 columns) */
 
@@ -31,26 +28,10 @@ static uint8_t *MASK;
 static float *LABELS, *R, *BASE, *GUIDE;
 static int CUR;
 
-static int close_d(double got, double ref, double atol, double rtol) {
-    return fabs(got - ref) <= atol + rtol * fabs(ref); /* NaN fails */
-}
-
 static Batch make_batch(int rows, int *targets, uint8_t *mask, float *labels) {
-    Batch b;
-    memset(&b, 0, sizeof b);
-    b.B = b.max_rows = rows;
-    b.T = b.max_T = T;
-    b.targets = targets;
-    b.loss_mask = mask;
+    Batch b = objtest_batch(rows, T, 0, targets, mask);
     b.labels = labels;
     return b;
-}
-
-static float *pad_vocab(const float *x, size_t N, float junk) {
-    float *out = ta_malloc(N * VP * sizeof(float), "padded");
-    for (size_t i = 0; i < N; i++)
-        for (int v = 0; v < VP; v++) out[i * VP + v] = v < V ? x[i * V + v] : junk;
-    return out;
 }
 
 static void nado_cfg(CfgObjective *o, int k) {
@@ -61,58 +42,14 @@ static void nado_cfg(CfgObjective *o, int k) {
     o->nado.stop_grad_expectation = c[1] != 0;
 }
 
-/* The training path on float logits (rows,T,V): fast path (dlogp) then the logit head over
- * [row0, row0 + nrows) chunks of whole rows (rows_per_call; 0 = one call). dr_out (rows,T,V)
- * may be NULL. */
+/* The training path on float logits (rows,T,V): objtest_run_float without reference
+ * log-probs, the logit head over chunks of rows_per_call whole rows (0 = one call).
+ * dr_out (rows,T,V) may be NULL. */
 static int run_float(const CfgObjective *o, const Batch *b, const float *logits, const float *guide,
                      const float *base, const ObjectiveNorm *norm, int rows_per_call, float *dr_out,
                      float *padded_out, ObjectiveStats *st, TaError *err) {
-    size_t N = (size_t)b->B * b->T;
-    float *lg = pad_vocab(logits, N, 1e3f), *bs = base ? pad_vocab(base, N, -1e3f) : NULL;
-    float *gd = guide ? pad_vocab(guide, N, -1e3f) : NULL;
-    float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
-    float *dlp = ta_malloc(N * sizeof(float), "dlp");
-    logsoftmax_gather(lp, lse, lg, b->targets, (int)N, V, VP);
-    int rc = objective_forward_backward(o, b, lp, NULL, norm, dlp, st, err);
-    int step = rows_per_call > 0 ? rows_per_call * b->T : (int)N;
-    for (int r0 = 0; r0 < (int)N && rc == TA_OK; r0 += step) {
-        int nr = (int)N - r0 < step ? (int)N - r0 : step;
-        size_t off = (size_t)r0 * VP;
-        rc = objective_logits_forward_backward(o, b, r0, nr, lg + off, lse + r0, dlp + r0,
-                                               gd ? gd + off : NULL, bs ? bs + off : NULL, V, VP,
-                                               norm, st, err);
-    }
-    if (rc == TA_OK) {
-        for (size_t i = 0; i < N; i++) {
-            for (int v = V; v < VP; v++) TA_ASSERT(lg[i * VP + v] == 0.0f);
-            if (dr_out) memcpy(dr_out + i * V, lg + i * VP, V * sizeof(float));
-        }
-        if (padded_out) memcpy(padded_out, lg, N * VP * sizeof(float));
-    }
-    free(lg); free(bs); free(gd); free(lse); free(lp); free(dlp);
-    return rc;
-}
-
-/* |got - ref| <= atol + rtol |ref| elementwise; the worst element to msg. */
-static int compare(const float *got, const float *ref, size_t n, double atol, double rtol,
-                   char *msg, size_t cap) {
-    double worst = -1;
-    size_t wi = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)ref[i]);
-        double ex = isnan(d) ? INFINITY : d - (atol + rtol * fabs((double)ref[i]));
-        if (ex > 0 && ex > worst) { worst = ex; wi = i; }
-    }
-    if (worst > 0)
-        snprintf(msg, cap, "element %zu (row %zu pos %zu v %zu) got %.9g, reference %.9g",
-                 wi, wi / V / T, wi / V % T, wi % V, got[wi], ref[wi]);
-    return !(worst > 0);
-}
-
-static float max_abs(const float *x, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
-    return m;
+    return objtest_run_float(o, b, V, VP, logits, guide, base, NULL, norm, rows_per_call, dr_out,
+                             padded_out, st, err);
 }
 
 /* ---- nado vs PyTorch --------------------------------------------------------------------- */
@@ -146,7 +83,7 @@ static void t_nado_parity(void) {
     char name[32], msg[256];
     snprintf(name, sizeof name, "nado_dr.%d", CUR);
     const float *rd = ref_get(&REF, name)->data;
-    int ok = compare(dr, rd, n, 1e-5 * max_abs(rd, n), 1e-4, msg, sizeof msg);
+    int ok = compare("dL/dr", dr, rd, n, 1e-5 * max_abs(rd, n), 1e-4, msg, sizeof msg);
     free(dr);
     T_CHECK(ok, "dL/dr: %s", msg);
 }
@@ -370,7 +307,7 @@ static void t_attr_base_parity(void) {
     char name[32], msg[256];
     snprintf(name, sizeof name, "attr_dl.%d", CUR);
     const float *rd = ref_get(&REF, name)->data;
-    int ok = compare(dl, rd, n, 1e-5 * max_abs(rd, n), 1e-4, msg, sizeof msg);
+    int ok = compare("dlogits", dl, rd, n, 1e-5 * max_abs(rd, n), 1e-4, msg, sizeof msg);
     /* without the base's logits: refused */
     ObjectiveStats s2 = {0};
     rc = run_float(&o, &b, R, GUIDE, NULL, &norm, 0, NULL, NULL, &s2, &err);

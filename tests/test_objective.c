@@ -24,11 +24,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "objtest.h"
 #include "refio.h"
-#include "testhelp.h"
-#include "tinyalign/common.h"
-#include "tinyalign/kernels.h"
-#include "tinyalign/objective.h"
 
 #define VP 64 /* padded vocabulary of the C side (the reference has V = 40 columns) */
 
@@ -63,32 +60,6 @@ static int CUR;         /* variant of the running case */
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-/* |got - ref| <= atol + rtol |ref| elementwise; on failure the worst element goes to msg. */
-static int compare(const char *what, const float *got, const float *ref, size_t n, double atol,
-                   double rtol, char *msg, size_t cap) {
-    double worst = -1;
-    size_t wi = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)ref[i]);
-        double ex = isnan(d) ? INFINITY : d - (atol + rtol * fabs((double)ref[i]));
-        if (ex > 0 && ex > worst) { worst = ex; wi = i; }
-    }
-    if (worst > 0)
-        snprintf(msg, cap, "%s: element %zu got %.9g, reference %.9g (atol %.2g, rtol %.2g)",
-                 what, wi, got[wi], ref[wi], atol, rtol);
-    return !(worst > 0);
-}
-
-static int close_d(double got, double ref, double atol, double rtol) {
-    return fabs(got - ref) <= atol + rtol * fabs(ref); /* NaN fails */
-}
-
-static float max_abs(const float *x, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
-    return m;
-}
-
 static int variant_index(const char *name) {
     for (int k = 0; k < NVAR; k++)
         if (!strcmp(VNAMES[k], name)) return k;
@@ -118,49 +89,17 @@ static void cfg_from_row(CfgObjective *o, int k) {
 
 /* A Batch over caller-owned arrays (rows in the pair layout when n_pairs > 0). */
 static Batch make_batch(int rows, int n_pairs, int *targets, uint8_t *mask, float *weights) {
-    Batch b;
-    memset(&b, 0, sizeof b);
-    b.B = rows;
-    b.T = T;
-    b.max_rows = rows;
-    b.max_T = T;
-    b.targets = targets;
-    b.loss_mask = mask;
+    Batch b = objtest_batch(rows, T, n_pairs, targets, mask);
     b.weights = weights;
-    b.n_pairs = n_pairs;
     return b;
 }
 
-/* (rows*T, V) -> (rows*T, VP) with junk in the padded columns (which must never count). */
-static float *pad_vocab(const float *x, size_t N, float junk) {
-    float *out = ta_malloc(N * VP * sizeof(float), "padded");
-    for (size_t i = 0; i < N; i++)
-        for (int v = 0; v < VP; v++) out[i * VP + v] = v < V ? x[i * V + v] : junk;
-    return out;
-}
-
-/* Float path of one micro-batch: pad logits (rows,T,V) to VP, log-softmax, the loss head,
- * the logit head (dlogits; guide (rows,T,V) or NULL). dlogits_out (rows,T,V) may be NULL. */
+/* Float path of one micro-batch (objtest_run_float, the logit head in one call). */
 static int run_float(const CfgObjective *o, const Batch *b, const float *logits,
                      const float *guide, const float *ref, const ObjectiveNorm *norm,
                      float *dlogits_out, ObjectiveStats *st, TaError *err) {
-    size_t N = (size_t)b->B * b->T;
-    float *lg = pad_vocab(logits, N, 1e3f), *gd = guide ? pad_vocab(guide, N, -1e3f) : NULL;
-    float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
-    float *dlp = ta_malloc(N * sizeof(float), "dlp");
-    logsoftmax_gather(lp, lse, lg, b->targets, (int)N, V, VP);
-    int rc = objective_forward_backward(o, b, lp, ref, norm, dlp, st, err);
-    if (rc == TA_OK)
-        rc = objective_logits_forward_backward(o, b, 0, (int)N, lg, lse, dlp, gd, NULL, V, VP, norm, st,
-                                               err);
-    if (rc == TA_OK) {
-        for (size_t i = 0; i < N; i++) {
-            for (int v = V; v < VP; v++) TA_ASSERT(lg[i * VP + v] == 0.0f);
-            if (dlogits_out) memcpy(dlogits_out + i * V, lg + i * VP, V * sizeof(float));
-        }
-    }
-    free(lg); free(gd); free(lse); free(lp); free(dlp);
-    return rc;
+    return objtest_run_float(o, b, V, VP, logits, guide, NULL, ref, norm, 0, dlogits_out, NULL,
+                             st, err);
 }
 
 /* Double log-softmax of one position: logp of target y and the softmax into p (V). */
@@ -867,8 +806,8 @@ static void t_attribute_chunked_rows(void) {
     TA_ASSERT(objective_has_logit_head(&o));
     Batch b = full_batch(&o);
     int N = B * T;
-    float *lg1 = pad_vocab(LOGITS, (size_t)N, 0), *lg2 = pad_vocab(LOGITS, (size_t)N, 0);
-    float *gd = pad_vocab(GUIDE, (size_t)N, 0);
+    float *lg1 = pad_vocab(LOGITS, (size_t)N, V, VP, 0), *lg2 = pad_vocab(LOGITS, (size_t)N, V, VP, 0);
+    float *gd = pad_vocab(GUIDE, (size_t)N, V, VP, 0);
     float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
     float *dlp = ta_malloc(N * sizeof(float), "dlp");
     logsoftmax_gather(lp, lse, lg1, b.targets, N, V, VP);
@@ -902,7 +841,7 @@ static void t_attribute_bad_input(void) {
     CfgObjective o = {.type = CFG_OBJ_SFT, .attribute = {.guide = "g", .lambda = 0.5}};
     Batch b = full_batch(&o);
     int N = B * T;
-    float *lg = pad_vocab(LOGITS, (size_t)N, 0), *gd = pad_vocab(GUIDE, (size_t)N, 0);
+    float *lg = pad_vocab(LOGITS, (size_t)N, V, VP, 0), *gd = pad_vocab(GUIDE, (size_t)N, V, VP, 0);
     float *lse = ta_malloc(N * sizeof(float), "lse"), *lp = ta_malloc(N * sizeof(float), "lp");
     float *dlp = ta_malloc(N * sizeof(float), "dlp");
     logsoftmax_gather(lp, lse, lg, b.targets, N, V, VP);
@@ -927,7 +866,7 @@ static void t_attribute_bad_input(void) {
     int pos = T;
     while (!MASK[pos]) pos++;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        float *g2 = pad_vocab(GUIDE, (size_t)N, 0), *l2 = pad_vocab(LOGITS, (size_t)N, 0);
+        float *g2 = pad_vocab(GUIDE, (size_t)N, V, VP, 0), *l2 = pad_vocab(LOGITS, (size_t)N, V, VP, 0);
         if (cases[c].poison != 0)
             for (int v = 0; v < (isnan(cases[c].poison) ? 1 : V); v++)
                 g2[(size_t)pos * VP + v] = cases[c].poison;

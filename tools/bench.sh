@@ -34,6 +34,29 @@ $BIN info
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset: OpenBLAS picks the kernel>}"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes slow every number; ratios are measured interleaved)"
 
+# sections 4 and 5: bench_corpus DIR CODE writes DIR/corpus.txt (2000 lines of 20 random
+# words of a 300-word vocabulary, seeded) and trains DIR/spm.model (600 pieces) on it; CODE
+# (Python, with d = DIR, the generator r and words) then writes the section's inputs from
+# the same stream. bench_model DIR N_POSITIONS [--reward]: a random GPT-2 L4 C256 V8192
+# (hf_gpt2.py create, seed 1) with DIR/tokenizer.model.
+bench_corpus() {
+  $PY - "$1" "$2" <<'PYEOF' && $BIN tokenizer train --input "$1/corpus.txt" --vocab-size 600 --out "$1/spm" >/dev/null 2>&1
+import json, random, sys
+d = sys.argv[1]
+r = random.Random(0)
+words = [("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 7)))) for _ in range(300)]
+with open(f"{d}/corpus.txt", "w") as f:
+    for _ in range(2000):
+        f.write(" ".join(r.choice(words) for _ in range(20)) + "\n")
+exec(sys.argv[2])
+PYEOF
+}
+bench_model() {
+  local dir=$1 npos=$2; shift 2
+  $PY tools/hf_gpt2.py create --out "$dir" --n-layer 4 --n-head 4 --n-embd 256 --n-positions "$npos" \
+      --vocab-size 8192 --seed 1 "$@" >/dev/null && cp "$(dirname "$dir")/spm.model" "$dir/tokenizer.model"
+}
+
 SECTIONS=${BENCH_SECTIONS:-"1 2 3 4 5"}
 [ "${BENCH_MEMORY:-0}" = 1 ] && [ -z "${BENCH_SECTIONS:-}" ] && SECTIONS="$SECTIONS 6"
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -127,24 +150,12 @@ echo; echo "== 4. scoring: logprob: / model: vs the forward pass of the same sha
 # interleaved (forward, score, three rounds), best of each: on a shared CPU single runs vary
 # by 2x.
 SD=$(mktemp -d)
-$PY - "$SD" <<'PYEOF'
-import json, random, sys
-d = sys.argv[1]
-r = random.Random(0)
-words = [("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 7)))) for _ in range(300)]
-with open(f"{d}/corpus.txt", "w") as f:
-    for _ in range(2000):
-        f.write(" ".join(r.choice(words) for _ in range(20)) + "\n")
+if bench_corpus "$SD" '
 with open(f"{d}/rows.jsonl", "w") as f:
     for i in range(32):
         resp = [{"text": " ".join(r.choice(words) for _ in range(300))} for _ in range(4)]
         f.write(json.dumps({"prompt": " ".join(r.choice(words) for _ in range(8)), "responses": resp}) + "\n")
-PYEOF
-shape=(--n-layer 4 --n-head 4 --n-embd 256 --n-positions 256 --vocab-size 8192 --seed 1)
-if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm" >/dev/null 2>&1 \
-   && $PY tools/hf_gpt2.py create --out "$SD/m" "${shape[@]}" >/dev/null \
-   && $PY tools/hf_gpt2.py create --out "$SD/rm" --reward "${shape[@]}" >/dev/null \
-   && cp "$SD/spm.model" "$SD/m/tokenizer.model" && cp "$SD/spm.model" "$SD/rm/tokenizer.model"; then
+' && bench_model "$SD/m" 256 && bench_model "$SD/rm" 256 --reward; then
   for kind in logprob model; do
     if [ $kind = logprob ]; then dir=$SD/m; flag=; else dir=$SD/rm; flag=--reward; fi
     best_fwd=0; best_score=0
@@ -179,20 +190,6 @@ echo; echo "== 5. PRS vs sample: generation tokens/s (L4 C256 V8192, 8 prompts, 
 # tokens/s = generated tokens / seconds from the first prefill to the last token (model
 # loading and scoring excluded); best of three rounds, interleaved.
 SD=$(mktemp -d)
-$PY - "$SD" <<'PYEOF'
-import json, random, sys
-d = sys.argv[1]
-r = random.Random(0)
-words = [("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 7)))) for _ in range(300)]
-with open(f"{d}/corpus.txt", "w") as f:
-    for _ in range(2000):
-        f.write(" ".join(r.choice(words) for _ in range(20)) + "\n")
-with open(f"{d}/prompts.jsonl", "w") as f:
-    for i in range(8):
-        f.write(json.dumps({"prompt": " ".join(r.choice(words) for _ in range(12))}) + "\n")
-with open(f"{d}/words.txt", "w") as f:
-    f.write("zzzz\n")
-PYEOF
 # splits a --keep-prompts output into sample's prompt files: layer-0 queries, feedback
 # prompts, revise prompts (one line per prompt each)
 split_prompts() {
@@ -216,9 +213,13 @@ sample_tps() {
     | sed -E 's/.* ([0-9]+) tokens \| ([0-9.]+) tok\/s .*/\1 \2/' | awk '{printf "%s %.6f\n", $1, $1 / $2}'
 }
 tps() { sed -E 's/.*"tokens_per_s":([0-9.e+-]+).*/\1/' "$1"; }
-if $BIN tokenizer train --input "$SD/corpus.txt" --vocab-size 600 --out "$SD/spm" >/dev/null 2>&1 \
-   && $PY tools/hf_gpt2.py create --out "$SD/m" --n-layer 4 --n-head 4 --n-embd 256 --n-positions 512 \
-        --vocab-size 8192 --seed 1 >/dev/null && cp "$SD/spm.model" "$SD/m/tokenizer.model"; then
+if bench_corpus "$SD" '
+with open(f"{d}/prompts.jsonl", "w") as f:
+    for i in range(8):
+        f.write(json.dumps({"prompt": " ".join(r.choice(words) for _ in range(12))}) + "\n")
+with open(f"{d}/words.txt", "w") as f:
+    f.write("zzzz\n")
+' && bench_model "$SD/m" 512; then
   best_s=0; best_p=0; best_r=0
   for round in 1 2 3; do
     for mode in rand prs; do

@@ -118,6 +118,8 @@ def lexical(text):
     p = " " + text + " "
     for i in range(len(p) - 2):
         groups[0][fnv1a(b"c" + p[i:i + 3].encode("utf-8")) % LEX_DIM] += 1
+    if len(p) < 3:  # "": no 3-gram, no word; the padded text itself is its one feature
+        groups[0][fnv1a(b"c" + p.encode("utf-8")) % LEX_DIM] += 1
     ws = [w.encode("utf-8") for w in words(text)]
     for i, w in enumerate(ws):
         groups[1][fnv1a(b"w" + w) % LEX_DIM] += 1

@@ -71,9 +71,9 @@ VALIDITY_TOL = 0.05
 
 # ---- score ---------------------------------------------------------------------------------
 def curate_diversity(binary, path):
-    """`tinyalign curate diversity` on path. The multi-response loader rejects empty texts,
-    which sampling can produce (a lone "▁" piece before EOS decodes to ""), so they are left
-    out of a temporary copy (they hold no n-gram) and counted."""
+    """`tinyalign curate diversity` on path. Empty texts, which sampling can produce (a lone
+    "▁" piece before EOS decodes to ""), are left out of a temporary copy (they hold no
+    n-gram) and counted, as the study always did."""
     tmp, empty = path + ".nonempty.tmp", 0
     with open(path) as f, open(tmp, "w") as g:
         for line in f:

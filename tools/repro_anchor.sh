@@ -36,7 +36,9 @@
 #            anchor.png
 # Logs: DIR/logs/. Wall time of each stage: DIR/timings.txt.
 set -euo pipefail
+source "$(dirname "$0")/lib_repro.sh"
 cd "$(dirname "$0")/.."
+REPRO_NAME=repro_anchor.sh
 
 ARMS="anchor anchor-noci judge-only correctness-only"
 MODELS="explain label $ARMS"
@@ -47,10 +49,8 @@ if [ "${1:-}" = _seed ]; then
   seed=$2
   S=$OUT/seed$seed
   D=$OUT/data
-  log=$OUT/logs/seed$seed.log
   mkdir -p "$S"
-  exec 3>&2 >>"$log" 2>&1
-  trap 'echo "repro_anchor.sh: seed $seed failed (log $log):" >&3; tail -5 "$log" >&3' ERR
+  repro_job_log "$OUT/logs/seed$seed.log" "seed $seed" append
   JUDGE="cmd:$PY tools/judge_anchor.py"
   small=()
   [ "$SMOKE" = 1 ] && small=(--set train.log_every=5)
@@ -67,9 +67,9 @@ if [ "${1:-}" = _seed ]; then
     "$BIN" sample --model "$model" --prompts "$prompts" --n "$n" --temperature "$t" \
         --min-new-tokens 1 --max-new-tokens 32 --seed "$seed" --threads 1 --quiet \
         --out "$out.raw" "$@"
-    # an undertrained model can emit a token that decodes to nothing: the data readers
-    # reject empty responses, so they are dropped (counted in the log), as are rows left
-    # with fewer than min_k responses
+    # an undertrained model can emit a token that decodes to nothing: such an empty
+    # explanation is dropped (counted in the log), as are rows left with fewer than min_k
+    # responses
     "$PY" - "$out.raw" "$min_k" <<'EOF2'
 import json, sys
 path, min_k = sys.argv[1], int(sys.argv[2])
@@ -124,28 +124,16 @@ fi
 # ---- the driver --------------------------------------------------------------------------
 SEEDS=3 OUT=runs/repro_anchor JOBS=2 BUILD=build SMOKE=0 DPO_SET=""
 while [ $# -gt 0 ]; do
+  repro_parse_common "$@"
+  [ "$REPRO_SHIFT" -gt 0 ] && { shift "$REPRO_SHIFT"; continue; }
   case $1 in
-    --seeds) SEEDS=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --jobs) JOBS=$2; shift 2 ;;
-    --build) BUILD=$2; shift 2 ;;
-    --smoke) SMOKE=1; shift ;;
-    --dpo-set)
-      [[ ${2:-} =~ ^[a-z_.]+=[^[:space:]]+$ ]] \
-        || { echo "repro_anchor.sh: --dpo-set needs KEY=VALUE (no spaces), got \"${2:-}\"" >&2; exit 2; }
-      DPO_SET="$DPO_SET $2"; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "repro_anchor.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    --dpo-set) repro_kv_option --dpo-set "${2:-}"; DPO_SET="$DPO_SET $2"; shift 2 ;;
+    *) repro_unknown "$1" ;;
   esac
 done
-[[ $SEEDS =~ ^[1-9][0-9]*$ ]] || { echo "repro_anchor.sh: --seeds needs a count >= 1, got $SEEDS" >&2; exit 2; }
-[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "repro_anchor.sh: --jobs needs a count >= 1, got $JOBS" >&2; exit 2; }
-BIN=$BUILD/tinyalign
-PY=${PYTHON:-/usr/bin/python3}
-[ -x "$BIN" ] || { echo "repro_anchor.sh: $BIN not found (run make)" >&2; exit 2; }
+repro_count --seeds "$SEEDS" --jobs "$JOBS"
+repro_setup
 export OUT BIN PY SMOKE DPO_SET
-mkdir -p "$OUT/logs"
-T0=$(date +%s)
 echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS smoke $SMOKE${DPO_SET:+ dpo-set$DPO_SET}" \
   >> "$OUT/timings.txt"
 
@@ -155,15 +143,13 @@ if [ ! -d "$D" ]; then
   gen=(--seed 0)
   [ "$SMOKE" = 1 ] && gen+=(--explain 200 --label 200 --pool 24 --test 24)
   "$PY" tools/gen_anchor_task.py --out "$D.tmp" "${gen[@]}" > "$OUT/logs/data.log"
-  "$BIN" tokenizer train --input "$D.tmp/tok.txt" --vocab-size 64 --model-type bpe \
-      --split-digits 1 --byte-fallback 0 --character-coverage 1.0 --out "$D.tmp/spm" \
-      >> "$OUT/logs/data.log"
+  repro_tokenizer "$D.tmp" 64
   mv "$D.tmp" "$D"
 fi
-echo "== data: $(( $(date +%s) - T0 )) s" | tee -a "$OUT/timings.txt" >&2
+stage_done data
 
 seq 1 "$SEEDS" | xargs -P "$JOBS" -I{} "$0" _seed {}
-echo "== seeds: $(( $(date +%s) - T0 )) s" | tee -a "$OUT/timings.txt" >&2
+stage_done seeds
 
 "$PY" tools/report_anchor.py --out "$OUT" --seeds "$SEEDS" --models "$MODELS" \
     $([ "$SMOKE" = 1 ] && echo --smoke) > "$OUT/logs/report.log"

@@ -41,7 +41,9 @@
 #                DIR/scatter.png.
 # Logs: DIR/logs/. Wall time of each stage: DIR/timings.txt.
 set -euo pipefail
+source "$(dirname "$0")/lib_repro.sh"
 cd "$(dirname "$0")/.."
+REPRO_NAME=repro_ddpo.sh
 
 ARMS="sft dpo ddpo-sem ddpo-sty ddpo-both orpo dorpo-both divpo dpo-few ddpo-few ddpo-few-floor"
 
@@ -69,12 +71,8 @@ if [ "${1:-}" = _job ]; then
   kind=$1; seed=$2; arm=${3:-}
   S=$OUT/seed$seed
   D=$OUT/data
-  log=$OUT/logs/$kind-s$seed${arm:+-$arm}.log
   extra_set=()
-  # everything the job prints goes to its log; on the first failing command (set -e) the
-  # ERR trap shows the log's tail on the driver's stderr
-  exec 3>&2 >"$log" 2>&1
-  trap 'echo "repro_ddpo.sh: $kind seed $seed ${arm:-} failed (log $log):" >&3; tail -5 "$log" >&3' ERR
+  repro_job_log "$OUT/logs/$kind-s$seed${arm:+-$arm}.log" "$kind seed $seed ${arm:-}"
   case $kind in
     sft)
       run=$S/sft
@@ -144,37 +142,16 @@ fi
 # ---- the driver --------------------------------------------------------------------------
 SEEDS=5 OUT=runs/repro_ddpo JOBS=2 BUILD=build SMOKE=0 PREF_SET=""
 while [ $# -gt 0 ]; do
+  repro_parse_common "$@"
+  [ "$REPRO_SHIFT" -gt 0 ] && { shift "$REPRO_SHIFT"; continue; }
   case $1 in
-    --seeds) SEEDS=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --jobs) JOBS=$2; shift 2 ;;
-    --build) BUILD=$2; shift 2 ;;
-    --smoke) SMOKE=1; shift ;;
-    --pref-set)
-      [[ ${2:-} =~ ^[a-z_.]+=[^[:space:]]+$ ]] \
-        || { echo "repro_ddpo.sh: --pref-set needs KEY=VALUE (no spaces), got \"${2:-}\"" >&2; exit 2; }
-      PREF_SET="$PREF_SET $2"; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "repro_ddpo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    --pref-set) repro_kv_option --pref-set "${2:-}"; PREF_SET="$PREF_SET $2"; shift 2 ;;
+    *) repro_unknown "$1" ;;
   esac
 done
-[[ $SEEDS =~ ^[1-9][0-9]*$ ]] || { echo "repro_ddpo.sh: --seeds needs a count >= 1, got $SEEDS" >&2; exit 2; }
-[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "repro_ddpo.sh: --jobs needs a count >= 1, got $JOBS" >&2; exit 2; }
-BIN=$BUILD/tinyalign
-PY=${PYTHON:-/usr/bin/python3}
-[ -x "$BIN" ] || { echo "repro_ddpo.sh: $BIN not found (run make)" >&2; exit 2; }
+repro_count --seeds "$SEEDS" --jobs "$JOBS"
+repro_setup
 export OUT BIN PY SMOKE PREF_SET
-mkdir -p "$OUT/logs"
-T0=$(date +%s)
-stage_t0=$T0
-stage_done() { # NAME: prints and records the stage's wall time
-  local now; now=$(date +%s)
-  echo "== $1: $((now - stage_t0)) s" | tee -a "$OUT/timings.txt" >&2
-  stage_t0=$now
-}
-run_jobs() { # reads "KIND SEED [ARM]" lines, runs them JOBS at a time
-  xargs -P "$JOBS" -L 1 "$0" _job
-}
 echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS smoke $SMOKE${PREF_SET:+ pref-set$PREF_SET}" \
   >> "$OUT/timings.txt"
 
@@ -203,9 +180,7 @@ with open(f"{d}/seen.jsonl", "w") as f:
     for p, s in seen.items():
         f.write(json.dumps({"prompt": p, "sum": s}) + "\n")
 EOF
-  "$BIN" tokenizer train --input "$D.tmp/tok.txt" --vocab-size 96 --model-type bpe \
-      --split-digits 1 --byte-fallback 0 --character-coverage 1.0 --out "$D.tmp/spm" \
-      >> "$OUT/logs/data.log"
+  repro_tokenizer "$D.tmp" 96
   mv "$D.tmp" "$D"
 fi
 stage_done data

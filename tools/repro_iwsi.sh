@@ -40,7 +40,9 @@
 #              correctness), DIR/results.json, DIR/repro_iwsi.png.
 # Every long step runs under nice -n 10. Logs: DIR/logs/. Wall times: DIR/timings.txt.
 set -euo pipefail
+source "$(dirname "$0")/lib_repro.sh"
 cd "$(dirname "$0")/.."
+REPRO_NAME=repro_iwsi.sh
 
 ARMS="lmsi iwsi-0.6 iwsi-0.8 iwsi-0.9 random-0.8 gt"
 
@@ -60,9 +62,7 @@ if [ "${1:-}" = _job ]; then
   : "${OUT:?}" "${BIN:?}" "${PY:?}"
   kind=$1; seed=$2; arm=${3:-}
   S=$OUT/seed$seed D=$OUT/data
-  log=$OUT/logs/$kind-s$seed${arm:+-$arm}.log
-  exec 3>&2 >"$log" 2>&1
-  trap 'echo "repro_iwsi.sh: $kind seed $seed ${arm:-} failed (log $log):" >&3; tail -5 "$log" >&3' ERR
+  repro_job_log "$OUT/logs/$kind-s$seed${arm:+-$arm}.log" "$kind seed $seed ${arm:-}"
   N="nice -n 10"
   tok=(--set tokenizer.model="$D/spm.model")
   small=()
@@ -85,8 +85,8 @@ if [ "${1:-}" = _job ]; then
     $N "$BIN" sample --model "$model" --prompts "$D/pool.jsonl" --n "$K" --temperature 0.8 \
         --max-new-tokens 40 --min-new-tokens 1 --seed "$seed" --threads 1 --quiet \
         --out "$R/samples.jsonl"
-    # a response that decodes to "" (a lone space piece, then EOS) cannot be a JSONL response
-    # (the readers reject empty texts): it has no answer anyway, so it is left out (counted)
+    # a response that decodes to "" (a lone space piece, then EOS) has no answer: it is left
+    # out (counted), so the vote's parsed share counts non-empty responses only
     "$PY" -c '
 import json, sys
 n = 0
@@ -153,35 +153,20 @@ fi
 # ---- the driver --------------------------------------------------------------------------
 SEEDS=3 OUT=runs/repro_iwsi JOBS=3 BUILD=build SMOKE=0 K=8 ITER2=1 LABELLED=500 START_STEPS=500
 while [ $# -gt 0 ]; do
+  repro_parse_common "$@"
+  [ "$REPRO_SHIFT" -gt 0 ] && { shift "$REPRO_SHIFT"; continue; }
   case $1 in
-    --seeds) SEEDS=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --jobs) JOBS=$2; shift 2 ;;
-    --build) BUILD=$2; shift 2 ;;
     --k) K=$2; shift 2 ;;
-    --smoke) SMOKE=1; shift ;;
     --no-iter2) ITER2=0; shift ;;
     --labelled) LABELLED=$2; shift 2 ;;
     --start-steps) START_STEPS=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "repro_iwsi.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) repro_unknown "$1" ;;
   esac
 done
-for v in "$SEEDS" "$JOBS" "$K" "$LABELLED" "$START_STEPS"; do
-  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "repro_iwsi.sh: --seeds, --jobs, --k, --labelled and --start-steps need a count >= 1, got $v" >&2; exit 2; }
-done
-BIN=$BUILD/tinyalign
-PY=${PYTHON:-/usr/bin/python3}
-[ -x "$BIN" ] || { echo "repro_iwsi.sh: $BIN not found (run make)" >&2; exit 2; }
+repro_count --seeds "$SEEDS" --jobs "$JOBS" --k "$K" --labelled "$LABELLED" \
+    --start-steps "$START_STEPS"
+repro_setup
 export OUT BIN PY SMOKE K START_STEPS
-mkdir -p "$OUT/logs"
-T0=$(date +%s) stage_t0=$(date +%s)
-stage_done() {
-  local now; now=$(date +%s)
-  echo "== $1: $((now - stage_t0)) s" | tee -a "$OUT/timings.txt" >&2
-  stage_t0=$now
-}
-run_jobs() { xargs -P "$JOBS" -L 1 "$0" _job; }
 echo "# $(date -u +%FT%TZ) seeds $SEEDS jobs $JOBS k $K labelled $LABELLED start-steps $START_STEPS smoke $SMOKE" >> "$OUT/timings.txt"
 
 # 1. data
@@ -192,9 +177,7 @@ if [ ! -d "$D" ]; then
   [ "$SMOKE" = 1 ] && gen+=(--labelled 40 --train 60 --test 20)
   "$PY" tools/gen_arith_task.py --out "$D.tmp" "${gen[@]}" > "$OUT/logs/data.log"
   cp "$D.tmp/unlabelled.jsonl" "$D.tmp/pool.jsonl"
-  "$BIN" tokenizer train --input "$D.tmp/tok.txt" --vocab-size 128 --model-type bpe \
-      --split-digits 1 --byte-fallback 0 --character-coverage 1.0 --out "$D.tmp/spm" \
-      >> "$OUT/logs/data.log"
+  repro_tokenizer "$D.tmp" 128
   mv "$D.tmp" "$D"
 fi
 stage_done data

@@ -291,8 +291,7 @@ int cmd_sample(int argc, char **argv) {
          .lo = 1, .hi = 1 << 24, .help = "generated tokens per response"},
         {.name = "--min-new-tokens", .kind = CLI_INT, .dst = &o.min_new_tokens, .meta = "N", .def = "0",
          .lo = 0, .hi = 1 << 24,
-         .help = "no EOS before N tokens (1 avoids empty texts, which the\n"
-                 "JSONL datasets reject)"},
+         .help = "no EOS before N tokens (0: a response may be empty, \"\")"},
         {.name = "--temperature", .kind = CLI_DOUBLE, .dst = &o.temperature, .meta = "T", .def = "1",
          .help = ">= 0; 0 = greedy"},
         {.name = "--top-k", .kind = CLI_INT, .dst = &o.top_k, .meta = "K", .def = "0", .lo = -1e9, .hi = 1e9,

@@ -71,6 +71,18 @@ static int embeddings_load(Embeddings *e, Dataset *d, const CurateSource *src, i
     return TA_OK;
 }
 
+/* The command's sources: the n given ones, or when n is 0 the default field:embedding
+ * (parsed into *def). *K = their count. */
+static const CurateSource *sources_or_default(const CurateSource *given, int n,
+                                              CurateSource *def, int *K) {
+    *K = n;
+    if (n > 0) return given;
+    TaError e;
+    curate_source_parse(def, "field:embedding", &e); /* a constant spec: cannot fail */
+    *K = 1;
+    return def;
+}
+
 /* Loads the sources; when the default field:embedding was used and fails, the message
  * says how to pick another source. */
 static int embeddings_load_hint(Embeddings *e, Dataset *d, const CurateSource *src, int n,
@@ -166,13 +178,9 @@ int curate_deviation_run(const CurateDeviationOptions *opt, CurateDeviationStats
     CurateDeviationStats z = {0};
     if (!st) st = &z;
     memset(st, 0, sizeof *st);
-    CurateSource def[1];
-    const CurateSource *src = opt->sources;
-    int K = opt->n_sources;
-    if (K == 0) {
-        curate_source_parse(&def[0], "field:embedding", err);
-        src = def, K = 1;
-    }
+    CurateSource def;
+    int K;
+    const CurateSource *src = sources_or_default(opt->sources, opt->n_sources, &def, &K);
     Dataset *d = NULL;
     Embeddings e = {0};
     TaBuf out = {0};
@@ -342,7 +350,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
     int *idx = NULL;
     SortPair *sp = NULL;
     CuratePair *pairs = NULL;
-    CurateSource def[1];
+    CurateSource def;
     const CurateSource *src = opt->sources;
     int K = opt->n_sources;
     int rc = load(&d, opt->in, err);
@@ -368,10 +376,7 @@ int curate_pairs_run(const CuratePairsOptions *opt, CuratePairsStats *st, TaErro
                 all = response_weight(d, row.first + (size_t)j, &tmp);
         }
         st->weights_from = all ? 1 : 0;
-        if (!all) {
-            curate_source_parse(&def[0], "field:embedding", err);
-            src = def, K = 1;
-        }
+        if (!all) src = sources_or_default(src, K, &def, &K); /* K is 0 here */
     }
     if (st->weights_from == 0 &&
         (rc = embeddings_load_hint(&e, d, src, K, opt->tokenizer, opt->n_sources == 0,
@@ -575,13 +580,9 @@ int curate_divpo_run(const CurateDivpoOptions *opt, CurateDivpoStats *st, TaErro
     const char **texts = NULL;
     CuratePair *pairs = NULL;
     DivCtx c = {0};
-    CurateSource def[1];
-    const CurateSource *src = opt->sources;
-    int K = opt->n_sources;
-    if (K == 0) {
-        curate_source_parse(&def[0], "field:embedding", err);
-        src = def, K = 1;
-    }
+    CurateSource def;
+    int K;
+    const CurateSource *src = sources_or_default(opt->sources, opt->n_sources, &def, &K);
     int rc = load(&d, opt->in, err);
     if (rc) goto end;
     if ((rc = require_scores(d, "divpo", NULL, NULL, err))) goto end;

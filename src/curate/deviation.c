@@ -89,6 +89,9 @@ void curate_lexical_embed(float *out, const char *text) {
     cp[ncp] = np;
     for (size_t i = 0; i + 3 <= ncp; i++)
         add_feature(g, 'c', pad + cp[i], cp[i + 3] - cp[i], NULL, 0);
+    /* "" (padded "  ": no 3-gram, no word) is its own point: identical for every empty
+     * response, distance 1 from any other text */
+    if (ncp < 3) add_feature(g, 'c', pad, np, NULL, 0);
     add_normalised(acc, g);
     /* words and bigrams */
     memset(g, 0, CURATE_LEXICAL_DIM * sizeof(double));

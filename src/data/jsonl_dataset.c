@@ -412,9 +412,10 @@ static int load_response(const Loader *L, const cJSON *it, int j, size_t at, TaE
                       "%s:%ld: field \"%s\" must be an object with a \"text\" string, found %s",
                       d->path, L->line, name, jsonl_type_name(it));
     snprintf(fname, sizeof fname, "%s.text", name);
-    const char *text;
+    const char *text = NULL;
     int rc, has = 0;
-    if ((rc = get_text(L, it, item(it, "text"), fname, 0, &text, err))) return rc;
+    /* "" is a valid response: `sample` writes one when EOS comes first */
+    if ((rc = get_text(L, it, item(it, "text"), fname, 1, &text, err))) return rc;
     MultiResp r = {0};
     snprintf(fname, sizeof fname, "%s.score", name);
     if ((rc = get_number(L, item(it, "score"), fname, &r.score, &has, err))) return rc;

@@ -48,12 +48,17 @@ struct Scorer {
 /* Progress of the current scorer_score call: done of the n requests handed to ops->score. */
 void scorer_report_progress(struct Scorer *s, size_t done);
 
-/* The model kinds (logprob:, model:): score_model_open of s->spec.arg with the scorer's
- * tokenizer option (messages say "scorer SPEC"); and score_model_rows over the requests
- * with the scorer's batch size, counters (s->calls, s->tokens) and progress. While fn runs,
+/* The model kinds (logprob:, model:) keep a state struct whose FIRST member is their
+ * ScoreModel. scorer_open_model allocates state_size zeroed bytes as s->impl and
+ * score_model_open's s->spec.arg into its ScoreModel with the scorer's tokenizer option
+ * (messages say "scorer SPEC"); on error nothing stays allocated and s->impl is untouched.
+ * scorer_close_model closes that model and frees s->impl (NULL-safe; a kind frees its own
+ * extra buffers first). scorer_run_model_rows: score_model_rows over the requests with the
+ * scorer's batch size, counters (s->calls, s->tokens) and progress. While fn runs,
  * *truncated points at the (n) per-request flags (1: the prompt or the response was cut);
  * NULL after. */
-int scorer_open_model(struct Scorer *s, ScoreModel *m, TaError *err);
+int scorer_open_model(struct Scorer *s, size_t state_size, TaError *err);
+void scorer_close_model(struct Scorer *s);
 int scorer_run_model_rows(struct Scorer *s, ScoreModel *m, const ScoreRequest *req, size_t n,
                           int eos_input, ScoreRowsFn fn, void *ctx, const uint8_t **truncated,
                           TaError *err);

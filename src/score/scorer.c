@@ -160,10 +160,25 @@ void scorer_report_progress(Scorer *s, size_t done) {
     if (s->opt.progress) s->opt.progress(s->opt.progress_ctx, s->progress_base + done, s->progress_total);
 }
 
-int scorer_open_model(Scorer *s, ScoreModel *m, TaError *err) {
+int scorer_open_model(Scorer *s, size_t state_size, TaError *err) {
     char what[SCORER_SPEC_MAX + 16];
     snprintf(what, sizeof what, "scorer %s", s->spec.text);
-    return score_model_open(m, s->spec.arg, s->opt.tokenizer, what, err);
+    ScoreModel *m = ta_calloc(state_size, what); /* the state starts with its ScoreModel */
+    int rc = score_model_open(m, s->spec.arg, s->opt.tokenizer, what, err);
+    if (rc != TA_OK) {
+        free(m);
+        return rc;
+    }
+    s->impl = m;
+    return TA_OK;
+}
+
+void scorer_close_model(Scorer *s) {
+    ScoreModel *m = s->impl;
+    if (!m) return;
+    score_model_close(m);
+    free(m);
+    s->impl = NULL;
 }
 
 static void rows_progress(void *ctx, size_t done, size_t total) {

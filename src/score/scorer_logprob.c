@@ -18,25 +18,11 @@
 #include "score_impl.h"
 
 typedef struct {
-    ScoreModel m;
+    ScoreModel m; /* first: scorer_open_model / scorer_close_model */
 } LogprobState;
 
 static int logprob_open(Scorer *s, TaError *err) {
-    LogprobState *st = ta_calloc(sizeof *st, "logprob scorer");
-    int rc = scorer_open_model(s, &st->m, err);
-    if (rc != TA_OK) {
-        free(st);
-        return rc;
-    }
-    s->impl = st;
-    return TA_OK;
-}
-
-static void logprob_close(Scorer *s) {
-    LogprobState *st = s->impl;
-    if (!st) return;
-    score_model_close(&st->m);
-    free(st);
+    return scorer_open_model(s, sizeof(LogprobState), err);
 }
 
 typedef struct {
@@ -80,4 +66,4 @@ static int logprob_score(Scorer *s, const ScoreRequest *req, size_t n, ScoreResu
 
 const ScorerOps score_logprob_ops = {.name = "logprob", .dedupe = 1, .default_batch = 0,
                                      .open = logprob_open, .score = logprob_score,
-                                     .close = logprob_close};
+                                     .close = scorer_close_model};

@@ -18,28 +18,21 @@
 #include "score_impl.h"
 
 typedef struct {
-    ScoreModel m;
+    ScoreModel m;   /* first: scorer_open_model / scorer_close_model */
     float *rewards; /* (batch) one forward's rewards */
     int cap;
 } RewardState;
 
 static void model_close(Scorer *s) {
     RewardState *st = s->impl;
-    if (!st) return;
-    score_model_close(&st->m);
-    free(st->rewards);
-    free(st);
-    s->impl = NULL;
+    if (st) free(st->rewards);
+    scorer_close_model(s);
 }
 
 static int model_open(Scorer *s, TaError *err) {
-    RewardState *st = ta_calloc(sizeof *st, "reward scorer");
-    int rc = scorer_open_model(s, &st->m, err);
-    if (rc != TA_OK) {
-        free(st);
-        return rc;
-    }
-    s->impl = st;
+    int rc = scorer_open_model(s, sizeof(RewardState), err);
+    if (rc != TA_OK) return rc;
+    RewardState *st = s->impl;
     if (!st->m.model.config.score_head) {
         rc = ta_err(err, TA_EINPUT,
                     "scorer %s: %s is not a reward model: it has no scalar head (score.weight; "
