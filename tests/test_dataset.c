@@ -161,6 +161,41 @@ static int row_is(const Batch *b, int row, const int *seq, int n, int P, int pad
     return 1;
 }
 
+/* An empty completion / chosen / rejected (what `sample` writes when EOS comes first, and
+ * what curate then selects) is a response of no tokens: the row is [BOS] prompt [EOS] and
+ * its one loss position is the EOS. */
+static void test_empty_response_rows(void) {
+    char p[2300], why[256];
+    write_file(p, sizeof p, "sft_empty.jsonl", "{\"prompt\": \"kabo\", \"completion\": \"\"}\n",
+               0);
+    Dataset *d;
+    TaError err = {0};
+    DatasetOptions o = opts(64, 32, TRUNC_KEEP_END);
+    T_CHECK(dataset_load(&d, p, DS_SFT, g_tok, &o, &err) == TA_OK, "%s", err.msg);
+    int s[40], n = 0, P;
+    s[n++] = 1;
+    n += enc(g_tok, "kabo", s + n, 30);
+    P = n;
+    s[n++] = 2;
+    Batch b;
+    batch_alloc(&b, 2, 64);
+    uint32_t id = 0;
+    dataset_fill(d, &id, 1, &b);
+    int ok = row_is(&b, 0, s, n, P, 3, why, sizeof why);
+    batch_free(&b);
+    dataset_free(d);
+    T_CHECK(ok, "sft: %s", why);
+    write_file(p, sizeof p, "pref_empty.jsonl",
+               "{\"prompt\": \"kabo\", \"chosen\": \"\", \"rejected\": \"tesi\"}\n", 0);
+    T_CHECK(dataset_load(&d, p, DS_PREFERENCE, g_tok, &o, &err) == TA_OK, "%s", err.msg);
+    batch_alloc(&b, 2, 64);
+    dataset_fill(d, &id, 1, &b);
+    ok = row_is(&b, 0, s, n, P, 3, why, sizeof why); /* the chosen row */
+    batch_free(&b);
+    dataset_free(d);
+    T_CHECK(ok, "preference chosen: %s", why);
+}
+
 /* ---- exact layouts ---------------------------------------------------------------------- */
 static void test_sft_layout(void) {
     char p[2300], why[256];
@@ -837,12 +872,6 @@ static const BadCase BAD[] = {
     /* empty strings */
     {"empty_prompt", DS_SFT, GOOD_SFT "{\"prompt\": \"\", \"completion\": \"b\"}\n", 2,
      {"\"prompt\"", "is empty"}},
-    {"empty_completion", DS_SFT, "{\"prompt\": \"a\", \"completion\": \"\"}\n", 1,
-     {"\"completion\"", "is empty"}},
-    {"empty_chosen", DS_PREFERENCE, "{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \"c\"}\n", 1,
-     {"\"chosen\"", "is empty"}},
-    {"empty_rejected", DS_PREFERENCE, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"\"}\n", 1,
-     {"\"rejected\"", "is empty"}},
     {"empty_responses", DS_MULTI, GOOD_MULTI "{\"prompt\": \"a\", \"responses\": []}\n", 2,
      {"\"responses\"", "is empty"}},
     /* invalid UTF-8 (raw bytes; cJSON passes them through) */
@@ -1119,6 +1148,7 @@ int main(void) {
     t_run("batch_alloc_free", test_batch_alloc);
     t_run("epoch_permutation", test_permutation);
     t_run("sft_layout_exact", test_sft_layout);
+    t_run("empty_response_rows_eos_only", test_empty_response_rows);
     t_run("preference_pair_layout", test_preference_layout);
     t_run("truncation_keep_end", test_truncation_keep_end);
     t_run("truncation_keep_start", test_truncation_keep_start);

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """drop_empty_responses.py IN OUT — copies a `tinyalign sample` output, leaving out the
 responses whose text is empty (a sampled token can decode to nothing, e.g. a lone
-whitespace piece, even with --min-new-tokens 1) and the rows left with none, since the
-JSONL readers of `score` and `train` reject empty texts. Prints how many it dropped.
+whitespace piece, even with --min-new-tokens 1) and the rows left with none. The readers
+of `score`, `curate` and `train` accept an empty text (an EOS-only response); the NADO
+drivers keep dropping them so that they reproduce the study in docs/repro_nado.md, run
+when the readers still refused them. Prints how many it dropped.
 Writes OUT through a temporary file and a rename."""
 import json
 import os

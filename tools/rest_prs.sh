@@ -27,7 +27,7 @@
 #                      stream for every iteration and both modes), scored: the policy's
 #                      typical response, not only its mode (default 0 = off)
 #   --eval-min-new-tokens M   no EOS before M tokens in the test responses (default 0; 1 for
-#                      a policy that can answer with nothing: `score` refuses an empty text)
+#                      a policy that can answer with nothing)
 #   --seed S           generation seed of iteration k: S + k; SFT run seed S (default 1)
 #   --set KEY=VALUE    a config override for every SFT run (repeatable)
 #   --threads T        threads of the greedy test's sample (default 0 = all cores; PRS's
@@ -40,15 +40,16 @@
 # a temporary name and renamed; an interrupted stage is redone from scratch):
 #   DIR/iterK/gen.jsonl (+ gen.summary.json)   prs
 #   DIR/iterK/sft.jsonl                        curate best --prompt-field filled_prompt
-#                                              (responses whose text is empty are left out:
-#                                              nothing to train on, and the multi-response
-#                                              reader refuses them; a prompt with only empty
-#                                              ones gets no row; "kept" counts the rows)
+#                                              (responses whose text is empty are left out,
+#                                              as in the study of docs/repro_prs.md, run
+#                                              when the readers still refused them; a prompt
+#                                              with only empty ones gets no row; "kept"
+#                                              counts the rows)
 #   DIR/iterK/run/ + DONE                      train (log DIR/iterK/train.log)
 #   DIR/iterK/eval.json                        sample --temperature 0 + score on --test
 #   DIR/iterK/eval_sampled.json                with --eval-samples: sample T 0.8 + score
-#                                              (an empty test response is scored as " ": the
-#                                              reader of `score` refuses an empty text)
+#                                              (an empty test response is scored as " ", as
+#                                              in the study's runs)
 # One metrics line per iteration: DIR/metrics.jsonl (rebuilt from the eval*.json files):
 #   {"iter", "mode", "n", "gen_mean_best", "gen_mean_score", "gen_best_rates", "kept",
 #    "test_score", "test_rates", ["sampled_score", "sampled_rates",] "seconds"}

@@ -294,7 +294,7 @@ static int load_sft(const Loader *L, const cJSON *obj, TaError *err) {
     double w;
     int rc, has_w;
     if ((rc = get_text(L, obj, item(obj, "prompt"), "prompt", 0, &prompt, err)) ||
-        (rc = get_text(L, obj, item(obj, "completion"), "completion", 0, &completion, err)) ||
+        (rc = get_text(L, obj, item(obj, "completion"), "completion", 1, &completion, err)) ||
         (rc = get_weight(L, obj, &w, &has_w, err)))
         return rc;
     RowPrompt p;
@@ -313,8 +313,8 @@ static int load_preference(const Loader *L, const cJSON *obj, TaError *err) {
     const char *prompt = NULL, *chosen = NULL, *rejected = NULL;
     int rc;
     if ((rc = get_text(L, obj, item(obj, "prompt"), "prompt", 0, &prompt, err)) ||
-        (rc = get_text(L, obj, item(obj, "chosen"), "chosen", 0, &chosen, err)) ||
-        (rc = get_text(L, obj, item(obj, "rejected"), "rejected", 0, &rejected, err)))
+        (rc = get_text(L, obj, item(obj, "chosen"), "chosen", 1, &chosen, err)) ||
+        (rc = get_text(L, obj, item(obj, "rejected"), "rejected", 1, &rejected, err)))
         return rc;
     if (!strcmp(chosen, rejected))
         return ta_err(err, TA_EINPUT,
