@@ -308,7 +308,11 @@ bad() { # NAME LINE-2-JSON: writes a 3-line preference file whose line 2 is LINE
 f=$(bad identical '{"prompt": "reverse: a b c =", "chosen": "c b a", "rejected": "c b a"}')
 expect_err "bad/chosen_equals_rejected" "bad_identical.jsonl:2" "identical" -- pref --set data.train="$f"
 f=$(bad empty '{"prompt": "reverse: a b c =", "chosen": "c b a", "rejected": ""}')
-expect_err "bad/empty_response" "bad_empty.jsonl:2" "rejected" "empty" -- pref --set data.train="$f"
+# an empty response is not bad input: it is the row [BOS] prompt [EOS] (test_dataset checks
+# the row); a DPO run on it trains
+if pref --set data.train="$f" --set run.out_dir="$D/pref_empty" --set train.max_steps=2 >/dev/null 2>&1; then
+  pass "empty_rejected_trains"
+else fail "empty_rejected_trains" "exit $?"; fi
 f=$(bad negw '{"prompt": "reverse: a b c =", "chosen": "c b a", "rejected": "a b c", "weight": -0.5}')
 expect_err "bad/negative_weight" "bad_negw.jsonl:2" "weight" -- pref --set objective.type=ddpo --set data.train="$f"
 f=$(bad strw '{"prompt": "reverse: a b c =", "chosen": "c b a", "rejected": "a b c", "weight": "heavy"}')
