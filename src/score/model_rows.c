@@ -85,10 +85,16 @@ static int cmp_len(const void *a, const void *b) {
     return (x->req > y->req) - (x->req < y->req);
 }
 
-/* Activation bytes of one row of T positions (gpt2_alloc_acts' tensors, roughly). */
-static size_t row_act_bytes(const GPT2Config *c, int T) {
-    size_t C = (size_t)c->d_model, L = (size_t)c->n_layer, NH = (size_t)c->n_head;
-    return 4 * (size_t)T * (L * (17 * C + NH * (size_t)T + 4) + 2 * C + (size_t)c->padded_vocab_size + 8);
+/* Activation bytes of one row of T positions (gpt2_alloc_acts' tensors, roughly): the
+ * layers a model keeps (one for a model without gradients, as here) and, unless the LM head
+ * runs in chunks (score_model_open sets that: a fixed buffer, not per row), the row's
+ * logits. */
+static size_t row_act_bytes(const GPT2 *m, int T) {
+    const GPT2Config *c = &m->config;
+    size_t C = (size_t)c->d_model, NH = (size_t)c->n_head;
+    size_t L = m->grads_memory ? (size_t)c->n_layer : 1;
+    size_t logits = m->lm_chunk > 0 || m->hidden_only ? 0 : (size_t)c->padded_vocab_size;
+    return 4 * (size_t)T * (L * (17 * C + NH * (size_t)T + 4) + 2 * C + logits + 8);
 }
 
 int score_model_rows(ScoreModel *m, const ScoreRequest *req, size_t n,
@@ -140,7 +146,7 @@ int score_model_rows(ScoreModel *m, const ScoreRequest *req, size_t n,
     const int Tmax = rows[n - 1].len - 1 + eos_input;
     int B = opt->batch_size > 0 ? opt->batch_size : ROWS_DEFAULT_BATCH;
     if (opt->batch_size <= 0) {
-        size_t per = row_act_bytes(c, Tmax);
+        size_t per = row_act_bytes(&m->model, Tmax);
         while (B > 1 && (size_t)B * per > ROWS_MAX_ACT_BYTES) B /= 2;
     }
     if ((size_t)B > n) B = (int)n;
